@@ -1,0 +1,74 @@
+/* nn/net: a feed-forward network built from an nn_spec, its forward and backward passes.
+ *
+ * Layout: activations are NHWC (batch, height, width, channels), float32. Input x is (B, in_h, in_w, in_c) with
+ * pixels scaled to [0, 1]. The network ends in logits (B, 10); the loss is softmax cross-entropy.
+ * Memory: trainable parameters live in ONE allocation (nn_net_params), gradients in one of the same layout
+ * (nn_net_grads), non-trained state (batch-norm running statistics) in one more (nn_net_buffers). Activations
+ * and scratch are allocated once for max_batch; forward/backward never allocate.
+ * Each named tensor (for init, the optimizer, safetensors) is described by nn_tensor.
+ */
+#ifndef NN_NET_H
+#define NN_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nn/spec.h"
+#include "pipeline/dg_err.h"
+
+typedef struct nn_net nn_net;
+
+typedef struct nn_tensor {
+    char name[48];      /* "conv1.weight", "bn1.running_mean", ... */
+    int ndim;
+    int shape[4];       /* conv weight: (out, kh, kw, in) (OHWI); dense weight: (out, in) */
+    size_t offset;      /* in floats, into nn_net_params() (or nn_net_buffers() if is_buffer) */
+    size_t count;
+    int is_buffer;      /* 1: running statistic, not trained */
+    int decay;          /* 1: weight decay applies (weights); 0: biases, BN scale/shift */
+    float l2;           /* extra per-layer L2 from the spec */
+    int layer;          /* index into spec->layers */
+} nn_tensor;
+
+/* Build a network for batches of up to max_batch images. Shape errors name the spec file and line. */
+int nn_net_create(nn_net **net, const nn_spec *spec, int max_batch, dg_err *err);
+void nn_net_free(nn_net *net);
+
+const nn_spec *nn_net_spec(const nn_net *net);
+int nn_net_max_batch(const nn_net *net);
+size_t nn_net_param_count(const nn_net *net);
+size_t nn_net_buffer_count(const nn_net *net);
+float *nn_net_params(nn_net *net);
+float *nn_net_grads(nn_net *net);
+float *nn_net_buffers(nn_net *net);
+int nn_net_tensor_count(const nn_net *net);
+const nn_tensor *nn_net_tensor(const nn_net *net, int i);
+
+/* He (ReLU family) or Glorot (tanh/sigmoid/linear) uniform init from dg_rng(seed, DG_RNG_INIT, 0, tensor index);
+ * biases 0, BN scale 1 and shift 0, running mean 0 and variance 1. */
+void nn_net_init(nn_net *net, uint64_t seed);
+
+/* Forward pass of B <= max_batch images. training = 1: dropout active (masks from
+ * dg_rng(seed, DG_RNG_DROPOUT, step, ...)), batch norm uses batch statistics and updates running ones.
+ * training = 0: inference. Returns the logits (B, 10), valid until the next call. */
+const float *nn_net_forward(nn_net *net, const float *x, int B, int training, uint64_t seed, uint64_t step);
+
+/* After forward: softmax probabilities (B, 10). */
+const float *nn_net_probs(nn_net *net);
+
+/* After forward: mean softmax cross-entropy with labels (label smoothing eps in [0, 1)); counts correct argmax
+ * predictions into *correct if not NULL. Prepares the gradient of the loss for nn_net_backward. */
+float nn_net_loss(nn_net *net, const uint8_t *labels, int B, float label_smoothing, int *correct);
+
+/* After nn_net_loss: gradients of the mean loss w.r.t. every parameter, written (not accumulated) into
+ * nn_net_grads(). Only valid after a training-mode forward. */
+void nn_net_backward(nn_net *net);
+
+/* Forward FLOPs per image (multiply-add = 2). */
+uint64_t nn_net_flops(const nn_net *net);
+
+/* Keras-style summary: one row per layer with output shape, parameter count, FLOPs; totals. */
+void nn_net_summary(const nn_net *net, FILE *out);
+
+#endif

@@ -1,0 +1,62 @@
+/* dg_cli: strict number parsing and thread settings (see dg_cli.h). */
+#include "pipeline/dg_cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int num_threads); /* cblas.h of some builds lacks it */
+
+int dg_parse_long(const char *s, long lo, long hi, long *out) {
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int dg_parse_u64(const char *s, uint64_t *out) {
+    if (!s || !isdigit((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int dg_parse_double(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int dg_parse_float(const char *s, double lo, double hi, float *out) {
+    double v;
+    if (dg_parse_double(s, lo, hi, &v) != 0) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+int dg_default_threads(void) {
+    long v;
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && dg_parse_long(env, 1, 1024, &v) == 0) return (int)v;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void dg_set_threads(int n) {
+    if (n < 1) n = 1;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}

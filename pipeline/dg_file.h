@@ -1,0 +1,47 @@
+/* dg_file: atomic output files and read-only memory maps.
+ *
+ * Every file the project writes goes through dg_afile: data goes to "<path>.tmp.<pid>" in the same directory,
+ * and only dg_afile_commit() (flush, fsync, rename) makes it appear under its real name. A crash, a full disk or a
+ * kill -9 leaves either the old file or the new one, never a partial one; dg_afile_abort() removes the temporary.
+ */
+#ifndef DG_FILE_H
+#define DG_FILE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "pipeline/dg_err.h"
+
+typedef struct dg_afile {
+    FILE *fp;        /* write through this */
+    char *path;      /* final name */
+    char *tmp_path;  /* temporary name */
+} dg_afile;
+
+/* Open "<path>.tmp.<pid>" for writing. Fails (with the path in the message) if the directory is not writable. */
+int dg_afile_open(dg_afile *f, const char *path, dg_err *err);
+/* Flush, fsync and rename onto the final path; on any failure the temporary is removed. Frees f. */
+int dg_afile_commit(dg_afile *f, dg_err *err);
+/* Close and remove the temporary. Safe on a zeroed or already finished dg_afile. */
+void dg_afile_abort(dg_afile *f);
+
+/* Write a whole buffer atomically. */
+int dg_write_file_atomic(const char *path, const void *data, size_t n, dg_err *err);
+/* Read a whole file into a malloc'd, NUL-terminated buffer (*n excludes the NUL). */
+int dg_read_file(const char *path, char **data, size_t *n, dg_err *err);
+
+typedef struct dg_map {
+    const unsigned char *data;
+    size_t size;
+} dg_map;
+
+/* Map a file read-only. An empty file maps to {NULL, 0} successfully. */
+int dg_map_open(dg_map *m, const char *path, dg_err *err);
+void dg_map_close(dg_map *m);
+
+/* 1 if path exists (any type), else 0. */
+int dg_path_exists(const char *path);
+/* mkdir -p. */
+int dg_mkdirs(const char *path, dg_err *err);
+
+#endif

@@ -1,0 +1,105 @@
+/* Tests for pipeline/dg_dataset and dg_npy: write/read round trip, atomic output, rejection of foreign files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_npy.h"
+
+static void test_roundtrip_labelled(void **state) {
+    (void)state;
+    const char *path = DIGITS_TEST_TMP "/rt.npy";
+    dg_err err;
+    dg_dataset_writer w;
+    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
+    uint8_t img[DG_PIXELS];
+    for (int i = 0; i < 37; i++) {
+        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)(p * 7 + i);
+        assert_int_equal(dg_dataset_writer_add(&w, img, i % 10, &err), 0);
+    }
+    assert_false(dg_path_exists(path)); /* nothing under the final name before commit */
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+    dg_dataset ds;
+    assert_int_equal(dg_dataset_open(&ds, path, &err), 0);
+    assert_int_equal(ds.n, 37);
+    assert_int_equal(ds.has_labels, 1);
+    for (int i = 0; i < 37; i++) {
+        assert_int_equal(dg_dataset_label(&ds, (size_t)i), i % 10);
+        const uint8_t *im = dg_dataset_image(&ds, (size_t)i);
+        for (int p = 0; p < DG_PIXELS; p++) assert_int_equal(im[p], (uint8_t)(p * 7 + i));
+    }
+    dg_dataset_close(&ds);
+    unlink(path);
+}
+
+static void test_rejects_bad_label_on_write(void **state) {
+    (void)state;
+    dg_err err;
+    dg_dataset_writer w;
+    uint8_t img[DG_PIXELS] = {0};
+    assert_int_equal(dg_dataset_writer_open(&w, DIGITS_TEST_TMP "/bad.npy", 1, &err), 0);
+    assert_int_equal(dg_dataset_writer_add(&w, img, 10, &err), -1);
+    assert_non_null(strstr(err.msg, "label 10"));
+    dg_dataset_writer_abort(&w);
+    assert_false(dg_path_exists(DIGITS_TEST_TMP "/bad.npy"));
+}
+
+static void test_rejects_foreign_and_truncated(void **state) {
+    (void)state;
+    dg_err err;
+    dg_dataset ds;
+    /* A valid .npy that is not a dataset. */
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    size_t shape[2] = {2, 3};
+    assert_int_equal(dg_npy_save(DIGITS_TEST_TMP "/f.npy", "<f4", shape, 2, v, 4, &err), 0);
+    assert_int_equal(dg_dataset_open(&ds, DIGITS_TEST_TMP "/f.npy", &err), -1);
+    assert_non_null(strstr(err.msg, "not a digits dataset"));
+    /* A truncated dataset. */
+    dg_dataset_writer w;
+    uint8_t img[DG_PIXELS] = {0};
+    assert_int_equal(dg_dataset_writer_open(&w, DIGITS_TEST_TMP "/t.npy", 0, &err), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(dg_dataset_writer_add(&w, img, -1, &err), 0);
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+    assert_int_equal(truncate(DIGITS_TEST_TMP "/t.npy", 128 + 2 * DG_PIXELS + 5), 0);
+    assert_int_equal(dg_dataset_open(&ds, DIGITS_TEST_TMP "/t.npy", &err), -1);
+    assert_non_null(strstr(err.msg, "truncated"));
+    /* Garbage. */
+    assert_int_equal(dg_write_file_atomic(DIGITS_TEST_TMP "/g.npy", "hello world", 11, &err), 0);
+    assert_int_equal(dg_dataset_open(&ds, DIGITS_TEST_TMP "/g.npy", &err), -1);
+    assert_non_null(strstr(err.msg, "not a .npy"));
+    assert_int_equal(dg_dataset_open(&ds, DIGITS_TEST_TMP "/missing.npy", &err), -1);
+    assert_non_null(strstr(err.msg, "missing.npy"));
+}
+
+static void test_npy_header_parse(void **state) {
+    (void)state;
+    dg_err err;
+    dg_npy h;
+    const char hdr[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+    unsigned char buf[128];
+    memset(buf, ' ', sizeof buf);
+    memcpy(buf, hdr, sizeof hdr - 1);
+    buf[127] = '\n';
+    assert_int_equal(dg_npy_parse(buf, sizeof buf, &h, "x", &err), 0);
+    assert_int_equal(h.ndim, 1);
+    assert_int_equal(h.shape[0], 3);
+    assert_true(dg_npy_is(&h, "<f4"));
+    assert_int_equal(h.data_offset, 128);
+    buf[20] = 'X'; /* corrupt a key */
+    assert_int_equal(dg_npy_parse(buf, sizeof buf, &h, "x", &err), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_labelled),
+        cmocka_unit_test(test_rejects_bad_label_on_write),
+        cmocka_unit_test(test_rejects_foreign_and_truncated),
+        cmocka_unit_test(test_npy_header_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
