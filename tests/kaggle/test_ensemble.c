@@ -1,0 +1,302 @@
+/* Tests for kaggle/ensemble: votes on hand-made probabilities with known answers, probability checks, weight
+ * fitting (validation arrays only; picks the better member), and the validation estimates (shared hold-out and
+ * disjoint K folds). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaggle/ensemble.h"
+#include "pipeline/dg_npy.h"
+
+/* Row with probability hi on class a, lo on class b, the rest spread evenly. */
+static void row(float *r, int a, float hi, int b, float lo) {
+    float rest = (1 - hi - lo) / 8;
+    for (int k = 0; k < 10; k++) r[k] = rest;
+    r[a] = hi;
+    r[b] = lo;
+}
+
+static void test_soft_vote_known(void **state) {
+    (void)state;
+    /* 2 rows, 3 members. Row 0: members say 1 (0.6), 1 (0.5), 2 (0.9) -> soft: class 2 has (0.3+0.3+0.9)/3 = 0.5
+     * vs class 1 (0.6+0.5+0.05)/3 = 0.383; hard vote says 1 (two votes). */
+    float a[20], b[20], c[20];
+    row(a, 1, 0.6f, 2, 0.3f);
+    row(b, 1, 0.5f, 2, 0.3f);
+    row(c, 2, 0.9f, 1, 0.05f);
+    row(a + 10, 4, 0.9f, 5, 0.05f);
+    row(b + 10, 4, 0.9f, 5, 0.05f);
+    row(c + 10, 4, 0.9f, 5, 0.05f);
+    const float *m[3] = {a, b, c};
+    float out[20];
+    kg_soft_vote(out, m, NULL, 3, 2);
+    assert_float_equal(out[2], 0.5f, 1e-6);
+    assert_float_equal(out[1], (0.6f + 0.5f + 0.05f) / 3, 1e-6);
+    assert_float_equal(out[14], 0.9f, 1e-6);
+    uint8_t lab[2];
+    kg_argmax(lab, out, 2);
+    assert_int_equal(lab[0], 2);
+    assert_int_equal(lab[1], 4);
+    kg_hard_vote(lab, m, NULL, 3, 2);
+    assert_int_equal(lab[0], 1);
+    assert_int_equal(lab[1], 4);
+    /* weights: member c counted 0 -> soft vote of a and b -> class 1 */
+    double w[3] = {1, 1, 0};
+    kg_soft_vote(out, m, w, 3, 2);
+    assert_float_equal(out[1], 0.55f, 1e-6);
+    kg_argmax(lab, out, 2);
+    assert_int_equal(lab[0], 1);
+    /* weighted hard vote: c weighs more than a and b together */
+    double w2[3] = {1, 1, 3};
+    kg_hard_vote(lab, m, w2, 3, 2);
+    assert_int_equal(lab[0], 2);
+}
+
+static void test_hard_vote_tie_by_summed_probability(void **state) {
+    (void)state;
+    /* 2 members disagree: 3 (0.55) vs 8 (0.95). One vote each: tie, broken by summed probability -> 8. */
+    float a[10], b[10];
+    row(a, 3, 0.55f, 8, 0.40f);
+    row(b, 8, 0.95f, 3, 0.01f);
+    const float *m[2] = {a, b};
+    uint8_t lab;
+    kg_hard_vote(&lab, m, NULL, 2, 1);
+    assert_int_equal(lab, 8);
+    /* 4 members: 2 votes for 6, 2 for 0, summed probability favours 0 */
+    float c[4][10];
+    row(c[0], 6, 0.5f, 0, 0.45f);
+    row(c[1], 6, 0.5f, 0, 0.45f);
+    row(c[2], 0, 0.9f, 6, 0.05f);
+    row(c[3], 0, 0.9f, 6, 0.05f);
+    const float *m4[4] = {c[0], c[1], c[2], c[3]};
+    kg_hard_vote(&lab, m4, NULL, 4, 1);
+    assert_int_equal(lab, 0);
+}
+
+static void test_probs_check(void **state) {
+    (void)state;
+    dg_err err;
+    float p[30];
+    row(p, 0, 0.9f, 1, 0.05f);
+    row(p + 10, 1, 0.9f, 2, 0.05f);
+    row(p + 20, 2, 0.9f, 3, 0.05f);
+    assert_int_equal(kg_probs_check(p, 3, "x", &err), 0);
+    p[13] = NAN;
+    assert_int_equal(kg_probs_check(p, 3, "x", &err), -1);
+    assert_non_null(strstr(err.msg, "row 1, class 3 is NaN"));
+    row(p + 10, 1, 0.9f, 2, 0.05f);
+    p[25] += 0.1f;
+    assert_int_equal(kg_probs_check(p, 3, "x", &err), -1);
+    assert_non_null(strstr(err.msg, "row 2 sums to 1.1"));
+    row(p + 20, 2, 0.9f, 3, 0.05f);
+    p[0] = -0.5f;
+    p[1] = 1.45f;
+    assert_int_equal(kg_probs_check(p, 3, "x", &err), -1);
+    assert_non_null(strstr(err.msg, "[0, 1]"));
+}
+
+static void test_probs_load(void **state) {
+    (void)state;
+    dg_err err;
+    float p[20];
+    row(p, 0, 0.9f, 1, 0.05f);
+    row(p + 10, 1, 0.9f, 2, 0.05f);
+    size_t shape[2] = {2, 10};
+    const char *path = DIGITS_TEST_TMP "/kg_probs.npy";
+    assert_int_equal(dg_npy_save(path, "<f4", shape, 2, p, 4, &err), 0);
+    float *q;
+    size_t n;
+    assert_int_equal(kg_probs_load(path, &q, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(p, q, sizeof p);
+    free(q);
+    /* wrong shape */
+    size_t shape2[2] = {4, 5};
+    assert_int_equal(dg_npy_save(path, "<f4", shape2, 2, p, 4, &err), 0);
+    assert_int_equal(kg_probs_load(path, &q, &n, &err), -1);
+    assert_non_null(strstr(err.msg, "(N, 10)"));
+    /* wrong dtype */
+    double d[10] = {1};
+    size_t shape3[2] = {1, 10};
+    assert_int_equal(dg_npy_save(path, "<f8", shape3, 2, d, 8, &err), 0);
+    assert_int_equal(kg_probs_load(path, &q, &n, &err), -1);
+    assert_non_null(strstr(err.msg, "float32"));
+    /* NaN inside */
+    p[3] = NAN;
+    assert_int_equal(dg_npy_save(path, "<f4", shape, 2, p, 4, &err), 0);
+    assert_int_equal(kg_probs_load(path, &q, &n, &err), -1);
+    assert_non_null(strstr(err.msg, "NaN"));
+    unlink(path);
+}
+
+/* 200 validation rows, 3 members: A right on 95% of rows, B right on 70%, C uniform noise. Fitted weights must
+ * favour A, and the fitted soft vote must not be worse than A alone. */
+static void test_fit_weights_picks_better_member(void **state) {
+    (void)state;
+    enum { N = 200 };
+    float *a = malloc(N * 10 * sizeof(float)), *b = malloc(N * 10 * sizeof(float)), *c = malloc(N * 10 * sizeof(float));
+    uint8_t y[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = (uint8_t)(i % 10);
+        int wrong = (y[i] + 1) % 10;
+        if (i % 20 == 0) row(a + i * 10, wrong, 0.8f, y[i], 0.1f);
+        else row(a + i * 10, y[i], 0.8f, wrong, 0.1f);
+        if (i % 10 < 3) row(b + i * 10, wrong, 0.6f, y[i], 0.2f);
+        else row(b + i * 10, y[i], 0.6f, wrong, 0.2f);
+        for (int k = 0; k < 10; k++) c[i * 10 + k] = 0.1f;
+    }
+    const float *m[3] = {a, b, c};
+    double w[3];
+    dg_err err;
+    assert_int_equal(kg_fit_weights(w, m, 3, N, y, 0, &err), 0);
+    assert_float_equal(w[0] + w[1] + w[2], 1.0, 1e-9);
+    assert_true(w[0] > 0.6);
+    assert_true(w[0] > w[1]);
+    assert_true(w[0] > w[2]);
+    for (int j = 0; j < 3; j++) assert_true(w[j] >= 0);
+    float *mix = malloc(N * 10 * sizeof(float));
+    kg_soft_vote(mix, m, w, 3, N);
+    double acc_fit = kg_accuracy(mix, y, N), acc_a = kg_accuracy(a, y, N);
+    assert_float_equal(acc_a, 0.95, 1e-12);
+    assert_true(acc_fit >= acc_a);
+    double ll_fit = kg_log_likelihood(mix, y, N);
+    kg_soft_vote(mix, m, NULL, 3, N);
+    assert_true(ll_fit > kg_log_likelihood(mix, y, N)); /* better than equal weights */
+    /* the cross-fitted estimate is a real accuracy */
+    double cv = kg_fit_cv_accuracy(m, 3, N, y);
+    assert_true(cv >= 0.9 && cv <= 1.0);
+    /* fitting needs rows */
+    assert_int_equal(kg_fit_weights(w, m, 3, 0, y, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "no validation rows"));
+    free(a);
+    free(b);
+    free(c);
+    free(mix);
+}
+
+/* Exact optimum: with two members, one always assigning p=1 to the truth, EM puts all weight on it. */
+static void test_fit_weights_exact(void **state) {
+    (void)state;
+    float a[30], b[30];
+    uint8_t y[3] = {2, 5, 7};
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 10; k++) a[i * 10 + k] = k == y[i] ? 1.0f : 0.0f;
+        for (int k = 0; k < 10; k++) b[i * 10 + k] = 0.1f;
+    }
+    const float *m[2] = {a, b};
+    double w[2];
+    assert_int_equal(kg_fit_weights(w, m, 2, 3, y, 5000, NULL), 0);
+    assert_true(w[0] > 0.999);
+    assert_float_equal(w[0] + w[1], 1.0, 1e-12);
+}
+
+/* Shared hold-out: 3 members, same 10 validation ids (in different orders), each wrong on a different row: the
+ * soft vote is right everywhere. Member accuracy 0.9, ensemble 1.0, gain 0.1. */
+static void test_estimate_shared(void **state) {
+    (void)state;
+    enum { NT = 30, NV = 10 };
+    uint8_t labels[NT];
+    for (int r = 0; r < NT; r++) labels[r] = (uint8_t)((r * 3) % 10);
+    int64_t ids[3][NV];
+    float pred[3][NV * 10];
+    kg_member_val mv[3];
+    for (int j = 0; j < 3; j++) {
+        for (int k = 0; k < NV; k++) {
+            int kk = j == 1 ? NV - 1 - k : k; /* member 1 lists the rows backwards */
+            int64_t id = 2 + 2 * kk;          /* train rows 2, 4, ..., 20 */
+            ids[j][k] = id;
+            int y = labels[id];
+            if (kk == j) row(pred[j] + k * 10, (y + 1) % 10, 0.6f, y, 0.3f);
+            else row(pred[j] + k * 10, y, 0.7f, (y + 1) % 10, 0.2f);
+        }
+        mv[j] = (kg_member_val){pred[j], ids[j], NV};
+    }
+    kg_estimate est;
+    double acc[3];
+    dg_err err;
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, NULL, 0, labels, NT, &err), 0);
+    assert_int_equal(est.mode, KG_EST_SHARED);
+    assert_int_equal(est.shared_rows, NV);
+    assert_int_equal(est.union_rows, NV);
+    for (int j = 0; j < 3; j++) assert_float_equal(acc[j], 0.9, 1e-12);
+    assert_float_equal(est.mean_member_acc, 0.9, 1e-12);
+    assert_float_equal(est.shared_member_acc, 0.9, 1e-12);
+    assert_float_equal(est.ensemble_acc, 1.0, 1e-12);
+    assert_float_equal(est.gain, 0.1, 1e-12);
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, NULL, 1, labels, NT, &err), 0);
+    assert_float_equal(est.ensemble_acc, 1.0, 1e-12);
+    /* shared rows and gather line up member rows by train id */
+    int64_t *sid;
+    size_t *rows[3], ns;
+    assert_int_equal(kg_shared_rows(&sid, rows, &ns, mv, 3, NT, &err), 0);
+    assert_int_equal(ns, NV);
+    assert_int_equal(sid[0], 2);
+    assert_int_equal(rows[0][0], 0);
+    assert_int_equal(rows[1][0], NV - 1);
+    float g[NV * 10];
+    kg_gather(g, &mv[1], rows[1], ns);
+    assert_memory_equal(g, pred[1] + (NV - 1) * 10, 10 * sizeof(float));
+    free(sid);
+    for (int j = 0; j < 3; j++) free(rows[j]);
+    /* an id outside the train set is an error */
+    ids[2][4] = NT;
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, NULL, 0, labels, NT, &err), -1);
+    assert_non_null(strstr(err.msg, "outside the train set"));
+    ids[2][4] = ids[2][3];
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, NULL, 0, labels, NT, &err), -1);
+    assert_non_null(strstr(err.msg, "twice"));
+}
+
+/* K folds: 2 members with disjoint validation rows {0..4} and {5..9}; member 1 is wrong on 1 of 5 rows, member 2
+ * on 2 of 5. Out-of-fold accuracy = 7/10, mean member accuracy (0.8 + 0.6) / 2 = 0.7, gain 0. */
+static void test_estimate_folds(void **state) {
+    (void)state;
+    enum { NT = 10 };
+    uint8_t labels[NT] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    int64_t ids[2][5];
+    float pred[2][50];
+    kg_member_val mv[2];
+    for (int j = 0; j < 2; j++) {
+        for (int k = 0; k < 5; k++) {
+            int64_t id = j * 5 + k;
+            ids[j][k] = id;
+            int wrong = j == 0 ? k == 0 : k < 2;
+            int y = labels[id];
+            row(pred[j] + k * 10, wrong ? (y + 3) % 10 : y, 0.8f, wrong ? y : (y + 3) % 10, 0.1f);
+        }
+        mv[j] = (kg_member_val){pred[j], ids[j], 5};
+    }
+    kg_estimate est;
+    double acc[2];
+    dg_err err;
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 2, NULL, 0, labels, NT, &err), 0);
+    assert_int_equal(est.mode, KG_EST_OOF);
+    assert_int_equal(est.shared_rows, 0);
+    assert_int_equal(est.union_rows, 10);
+    assert_float_equal(acc[0], 0.8, 1e-12);
+    assert_float_equal(acc[1], 0.6, 1e-12);
+    assert_float_equal(est.oof_acc, 0.7, 1e-12);
+    assert_float_equal(est.ensemble_acc, 0.7, 1e-12);
+    assert_float_equal(est.gain, 0.0, 1e-12);
+    assert_true(est.shared_acc < 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_soft_vote_known),
+        cmocka_unit_test(test_hard_vote_tie_by_summed_probability),
+        cmocka_unit_test(test_probs_check),
+        cmocka_unit_test(test_probs_load),
+        cmocka_unit_test(test_fit_weights_picks_better_member),
+        cmocka_unit_test(test_fit_weights_exact),
+        cmocka_unit_test(test_estimate_shared),
+        cmocka_unit_test(test_estimate_folds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
