@@ -8,6 +8,7 @@
 #ifndef NN_SPEC_H
 #define NN_SPEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pipeline/dg_err.h"
@@ -76,5 +77,21 @@ int nn_spec_parse(nn_spec *spec, const char *text, const char *fname, dg_err *er
 /* Read and parse a file; a bare name (no '/', no ".spec") is looked up in experiments/models/. */
 int nn_spec_load(nn_spec *spec, const char *path_or_name, dg_err *err);
 void nn_spec_free(nn_spec *spec);
+
+/* Where a bare model name is looked up, in order: $DIGITS_MODELS, ./experiments/models, the running binary's
+ * ../../experiments/models, and the source tree's experiments/models. Writes the found path into path[n]. */
+int nn_spec_find(const char *name, char *path, size_t n, dg_err *err);
+
+/* The canonical text of a spec: every layer and every hyperparameter written out explicitly, so it parses back to
+ * the same nn_spec (comments are dropped). malloc'd; NULL on out of memory. */
+char *nn_spec_format(const nn_spec *spec);
+
+/* The hyperparameters as a JSON object text (malloc'd; NULL on out of memory). */
+char *nn_hyper_json(const nn_hyper *h);
+
+/* Names used in spec files ("adam", "cosine", ...). */
+const char *nn_optimizer_name(nn_optimizer o);
+const char *nn_schedule_name(nn_schedule s);
+const char *nn_kind_name(nn_kind k);
 
 #endif
