@@ -44,10 +44,11 @@ int nn_optim_init(nn_optim *o, const nn_hyper *h, size_t n, const nn_optim_range
     for (int i = 0; i < n_ranges; i++) {
         const nn_optim_range *r = &sorted[i];
         if (r->offset < at || r->offset + r->count > n || r->count > n) {
+            dg_fail(err, "optimizer: parameter range [%zu, %zu) overlaps another or leaves [0, %zu)", r->offset,
+                    r->offset + r->count, n);
             free(sorted);
             nn_optim_free(o);
-            return dg_fail(err, "optimizer: parameter range [%zu, %zu) overlaps another or leaves [0, %zu)",
-                           r->offset, r->offset + r->count, n);
+            return -1;
         }
         if (r->offset > at) o->ranges[o->n_ranges++] = (nn_optim_range){at, r->offset - at, 0.0f, 0.0f};
         if (r->count) o->ranges[o->n_ranges++] = *r;
