@@ -1,0 +1,75 @@
+/* pipeline/preset: what digits-pipeline runs, in a small text file (experiments/presets/NAME.preset).
+ *
+ * One statement per line, '#' starts a comment, parsed strictly like the model specs: an unknown keyword or key,
+ * a bad number, a missing value or a repeated setting is an error "file:line: message".
+ *
+ *   split val-frac=0.1 split-seed=1        stratified hold-out (default: val-frac=0.1 split-seed=1)
+ *   split folds=5 split-seed=1             K-fold: every member is trained K times, once per fold
+ *   member model=deotte seed=1 [epochs=45] [augment=kaggle|none|FILE] [batch=64] [lr=0.001]
+ *   members model=deotte seeds=1-15 [epochs=..] [augment=..] [batch=..] [lr=..]     one member per seed
+ *   tta=4                                  test-time augmentation views for digits-predict (default 1)
+ *   ensemble=soft                          soft | hard | fit (digits-ensemble --method; default soft)
+ *   budget_minutes=15                      the plan warns when its estimate exceeds this
+ *   speed model=deotte train=400 predict=2500    images/s on this machine, for the time estimate
+ *
+ * Unset member keys (epochs, augment, batch, lr) leave the model spec's own values. A (model, seed) pair may
+ * appear once. The preset says nothing about paths; digits-pipeline decides those (see docs/pipeline.md).
+ */
+#ifndef PL_PRESET_H
+#define PL_PRESET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/dg_err.h"
+
+#define PL_MAX_MEMBERS 128
+#define PL_MAX_SPEEDS 32
+
+typedef struct pl_member {
+    char model[128];     /* model spec name or path */
+    uint64_t seed;
+    int epochs;          /* 0: the spec's */
+    char augment[128];   /* "": the spec's */
+    int batch;           /* 0: the spec's */
+    double lr;           /* 0: the spec's */
+    int line;            /* where it was given */
+} pl_member;
+
+typedef struct pl_speed {
+    char model[128];
+    double train_ips, predict_ips; /* images per second; 0: not given */
+    int line;
+} pl_speed;
+
+typedef enum pl_ensemble { PL_ENS_SOFT, PL_ENS_HARD, PL_ENS_FIT } pl_ensemble;
+
+typedef struct pl_preset {
+    char file[512];          /* where it came from, for messages */
+    char name[128];          /* file name without directory and ".preset" */
+    double val_frac;         /* hold-out fraction (folds == 0) */
+    int folds;               /* K >= 2: K-fold; 0: hold-out */
+    uint64_t split_seed;
+    int n_members;
+    pl_member members[PL_MAX_MEMBERS];
+    int tta;
+    pl_ensemble ensemble;
+    double budget_minutes;   /* 0: none */
+    int n_speeds;
+    pl_speed speeds[PL_MAX_SPEEDS];
+} pl_preset;
+
+const char *pl_ensemble_name(pl_ensemble e);
+
+/* Parse preset text; fname names it in messages. */
+int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *err);
+
+/* The file of a preset: name_or_path itself if it contains '/' or ends in ".preset", else NAME.preset looked up
+ * in $DIGITS_PRESETS, experiments/presets (from the current directory), <dir of the executable>/../../
+ * experiments/presets, and the source tree this was built from. */
+int pl_preset_find(const char *name_or_path, char *path, size_t n, dg_err *err);
+
+/* Find, read and parse. */
+int pl_preset_load(pl_preset *p, const char *name_or_path, dg_err *err);
+
+#endif

@@ -1,0 +1,385 @@
+/* Tests for pipeline/driver (stamps, fingerprints, skip / re-run / resume decisions with tiny shell stages) and
+ * pipeline/preset (strict parsing, errors with file:line:col, the shipped presets). */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline/dg_file.h"
+#include "pipeline/driver.h"
+#include "pipeline/preset.h"
+
+#define DIR DIGITS_TEST_TMP "/driver"
+
+static void put(const char *path, const char *text) {
+    dg_err err;
+    assert_int_equal(dg_write_file_atomic(path, text, strlen(text), &err), 0);
+}
+
+static char *get(const char *path) {
+    char *t;
+    size_t n;
+    dg_err err;
+    assert_int_equal(dg_read_file(path, &t, &n, &err), 0);
+    return t;
+}
+
+/* Push a file's mtime 10 s into the past, so a rewrite is seen as a change of mtime. */
+static void age(const char *path) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    struct timespec t[2] = {st.st_atim, st.st_mtim};
+    t[0].tv_sec -= 10;
+    t[1].tv_sec -= 10;
+    assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* A stage "sh -c SCRIPT sh ARGS..." reading DIR/in.txt and writing DIR/out.txt. */
+static void make_stage(pl_stage *s, const char *script, const char *const *extra) {
+    const char *argv[16] = {"/bin/sh", "-c", script, "sh"};
+    int n = 4;
+    for (int i = 0; extra && extra[i]; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    dg_err err;
+    assert_int_equal(pl_stage_init(s, "copy", DIR "/stamps/copy.stamp", argv, &err), 0);
+    assert_int_equal(pl_stage_input(s, DIR "/in.txt", &err), 0);
+    assert_int_equal(pl_stage_output(s, DIR "/out.txt", &err), 0);
+}
+
+static pl_action decide(pl_stage *s, char *why) {
+    pl_action a;
+    dg_err err;
+    assert_int_equal(pl_stage_decide(s, &a, why, 256, &err), 0);
+    return a;
+}
+
+static void setup_dir(void) {
+    dg_err err;
+    assert_int_equal(system("rm -rf '" DIR "'"), 0);
+    assert_int_equal(dg_mkdirs(DIR, &err), 0);
+}
+
+static void test_skip_when_unchanged_rerun_when_changed(void **state) {
+    (void)state;
+    setup_dir();
+    dg_err err;
+    char why[256];
+    put(DIR "/in.txt", "hello\n");
+    pl_stage s;
+    const char *script = "cat " DIR "/in.txt > " DIR "/out.txt; echo x >> " DIR "/count.txt";
+    const char *threads4[] = {"--threads", "4", NULL};
+    make_stage(&s, script, threads4);
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, "not run before");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    char *out = get(DIR "/out.txt");
+    assert_string_equal(out, "hello\n");
+    free(out);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+    assert_string_equal(why, "up to date");
+    /* the stamp records the command without volatile options, and the inputs and outputs */
+    char *st = get(DIR "/stamps/copy.stamp");
+    assert_non_null(strstr(st, "digits-stamp 1\nstate done\ncommand sh -c "));
+    assert_null(strstr(st, "--threads"));
+    assert_non_null(strstr(st, "\nin 6 "));
+    assert_non_null(strstr(st, "\nout 6 "));
+    free(st);
+    pl_stage_free(&s);
+
+    /* --threads is not part of the fingerprint */
+    const char *threads1[] = {"--threads", "1", NULL};
+    make_stage(&s, script, threads1);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+
+    /* same content, new mtime: still up to date (content hash) */
+    age(DIR "/in.txt");
+    put(DIR "/in.txt", "hello\n");
+    assert_int_equal(decide(&s, why), PL_SKIP);
+
+    /* changed content: re-run */
+    put(DIR "/in.txt", "world\n");
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, DIR "/in.txt changed");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    out = get(DIR "/out.txt");
+    assert_string_equal(out, "world\n");
+    free(out);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+
+    /* changed content, same size, mtime moved */
+    age(DIR "/in.txt");
+    put(DIR "/in.txt", "WORLD\n");
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+
+    /* output deleted or modified: re-run */
+    unlink(DIR "/out.txt");
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, DIR "/out.txt missing");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    age(DIR "/out.txt");
+    put(DIR "/out.txt", "edited by hand\n");
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, DIR "/out.txt was modified");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    pl_stage_free(&s);
+
+    /* a different command: re-run */
+    make_stage(&s, "tr a-z A-Z < " DIR "/in.txt > " DIR "/out.txt; echo x >> " DIR "/count.txt", NULL);
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, "command changed");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+    pl_stage_free(&s);
+
+    /* the stage ran exactly 6 times */
+    char *count = get(DIR "/count.txt");
+    assert_string_equal(count, "x\nx\nx\nx\nx\nx\n");
+    free(count);
+}
+
+static void test_failure_and_missing_output(void **state) {
+    (void)state;
+    setup_dir();
+    dg_err err;
+    char why[256];
+    put(DIR "/in.txt", "a\n");
+    pl_stage s;
+    make_stage(&s, "exit 3", NULL);
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_non_null(strstr(err.msg, "exited with status 3"));
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, "interrupted");
+    pl_stage_free(&s);
+    make_stage(&s, "true", NULL);
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_non_null(strstr(err.msg, "did not write an output"));
+    assert_non_null(strstr(err.msg, "out.txt"));
+    pl_stage_free(&s);
+    /* a missing executable */
+    const char *argv[] = {DIR "/no-such-binary", NULL};
+    assert_int_equal(pl_stage_init(&s, "ghost", DIR "/stamps/ghost.stamp", argv, &err), 0);
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_non_null(strstr(err.msg, "could not start"));
+    pl_stage_free(&s);
+    /* a missing input */
+    unlink(DIR "/in.txt");
+    make_stage(&s, "true", NULL);
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_non_null(strstr(err.msg, "in.txt"));
+    pl_stage_free(&s);
+}
+
+/* A "training" stage writing DIR/run/{checkpoint,result}: killed before finishing, it resumes with --resume; killed
+ * after its result appeared, it is only recorded; with a new command, the old run directory is moved aside. */
+static void test_resume_finish_and_stale(void **state) {
+    (void)state;
+    setup_dir();
+    dg_err err;
+    char why[256];
+    put(DIR "/in.txt", "data\n");
+    const char *script =
+        "mkdir -p " DIR "/run; echo \"$*\" >> " DIR "/args.txt; echo ck > " DIR "/run/checkpoint.ckpt;"
+        " [ -e " DIR "/crash ] && exit 9; echo done > " DIR "/run/result.json";
+    pl_stage s;
+    const char *argv[] = {"/bin/sh", "-c", script, "sh", "--epochs", "3", NULL};
+    assert_int_equal(pl_stage_init(&s, "train", DIR "/stamps/train.stamp", argv, &err), 0);
+    assert_int_equal(pl_stage_input(&s, DIR "/in.txt", &err), 0);
+    assert_int_equal(pl_stage_output(&s, DIR "/run/result.json", &err), 0);
+    snprintf(s.own_dir, sizeof s.own_dir, "%s", DIR "/run");
+    snprintf(s.done_file, sizeof s.done_file, "%s", DIR "/run/result.json");
+    snprintf(s.resume_file, sizeof s.resume_file, "%s", DIR "/run/checkpoint.ckpt");
+    snprintf(s.resume_arg, sizeof s.resume_arg, "--resume");
+    put(DIR "/crash", "");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_int_equal(decide(&s, why), PL_RESUME);
+    unlink(DIR "/crash");
+    assert_int_equal(pl_stage_execute(&s, PL_RESUME, &err), 0);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+    char *args = get(DIR "/args.txt");
+    assert_string_equal(args, "--epochs 3\n--epochs 3 --resume\n");
+    free(args);
+    /* --resume is not part of the recorded command */
+    char *st = get(DIR "/stamps/train.stamp");
+    assert_null(strstr(st, "--resume"));
+    free(st);
+    assert_null(s.argv[s.argc]);
+
+    /* killed again mid-run (a forced re-run moves the finished run/ aside first), then the result appears while
+     * the driver is dead: the next decision only records it */
+    put(DIR "/crash", "");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), -1);
+    assert_true(dg_path_exists(DIR "/run.stale-1/result.json"));
+    assert_false(dg_path_exists(DIR "/run/result.json"));
+    unlink(DIR "/crash");
+    put(DIR "/run/result.json", "done\n");
+    assert_int_equal(decide(&s, why), PL_FINISH);
+    assert_int_equal(pl_stage_execute(&s, PL_FINISH, &err), 0);
+    assert_int_equal(decide(&s, why), PL_SKIP);
+    args = get(DIR "/args.txt");
+    assert_string_equal(args, "--epochs 3\n--epochs 3 --resume\n--epochs 3\n");
+    free(args);
+    pl_stage_free(&s);
+
+    /* a new command (more epochs): the old run directory is moved aside, not reused */
+    const char *argv2[] = {"/bin/sh", "-c", script, "sh", "--epochs", "4", NULL};
+    assert_int_equal(pl_stage_init(&s, "train", DIR "/stamps/train.stamp", argv2, &err), 0);
+    assert_int_equal(pl_stage_input(&s, DIR "/in.txt", &err), 0);
+    assert_int_equal(pl_stage_output(&s, DIR "/run/result.json", &err), 0);
+    snprintf(s.own_dir, sizeof s.own_dir, "%s", DIR "/run");
+    snprintf(s.done_file, sizeof s.done_file, "%s", DIR "/run/result.json");
+    assert_int_equal(decide(&s, why), PL_RUN);
+    assert_string_equal(why, "command changed");
+    assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
+    assert_true(dg_path_exists(DIR "/run.stale-2/result.json"));
+    assert_true(dg_path_exists(DIR "/run/result.json"));
+    pl_stage_free(&s);
+}
+
+static void test_hash(void **state) {
+    (void)state;
+    char a[100], b[100];
+    for (int i = 0; i < 100; i++) a[i] = b[i] = (char)i;
+    assert_true(pl_hash(a, 100) == pl_hash(b, 100));
+    b[77] ^= 1;
+    assert_true(pl_hash(a, 100) != pl_hash(b, 100));
+    b[77] ^= 1;
+    b[3] ^= 0x40;
+    assert_true(pl_hash(a, 100) != pl_hash(b, 100));
+    assert_true(pl_hash(a, 99) != pl_hash(a, 100));
+    assert_true(pl_hash(a, 0) != pl_hash(a, 1));
+}
+
+/* ---- presets ---- */
+
+static const char *kGood =
+    "# a test preset\n"
+    "split val-frac=0.2 split-seed=7\n"
+    "member model=deotte seed=1 epochs=3 augment=kaggle   # first\n"
+    "members model=mlp2 seeds=2-4 epochs=2 batch=128 lr=0.01\n"
+    "\n"
+    "tta=4 ensemble=fit\n"
+    "budget_minutes=15\n"
+    "speed model=deotte train=400 predict=2500\n";
+
+static void test_preset_parse(void **state) {
+    (void)state;
+    pl_preset p;
+    dg_err err;
+    assert_int_equal(pl_preset_parse(&p, kGood, "dir/good.preset", &err), 0);
+    assert_string_equal(p.name, "good");
+    assert_float_equal(p.val_frac, 0.2, 1e-12);
+    assert_int_equal(p.folds, 0);
+    assert_int_equal(p.split_seed, 7);
+    assert_int_equal(p.n_members, 4);
+    assert_string_equal(p.members[0].model, "deotte");
+    assert_int_equal(p.members[0].seed, 1);
+    assert_int_equal(p.members[0].epochs, 3);
+    assert_string_equal(p.members[0].augment, "kaggle");
+    assert_int_equal(p.members[0].line, 3);
+    assert_string_equal(p.members[3].model, "mlp2");
+    assert_int_equal(p.members[3].seed, 4);
+    assert_int_equal(p.members[3].batch, 128);
+    assert_float_equal(p.members[3].lr, 0.01, 1e-12);
+    assert_string_equal(p.members[3].augment, "");
+    assert_int_equal(p.tta, 4);
+    assert_int_equal(p.ensemble, PL_ENS_FIT);
+    assert_float_equal(p.budget_minutes, 15, 1e-12);
+    assert_int_equal(p.n_speeds, 1);
+    assert_float_equal(p.speeds[0].train_ips, 400, 1e-9);
+    /* defaults and folds */
+    assert_int_equal(pl_preset_parse(&p, "split folds=5\nmember model=x seed=3\n", "f.preset", &err), 0);
+    assert_int_equal(p.folds, 5);
+    assert_int_equal(p.split_seed, 1);
+    assert_int_equal(p.tta, 1);
+    assert_int_equal(p.ensemble, PL_ENS_SOFT);
+    assert_int_equal(pl_preset_parse(&p, "members model=x seeds=5,9,11\n", "f.preset", &err), 0);
+    assert_int_equal(p.n_members, 3);
+    assert_int_equal(p.members[2].seed, 11);
+    assert_float_equal(p.val_frac, 0.1, 1e-12);
+}
+
+static void expect_error(const char *text, const char *want) {
+    pl_preset p;
+    dg_err err = {{0}};
+    assert_int_equal(pl_preset_parse(&p, text, "bad.preset", &err), -1);
+    if (!strstr(err.msg, want)) {
+        print_error("message \"%s\" lacks \"%s\"\n", err.msg, want);
+        fail();
+    }
+}
+
+static void test_preset_errors(void **state) {
+    (void)state;
+    expect_error("member model=a seed=1\nmembr model=a seed=2\n", "bad.preset:2:1: unknown statement \"membr\"");
+    expect_error("member model=a seed=1 epochs=x\n", "bad.preset:1:23: epochs=x: expected an integer");
+    expect_error("member model=a seed=1 epochs=0\n", "bad.preset:1:23: epochs=0");
+    expect_error("member model=a seed=1 color=red\n", "bad.preset:1:23: unknown key \"color\"");
+    expect_error("member model=a\n", "bad.preset:1:1: member: seed=S is required");
+    expect_error("member seed=1\n", "bad.preset:1:1: member: model=NAME is required");
+    expect_error("member model=a seed=1 seed=2\n", "bad.preset:1:23: seed given twice");
+    expect_error("member model=a seed=1 epochs\n", "bad.preset:1:23: \"epochs\": expected key=value");
+    expect_error("member model=a seed=1 epochs=\n", "bad.preset:1:23: epochs=: missing value");
+    expect_error("member model=a seed=1\nmember model=a seed=1\n",
+                 "bad.preset:2:1: member model=a seed=1 already given at line 1");
+    expect_error("members model=a seeds=3-1\n", "bad.preset:1:17: seeds=3-1: expected a range");
+    expect_error("members model=a seeds=1,,2\n", "bad.preset:1:17: seeds=1,,2");
+    expect_error("members model=a seed=1\n", "bad.preset:1:17: unknown key \"seed\"");
+    expect_error("split val-frac=0.1\nsplit folds=3\nmember model=a seed=1\n", "bad.preset:2:1: split given twice");
+    expect_error("split val-frac=0.1 folds=3\n", "bad.preset:1:1: split: val-frac and folds exclude each other");
+    expect_error("split val-frac=1.5\n", "bad.preset:1:7: val-frac=1.5");
+    expect_error("split folds=1\n", "bad.preset:1:7: folds=1");
+    expect_error("member model=a seed=1\ntta=0\n", "bad.preset:2:1: tta=0: expected 1..9 views");
+    expect_error("member model=a seed=1\ntta=2 tta=3\n", "bad.preset:2:7: tta given twice");
+    expect_error("member model=a seed=1\nensemble=avg\n", "bad.preset:2:1: ensemble=avg: expected soft, hard or fit");
+    expect_error("member model=a seed=1\nbudget_minutes=-3\n", "bad.preset:2:1: budget_minutes=-3");
+    expect_error("member model=a seed=1\ncolor=red\n", "bad.preset:2:1: unknown setting \"color\"");
+    expect_error("member model=a seed=1\nspeed model=a\n", "bad.preset:2:1: speed: give train=");
+    expect_error("member model=a seed=1\nspeed model=a train=0\n", "bad.preset:2:15: train=0");
+    expect_error("member model=a seed=1\nmember model=a$b seed=2\n", "bad.preset:2:8: model=a$b");
+    expect_error("# nothing\n\n", "bad.preset:2: no member or members line");
+}
+
+static void test_shipped_presets(void **state) {
+    (void)state;
+    static const char *const names[] = {"quick", "default", "overnight"};
+    for (int i = 0; i < 3; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/experiments/presets/%s.preset", DIGITS_SOURCE_DIR, names[i]);
+        pl_preset p;
+        dg_err err = {{0}};
+        if (pl_preset_load(&p, path, &err) != 0) {
+            print_error("%s\n", err.msg);
+            fail();
+        }
+        assert_string_equal(p.name, names[i]);
+        assert_true(p.n_members >= 1);
+        assert_true(p.budget_minutes > 0);
+    }
+    pl_preset p;
+    dg_err err;
+    assert_int_equal(pl_preset_load(&p, "no-such-preset", &err), -1);
+    assert_non_null(strstr(err.msg, "preset 'no-such-preset' not found"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_skip_when_unchanged_rerun_when_changed),
+        cmocka_unit_test(test_failure_and_missing_output),
+        cmocka_unit_test(test_resume_finish_and_stale),
+        cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_preset_parse),
+        cmocka_unit_test(test_preset_errors),
+        cmocka_unit_test(test_shipped_presets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
