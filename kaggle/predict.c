@@ -77,7 +77,7 @@ static float pixel(const uint8_t *src, int x, int y) {
 
 void kg_tta_apply(float *dst, const uint8_t *src, int view) {
     if (view <= 0 || view >= KG_TTA_MAX) {
-        for (int i = 0; i < DG_PIXELS; i++) dst[i] = (float)src[i] * (1.0f / 255.0f);
+        for (int i = 0; i < DG_PIXELS; i++) dst[i] = (float)src[i] / 255.0f;
         return;
     }
     const double c = (DG_SIDE - 1) / 2.0; /* 13.5: the centre between pixel centres */
@@ -95,7 +95,7 @@ void kg_tta_apply(float *dst, const uint8_t *src, int view) {
             float top = pixel(src, x0, y0) * (1 - fx) + (fx > 0 ? pixel(src, x0 + 1, y0) * fx : 0.0f);
             float bot = fy > 0 ? pixel(src, x0, y0 + 1) * (1 - fx) + (fx > 0 ? pixel(src, x0 + 1, y0 + 1) * fx : 0.0f)
                                : 0.0f;
-            dst[y * DG_SIDE + x] = (top * (1 - fy) + bot * fy) * (1.0f / 255.0f);
+            dst[y * DG_SIDE + x] = (top * (1 - fy) + bot * fy) / 255.0f;
         }
     }
 }
