@@ -1,0 +1,520 @@
+/* nn/train: the training loop, run directory, metrics, checkpoints, early stopping and resume (see nn/train.h). */
+#include "nn/train.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/augment.h"
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "nn/split.h"
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_file.h"
+#include "pipeline/dg_npy.h"
+#include "pipeline/dg_progress.h"
+#include "pipeline/dg_rng.h"
+
+void nn_train_opts_defaults(nn_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->seed = 1;
+    o->split_seed = 1;
+    o->val_frac = 0.1;
+    o->log = stderr;
+}
+
+int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err) {
+    nn_spec raw;
+    if (nn_spec_load(&raw, o->model, err) != 0) return -1;
+    nn_hyper *h = &raw.hyper;
+    if (o->epochs) h->epochs = o->epochs;
+    if (o->batch) h->batch = o->batch;
+    if (o->lr > 0) h->lr = o->lr;
+    if (o->augment) {
+        if (strlen(o->augment) >= sizeof h->augment) {
+            nn_spec_free(&raw);
+            return dg_fail(err, "--augment: '%.40s...' is too long", o->augment), NN_TRAIN_USAGE;
+        }
+        strcpy(h->augment, strcmp(o->augment, "none") == 0 ? "" : o->augment);
+    }
+    char *text = nn_spec_format(&raw);
+    if (!text) {
+        nn_spec_free(&raw);
+        return dg_fail(err, "%s: out of memory", raw.file);
+    }
+    /* Re-parse: the overrides go through the same range checks as the file, and spec->text is the resolved text. */
+    char fname[300];
+    snprintf(fname, sizeof fname, "%s (with command-line overrides)", raw.file);
+    int rc = nn_spec_parse(spec, text, fname, err);
+    free(text);
+    nn_spec_free(&raw);
+    return rc == 0 ? 0 : NN_TRAIN_USAGE;
+}
+
+/* ---- small helpers ---- */
+
+typedef struct run_paths {
+    char spec[1100], metrics[1100], ckpt[1100], model[1100], val_pred[1100], val_ids[1100], result[1100];
+} run_paths;
+
+static void make_paths(run_paths *p, const char *dir) {
+    snprintf(p->spec, sizeof p->spec, "%s/spec.txt", dir);
+    snprintf(p->metrics, sizeof p->metrics, "%s/metrics.jsonl", dir);
+    snprintf(p->ckpt, sizeof p->ckpt, "%s/checkpoint.ckpt", dir);
+    snprintf(p->model, sizeof p->model, "%s/model.safetensors", dir);
+    snprintf(p->val_pred, sizeof p->val_pred, "%s/val_pred.npy", dir);
+    snprintf(p->val_ids, sizeof p->val_ids, "%s/val_ids.npy", dir);
+    snprintf(p->result, sizeof p->result, "%s/result.json", dir);
+}
+
+/* Append printf output to a malloc'd string *s (NULL to start). Returns -1 on out of memory. */
+static int append(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int append(char **s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    size_t old = *s ? strlen(*s) : 0;
+    char *ns = n >= 0 ? realloc(*s, old + (size_t)n + 1) : NULL;
+    if (!ns) return -1;
+    va_start(ap, fmt);
+    vsnprintf(ns + old, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    *s = ns;
+    return 0;
+}
+
+static void logf_(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(FILE *log, const char *fmt, ...) {
+    if (!log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(log, fmt, ap);
+    va_end(ap);
+    fflush(log);
+}
+
+/* x (n, 28, 28, 1) = images of rows ids[0..n) / 255, augmented if policy is set. */
+static void load_batch(float *x, uint8_t *y, const uint8_t **src, const dg_dataset *ds, const uint32_t *ids, int n,
+                       const aug_policy *policy, uint64_t seed, uint32_t epoch) {
+    for (int i = 0; i < n; i++) {
+        src[i] = dg_dataset_image(ds, ids[i]);
+        y[i] = (uint8_t)dg_dataset_label(ds, ids[i]);
+    }
+    if (policy) {
+        aug_batch_f32(policy, seed, epoch, ids, src, x, n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < DG_PIXELS; p++) x[(size_t)i * DG_PIXELS + p] = (float)src[i][p] / 255.0f;
+}
+
+/* Inference over rows ids (n) in batches of B: mean loss, accuracy, and probabilities into probs (n, 10) if set. */
+static void evaluate(nn_net *net, const dg_dataset *ds, const uint32_t *ids, size_t n, int B, float *x, uint8_t *y,
+                     const uint8_t **src, float *probs, double *loss, double *acc) {
+    double sum = 0;
+    long correct = 0;
+    for (size_t at = 0; at < n; at += (size_t)B) {
+        int b = (int)(n - at < (size_t)B ? n - at : (size_t)B);
+        load_batch(x, y, src, ds, ids + at, b, NULL, 0, 0);
+        nn_net_forward(net, x, b, 0, 0, 0);
+        int c = 0;
+        float l = nn_net_loss(net, y, b, 0.0f, &c);
+        sum += (double)l * b;
+        correct += c;
+        if (probs) memcpy(probs + at * DG_CLASSES, nn_net_probs(net), (size_t)b * DG_CLASSES * sizeof(float));
+    }
+    *loss = sum / (double)n;
+    *acc = (double)correct / (double)n;
+}
+
+static int write_text(const char *path, const char *text, dg_err *err) {
+    return dg_write_file_atomic(path, text, strlen(text), err);
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    const nn_train_opts *o;
+    run_paths paths;
+    dg_dataset ds;
+    uint8_t *labels;
+    nn_split split;
+    nn_spec spec;
+    nn_net *net;
+    nn_optim opt;
+    nn_sched sched;
+    aug_policy *policy;
+    char split_desc[128], run_key[256];
+    /* training state that goes into the checkpoint */
+    uint32_t epoch; /* epochs completed */
+    double seconds;
+    double best_val_loss;
+    uint32_t best_epoch, bad_epochs;
+    float *best_params, *best_buffers;
+    char *metrics;
+    /* batch buffers */
+    float *x;           /* (B, 28, 28, 1) */
+    uint8_t *y;         /* (B) */
+    const uint8_t **src; /* (B) */
+    uint32_t *order;    /* (n_train) */
+} run;
+
+static int save_checkpoint(run *r, dg_err *err) {
+    nn_ckpt c;
+    memset(&c, 0, sizeof c);
+    c.spec_text = r->spec.text;
+    c.run_key = r->run_key;
+    c.epoch = r->epoch;
+    c.seed = r->o->seed;
+    c.seconds = r->seconds;
+    c.opt_t = r->opt.t;
+    c.sched = r->sched;
+    c.best_val_loss = r->best_val_loss;
+    c.best_epoch = r->best_epoch;
+    c.bad_epochs = r->bad_epochs;
+    c.n_params = nn_net_param_count(r->net);
+    c.n_buffers = nn_net_buffer_count(r->net);
+    c.n_opt = r->opt.state_count;
+    c.params = nn_net_params(r->net);
+    c.buffers = nn_net_buffers(r->net);
+    c.opt_state = r->opt.state;
+    c.best_params = r->best_params;
+    c.best_buffers = r->best_buffers;
+    c.metrics = r->metrics;
+    return nn_ckpt_save(r->paths.ckpt, &c, err);
+}
+
+static int restore_checkpoint(run *r, dg_err *err) {
+    nn_ckpt c;
+    if (nn_ckpt_load(r->paths.ckpt, &c, err) != 0) return -1;
+    int rc = -1;
+    size_t np = nn_net_param_count(r->net), nb = nn_net_buffer_count(r->net);
+    if (!nn_ckpt_matches(&c, r->paths.ckpt, r->spec.text, r->run_key, err)) goto done;
+    if (c.n_params != np || c.n_buffers != nb || c.n_opt != r->opt.state_count ||
+        (r->best_params && c.epoch > 0 && (!c.best_params || !c.best_buffers))) {
+        dg_fail(err, "%s: checkpoint holds %zu parameters, %zu buffers, %zu optimizer floats; the net needs %zu, %zu, %zu",
+                r->paths.ckpt, c.n_params, c.n_buffers, c.n_opt, np, nb, r->opt.state_count);
+        goto done;
+    }
+    memcpy(nn_net_params(r->net), c.params, np * sizeof(float));
+    memcpy(nn_net_buffers(r->net), c.buffers, nb * sizeof(float));
+    if (c.n_opt) memcpy(r->opt.state, c.opt_state, c.n_opt * sizeof(float));
+    if (r->best_params && c.best_params) {
+        memcpy(r->best_params, c.best_params, np * sizeof(float));
+        memcpy(r->best_buffers, c.best_buffers, nb * sizeof(float));
+    }
+    r->opt.t = c.opt_t;
+    r->sched = c.sched;
+    r->epoch = c.epoch;
+    r->seconds = c.seconds;
+    r->best_val_loss = c.best_val_loss;
+    r->best_epoch = c.best_epoch;
+    r->bad_epochs = c.bad_epochs;
+    free(r->metrics);
+    r->metrics = c.metrics;
+    c.metrics = NULL;
+    rc = 0;
+done:
+    nn_ckpt_free(&c);
+    return rc;
+}
+
+/* Set up everything before the first epoch. Returns 0, -1 or NN_TRAIN_USAGE; *done = 1 if the run is complete. */
+static int setup(run *r, int *done, dg_err *err) {
+    const nn_train_opts *o = r->o;
+    *done = 0;
+    if (!o->data || !o->model || !o->run_dir) return dg_fail(err, "--data, --model and --run are required"), NN_TRAIN_USAGE;
+    if (o->folds == 0 && !(o->val_frac > 0 && o->val_frac < 1))
+        return dg_fail(err, "--val-frac %g: expected a number in (0, 1)", o->val_frac), NN_TRAIN_USAGE;
+    if (o->folds != 0 && (o->folds < 2 || o->fold < 1 || o->fold > o->folds))
+        return dg_fail(err, "--folds %d --fold %d: expected K >= 2 and k in 1..K", o->folds, o->fold), NN_TRAIN_USAGE;
+    int rc = nn_train_spec(&r->spec, o, err);
+    if (rc != 0) return rc;
+    const nn_hyper *h = &r->spec.hyper;
+    if (r->spec.in_c != 1 || r->spec.in_h != DG_SIDE || r->spec.in_w != DG_SIDE)
+        return dg_fail(err, "%s: input %dx%dx%d, but the dataset holds 1x28x28 images", r->spec.file, r->spec.in_c,
+                       r->spec.in_h, r->spec.in_w),
+               NN_TRAIN_USAGE;
+    if (dg_dataset_open(&r->ds, o->data, err) != 0) return -1;
+    if (!r->ds.has_labels)
+        return dg_fail(err, "%s: an unlabelled dataset; training needs labels (the train set)", o->data),
+               NN_TRAIN_USAGE;
+    r->labels = malloc(r->ds.n ? r->ds.n : 1);
+    if (!r->labels) return dg_fail(err, "out of memory");
+    for (size_t i = 0; i < r->ds.n; i++) r->labels[i] = (uint8_t)dg_dataset_label(&r->ds, i);
+    if (o->folds) {
+        if (nn_split_kfold(&r->split, r->labels, r->ds.n, DG_CLASSES, o->folds, o->fold, o->split_seed, err) != 0)
+            return NN_TRAIN_USAGE;
+        snprintf(r->split_desc, sizeof r->split_desc, "fold %d/%d split-seed %llu", o->fold, o->folds,
+                 (unsigned long long)o->split_seed);
+    } else {
+        if (nn_split_holdout(&r->split, r->labels, r->ds.n, DG_CLASSES, o->val_frac, o->split_seed, err) != 0)
+            return NN_TRAIN_USAGE;
+        snprintf(r->split_desc, sizeof r->split_desc, "val-frac %g split-seed %llu", o->val_frac,
+                 (unsigned long long)o->split_seed);
+    }
+    if ((size_t)h->batch > r->split.n_train)
+        return dg_fail(err, "batch %d is larger than the %zu training rows of %s", h->batch, r->split.n_train,
+                       o->data),
+               NN_TRAIN_USAGE;
+    snprintf(r->run_key, sizeof r->run_key, "seed %llu; %s; data %zu rows, labels crc32 %08x",
+             (unsigned long long)o->seed, r->split_desc, r->ds.n, nn_crc32(0, r->labels, r->ds.n));
+
+    make_paths(&r->paths, o->run_dir);
+    if (dg_mkdirs(o->run_dir, err) != 0) return -1;
+    if (dg_path_exists(r->paths.result)) {
+        if (o->resume) {
+            logf_(o->log, "%s: run already complete (result.json exists); nothing to do\n", o->run_dir);
+            *done = 1;
+            return 0;
+        }
+        return dg_fail(err, "%s already holds a finished run (result.json); choose another --run", o->run_dir),
+               NN_TRAIN_USAGE;
+    }
+    int have_ckpt = dg_path_exists(r->paths.ckpt);
+    if (have_ckpt && !o->resume)
+        return dg_fail(err,
+                       "%s holds an unfinished run (checkpoint.ckpt): pass --resume to continue it, or choose "
+                       "another --run",
+                       o->run_dir),
+               NN_TRAIN_USAGE;
+
+    if (nn_net_create(&r->net, &r->spec, h->batch, err) != 0) return -1;
+    nn_net_init(r->net, o->seed);
+    int nt = nn_net_tensor_count(r->net), nr = 0;
+    nn_optim_range *ranges = malloc(((size_t)nt + 1) * sizeof *ranges);
+    if (!ranges) return dg_fail(err, "out of memory");
+    for (int i = 0; i < nt; i++) {
+        const nn_tensor *t = nn_net_tensor(r->net, i);
+        if (!t->is_buffer) ranges[nr++] = nn_optim_range_make(h, t->offset, t->count, t->decay, t->l2);
+    }
+    rc = nn_optim_init(&r->opt, h, nn_net_param_count(r->net), ranges, nr, err);
+    free(ranges);
+    if (rc != 0) return -1;
+    nn_sched_init(&r->sched);
+    r->best_val_loss = INFINITY;
+    size_t np = nn_net_param_count(r->net), nb = nn_net_buffer_count(r->net);
+    if (h->early_stop) {
+        r->best_params = malloc((np ? np : 1) * sizeof(float));
+        r->best_buffers = malloc((nb ? nb : 1) * sizeof(float));
+        if (!r->best_params || !r->best_buffers) return dg_fail(err, "out of memory");
+    }
+    r->metrics = calloc(1, 1);
+    size_t B = (size_t)h->batch;
+    r->x = malloc(B * DG_PIXELS * sizeof *r->x);
+    r->y = malloc(B);
+    r->src = malloc(B * sizeof *r->src);
+    r->order = malloc(r->split.n_train * sizeof *r->order);
+    if (!r->metrics || !r->x || !r->y || !r->src || !r->order) return dg_fail(err, "out of memory");
+
+    if (have_ckpt) {
+        if (restore_checkpoint(r, err) != 0) return -1;
+        logf_(o->log, "%s: resuming after epoch %u of %d\n", o->run_dir, r->epoch, h->epochs);
+    } else if (o->resume) {
+        logf_(o->log, "%s: no checkpoint; starting from scratch\n", o->run_dir);
+    }
+    if (write_text(r->paths.spec, r->spec.text, err) != 0) return -1;
+    if (write_text(r->paths.metrics, r->metrics, err) != 0) return -1;
+    if (h->augment[0] && aug_policy_load(&r->policy, h->augment, err) != 0) return NN_TRAIN_USAGE;
+    return 0;
+}
+
+static int train_epoch(run *r, dg_err *err) {
+    const nn_hyper *h = &r->spec.hyper;
+    const nn_train_opts *o = r->o;
+    uint32_t e = r->epoch;
+    size_t n = r->split.n_train;
+    int B = h->batch, steps = (int)((n + (size_t)B - 1) / (size_t)B);
+    double t0 = dg_now();
+    memcpy(r->order, r->split.train, n * sizeof *r->order);
+    dg_rng rng = dg_rng_make(o->seed, DG_RNG_SHUFFLE, e, 0);
+    dg_rng_shuffle_u32(&rng, r->order, (uint32_t)n);
+    char label[48];
+    snprintf(label, sizeof label, "epoch %u/%d", e + 1, h->epochs);
+    dg_progress bar;
+    dg_progress_start(&bar, label, n);
+    if (!o->log) bar.enabled = 0;
+    double loss_sum = 0;
+    long correct = 0;
+    float *params = nn_net_params(r->net), *grads = nn_net_grads(r->net);
+    float lr0 = nn_sched_lr(h, &r->sched, (int)e, 0, steps);
+    for (int s = 0; s < steps; s++) {
+        size_t at = (size_t)s * (size_t)B;
+        int b = (int)(n - at < (size_t)B ? n - at : (size_t)B);
+        load_batch(r->x, r->y, r->src, &r->ds, r->order + at, b, r->policy, o->seed, e);
+        uint64_t step = (uint64_t)e * (uint64_t)steps + (uint64_t)s;
+        nn_net_forward(r->net, r->x, b, 1, o->seed, step);
+        int c = 0;
+        float loss = nn_net_loss(r->net, r->y, b, h->label_smoothing, &c);
+        if (!isfinite(loss)) {
+            dg_progress_finish(&bar);
+            return dg_fail(err,
+                           "epoch %u step %d: training loss is %g; the run diverged (try a lower --lr). %s keeps "
+                           "the checkpoint of epoch %u",
+                           e + 1, s + 1, (double)loss, o->run_dir, e);
+        }
+        nn_net_backward(r->net);
+        nn_optim_step(&r->opt, params, grads, nn_sched_lr(h, &r->sched, (int)e, s, steps));
+        loss_sum += (double)loss * b;
+        correct += c;
+        if (bar.enabled) {
+            char extra[64];
+            snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", loss_sum / (double)(at + (size_t)b),
+                     100.0 * (double)correct / (double)(at + (size_t)b));
+            dg_progress_update(&bar, at + (size_t)b, extra);
+        }
+    }
+    dg_progress_finish(&bar);
+    double train_secs = dg_now() - t0;
+    double val_loss, val_acc;
+    evaluate(r->net, &r->ds, r->split.val, r->split.n_val, B, r->x, r->y, r->src, NULL, &val_loss, &val_acc);
+    if (!isfinite(val_loss))
+        return dg_fail(err, "epoch %u: validation loss is %g; the run diverged (try a lower --lr). %s keeps the "
+                            "checkpoint of epoch %u",
+                       e + 1, val_loss, o->run_dir, e);
+    double secs = dg_now() - t0, ips = train_secs > 0 ? (double)n / train_secs : 0;
+    double train_loss = loss_sum / (double)n, train_acc = (double)correct / (double)n;
+    r->seconds += secs;
+    nn_sched_epoch_end(h, &r->sched, val_loss);
+    r->epoch = e + 1;
+    if (val_loss < r->best_val_loss) {
+        r->best_val_loss = val_loss;
+        r->best_epoch = e + 1;
+        r->bad_epochs = 0;
+        if (r->best_params) {
+            memcpy(r->best_params, params, nn_net_param_count(r->net) * sizeof(float));
+            memcpy(r->best_buffers, nn_net_buffers(r->net), nn_net_buffer_count(r->net) * sizeof(float));
+        }
+    } else {
+        r->bad_epochs++;
+    }
+    if (append(&r->metrics,
+               "{\"epoch\":%u,\"train_loss\":%.6f,\"train_acc\":%.6f,\"val_loss\":%.6f,\"val_acc\":%.6f,"
+               "\"lr\":%.6g,\"seconds\":%.3f,\"images_per_s\":%.1f}\n",
+               e + 1, train_loss, train_acc, val_loss, val_acc, (double)lr0, secs, ips) != 0)
+        return dg_fail(err, "out of memory");
+    logf_(o->log,
+          "epoch %3u/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%  lr %.3g  %.1f s  %.0f img/s%s\n",
+          e + 1, h->epochs, train_loss, 100 * train_acc, val_loss, 100 * val_acc, (double)lr0, secs, ips,
+          r->best_epoch == e + 1 && h->early_stop ? "  (best)" : "");
+    if (save_checkpoint(r, err) != 0) return -1;
+    return write_text(r->paths.metrics, r->metrics, err);
+}
+
+/* The final model and its validation outputs; result.json last. */
+static int finish(run *r, dg_err *err) {
+    const nn_hyper *h = &r->spec.hyper;
+    const nn_train_opts *o = r->o;
+    if (r->best_params && r->best_epoch > 0) {
+        memcpy(nn_net_params(r->net), r->best_params, nn_net_param_count(r->net) * sizeof(float));
+        memcpy(nn_net_buffers(r->net), r->best_buffers, nn_net_buffer_count(r->net) * sizeof(float));
+        logf_(o->log, "keeping the weights of epoch %u (best validation loss %.4f)\n", r->best_epoch,
+              r->best_val_loss);
+    }
+    size_t nv = r->split.n_val;
+    float *probs = malloc(nv * DG_CLASSES * sizeof *probs);
+    int64_t *ids = malloc(nv * sizeof *ids);
+    int rc = -1;
+    char *meta = NULL, *result = NULL;
+    if (!probs || !ids) {
+        dg_fail(err, "out of memory");
+        goto done;
+    }
+    double val_loss, val_acc;
+    evaluate(r->net, &r->ds, r->split.val, nv, h->batch, r->x, r->y, r->src, probs, &val_loss, &val_acc);
+    for (size_t i = 0; i < nv; i++) ids[i] = r->split.val[i];
+    cJSON *m = cJSON_CreateObject();
+    if (m) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)o->seed);
+        cJSON_AddStringToObject(m, "seed", buf);
+        snprintf(buf, sizeof buf, "%.6f", val_acc);
+        cJSON_AddStringToObject(m, "val_accuracy", buf);
+        snprintf(buf, sizeof buf, "%.6f", val_loss);
+        cJSON_AddStringToObject(m, "val_loss", buf);
+        cJSON_AddStringToObject(m, "val_split", r->split_desc);
+        snprintf(buf, sizeof buf, "%u", r->epoch);
+        cJSON_AddStringToObject(m, "epochs", buf);
+        snprintf(buf, sizeof buf, "%u", r->best_params ? r->best_epoch : r->epoch);
+        cJSON_AddStringToObject(m, "weights_of_epoch", buf);
+        snprintf(buf, sizeof buf, "%zu", r->split.n_train);
+        cJSON_AddStringToObject(m, "train_rows", buf);
+        cJSON_AddStringToObject(m, "data", o->data);
+        meta = cJSON_PrintUnformatted(m);
+        cJSON_Delete(m);
+    }
+    if (!meta) {
+        dg_fail(err, "out of memory");
+        goto done;
+    }
+    if (nn_model_save(r->paths.model, r->net, meta, err) != 0) goto done;
+    size_t shape[2] = {nv, DG_CLASSES};
+    if (dg_npy_save(r->paths.val_pred, "<f4", shape, 2, probs, sizeof(float), err) != 0) goto done;
+    if (dg_npy_save(r->paths.val_ids, "<i8", shape, 1, ids, sizeof(int64_t), err) != 0) goto done;
+    if (append(&result,
+               "{\"val_acc\":%.6f,\"val_loss\":%.6f,\"epochs\":%u,\"seconds\":%.3f,\"seed\":%llu,\"split\":\"%s\","
+               "\"model\":\"model.safetensors\"}\n",
+               val_acc, val_loss, r->epoch, r->seconds, (unsigned long long)o->seed, r->split_desc) != 0) {
+        dg_fail(err, "out of memory");
+        goto done;
+    }
+    if (write_text(r->paths.result, result, err) != 0) goto done;
+    logf_(o->log, "%s: val acc %.2f%% loss %.4f after %u epochs, %.1f s\n", o->run_dir, 100 * val_acc, val_loss,
+          r->epoch, r->seconds);
+    rc = 0;
+done:
+    free(probs);
+    free(ids);
+    free(meta);
+    free(result);
+    return rc;
+}
+
+static void run_free(run *r) {
+    if (r->policy) aug_policy_free(r->policy);
+    nn_optim_free(&r->opt);
+    if (r->net) nn_net_free(r->net);
+    nn_spec_free(&r->spec);
+    nn_split_free(&r->split);
+    dg_dataset_close(&r->ds);
+    free(r->labels);
+    free(r->best_params);
+    free(r->best_buffers);
+    free(r->metrics);
+    free(r->x);
+    free(r->y);
+    free(r->src);
+    free(r->order);
+}
+
+int nn_train_run(const nn_train_opts *o, dg_err *err) {
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    int done = 0;
+    int rc = setup(&r, &done, err);
+    if (rc == 0 && !done) {
+        const nn_hyper *h = &r.spec.hyper;
+        int now = 0;
+        while (rc == 0 && (int)r.epoch < h->epochs && !(h->early_stop && (int)r.bad_epochs >= h->early_stop)) {
+            if (o->stop_after && now == o->stop_after) {
+                logf_(o->log, "%s: stopping after %d epochs as asked; --resume continues\n", o->run_dir, now);
+                run_free(&r);
+                return 1;
+            }
+            rc = train_epoch(&r, err);
+            now++;
+        }
+        if (rc == 0 && h->early_stop && (int)r.bad_epochs >= h->early_stop && (int)r.epoch < h->epochs)
+            logf_(o->log, "early stop: no better validation loss for %d epochs\n", h->early_stop);
+        if (rc == 0) rc = finish(&r, err);
+    }
+    run_free(&r);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/* nn/train: a training run as a library call: dataset -> stratified split -> epochs of shuffled mini-batches ->
+ * a run directory with a resumable checkpoint every epoch and, at the end, the model and its validation outputs.
+ *
+ * Run directory (the digits-train contract):
+ *   spec.txt           resolved spec (model + hyperparameters actually used, canonical text of nn_spec_format)
+ *   metrics.jsonl      one JSON object per epoch (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds,
+ *                      images_per_s); rewritten atomically each epoch from the checkpoint's copy
+ *   checkpoint.ckpt    nn/checkpoint.h, written atomically after every epoch
+ *   model.safetensors  final model (nn/model.h); with early stopping the best-validation-loss weights
+ *   val_pred.npy       (Nval, 10) float32 probabilities of the final model on the validation rows
+ *   val_ids.npy        (Nval,) int64 row indices of those rows in the dataset
+ *   result.json        written last: {"val_acc", "val_loss", "epochs", "seconds", "seed", "split", "model"}
+ *
+ * Reproducibility: the epoch order comes from dg_rng(seed, DG_RNG_SHUFFLE, epoch, 0), dropout from
+ * (seed, DG_RNG_DROPOUT, global step), augmentation from (seed, DG_RNG_AUGMENT, epoch, row), initialization from
+ * (seed, DG_RNG_INIT, 0, tensor). A run resumed from its checkpoint therefore ends with the same bits as one that
+ * never stopped (same seed and thread count).
+ * Not here: option parsing and exit codes (nn/train_main.c), the kernels (nn/net.c).
+ */
+#ifndef NN_TRAIN_H
+#define NN_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nn/spec.h"
+#include "pipeline/dg_err.h"
+
+/* nn_train_run's return value for a usage error (bad option value for this dataset/model), besides 0 and -1. */
+#define NN_TRAIN_USAGE (-2)
+
+typedef struct nn_train_opts {
+    const char *data;      /* labelled dataset .npy (pipeline/dg_dataset.h) */
+    const char *model;     /* model NAME (experiments/models/NAME.spec) or spec PATH */
+    const char *run_dir;   /* created if missing */
+    uint64_t seed;         /* init, shuffling, dropout, augmentation */
+    uint64_t split_seed;   /* the validation split */
+    double val_frac;       /* stratified hold-out fraction, used when folds == 0 */
+    int folds, fold;       /* stratified K-fold: fold (1..folds) validates */
+    int epochs, batch;     /* overrides of the spec's values; 0 keeps the spec's */
+    float lr;              /* override; 0 keeps the spec's */
+    const char *augment;   /* override: policy name or path, "none"; NULL keeps the spec's */
+    int resume;            /* continue from run_dir/checkpoint.ckpt */
+    int stop_after;        /* return after this many epochs of this call, leaving the checkpoint exactly as a kill
+                              would (0: no limit); for resume tests and time-sliced runs */
+    FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
+} nn_train_opts;
+
+/* Defaults of the digits-train contract: seed 1, split seed 1, val_frac 0.1, no overrides, log stderr. */
+void nn_train_opts_defaults(nn_train_opts *o);
+
+/* The spec a run trains: o->model with o's overrides applied, re-parsed from its canonical text, so spec->text
+ * is the resolved spec. Returns 0, -1 (file or parse error) or NN_TRAIN_USAGE (bad override). */
+int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err);
+
+/* Run (or resume) training. Returns 0 once result.json is written (also when run_dir already holds a finished run
+ * and o->resume is set), 1 when stopped by o->stop_after before the end, NN_TRAIN_USAGE for a usage error, -1 for
+ * any other failure (including a diverging loss; the last good checkpoint stays). */
+int nn_train_run(const nn_train_opts *o, dg_err *err);
+
+#endif

@@ -1,0 +1,420 @@
+/* Tests for nn/train: a whole run on a small synthetic dataset (every output file checked), resume after a stop
+ * and after kill -9 giving bit-identical results, early stopping keeping the best weights, K-fold, divergence,
+ * and the usage errors of the digits-train contract. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+#include "nn/net.h"
+#include "nn/train.h"
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_file.h"
+#include "pipeline/dg_npy.h"
+#include "pipeline/dg_rng.h"
+
+#define TMP DIGITS_TEST_TMP "/train"
+#define DATA TMP "/synth.npy"
+#define N_ROWS 600
+
+/* Class c: a bright 6x6 square at a class-dependent place, on noise; learnable in an epoch or two. */
+static void make_dataset(const char *path, size_t n) {
+    dg_dataset_writer w;
+    dg_err err = {{0}};
+    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
+    uint8_t img[DG_PIXELS];
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)((i * 7) % 10);
+        dg_rng r = dg_rng_make(99, DG_RNG_USER, 0, (uint32_t)i);
+        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
+        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5 + (int)dg_rng_below(&r, 2);
+        for (int y = y0; y < y0 + 6; y++)
+            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
+        assert_int_equal(dg_dataset_writer_add(&w, img, c, &err), 0);
+    }
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+}
+
+static int setup(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    if (dg_mkdirs(TMP, &err) != 0) return -1;
+    if (!dg_path_exists(DATA)) make_dataset(DATA, N_ROWS);
+    return 0;
+}
+
+static void rm_run(const char *dir) {
+    static const char *files[] = {"spec.txt", "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
+                                  "val_pred.npy", "val_ids.npy", "result.json"};
+    char p[512];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static nn_train_opts opts(const char *dir, const char *model) {
+    nn_train_opts o;
+    nn_train_opts_defaults(&o);
+    o.data = DATA;
+    o.model = model;
+    o.run_dir = dir;
+    o.val_frac = 0.2;
+    o.seed = 5;
+    o.log = NULL;
+    return o;
+}
+
+static char *slurp(const char *dir, const char *name, size_t *n) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *d;
+    size_t len;
+    dg_err err = {{0}};
+    if (dg_read_file(p, &d, &len, &err) != 0) fail_msg("%s", err.msg);
+    if (n) *n = len;
+    return d;
+}
+
+static void assert_same_file(const char *a, const char *b, const char *name) {
+    size_t na, nb;
+    char *da = slurp(a, name, &na), *db = slurp(b, name, &nb);
+    assert_int_equal(na, nb);
+    if (memcmp(da, db, na) != 0) fail_msg("%s differs between %s and %s", name, a, b);
+    free(da);
+    free(db);
+}
+
+static cJSON *json_file(const char *dir, const char *name) {
+    char *d = slurp(dir, name, NULL);
+    cJSON *j = cJSON_Parse(d);
+    free(d);
+    assert_non_null(j);
+    return j;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    if (!cJSON_IsNumber(v)) fail_msg("no number '%s'", key);
+    return v->valuedouble;
+}
+
+static void test_full_run(void **state) {
+    (void)state;
+    const char *dir = TMP "/full";
+    rm_run(dir);
+    nn_train_opts o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    dg_err err = {{0}};
+    if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
+    /* result.json */
+    cJSON *res = json_file(dir, "result.json");
+    double val_acc = num(res, "val_acc");
+    assert_true(val_acc > 0.9); /* the synthetic classes are easy: it must have learned */
+    assert_int_equal((int)num(res, "epochs"), 4);
+    assert_int_equal((int)num(res, "seed"), 5);
+    assert_true(num(res, "seconds") > 0);
+    assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "val-frac 0.2 split-seed 1");
+    assert_string_equal(cJSON_GetObjectItem(res, "model")->valuestring, "model.safetensors");
+    /* metrics.jsonl: one object per epoch with every field; training loss falls. */
+    char *m = slurp(dir, "metrics.jsonl", NULL);
+    int lines = 0;
+    double first_loss = 0, last_loss = 0, last_val_acc = 0;
+    for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        assert_non_null(j);
+        assert_int_equal((int)num(j, "epoch"), ++lines);
+        static const char *keys[] = {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+                                     "images_per_s"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) (void)num(j, keys[k]);
+        if (lines == 1) first_loss = num(j, "train_loss");
+        last_loss = num(j, "train_loss");
+        last_val_acc = num(j, "val_acc");
+        assert_float_equal(num(j, "lr"), 0.003 * pow(0.9, lines - 1), 1e-8); /* schedule=exp gamma=0.9 */
+        cJSON_Delete(j);
+    }
+    free(m);
+    assert_int_equal(lines, 4);
+    assert_true(last_loss < first_loss);
+    assert_float_equal(last_val_acc, val_acc, 1e-6); /* no early stopping: the final model is the last epoch */
+    /* val_ids / val_pred */
+    dg_npy_file ids, pred;
+    assert_int_equal(dg_npy_open(&ids, TMP "/full/val_ids.npy", 8, &err), 0);
+    assert_int_equal(dg_npy_open(&pred, TMP "/full/val_pred.npy", 4, &err), 0);
+    assert_true(dg_npy_is(&ids.h, "<i8"));
+    assert_true(dg_npy_is(&pred.h, "<f4"));
+    assert_int_equal(ids.h.ndim, 1);
+    assert_int_equal(ids.h.shape[0], N_ROWS / 5);
+    assert_int_equal(pred.h.ndim, 2);
+    assert_int_equal(pred.h.shape[0], N_ROWS / 5);
+    assert_int_equal(pred.h.shape[1], 10);
+    const int64_t *id = ids.data;
+    const float *pr = pred.data;
+    dg_dataset ds;
+    assert_int_equal(dg_dataset_open(&ds, DATA, &err), 0);
+    int correct = 0;
+    for (size_t i = 0; i < ids.h.shape[0]; i++) {
+        if (i) assert_true(id[i] > id[i - 1]);
+        float s = 0;
+        int best = 0;
+        for (int k = 0; k < 10; k++) {
+            s += pr[i * 10 + k];
+            if (pr[i * 10 + k] > pr[i * 10 + best]) best = k;
+        }
+        assert_float_equal(s, 1.0f, 1e-5);
+        correct += best == dg_dataset_label(&ds, (size_t)id[i]);
+    }
+    assert_float_equal((double)correct / (double)ids.h.shape[0], val_acc, 1e-6);
+    /* The saved model reproduces val_pred. */
+    nn_net *net;
+    assert_int_equal(nn_model_load(TMP "/full/model.safetensors", 8, &net, &err), 0);
+    float x[8 * DG_PIXELS];
+    for (int i = 0; i < 8; i++)
+        for (int p = 0; p < DG_PIXELS; p++) x[i * DG_PIXELS + p] = dg_dataset_image(&ds, (size_t)id[i])[p] / 255.0f;
+    nn_net_forward(net, x, 8, 0, 0, 0);
+    const float *probs = nn_net_probs(net);
+    for (int i = 0; i < 80; i++) assert_float_equal(probs[i], pr[i], 1e-6);
+    nn_net_free(net);
+    char *v;
+    assert_int_equal(nn_model_meta(TMP "/full/model.safetensors", "val_split", &v, &err), 0);
+    assert_string_equal(v, "val-frac 0.2 split-seed 1");
+    free(v);
+    assert_int_equal(nn_model_meta(TMP "/full/model.safetensors", "seed", &v, &err), 0);
+    assert_string_equal(v, "5");
+    free(v);
+    dg_npy_close(&ids);
+    dg_npy_close(&pred);
+    dg_dataset_close(&ds);
+    /* spec.txt is the resolved spec, which parses back. */
+    char *spec_txt = slurp(dir, "spec.txt", NULL);
+    nn_spec s;
+    assert_int_equal(nn_spec_parse(&s, spec_txt, "spec.txt", &err), 0);
+    assert_int_equal(s.hyper.batch, 32);
+    assert_int_equal(s.hyper.epochs, 4);
+    nn_spec_free(&s);
+    free(spec_txt);
+    /* A finished run: --resume is a no-op, a new run into it a usage error. */
+    o.resume = 1;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    o.resume = 0;
+    assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "already holds a finished run"));
+    cJSON_Delete(res);
+}
+
+/* Stop after 1 and then 2 more epochs, resume: the same bits as an uninterrupted run. */
+static void test_resume_identical(void **state) {
+    (void)state;
+    const char *a = TMP "/ra", *b = TMP "/rb";
+    rm_run(a);
+    rm_run(b);
+    dg_err err = {{0}};
+    nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tinycnn.spec");
+    nn_train_opts ob = opts(b, DIGITS_FIXTURES "/spec/tinycnn.spec");
+    oa.epochs = ob.epochs = 4;
+    oa.folds = ob.folds = 3;
+    oa.fold = ob.fold = 2;
+    if (nn_train_run(&oa, &err) != 0) fail_msg("%s", err.msg);
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    assert_false(dg_path_exists(TMP "/rb/result.json"));
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/rb/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(c.epoch, 1);
+    nn_ckpt_free(&c);
+    /* Without --resume the unfinished run is not overwritten. */
+    ob.stop_after = 0;
+    assert_int_equal(nn_train_run(&ob, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "pass --resume"));
+    ob.resume = 1;
+    ob.stop_after = 2;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    ob.stop_after = 0;
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "val_pred.npy");
+    assert_same_file(a, b, "val_ids.npy");
+    assert_same_file(a, b, "spec.txt");
+    cJSON *res = json_file(b, "result.json");
+    assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "fold 2/3 split-seed 1");
+    cJSON_Delete(res);
+    /* metrics.jsonl has the same epochs and numbers except the timings. */
+    char *ma = slurp(a, "metrics.jsonl", NULL), *mb = slurp(b, "metrics.jsonl", NULL);
+    char *sa, *sb;
+    char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
+    int lines = 0;
+    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), lines++) {
+        *strstr(la, ",\"seconds\"") = '\0';
+        *strstr(lb, ",\"seconds\"") = '\0';
+        assert_string_equal(la, lb);
+    }
+    assert_null(la);
+    assert_null(lb);
+    assert_int_equal(lines, 4);
+    free(ma);
+    free(mb);
+    /* A checkpoint of another run is refused with a clear message. */
+    rm_run(b);
+    ob.resume = 0;
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    ob.resume = 1;
+    ob.seed = 6;
+    ob.stop_after = 0;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "checkpoint of a different run ('seed 6;"));
+    ob.seed = 5;
+    ob.lr = 0.5f;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "different model or hyperparameters"));
+    assert_non_null(strstr(err.msg, "lr=0.5"));
+}
+
+/* kill -9 of a digits-train process in the middle of a run, then --resume: same model as an uninterrupted run. */
+static void test_kill_and_resume(void **state) {
+    (void)state;
+    const char *bin = DIGITS_BIN_DIR "/digits-train";
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "skipping kill test: %s not built\n", bin);
+        skip();
+    }
+    const char *a = TMP "/full", *b = TMP "/killed";
+    rm_run(b);
+    char cmd[2048];
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(bin, bin, "--data", DATA, "--model", DIGITS_FIXTURES "/spec/tiny.spec", "--run", b, "--seed", "5",
+              "--val-frac", "0.2", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    /* Kill as soon as the first checkpoint exists (mid-epoch 2 at the latest, usually). */
+    struct timespec ts = {0, 200000};
+    for (int i = 0; i < 200000 && !dg_path_exists(TMP "/killed/checkpoint.ckpt"); i++) nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    int finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    snprintf(cmd, sizeof cmd,
+             "%s --data %s --model %s/spec/tiny.spec --run %s --seed 5 --val-frac 0.2 --quiet --resume", bin, DATA,
+             DIGITS_FIXTURES, b);
+    assert_int_equal(system(cmd), 0);
+    if (finished) fprintf(stderr, "note: the run finished before the kill; resume was a no-op\n");
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "val_pred.npy");
+}
+
+static void test_early_stop(void **state) {
+    (void)state;
+    const char *dir = TMP "/es";
+    rm_run(dir);
+    dg_err err = {{0}};
+    char spec[] = "name es\nflatten\ndense units=32\nrelu\ndense units=10\n"
+                  "train optimizer=sgd lr=2 batch=16 epochs=12 early_stop=2\n";
+    assert_int_equal(dg_write_file_atomic(TMP "/es.spec", spec, strlen(spec), &err), 0);
+    nn_train_opts o = opts(dir, TMP "/es.spec");
+    if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
+    /* Replay the rule on metrics.jsonl: stop once 2 epochs pass without a lower val_loss; keep the best. */
+    char *m = slurp(dir, "metrics.jsonl", NULL);
+    int lines = 0, best_epoch = 0, bad = 0, stopped_at = 0;
+    double best = INFINITY;
+    for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        double vl = num(j, "val_loss");
+        lines++;
+        if (vl < best) {
+            best = vl;
+            best_epoch = lines;
+            bad = 0;
+        } else if (++bad == 2 && !stopped_at) {
+            stopped_at = lines;
+        }
+        cJSON_Delete(j);
+    }
+    free(m);
+    assert_int_equal(lines, stopped_at ? stopped_at : 12);
+    cJSON *res = json_file(dir, "result.json");
+    assert_int_equal((int)num(res, "epochs"), lines);
+    assert_float_equal(num(res, "val_loss"), best, 2e-6);
+    cJSON_Delete(res);
+    char *v;
+    assert_int_equal(nn_model_meta(TMP "/es/model.safetensors", "weights_of_epoch", &v, &err), 0);
+    assert_int_equal(atoi(v), best_epoch);
+    free(v);
+}
+
+static void test_diverges(void **state) {
+    (void)state;
+    const char *dir = TMP "/nan";
+    rm_run(dir);
+    dg_err err = {{0}};
+    /* A deep linear net (leaky slope 1) whose learning rate grows 10x per epoch: it trains, then the weights
+     * grow geometrically until the loss overflows. */
+    char spec[] = "name nan\nflatten\ndense units=64\nleakyrelu slope=1\ndense units=64\nleakyrelu slope=1\n"
+                  "dense units=64\nleakyrelu slope=1\ndense units=10\n"
+                  "train optimizer=momentum lr=0.001 schedule=exp gamma=10 batch=16 epochs=8 label_smoothing=0.2\n";
+    assert_int_equal(dg_write_file_atomic(TMP "/nan.spec", spec, strlen(spec), &err), 0);
+    nn_train_opts o = opts(dir, TMP "/nan.spec");
+    assert_int_equal(nn_train_run(&o, &err), -1);
+    assert_non_null(strstr(err.msg, "the run diverged (try a lower --lr)"));
+    assert_false(dg_path_exists(TMP "/nan/result.json"));
+    /* The last good checkpoint stays, and it is the epoch before the one that diverged. */
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/nan/checkpoint.ckpt", &c, &err), 0);
+    assert_true(c.epoch >= 1);
+    char want[64];
+    snprintf(want, sizeof want, "epoch %u ", c.epoch + 1);
+    assert_non_null(strstr(err.msg, want));
+    snprintf(want, sizeof want, "keeps the checkpoint of epoch %u", c.epoch);
+    assert_non_null(strstr(err.msg, want));
+    for (size_t i = 0; i < c.n_params; i++) assert_true(isfinite(c.params[i]));
+    nn_ckpt_free(&c);
+}
+
+static void test_usage_errors(void **state) {
+    (void)state;
+    const char *dir = TMP "/usage";
+    dg_err err = {{0}};
+    nn_train_opts o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    o.batch = N_ROWS; /* larger than the 480 training rows */
+    assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "batch 600 is larger than the 480 training rows"));
+    o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    o.val_frac = 1.0;
+    assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "--val-frac 1: expected a number in (0, 1)"));
+    o.val_frac = 0.1;
+    o.folds = 5;
+    o.fold = 6;
+    assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "k in 1..K"));
+    o = opts(dir, "no_such_model_anywhere");
+    assert_int_equal(nn_train_run(&o, &err), -1);
+    assert_non_null(strstr(err.msg, "model 'no_such_model_anywhere' not found"));
+    o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    o.data = TMP "/missing.npy";
+    assert_int_equal(nn_train_run(&o, &err), -1);
+    assert_non_null(strstr(err.msg, "missing.npy"));
+    assert_false(dg_path_exists(dir)); /* nothing created on a usage error */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_run),    cmocka_unit_test(test_resume_identical),
+        cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_early_stop),
+        cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
