@@ -1,0 +1,126 @@
+/* net_speed: training and inference throughput of nn/net (forward + loss + backward + Adam step per batch) on
+ * random inputs, for the shipped deotte and mlp800 architectures or any spec file. Prints images per second and
+ * the time split per layer kind is not measured here (use perf for that).
+ *
+ * usage: net_speed [--model deotte|mlp800|lenet5|PATH.spec] [--batch B] [--threads T] [--seconds S]
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/net.h"
+#include "nn/optim.h"
+#include "nn/spec.h"
+#include "pipeline/dg_rng.h"
+
+static const char *const DEOTTE =
+    "name deotte\ninput 1x28x28\n"
+    "conv filters=32 size=3\nrelu\nbatchnorm\nconv filters=32 size=3\nrelu\nbatchnorm\n"
+    "conv filters=32 size=5 stride=2 pad=2\nrelu\nbatchnorm\ndropout rate=0.4\n"
+    "conv filters=64 size=3\nrelu\nbatchnorm\nconv filters=64 size=3\nrelu\nbatchnorm\n"
+    "conv filters=64 size=5 stride=2 pad=2\nrelu\nbatchnorm\ndropout rate=0.4\n"
+    "conv filters=128 size=4\nrelu\nbatchnorm\nflatten\ndropout rate=0.4\ndense units=10\n"
+    "train optimizer=adam lr=0.001\n";
+static const char *const MLP800 =
+    "name mlp800\ninput 1x28x28\nflatten\ndense units=800\nrelu\ndense units=10\ntrain optimizer=adam lr=0.001\n";
+static const char *const LENET5 =
+    "name lenet5\ninput 1x28x28\nconv filters=6 size=5 pad=2\ntanh\navgpool size=2\nconv filters=16 size=5\ntanh\n"
+    "avgpool size=2\nflatten\ndense units=120\ntanh\ndense units=84\ntanh\ndense units=10\n"
+    "train optimizer=adam lr=0.001\n";
+
+void openblas_set_num_threads(int num_threads);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const char *model = "deotte";
+    int batch = 64, threads = 2;
+    double seconds = 3.0;
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"seconds", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    for (int c; (c = getopt_long(argc, argv, "m:b:t:s:h", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'b': batch = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        case 's': seconds = atof(optarg); break;
+        case 'h':
+            printf("usage: net_speed [--model deotte|mlp800|lenet5|PATH.spec (%s)] [--batch B (%d)] [--threads T (%d)]"
+                   " [--seconds S (%g)]\n",
+                   model, batch, threads, seconds);
+            return 0;
+        default: return 2;
+        }
+    }
+    if (batch < 1 || threads < 1) return 2;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    nn_spec spec;
+    dg_err err;
+    int rc;
+    if (strcmp(model, "deotte") == 0)
+        rc = nn_spec_parse(&spec, DEOTTE, "deotte", &err);
+    else if (strcmp(model, "mlp800") == 0)
+        rc = nn_spec_parse(&spec, MLP800, "mlp800", &err);
+    else if (strcmp(model, "lenet5") == 0)
+        rc = nn_spec_parse(&spec, LENET5, "lenet5", &err);
+    else
+        rc = nn_spec_load(&spec, model, &err);
+    nn_net *net;
+    if (rc != 0 || nn_net_create(&net, &spec, batch, &err) != 0) {
+        fprintf(stderr, "net_speed: %s\n", err.msg);
+        return 1;
+    }
+    nn_net_init(net, 1);
+    nn_optim opt;
+    if (nn_optim_init(&opt, &spec.hyper, nn_net_param_count(net), NULL, 0, &err) != 0) {
+        fprintf(stderr, "net_speed: %s\n", err.msg);
+        return 1;
+    }
+    size_t in_n = (size_t)spec.in_h * spec.in_w * spec.in_c;
+    float *x = malloc(sizeof(float) * batch * in_n);
+    uint8_t *y = malloc((size_t)batch);
+    dg_rng r = dg_rng_make(1, DG_RNG_USER, 0, 0);
+    for (size_t i = 0; i < batch * in_n; i++) x[i] = dg_rng_uniform(&r);
+    for (int i = 0; i < batch; i++) y[i] = (uint8_t)dg_rng_below(&r, 10);
+
+    double t0 = 0, loss = 0;
+    long steps = 0;
+    for (long s = 0;; s++) {
+        if (s == 3) t0 = now();
+        nn_net_forward(net, x, batch, 1, 1, (uint64_t)s);
+        loss = nn_net_loss(net, y, batch, 0.0f, NULL);
+        nn_net_backward(net);
+        nn_optim_step(&opt, nn_net_params(net), nn_net_grads(net), 1e-3f);
+        if (s >= 3) {
+            steps++;
+            if (now() - t0 >= seconds) break;
+        }
+    }
+    double train = steps * batch / (now() - t0);
+    long ni = 0;
+    t0 = now();
+    while (now() - t0 < seconds / 2) {
+        nn_net_forward(net, x, batch, 0, 0, 0);
+        ni++;
+    }
+    double infer = ni * batch / (now() - t0);
+    printf("model=%s batch=%d threads=%d train_img_s=%.0f infer_img_s=%.0f (loss %.3f, %.1f MFLOP/image fwd)\n",
+           spec.name, batch, threads, train, infer, loss, (double)nn_net_flops(net) / 1e6);
+    nn_optim_free(&opt);
+    nn_net_free(net);
+    nn_spec_free(&spec);
+    free(x);
+    free(y);
+    return 0;
+}

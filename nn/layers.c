@@ -1,0 +1,503 @@
+/* nn/layers: elementwise kernels, dense, batch norm, dropout, pooling, softmax cross-entropy (see layers.h).
+ * The convolution is in layers_conv.c. */
+#include "nn/layers.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "pipeline/dg_rng.h"
+
+/* Rows per float partial sum before it is added into a double: keeps float sums short (relative error ~1e-6). */
+#define SUM_BLOCK 256
+
+/* ---- output stage: bias, activation, batch statistics ---- */
+
+static inline __attribute__((always_inline)) void bias_act_rows(float *y, float *ts, float *tq, size_t rows, int C,
+                                                                size_t ld, const float *bias, nn_act act,
+                                                                float slope, int stats) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = y + r * ld;
+        if (stats) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float v = nn_act_apply(row[c] + bias[c], act, slope);
+                row[c] = v;
+                ts[c] += v;
+                tq[c] += v * v;
+            }
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) row[c] = nn_act_apply(row[c] + bias[c], act, slope);
+        }
+    }
+}
+
+void nn_bias_act(float *y, double *sum, double *sq, float *tmp, size_t rows, int C, size_t ld, const float *bias,
+                 nn_act act, float slope) {
+    int stats = sum != NULL;
+    for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
+        size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
+        float *ts = tmp, *tq = tmp + C;
+        if (stats) memset(tmp, 0, sizeof(float) * 2 * (size_t)C);
+        float *yb = y + r0 * ld;
+        switch (act) {
+        case NN_ACT_RELU: bias_act_rows(yb, ts, tq, n, C, ld, bias, NN_ACT_RELU, slope, stats); break;
+        case NN_ACT_LEAKY: bias_act_rows(yb, ts, tq, n, C, ld, bias, NN_ACT_LEAKY, slope, stats); break;
+        case NN_ACT_TANH: bias_act_rows(yb, ts, tq, n, C, ld, bias, NN_ACT_TANH, slope, stats); break;
+        case NN_ACT_SIGMOID: bias_act_rows(yb, ts, tq, n, C, ld, bias, NN_ACT_SIGMOID, slope, stats); break;
+        default: bias_act_rows(yb, ts, tq, n, C, ld, bias, NN_ACT_NONE, slope, stats); break;
+        }
+        if (stats)
+            for (int c = 0; c < C; c++) {
+                sum[c] += ts[c];
+                sq[c] += tq[c];
+            }
+    }
+}
+
+/* ---- activations ---- */
+
+void nn_act_grad_inplace(float *dy, const float *y, size_t n, nn_act act, float slope) {
+    switch (act) {
+    case NN_ACT_RELU:
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case NN_ACT_LEAKY:
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+        break;
+    case NN_ACT_TANH:
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_TANH, slope);
+        break;
+    case NN_ACT_SIGMOID:
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+        break;
+    default: break;
+    }
+}
+
+#define PAR_MIN 32768 /* elementwise loops shorter than this stay on one thread */
+
+void nn_act_forward(float *y, const float *x, size_t n, nn_act act, float slope) {
+    switch (act) {
+    case NN_ACT_RELU:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) y[i] = nn_act_apply(x[i], NN_ACT_RELU, slope);
+        break;
+    case NN_ACT_LEAKY:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) y[i] = nn_act_apply(x[i], NN_ACT_LEAKY, slope);
+        break;
+    case NN_ACT_TANH:
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case NN_ACT_SIGMOID:
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    default:
+        if (y != x) memcpy(y, x, sizeof(float) * n);
+        break;
+    }
+}
+
+void nn_act_backward(float *dx, const float *dy, const float *y, size_t n, nn_act act, float slope) {
+    switch (act) {
+    case NN_ACT_RELU:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case NN_ACT_LEAKY:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+        break;
+    case NN_ACT_TANH:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_TANH, slope);
+        break;
+    case NN_ACT_SIGMOID:
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+        break;
+    default:
+        if (dx != dy) memcpy(dx, dy, sizeof(float) * n);
+        break;
+    }
+}
+
+/* ---- dense ---- */
+
+/* Fixed column blocks (a function of the width only, never of the thread count). */
+static int dense_blocks(int n) {
+    int b = (n + 63) / 64;
+    return b < 1 ? 1 : b > NN_GROUPS ? NN_GROUPS : b;
+}
+
+size_t nn_dense_scratch(int B, int IN, int OUT) { return 2 * (size_t)OUT; }
+
+void nn_dense_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
+                      int B, int IN, int OUT, nn_act act, float slope) {
+    int nb = dense_blocks(OUT);
+    if (stats) memset(stats, 0, sizeof(double) * 2 * (size_t)OUT);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < nb; j++) {
+        int n0 = (int)nn_group_start((size_t)OUT, nb, j), n1 = (int)nn_group_start((size_t)OUT, nb, j + 1);
+        /* out[:, n0:n1] (B, n1-n0) = in (B, IN) . w[n0:n1]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n1 - n0, IN, 1.0f, in, IN, w + (size_t)n0 * IN, IN,
+                    0.0f, out + n0, OUT);
+        nn_bias_act(out + n0, stats ? stats + n0 : NULL, stats ? stats + OUT + n0 : NULL, scratch + 2 * (size_t)n0,
+                    (size_t)B, n1 - n0, (size_t)OUT, bias + n0, act, slope);
+    }
+}
+
+void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
+                       const float *in, const float *w, int B, int IN, int OUT, nn_act act, float slope) {
+    if (act != NN_ACT_NONE) nn_act_backward(dout, dout, out, (size_t)B * OUT, act, slope);
+    int nb = dense_blocks(OUT), nk = dense_blocks(IN);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static) nowait
+        for (int j = 0; j < nb; j++) {
+            int n0 = (int)nn_group_start((size_t)OUT, nb, j), n1 = (int)nn_group_start((size_t)OUT, nb, j + 1);
+            /* dw[n0:n1] (n1-n0, IN) = dout[:, n0:n1]^T . in (B, IN) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1 - n0, IN, B, 1.0f, dout + n0, OUT, in, IN, 0.0f,
+                        dw + (size_t)n0 * IN, IN);
+            for (int o = n0; o < n1; o++) dbias[o] = 0.0f;
+            for (int b = 0; b < B; b++) {
+                const float *row = dout + (size_t)b * OUT;
+                for (int o = n0; o < n1; o++) dbias[o] += row[o];
+            }
+        }
+        if (din) {
+#pragma omp for schedule(static) nowait
+            for (int j = 0; j < nk; j++) {
+                int k0 = (int)nn_group_start((size_t)IN, nk, j), k1 = (int)nn_group_start((size_t)IN, nk, j + 1);
+                /* din[:, k0:k1] (B, k1-k0) = dout (B, OUT) . w[:, k0:k1] */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, k1 - k0, OUT, 1.0f, dout, OUT, w + k0, IN,
+                            0.0f, din + k0, IN);
+            }
+        }
+    }
+}
+
+/* ---- batch normalization ---- */
+
+/* Scratch layout: part (G, 2, C) doubles | tmp (G, 2, C) floats | 4 C floats: scale, shift (2, C) floats in the
+ * forward, the sums (2, C) doubles in the backward. */
+size_t nn_batchnorm_scratch(size_t N, int C) {
+    size_t G = (size_t)nn_groups(N > 0 ? N : 1);
+    return G * 6 * (size_t)C + 4 * (size_t)C;
+}
+
+/* Per-group sums of f0(row) and f1(row) over fixed row groups, reduced in group order into out0, out1 (C). */
+static void bn_reduce(double *out0, double *out1, float *scratch, const float *a, const float *x, const float *mean,
+                      const float *invstd, size_t N, int C, int mode) {
+    int G = nn_groups(N);
+    double *part = (double *)scratch;
+    float *tmpall = scratch + (size_t)G * 4 * C;
+#pragma omp parallel for schedule(static)
+    for (int g = 0; g < G; g++) {
+        size_t r0 = nn_group_start(N, G, g), r1 = nn_group_start(N, G, g + 1);
+        double *p0 = part + (size_t)g * 2 * C, *p1 = p0 + C;
+        float *t0 = tmpall + (size_t)g * 2 * C, *t1 = t0 + C;
+        for (int c = 0; c < C; c++) p0[c] = p1[c] = 0.0;
+        for (size_t rb = r0; rb < r1; rb += SUM_BLOCK) {
+            size_t re = r1 - rb < SUM_BLOCK ? r1 : rb + SUM_BLOCK;
+            memset(t0, 0, sizeof(float) * 2 * (size_t)C);
+            for (size_t r = rb; r < re; r++) {
+                const float *ar = a + r * C;
+                if (mode == 0) { /* sum a, sum a^2 */
+#pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        t0[c] += ar[c];
+                        t1[c] += ar[c] * ar[c];
+                    }
+                } else { /* sum dy, sum dy * xhat */
+                    const float *xr = x + r * C;
+#pragma omp simd
+                    for (int c = 0; c < C; c++) {
+                        t0[c] += ar[c];
+                        t1[c] += ar[c] * ((xr[c] - mean[c]) * invstd[c]);
+                    }
+                }
+            }
+            for (int c = 0; c < C; c++) {
+                p0[c] += t0[c];
+                p1[c] += t1[c];
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double s0 = 0.0, s1 = 0.0;
+        for (int g = 0; g < G; g++) {
+            s0 += part[(size_t)g * 2 * C + c];
+            s1 += part[(size_t)g * 2 * C + C + c];
+        }
+        out0[c] = s0;
+        out1[c] = s1;
+    }
+}
+
+void nn_batchnorm_stats(double *stats, float *scratch, const float *x, size_t N, int C) {
+    bn_reduce(stats, stats + C, scratch, x, NULL, NULL, NULL, N, C, 0);
+}
+
+/* y (N, C) = x * scale + shift per channel. */
+static void bn_apply(float *y, const float *x, const float *scale, const float *shift, size_t N, int C) {
+#pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
+    for (size_t r = 0; r < N; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) yr[c] = xr[c] * scale[c] + shift[c];
+    }
+}
+
+void nn_batchnorm_forward_train(float *y, float *mean, float *invstd, float *rmean, float *rvar, float *scratch,
+                                const double *stats, const float *x, const float *gamma, const float *beta, size_t N,
+                                int C, float momentum, float eps) {
+    int G = nn_groups(N);
+    float *scale = scratch + (size_t)G * 6 * C, *shift = scale + C;
+    double unbias = N > 1 ? (double)N / (double)(N - 1) : 1.0;
+    for (int c = 0; c < C; c++) {
+        double m = stats[c] / (double)N;
+        double v = stats[C + c] / (double)N - m * m;
+        if (v < 0.0) v = 0.0;
+        double is = 1.0 / sqrt(v + (double)eps);
+        mean[c] = (float)m;
+        invstd[c] = (float)is;
+        rmean[c] = (float)((1.0 - momentum) * rmean[c] + momentum * m);
+        rvar[c] = (float)((1.0 - momentum) * rvar[c] + momentum * v * unbias);
+        scale[c] = (float)(gamma[c] * is);
+        shift[c] = (float)(beta[c] - m * gamma[c] * is);
+    }
+    bn_apply(y, x, scale, shift, N, C);
+}
+
+void nn_batchnorm_forward_eval(float *y, float *mean, float *invstd, float *scratch, const float *x,
+                               const float *gamma, const float *beta, const float *rmean, const float *rvar, size_t N,
+                               int C, float eps) {
+    int G = nn_groups(N);
+    float *scale = scratch + (size_t)G * 6 * C, *shift = scale + C;
+    for (int c = 0; c < C; c++) {
+        double is = 1.0 / sqrt((double)rvar[c] + (double)eps);
+        mean[c] = rmean[c];
+        invstd[c] = (float)is;
+        scale[c] = (float)(gamma[c] * is);
+        shift[c] = (float)(beta[c] - (double)rmean[c] * gamma[c] * is);
+    }
+    bn_apply(y, x, scale, shift, N, C);
+}
+
+void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratch, const float *dy, const float *x,
+                           const float *mean, const float *invstd, const float *gamma, size_t N, int C,
+                           int batch_stats) {
+    int G = nn_groups(N);
+    double *sums = (double *)(scratch + (size_t)G * 6 * C); /* (2, C): sum dy, sum dy*xhat (overlays scale) */
+    bn_reduce(sums, sums + C, scratch, dy, x, mean, invstd, N, C, 1);
+    for (int c = 0; c < C; c++) {
+        dbeta[c] = (float)sums[c];
+        dgamma[c] = (float)sums[C + c];
+    }
+    if (!dx) return;
+    /* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); without batch statistics dx = gamma invstd dy.
+     * Coefficients: dx = a*dy + b*x + k, with a = gamma invstd, b = -a invstd mean(dy xhat),
+     * k = -a mean(dy) - b mean. */
+    float *ca = scratch, *cb = ca + C, *ck = cb + C; /* reuse the (now consumed) partial area */
+    for (int c = 0; c < C; c++) {
+        double a = (double)gamma[c] * invstd[c];
+        double b = batch_stats ? -a * invstd[c] * sums[C + c] / (double)N : 0.0;
+        double k = batch_stats ? -a * sums[c] / (double)N - b * mean[c] : 0.0;
+        ca[c] = (float)a;
+        cb[c] = (float)b;
+        ck[c] = (float)k;
+    }
+#pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
+    for (size_t r = 0; r < N; r++) {
+        const float *dyr = dy + r * C, *xr = x + r * C;
+        float *dxr = dx + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) dxr[c] = ca[c] * dyr[c] + cb[c] * xr[c] + ck[c];
+    }
+}
+
+/* ---- dropout ---- */
+
+void nn_dropout_forward(float *y, uint8_t *mask, const float *x, int B, size_t n, float rate, uint64_t seed,
+                        uint64_t step, uint32_t layer) {
+    double t = (double)rate * 4294967296.0;
+    uint32_t thresh = t >= 4294967295.0 ? 4294967295u : (uint32_t)t;
+    float scale = 1.0f / (1.0f - rate);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        dg_rng r = dg_rng_make(seed, DG_RNG_DROPOUT, (uint32_t)step, layer * 1048576u + (uint32_t)b);
+        const float *xb = x + (size_t)b * n;
+        float *yb = y + (size_t)b * n;
+        uint8_t *mb = mask + (size_t)b * n;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            uint32_t u[4];
+            dg_philox4x32(r.ctr, r.key, u);
+            r.ctr[0]++;
+            for (int j = 0; j < 4; j++) {
+                uint8_t keep = u[j] >= thresh;
+                mb[i + j] = keep;
+                yb[i + j] = keep ? xb[i + j] * scale : 0.0f;
+            }
+        }
+        for (; i < n; i++) {
+            uint8_t keep = dg_rng_u32(&r) >= thresh;
+            mb[i] = keep;
+            yb[i] = keep ? xb[i] * scale : 0.0f;
+        }
+    }
+}
+
+void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int B, size_t n, float rate) {
+    float scale = 1.0f / (1.0f - rate);
+    size_t total = (size_t)B * n;
+#pragma omp parallel for simd schedule(static) if (total >= PAR_MIN)
+    for (size_t i = 0; i < total; i++) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+}
+
+/* ---- pooling ---- */
+
+void nn_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int H, int W, int C, int size,
+                        int stride, int OH, int OW) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *ib = in + (size_t)b * H * W * C;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                size_t o = (((size_t)b * OH + oh) * OW + ow) * C;
+                float *ob = out + o;
+                int32_t *ab = argmax + o;
+                int32_t base = (int32_t)(((size_t)oh * stride * W + (size_t)ow * stride) * C);
+                for (int c = 0; c < C; c++) {
+                    ob[c] = ib[base + c];
+                    ab[c] = base + c;
+                }
+                for (int i = 0; i < size; i++)
+                    for (int j = 0; j < size; j++) {
+                        if (i == 0 && j == 0) continue;
+                        int32_t idx = (int32_t)((((size_t)oh * stride + i) * W + (size_t)ow * stride + j) * C);
+                        for (int c = 0; c < C; c++) {
+                            float v = ib[idx + c];
+                            if (v > ob[c]) {
+                                ob[c] = v;
+                                ab[c] = idx + c;
+                            }
+                        }
+                    }
+            }
+    }
+}
+
+void nn_maxpool_backward(float *din, const float *dout, const int32_t *argmax, int B, int H, int W, int C, int OH,
+                         int OW) {
+    size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *db = din + (size_t)b * in_n;
+        const float *gb = dout + (size_t)b * out_n;
+        const int32_t *ab = argmax + (size_t)b * out_n;
+        memset(db, 0, sizeof(float) * in_n);
+        for (size_t i = 0; i < out_n; i++) db[ab[i]] += gb[i];
+    }
+}
+
+void nn_avgpool_forward(float *out, const float *in, int B, int H, int W, int C, int size, int stride, int OH,
+                        int OW) {
+    float inv = 1.0f / (float)(size * size);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *ib = in + (size_t)b * H * W * C;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float *ob = out + (((size_t)b * OH + oh) * OW + ow) * C;
+                for (int c = 0; c < C; c++) ob[c] = 0.0f;
+                for (int i = 0; i < size; i++)
+                    for (int j = 0; j < size; j++) {
+                        const float *p = ib + (((size_t)oh * stride + i) * W + (size_t)ow * stride + j) * C;
+                        for (int c = 0; c < C; c++) ob[c] += p[c];
+                    }
+                for (int c = 0; c < C; c++) ob[c] *= inv;
+            }
+    }
+}
+
+void nn_avgpool_backward(float *din, const float *dout, int B, int H, int W, int C, int size, int stride, int OH,
+                         int OW) {
+    float inv = 1.0f / (float)(size * size);
+    size_t in_n = (size_t)H * W * C;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *db = din + (size_t)b * in_n;
+        memset(db, 0, sizeof(float) * in_n);
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const float *g = dout + (((size_t)b * OH + oh) * OW + ow) * C;
+                for (int i = 0; i < size; i++)
+                    for (int j = 0; j < size; j++) {
+                        float *p = db + (((size_t)oh * stride + i) * W + (size_t)ow * stride + j) * C;
+                        for (int c = 0; c < C; c++) p[c] += g[c] * inv;
+                    }
+            }
+    }
+}
+
+/* ---- softmax, cross-entropy ---- */
+
+void nn_softmax(float *probs, const float *logits, int B, int K) {
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + (size_t)b * K;
+        float *p = probs + (size_t)b * K;
+        float m = z[0];
+        for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+        double s = 0.0;
+        for (int k = 0; k < K; k++) s += exp((double)z[k] - m);
+        for (int k = 0; k < K; k++) p[k] = (float)(exp((double)z[k] - m) / s);
+    }
+}
+
+float nn_softmax_xent(float *probs, float *dlogits, int *correct, const float *logits, const uint8_t *labels, int B,
+                      int K, float smoothing) {
+    double loss = 0.0;
+    int ok = 0;
+    for (int b = 0; b < B; b++) {
+        const float *z = logits + (size_t)b * K;
+        float *p = probs + (size_t)b * K;
+        int y = labels[b];
+        if (y >= K) return NAN;
+        int best = 0;
+        float m = z[0];
+        for (int k = 1; k < K; k++)
+            if (z[k] > m) {
+                m = z[k];
+                best = k;
+            }
+        ok += best == y;
+        double s = 0.0;
+        for (int k = 0; k < K; k++) s += exp((double)z[k] - m);
+        double lse = log(s); /* log p_k = z_k - m - lse */
+        double nll = -((double)z[y] - m - lse), mean_nll = 0.0;
+        for (int k = 0; k < K; k++) mean_nll -= (double)z[k] - m - lse;
+        loss += (1.0 - smoothing) * nll + smoothing * mean_nll / K;
+        for (int k = 0; k < K; k++) {
+            double pk = exp((double)z[k] - m - lse);
+            p[k] = (float)pk;
+            if (dlogits) {
+                double q = smoothing / K + (k == y ? 1.0 - smoothing : 0.0);
+                dlogits[(size_t)b * K + k] = (float)((pk - q) / B);
+            }
+        }
+    }
+    if (correct) *correct = ok;
+    return (float)(loss / B);
+}

@@ -1,0 +1,558 @@
+/* Tests for nn/layers: every backward against central finite differences, the fast convolution against the naive
+ * one, im2col/col2im adjointness, pooling/stride/padding edge cases, batch-norm running statistics, dropout masks.
+ *
+ * Finite differences: the forward runs in float, the scalar loss L = sum_i r_i y_i (fixed random r) is summed in
+ * double, and dL/dp ~ (L(p + h) - L(p - h)) / 2h with h = 1e-2. Float rounding of each y_i (~6e-8 |y_i|) becomes an
+ * absolute error of about sqrt(n) 6e-8 |y| |r| / 2h ~ 1e-5 for our n <= 2000 outputs of magnitude ~1, and the
+ * truncation error h^2 f'''/6 is ~1e-5 for the smooth functions used (no ReLU kinks are crossed: where a kink
+ * is involved, inputs are kept at least 0.05 away from it). We require
+ *     max_i |analytic_i - numeric_i| <= 1e-3 * max_i |numeric_i|     (relative to the largest component)
+ * and, as a guard against a vacuous pass, max_i |analytic_i| > 1e-3.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/layers.h"
+#include "pipeline/dg_rng.h"
+
+#define FD_H 1e-2f
+#define FD_TOL 1e-3
+
+static float *randv(size_t n, float lo, float hi, uint32_t key) {
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    dg_rng r = dg_rng_make(99, DG_RNG_USER, 0, key);
+    for (size_t i = 0; i < n; i++) v[i] = dg_rng_range(&r, lo, hi);
+    return v;
+}
+
+/* Values of magnitude in [0.05, 1] with random sign: at least 0.05 away from the ReLU kink. */
+static float *rand_away_from_zero(size_t n, uint32_t key) {
+    float *v = randv(n, 0.05f, 1.0f, key);
+    dg_rng r = dg_rng_make(98, DG_RNG_USER, 0, key);
+    for (size_t i = 0; i < n; i++)
+        if (dg_rng_u32(&r) & 1) v[i] = -v[i];
+    return v;
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* A scalar loss of the current parameters (runs a forward pass). */
+typedef double (*loss_fn)(void *ctx);
+
+/* Compare analytic (n) with central differences of f w.r.t. p (n). */
+static void check_grad(const char *what, float *p, const float *analytic, size_t n, loss_fn f, void *ctx) {
+    double max_num = 0.0, max_err = 0.0, max_ana = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = p[i];
+        p[i] = keep + FD_H;
+        double lp = f(ctx);
+        p[i] = keep - FD_H;
+        double lm = f(ctx);
+        p[i] = keep;
+        double num = (lp - lm) / (2.0 * FD_H);
+        double err = fabs(num - analytic[i]);
+        if (fabs(num) > max_num) max_num = fabs(num);
+        if (fabs(analytic[i]) > max_ana) max_ana = fabs(analytic[i]);
+        if (err > max_err) max_err = err;
+    }
+    if (!(max_err <= FD_TOL * max_num) || !(max_ana > 1e-3))
+        fail_msg("%s: max |analytic - numeric| = %g, max |numeric| = %g, max |analytic| = %g", what, max_err,
+                 max_num, max_ana);
+}
+
+/* ---- activations ---- */
+
+typedef struct act_ctx {
+    float *x, *y, *r;
+    size_t n;
+    nn_act act;
+    float slope;
+} act_ctx;
+
+static double act_loss(void *c) {
+    act_ctx *a = c;
+    nn_act_forward(a->y, a->x, a->n, a->act, a->slope);
+    return dot(a->y, a->r, a->n);
+}
+
+static void test_activations_fd(void **state) {
+    (void)state;
+    const nn_act acts[] = {NN_ACT_RELU, NN_ACT_LEAKY, NN_ACT_TANH, NN_ACT_SIGMOID};
+    for (size_t k = 0; k < 4; k++) {
+        act_ctx a = {rand_away_from_zero(300, 1), malloc(300 * sizeof(float)), randv(300, -1, 1, 2), 300, acts[k],
+                     0.1f};
+        float *dx = malloc(300 * sizeof(float));
+        act_loss(&a);
+        nn_act_backward(dx, a.r, a.y, a.n, a.act, a.slope);
+        char name[32];
+        snprintf(name, sizeof name, "activation %d", (int)acts[k]);
+
+        check_grad(name, a.x, dx, a.n, act_loss, &a);
+        /* in place gives the same */
+        act_loss(&a); /* y of the unperturbed x again */
+        float *g = malloc(300 * sizeof(float));
+        memcpy(g, a.r, 300 * sizeof(float));
+        nn_act_backward(g, g, a.y, a.n, a.act, a.slope);
+        assert_memory_equal(g, dx, 300 * sizeof(float));
+        free(g);
+        free(dx);
+        free(a.x);
+        free(a.y);
+        free(a.r);
+    }
+    float x[4] = {-2.0f, -0.5f, 0.5f, 3.0f}, y[4];
+    nn_act_forward(y, x, 4, NN_ACT_LEAKY, 0.2f);
+    assert_float_equal(y[0], -0.4f, 1e-7);
+    assert_float_equal(y[3], 3.0f, 0);
+    nn_act_forward(y, x, 4, NN_ACT_RELU, 0.0f);
+    assert_float_equal(y[1], 0.0f, 0);
+    assert_float_equal(y[2], 0.5f, 0);
+}
+
+/* ---- convolution ---- */
+
+static void conv_case(int B, int H, int W, int C, int OC, int K, int stride, int pad) {
+    nn_conv_dims d = {.H = H, .W = W, .C = C, .OC = OC, .KH = K, .KW = K, .stride = stride, .pad = pad};
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    size_t in_n = (size_t)B * H * W * C, out_n = (size_t)B * d.OH * d.OW * OC, wn = (size_t)OC * K * K * C;
+    float *in = randv(in_n, -1, 1, 10), *w = randv(wn, -1, 1, 11), *bias = randv((size_t)OC, -1, 1, 12);
+    float *out = malloc(sizeof(float) * out_n), *ref = malloc(sizeof(float) * out_n);
+    float *scratch = malloc(sizeof(float) * nn_conv2d_scratch(&d, B));
+    double *stats = malloc(sizeof(double) * 2 * OC);
+    nn_conv2d_forward(out, stats, scratch, in, w, bias, B, &d, NN_ACT_NONE, 0.0f);
+    nn_conv2d_forward_ref(ref, in, w, bias, B, &d);
+    double scale = sqrt((double)K * K * C); /* typical |out| */
+    for (size_t i = 0; i < out_n; i++)
+        if (fabs(out[i] - ref[i]) > 1e-5 * scale)
+            fail_msg("conv B%d %dx%dx%d OC%d K%d s%d p%d: out[%zu] = %g, ref %g", B, H, W, C, OC, K, stride, pad, i,
+                     out[i], ref[i]);
+    /* batch statistics of the output */
+    for (int c = 0; c < OC; c++) {
+        double s = 0.0, q = 0.0;
+        for (size_t r = 0; r < out_n / OC; r++) {
+            s += ref[r * OC + c];
+            q += (double)ref[r * OC + c] * ref[r * OC + c];
+        }
+        assert_true(fabs(stats[c] - s) <= 1e-4 * (fabs(s) + out_n / OC));
+        assert_true(fabs(stats[OC + c] - q) <= 1e-4 * q + 1e-6);
+    }
+    /* backward */
+    float *dout = randv(out_n, -1, 1, 13), *dout2 = malloc(sizeof(float) * out_n);
+    memcpy(dout2, dout, sizeof(float) * out_n);
+    float *din = malloc(sizeof(float) * in_n), *dw = malloc(sizeof(float) * wn), *db = malloc(sizeof(float) * OC);
+    float *rdin = calloc(in_n, sizeof(float)), *rdw = calloc(wn, sizeof(float)), *rdb = calloc(OC, sizeof(float));
+    nn_conv2d_backward(din, dw, db, scratch, dout, out, in, w, B, &d, NN_ACT_NONE, 0.0f);
+    nn_conv2d_backward_ref(rdin, rdw, rdb, dout2, in, w, B, &d);
+    double rows = (double)B * d.OH * d.OW;
+    for (size_t i = 0; i < wn; i++) assert_true(fabs(dw[i] - rdw[i]) <= 1e-5 * sqrt(rows) * 4);
+    for (int i = 0; i < OC; i++) assert_true(fabs(db[i] - rdb[i]) <= 1e-5 * sqrt(rows) * 4);
+    for (size_t i = 0; i < in_n; i++) assert_true(fabs(din[i] - rdin[i]) <= 1e-5 * sqrt((double)OC * K * K) * 4);
+    /* the gradient is not trivially zero */
+    double mx = 0.0;
+    for (size_t i = 0; i < wn; i++) mx = fmax(mx, fabs(dw[i]));
+    assert_true(mx > 0.1);
+    free(in), free(w), free(bias), free(out), free(ref), free(scratch), free(stats), free(dout), free(dout2);
+    free(din), free(dw), free(db), free(rdin), free(rdw), free(rdb);
+}
+
+static void test_conv_fast_vs_ref(void **state) {
+    (void)state;
+    conv_case(3, 7, 7, 2, 4, 3, 1, 0);    /* plain */
+    conv_case(5, 8, 6, 3, 5, 3, 1, 1);    /* padding, H != W */
+    conv_case(4, 9, 9, 3, 4, 5, 2, 2);    /* stride 2, pad 2 (deotte's 32C5S2) */
+    conv_case(2, 8, 8, 2, 3, 4, 3, 1);    /* stride that does not divide */
+    conv_case(9, 6, 6, 1, 8, 3, 1, 0);    /* one input channel, uneven groups (9 images in 8 groups) */
+    conv_case(17, 5, 5, 4, 6, 1, 1, 0);   /* 1x1: im2col is the identity */
+    conv_case(11, 4, 4, 3, 7, 4, 1, 0);   /* kernel covers the input: identity, 1x1 output */
+    conv_case(2, 4, 4, 3, 2, 4, 1, 1);    /* kernel covers the input but padded */
+    conv_case(1, 3, 3, 2, 2, 3, 2, 2);    /* mostly padding */
+    conv_case(20, 12, 12, 4, 8, 3, 1, 1); /* several images per GEMM chunk */
+}
+
+typedef struct conv_ctx {
+    nn_conv_dims d;
+    int B;
+    float *in, *w, *bias, *out, *r, *scratch;
+    nn_act act;
+} conv_ctx;
+
+static double conv_loss(void *c) {
+    conv_ctx *k = c;
+    nn_conv2d_forward(k->out, NULL, k->scratch, k->in, k->w, k->bias, k->B, &k->d, k->act, 0.0f);
+    return dot(k->out, k->r, (size_t)k->B * k->d.OH * k->d.OW * k->d.OC);
+}
+
+static void test_conv_fd(void **state) {
+    (void)state;
+    /* tanh fused (smooth), stride 2 and padding: all three gradients against finite differences */
+    conv_ctx k = {.d = {.H = 6, .W = 5, .C = 2, .OC = 3, .KH = 3, .KW = 3, .stride = 2, .pad = 1}, .B = 3,
+                  .act = NN_ACT_TANH};
+    assert_int_equal(nn_conv_dims_finish(&k.d), 0);
+    size_t in_n = (size_t)k.B * 6 * 5 * 2, out_n = (size_t)k.B * k.d.OH * k.d.OW * 3, wn = 3 * 3 * 3 * 2;
+    k.in = randv(in_n, -1, 1, 20), k.w = randv(wn, -0.5f, 0.5f, 21), k.bias = randv(3, -0.2f, 0.2f, 22);
+    k.out = malloc(sizeof(float) * out_n), k.r = randv(out_n, -1, 1, 23);
+    k.scratch = malloc(sizeof(float) * nn_conv2d_scratch(&k.d, k.B));
+    float *g = malloc(sizeof(float) * out_n), *din = malloc(sizeof(float) * in_n), *dw = malloc(sizeof(float) * wn);
+    float db[3];
+    conv_loss(&k);
+    memcpy(g, k.r, sizeof(float) * out_n);
+    nn_conv2d_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, k.B, &k.d, k.act, 0.0f);
+    check_grad("conv d(input)", k.in, din, in_n, conv_loss, &k);
+    check_grad("conv d(weight)", k.w, dw, wn, conv_loss, &k);
+    check_grad("conv d(bias)", k.bias, db, 3, conv_loss, &k);
+    free(k.in), free(k.w), free(k.bias), free(k.out), free(k.r), free(k.scratch), free(g), free(din), free(dw);
+}
+
+static void test_conv_shapes(void **state) {
+    (void)state;
+    nn_conv_dims d = {.H = 24, .W = 24, .C = 32, .OC = 32, .KH = 5, .KW = 5, .stride = 2, .pad = 2};
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    assert_int_equal(d.OH, 12);
+    d = (nn_conv_dims){.H = 8, .W = 8, .C = 1, .OC = 1, .KH = 5, .KW = 5, .stride = 2, .pad = 2};
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    assert_int_equal(d.OH, 4);
+    d = (nn_conv_dims){.H = 4, .W = 4, .C = 1, .OC = 1, .KH = 4, .KW = 4, .stride = 1, .pad = 0};
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    assert_int_equal(d.OH, 1);
+    d = (nn_conv_dims){.H = 3, .W = 3, .C = 1, .OC = 1, .KH = 5, .KW = 5, .stride = 1, .pad = 0};
+    assert_int_equal(nn_conv_dims_finish(&d), -1);
+    d.pad = 1;
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    assert_int_equal(d.OH, 1);
+}
+
+/* <col2im(g), x> == <g, im2col(x)>: col2im is exactly the adjoint of im2col. */
+static void test_im2col_adjoint(void **state) {
+    (void)state;
+    nn_conv_dims d = {.H = 7, .W = 6, .C = 3, .OC = 1, .KH = 3, .KW = 3, .stride = 2, .pad = 1};
+    assert_int_equal(nn_conv_dims_finish(&d), 0);
+    int n = 2;
+    size_t in_n = (size_t)n * 7 * 6 * 3, col_n = (size_t)n * d.OH * d.OW * 27;
+    float *x = randv(in_n, -1, 1, 30), *g = randv(col_n, -1, 1, 31), *col = malloc(sizeof(float) * col_n);
+    float *gx = calloc(in_n, sizeof(float));
+    nn_im2col(col, x, n, &d);
+    nn_col2im(gx, g, n, &d);
+    double a = dot(col, g, col_n), b = dot(gx, x, in_n);
+    assert_true(fabs(a - b) < 1e-4 * (fabs(a) + 1.0));
+    /* a padded position reads as zero: the first row starts at (-1, -1) */
+    assert_float_equal(col[0], 0.0f, 0);
+    assert_float_equal(col[4 * 3], x[0], 0); /* (kh, kw) = (1, 1) is input (0, 0) */
+    free(x), free(g), free(col), free(gx);
+}
+
+/* ---- dense ---- */
+
+typedef struct dense_ctx {
+    int B, IN, OUT;
+    float *in, *w, *bias, *out, *r, *scratch;
+    nn_act act;
+} dense_ctx;
+
+static double dense_loss(void *c) {
+    dense_ctx *k = c;
+    nn_dense_forward(k->out, NULL, k->scratch, k->in, k->w, k->bias, k->B, k->IN, k->OUT, k->act, 0.0f);
+    return dot(k->out, k->r, (size_t)k->B * k->OUT);
+}
+
+static void test_dense(void **state) {
+    (void)state;
+    /* OUT = 130 and IN = 70 use several column blocks */
+    dense_ctx k = {.B = 5, .IN = 70, .OUT = 130, .act = NN_ACT_SIGMOID};
+    size_t in_n = (size_t)k.B * k.IN, out_n = (size_t)k.B * k.OUT, wn = (size_t)k.IN * k.OUT;
+    k.in = randv(in_n, -1, 1, 40), k.w = randv(wn, -0.2f, 0.2f, 41), k.bias = randv((size_t)k.OUT, -0.2f, 0.2f, 42);
+    k.out = malloc(sizeof(float) * out_n), k.r = randv(out_n, -1, 1, 43);
+    k.scratch = malloc(sizeof(float) * nn_dense_scratch(k.B, k.IN, k.OUT));
+    /* forward against a naive loop, and the statistics */
+    double *stats = malloc(sizeof(double) * 2 * k.OUT);
+    nn_dense_forward(k.out, stats, k.scratch, k.in, k.w, k.bias, k.B, k.IN, k.OUT, k.act, 0.0f);
+    for (int b = 0; b < k.B; b++)
+        for (int o = 0; o < k.OUT; o++) {
+            double s = k.bias[o];
+            for (int i = 0; i < k.IN; i++) s += (double)k.in[b * k.IN + i] * k.w[o * k.IN + i];
+            assert_float_equal(k.out[b * k.OUT + o], 1.0 / (1.0 + exp(-s)), 1e-6);
+        }
+    for (int o = 0; o < k.OUT; o++) {
+        double s = 0.0;
+        for (int b = 0; b < k.B; b++) s += k.out[b * k.OUT + o];
+        assert_float_equal(stats[o], s, 1e-5);
+    }
+    float *g = malloc(sizeof(float) * out_n), *din = malloc(sizeof(float) * in_n), *dw = malloc(sizeof(float) * wn);
+    float *db = malloc(sizeof(float) * k.OUT);
+    memcpy(g, k.r, sizeof(float) * out_n);
+    nn_dense_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, k.B, k.IN, k.OUT, k.act, 0.0f);
+    check_grad("dense d(input)", k.in, din, in_n, dense_loss, &k);
+    check_grad("dense d(weight)", k.w, dw, 300, dense_loss, &k); /* the first 300 weights: rows 0..4 */
+    check_grad("dense d(bias)", k.bias, db, (size_t)k.OUT, dense_loss, &k);
+    free(k.in), free(k.w), free(k.bias), free(k.out), free(k.r), free(k.scratch), free(stats);
+    free(g), free(din), free(dw), free(db);
+}
+
+/* ---- batch norm ---- */
+
+typedef struct bn_ctx {
+    size_t N;
+    int C, train;
+    float *x, *y, *gamma, *beta, *rm, *rv, *mean, *invstd, *r, *scratch;
+    double *stats;
+} bn_ctx;
+
+static double bn_loss(void *c) {
+    bn_ctx *k = c;
+    if (k->train) {
+        nn_batchnorm_stats(k->stats, k->scratch, k->x, k->N, k->C);
+        nn_batchnorm_forward_train(k->y, k->mean, k->invstd, k->rm, k->rv, k->scratch, k->stats, k->x, k->gamma,
+                                   k->beta, k->N, k->C, 0.1f, 1e-5f);
+    } else {
+        nn_batchnorm_forward_eval(k->y, k->mean, k->invstd, k->scratch, k->x, k->gamma, k->beta, k->rm, k->rv, k->N,
+                                  k->C, 1e-5f);
+    }
+    return dot(k->y, k->r, k->N * k->C);
+}
+
+static void test_batchnorm(void **state) {
+    (void)state;
+    for (int train = 1; train >= 0; train--) {
+        bn_ctx k = {.N = 37, .C = 5, .train = train};
+        size_t n = k.N * k.C;
+        k.x = randv(n, -1, 3, 50), k.y = malloc(sizeof(float) * n), k.gamma = randv(5, 0.5f, 1.5f, 51);
+        k.beta = randv(5, -1, 1, 52), k.rm = randv(5, -0.1f, 0.1f, 53), k.rv = randv(5, 0.5f, 2.0f, 54);
+        k.mean = malloc(sizeof(float) * 5), k.invstd = malloc(sizeof(float) * 5), k.r = randv(n, -1, 1, 55);
+        k.scratch = malloc(sizeof(float) * nn_batchnorm_scratch(k.N, k.C)), k.stats = malloc(sizeof(double) * 10);
+        float *g = malloc(sizeof(float) * n), *dx = malloc(sizeof(float) * n), dgamma[5], dbeta[5];
+        bn_loss(&k);
+        memcpy(g, k.r, sizeof(float) * n);
+        nn_batchnorm_backward(dx, dgamma, dbeta, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train);
+        check_grad(train ? "batchnorm(train) d(x)" : "batchnorm(eval) d(x)", k.x, dx, n, bn_loss, &k);
+        check_grad("batchnorm d(gamma)", k.gamma, dgamma, 5, bn_loss, &k);
+        check_grad("batchnorm d(beta)", k.beta, dbeta, 5, bn_loss, &k);
+        /* in place gives the same */
+        bn_loss(&k);
+        nn_batchnorm_backward(g, dgamma, dbeta, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train);
+        assert_memory_equal(g, dx, sizeof(float) * n);
+        if (train) { /* the output is normalized: mean beta, variance gamma^2 (biased) */
+            bn_loss(&k);
+            for (int c = 0; c < 5; c++) {
+                double s = 0, q = 0;
+                for (size_t r = 0; r < k.N; r++) s += k.y[r * 5 + c];
+                s /= k.N;
+                for (size_t r = 0; r < k.N; r++) q += (k.y[r * 5 + c] - s) * (k.y[r * 5 + c] - s);
+                q /= k.N;
+                assert_float_equal(s, k.beta[c], 1e-5);
+                assert_float_equal(q, k.gamma[c] * k.gamma[c], 1e-3);
+            }
+        }
+        free(k.x), free(k.y), free(k.gamma), free(k.beta), free(k.rm), free(k.rv), free(k.mean), free(k.invstd);
+        free(k.r), free(k.scratch), free(k.stats), free(g), free(dx);
+    }
+}
+
+/* One training step moves the running statistics like PyTorch: momentum 0.1, unbiased variance. */
+static void test_batchnorm_running_stats(void **state) {
+    (void)state;
+    const size_t N = 6;
+    const int C = 2;
+    float x[12] = {1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60}, y[12], mean[2], invstd[2];
+    float gamma[2] = {1, 1}, beta[2] = {0, 0}, rm[2] = {0, 1}, rv[2] = {1, 2};
+    double stats[4];
+    float *scratch = malloc(sizeof(float) * nn_batchnorm_scratch(N, C));
+    nn_batchnorm_stats(stats, scratch, x, N, C);
+    nn_batchnorm_forward_train(y, mean, invstd, rm, rv, scratch, stats, x, gamma, beta, N, C, 0.1f, 1e-5f);
+    /* channel 0: mean 3.5, biased var 35/12, unbiased 3.5 */
+    assert_float_equal(mean[0], 3.5f, 1e-6);
+    assert_float_equal(invstd[0], 1.0 / sqrt(35.0 / 12.0 + 1e-5), 1e-6);
+    assert_float_equal(rm[0], 0.35f, 1e-6);
+    assert_float_equal(rv[0], 0.9 * 1.0 + 0.1 * 3.5, 1e-6);
+    /* channel 1: mean 35, unbiased var 350 */
+    assert_float_equal(rm[1], 0.9 + 3.5, 1e-5);
+    assert_float_equal(rv[1], 0.9 * 2.0 + 0.1 * 350.0, 1e-4);
+    /* inference uses the running statistics */
+    nn_batchnorm_forward_eval(y, mean, invstd, scratch, x, gamma, beta, rm, rv, N, C, 1e-5f);
+    assert_float_equal(y[0], (1.0 - 0.35) / sqrt(0.9 + 0.35 + 1e-5), 1e-6);
+    free(scratch);
+}
+
+/* ---- dropout ---- */
+
+static void test_dropout(void **state) {
+    (void)state;
+    const int B = 4;
+    const size_t n = 1001;
+    float *x = randv(B * n, 0.5f, 1.5f, 60), *y = malloc(sizeof(float) * B * n), *y2 = malloc(sizeof(float) * B * n);
+    uint8_t *mask = malloc(B * n), *mask2 = malloc(B * n);
+    nn_dropout_forward(y, mask, x, B, n, 0.4f, 7, 3, 2);
+    size_t kept = 0;
+    for (size_t i = 0; i < B * n; i++) {
+        kept += mask[i];
+        assert_float_equal(y[i], mask[i] ? x[i] / 0.6f : 0.0f, 1e-6);
+    }
+    assert_true(fabs((double)kept / (B * n) - 0.6) < 0.03);
+    /* the mask of a sample depends only on (seed, step, layer, sample) */
+    nn_dropout_forward(y2, mask2, x + n, 1, n, 0.4f, 7, 3, 2);        /* sample 1 alone is sample 0 of its batch */
+    nn_dropout_forward(y2, mask2 + n, x + n, 2, n, 0.4f, 7, 3, 2);    /* sample 1 of a batch of 2 */
+    assert_memory_equal(mask2 + 2 * n, mask + n, n);
+    assert_memory_equal(mask2, mask, n);
+    nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 4, 2); /* another step: another mask */
+    assert_true(memcmp(mask2, mask, B * n) != 0);
+    nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 3, 3); /* another layer: another mask */
+    assert_true(memcmp(mask2, mask, B * n) != 0);
+    /* backward: the same mask and scale */
+    float *g = randv(B * n, -1, 1, 61), *dx = malloc(sizeof(float) * B * n);
+    nn_dropout_backward(dx, g, mask, B, n, 0.4f);
+    for (size_t i = 0; i < B * n; i++) assert_float_equal(dx[i], mask[i] ? g[i] / 0.6f : 0.0f, 1e-6);
+    free(x), free(y), free(y2), free(mask), free(mask2), free(g), free(dx);
+}
+
+/* ---- pooling ---- */
+
+typedef struct pool_ctx {
+    int B, H, W, C, size, stride, OH, OW, max;
+    float *in, *out, *r;
+    int32_t *argmax;
+} pool_ctx;
+
+static double pool_loss(void *c) {
+    pool_ctx *k = c;
+    if (k->max)
+        nn_maxpool_forward(k->out, k->argmax, k->in, k->B, k->H, k->W, k->C, k->size, k->stride, k->OH, k->OW);
+    else
+        nn_avgpool_forward(k->out, k->in, k->B, k->H, k->W, k->C, k->size, k->stride, k->OH, k->OW);
+    return dot(k->out, k->r, (size_t)k->B * k->OH * k->OW * k->C);
+}
+
+static void pool_case(int max, int H, int W, int size, int stride) {
+    pool_ctx k = {.B = 2, .H = H, .W = W, .C = 3, .size = size, .stride = stride, .max = max};
+    k.OH = (H - size) / stride + 1, k.OW = (W - size) / stride + 1;
+    size_t in_n = (size_t)k.B * H * W * 3, out_n = (size_t)k.B * k.OH * k.OW * 3;
+    /* distinct values 0.03 apart (a random permutation): no ties, and +-h never reorders a window */
+    k.in = malloc(sizeof(float) * in_n);
+    uint32_t *perm = malloc(sizeof(uint32_t) * in_n);
+    for (size_t i = 0; i < in_n; i++) perm[i] = (uint32_t)i;
+    dg_rng r = dg_rng_make(5, DG_RNG_USER, 0, (uint32_t)(H * 100 + size * 10 + stride));
+    dg_rng_shuffle_u32(&r, perm, (uint32_t)in_n);
+    for (size_t i = 0; i < in_n; i++) k.in[i] = 0.03f * (float)perm[i] - 1.0f;
+    k.out = malloc(sizeof(float) * out_n), k.r = randv(out_n, -1, 1, 70), k.argmax = malloc(sizeof(int32_t) * out_n);
+    pool_loss(&k);
+    /* forward against a direct loop */
+    for (int b = 0; b < k.B; b++)
+        for (int oh = 0; oh < k.OH; oh++)
+            for (int ow = 0; ow < k.OW; ow++)
+                for (int c = 0; c < 3; c++) {
+                    double m = -1e30, s = 0.0;
+                    for (int i = 0; i < size; i++)
+                        for (int j = 0; j < size; j++) {
+                            float v = k.in[(((size_t)b * H + oh * stride + i) * W + ow * stride + j) * 3 + c];
+                            m = v > m ? v : m;
+                            s += v;
+                        }
+                    float o = k.out[(((size_t)b * k.OH + oh) * k.OW + ow) * 3 + c];
+                    assert_float_equal(o, max ? m : s / (size * size), 1e-5);
+                }
+    float *din = malloc(sizeof(float) * in_n);
+    if (max)
+        nn_maxpool_backward(din, k.r, k.argmax, k.B, H, W, 3, k.OH, k.OW);
+    else
+        nn_avgpool_backward(din, k.r, k.B, H, W, 3, size, stride, k.OH, k.OW);
+    char name[64];
+    snprintf(name, sizeof name, "%s %dx%d size %d stride %d", max ? "maxpool" : "avgpool", H, W, size, stride);
+    check_grad(name, k.in, din, in_n, pool_loss, &k);
+    free(k.in), free(k.out), free(k.r), free(k.argmax), free(din), free(perm);
+}
+
+static void test_pooling(void **state) {
+    (void)state;
+    for (int max = 0; max <= 1; max++) {
+        pool_case(max, 6, 6, 2, 2); /* the usual */
+        pool_case(max, 5, 7, 2, 2); /* odd sizes: the last row/column is dropped */
+        pool_case(max, 7, 7, 3, 2); /* overlapping windows */
+        pool_case(max, 8, 8, 2, 3); /* gaps between windows */
+        pool_case(max, 4, 4, 4, 1); /* one window covering everything */
+        pool_case(max, 3, 5, 1, 1); /* identity */
+    }
+    /* ties: the first maximum in scan order gets the gradient (PyTorch) */
+    float in[4] = {1, 1, 1, 1}, out[1], dout[1] = {2}, din[4];
+    int32_t am[1];
+    nn_maxpool_forward(out, am, in, 1, 2, 2, 1, 2, 2, 1, 1);
+    assert_int_equal(am[0], 0);
+    nn_maxpool_backward(din, dout, am, 1, 2, 2, 1, 1, 1);
+    assert_float_equal(din[0], 2.0f, 0);
+    assert_float_equal(din[3], 0.0f, 0);
+}
+
+/* ---- softmax cross-entropy ---- */
+
+typedef struct xent_ctx {
+    float *logits, *probs;
+    uint8_t *labels;
+    int B;
+    float eps;
+} xent_ctx;
+
+static double xent_loss(void *c) {
+    xent_ctx *k = c;
+    return nn_softmax_xent(k->probs, NULL, NULL, k->logits, k->labels, k->B, 10, k->eps);
+}
+
+static void test_softmax_xent(void **state) {
+    (void)state;
+    const int B = 6;
+    uint8_t labels[6] = {0, 3, 9, 4, 4, 7};
+    for (int e = 0; e < 2; e++) {
+        xent_ctx k = {randv(B * 10, -3, 3, 80), malloc(sizeof(float) * B * 10), labels, B, e ? 0.1f : 0.0f};
+        float *dl = malloc(sizeof(float) * B * 10);
+        int correct = -1;
+        float loss = nn_softmax_xent(k.probs, dl, &correct, k.logits, labels, B, 10, k.eps);
+        /* direct computation */
+        double want = 0.0;
+        int ok = 0;
+        for (int b = 0; b < B; b++) {
+            double m = -1e30, s = 0.0;
+            int am = 0;
+            for (int j = 0; j < 10; j++)
+                if (k.logits[b * 10 + j] > m) m = k.logits[b * 10 + j], am = j;
+            ok += am == labels[b];
+            for (int j = 0; j < 10; j++) s += exp(k.logits[b * 10 + j] - m);
+            for (int j = 0; j < 10; j++) {
+                double q = k.eps / 10 + (j == labels[b] ? 1.0 - k.eps : 0.0);
+                double p = exp(k.logits[b * 10 + j] - m) / s;
+                want -= q * log(p);
+                assert_float_equal(k.probs[b * 10 + j], p, 1e-6);
+            }
+        }
+        assert_float_equal(loss, want / B, 1e-6);
+        assert_int_equal(correct, ok);
+        check_grad("softmax cross-entropy", k.logits, dl, (size_t)B * 10, xent_loss, &k);
+        free(k.logits), free(k.probs), free(dl);
+    }
+    float z[10] = {0};
+    uint8_t bad = 10;
+    float p[10];
+    assert_true(isnan(nn_softmax_xent(p, NULL, NULL, z, &bad, 1, 10, 0.0f)));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activations_fd),
+        cmocka_unit_test(test_conv_shapes),
+        cmocka_unit_test(test_im2col_adjoint),
+        cmocka_unit_test(test_conv_fast_vs_ref),
+        cmocka_unit_test(test_conv_fd),
+        cmocka_unit_test(test_dense),
+        cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_batchnorm_running_stats),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_softmax_xent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
