@@ -32,7 +32,8 @@ void aug_batch_u8(const aug_policy *policy, uint64_t seed, uint32_t epoch, const
 /* Regenerate images from stored parameters: dst[i*784 ..] = the image params[i] describe, from src[i]. */
 void aug_replay_u8(const aug_params *params, const uint8_t *const *src, uint8_t *dst, int n);
 
-/* Per-thread working memory of one image at a time (no allocation per image). */
+/* Per-thread working memory of one image at a time (no allocation per image). 64-byte aligned: declare it
+ * (the compiler aligns it) or use aligned_alloc(64, ...), not plain malloc. */
 typedef struct aug_scratch {
     aug_elastic_scratch el;
     _Alignas(64) float pad[AUG_PAD * AUG_PAD]; /* (32, 32) padded source */

@@ -85,8 +85,8 @@ AUG_AVX2 static void noise_avx2(float *restrict noise, uint64_t seed, uint32_t e
         __m256i w[4] = {c0, c1, c2, c3};
         for (int j = 0; j < 4; j++) {
             __m256i low = _mm256_srai_epi32(_mm256_slli_epi32(w[j], 16), 16), high = _mm256_srai_epi32(w[j], 16);
-            _mm256_store_ps(out + (j * 2) * LANES, _mm256_mul_ps(_mm256_cvtepi32_ps(low), scale));
-            _mm256_store_ps(out + (j * 2 + 1) * LANES, _mm256_mul_ps(_mm256_cvtepi32_ps(high), scale));
+            _mm256_storeu_ps(out + (j * 2) * LANES, _mm256_mul_ps(_mm256_cvtepi32_ps(low), scale));
+            _mm256_storeu_ps(out + (j * 2 + 1) * LANES, _mm256_mul_ps(_mm256_cvtepi32_ps(high), scale));
         }
     }
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* A stroke from (x0, y0) to (x1, y1), about 2.5 px wide, anti-aliased, max 255 (drawn with max()). */
-static void draw_line(uint8_t *img, double x0, double y0, double x1, double y1) {
+static inline void draw_line(uint8_t *img, double x0, double y0, double x1, double y1) {
     for (int y = 0; y < 28; y++)
         for (int x = 0; x < 28; x++) {
             double dx = x1 - x0, dy = y1 - y0, t = ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy);
@@ -19,7 +19,7 @@ static void draw_line(uint8_t *img, double x0, double y0, double x1, double y1) 
 }
 
 /* Image k of a family of "digits": a ring, a bar and a hook, varying with k. Not symmetric under rot90. */
-static void synth_digit(uint8_t *img, int k) {
+static inline void synth_digit(uint8_t *img, int k) {
     memset(img, 0, 784);
     double a = 0.35 * sin(k * 1.3), r = 4 + (k % 3);
     for (int y = 0; y < 28; y++)

@@ -1,0 +1,462 @@
+/* digits-augment: expand a dataset with random distortions (augment/), streaming to disk in OpenMP batches.
+ *
+ *   digits-augment --data IN.npy --out OUT [--format dataset|npy|idx|csv] [--policy P] [--copies N]
+ *                  [--keep-originals] [--seed S] [--epoch E] [--params-out FILE.npy|.jsonl] [--preview PNG]
+ *   digits-augment --data IN.npy --out OUT --replay FILE.npy|.jsonl      (regenerate from stored parameters)
+ *
+ * Output rows, in order: the originals (with --keep-originals), then copy 0 of every image, copy 1, ...
+ * Copy c of image i is drawn from dg_rng(seed, DG_RNG_AUGMENT, epoch + c, i): the distortion digits-train
+ * --augment with the same policy and seed gives image i in epoch E + c. Memory stays bounded (one batch of
+ * images at a time); nothing appears under the output names unless the whole run succeeds.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "augment/augment.h"
+#include "augment/params_file.h"
+#include "kaggle/export.h"
+#include "pipeline/dg_cli.h"
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_progress.h"
+
+#define MAX_COPIES 100000
+
+typedef struct opts {
+    const char *data, *out, *format, *policy, *params_out, *replay, *preview;
+    long copies, epoch, batch, threads, preview_rows, preview_copies;
+    uint64_t seed;
+    int keep, quiet;
+} opts;
+
+static const opts defaults = {NULL, NULL, "dataset", "kaggle", NULL, NULL, NULL, 1, 0, 1024, 0, 10, 8, 1, 0, 0};
+
+static void usage(FILE *fp) {
+    const opts *d = &defaults;
+    fprintf(fp,
+            "usage: digits-augment --data IN.npy --out OUT [options]\n"
+            "       digits-augment --data IN.npy --out OUT --replay PARAMS.npy|.jsonl [--format F]\n"
+            "\n"
+            "Expand a dataset file (from digits-ingest) with random distortions: rows are the originals (with\n"
+            "--keep-originals), then copy 0 of every image, copy 1, ... Copy c of image i uses the random stream\n"
+            "(seed, augment, epoch + c, i), as digits-train --augment does in epoch + c.\n"
+            "\n"
+            "  -d, --data FILE          input dataset (.npy from digits-ingest; labelled or not)\n"
+            "  -o, --out PATH           output path (see --format)\n"
+            "  -f, --format F           dataset | npy | idx | csv (default %s; see digits-export --help)\n"
+            "  -p, --policy P           preset (%s) or policy file (default %s)\n"
+            "  -n, --copies N           augmented copies of each image, 1..%d (default %ld)\n"
+            "  -k, --keep-originals     also write the original images, first (default: %s)\n"
+            "  -s, --seed S             random seed (default %llu)\n"
+            "  -e, --epoch E            epoch of copy 0 (default %ld)\n"
+            "      --params-out FILE    store every output image's parameters (.npy or .jsonl) for --replay\n"
+            "      --replay FILE        regenerate the images a --params-out file describes (no policy needed)\n"
+            "      --preview PNG        a grid: originals (left column) beside their first copies\n"
+            "      --preview-rows R     images in the preview (default %ld)\n"
+            "      --preview-copies C   copies per image in the preview (default %ld)\n"
+            "  -b, --batch B            images per parallel batch (default %ld; output does not depend on it)\n"
+            "  -t, --threads T          threads (default: OMP_NUM_THREADS or all CPUs; output does not depend on it)\n"
+            "  -q, --quiet              no progress bar and no summary\n"
+            "  -h, --help               this text\n"
+            "\n"
+            "Exit status: 0 done, 1 failure (nothing written), 2 bad usage.\n",
+            d->format, aug_policy_preset_names(), d->policy, MAX_COPIES, d->copies, d->keep ? "yes" : "no",
+            (unsigned long long)d->seed, d->epoch, d->preview_rows, d->preview_copies, d->batch);
+}
+
+static volatile sig_atomic_t interrupted = 0;
+static void on_signal(int sig) { interrupted = sig; }
+
+/* Everything a run writes, so a failure anywhere can remove it all. */
+typedef struct outputs {
+    kg_sink *sink;
+    aug_params_writer params;
+    int params_open;
+    dg_afile preview;
+    int preview_open;
+} outputs;
+
+static void abort_all(outputs *o) {
+    kg_sink_abort(o->sink);
+    o->sink = NULL;
+    if (o->params_open) aug_params_writer_abort(&o->params);
+    o->params_open = 0;
+    if (o->preview_open) dg_afile_abort(&o->preview);
+    o->preview_open = 0;
+}
+
+/* Fail if the output files of about `bytes` would not fit in the free space of path's directory. */
+static int check_space(const char *path, double bytes, dg_err *err) {
+    char *copy = strdup(path);
+    if (!copy) return dg_fail(err, "out of memory");
+    const char *dir = dirname(copy);
+    struct statvfs st;
+    if (statvfs(dir, &st) != 0) {
+        dg_fail_errno(err, "%s: cannot check free space", dir);
+        free(copy);
+        return -1;
+    }
+    double avail = (double)st.f_bavail * (double)st.f_frsize;
+    int rc = 0;
+    if (bytes > avail)
+        rc = dg_fail(err, "%s: the output needs about %.0f MB but only %.0f MB are free there (fewer --copies?)", dir,
+                     bytes / 1e6, avail / 1e6);
+    free(copy);
+    return rc;
+}
+
+static double bytes_per_image(kg_format fmt, int labelled) {
+    switch (fmt) {
+    case KG_FMT_CSV: return 2.0 * DG_PIXELS + 4; /* MNIST rows average under 2 bytes a pixel */
+    default: return DG_PIXELS + (labelled ? 1 : 0);
+    }
+}
+
+/* ---- preview ---- */
+
+#define CELL 56 /* 28 px at 2x */
+#define GAP 2
+
+static int write_preview(outputs *o, const char *path, const aug_policy *pol, const opts *op, const dg_dataset *ds,
+                         dg_err *err) {
+    int rows = (int)((size_t)op->preview_rows < ds->n ? (size_t)op->preview_rows : ds->n);
+    int copies = (int)(op->preview_copies < op->copies ? op->preview_copies : op->copies);
+    int cols = 1 + copies;
+    int w = GAP + cols * (CELL + GAP) + 2 * GAP, h = GAP + rows * (CELL + GAP);
+    uint8_t *img = malloc((size_t)w * (size_t)h);
+    png_bytep *rowp = malloc(sizeof(png_bytep) * (size_t)h);
+    aug_scratch *s = aligned_alloc(64, (sizeof(aug_scratch) + 63) / 64 * 64); /* aligned for the vector loops */
+    if (!img || !rowp || !s) {
+        free(img), free(rowp), free(s);
+        return dg_fail(err, "%s: out of memory", path);
+    }
+    memset(img, 96, (size_t)w * (size_t)h); /* grey lines between black cells */
+    aug_scratch_init(s);
+    for (int r = 0; r < rows; r++) {
+        /* spread the rows over the dataset */
+        size_t i = rows > 1 ? (size_t)r * (ds->n - 1) / (size_t)(rows - 1) : 0;
+        const uint8_t *src = dg_dataset_image(ds, i);
+        for (int c = 0; c < cols; c++) {
+            uint8_t cell[DG_PIXELS];
+            if (c == 0) {
+                memcpy(cell, src, DG_PIXELS);
+            } else {
+                aug_params p;
+                aug_sample(pol, op->seed, (uint32_t)(op->epoch + c - 1), (uint32_t)i, src, &p);
+                aug_apply_u8(cell, src, &p, s);
+            }
+            int x0 = GAP + c * (CELL + GAP) + (c > 0 ? 2 * GAP : 0), y0 = GAP + r * (CELL + GAP);
+            for (int y = 0; y < CELL; y++)
+                for (int x = 0; x < CELL; x++) img[(size_t)(y0 + y) * (size_t)w + (size_t)(x0 + x)] = cell[(y / 2) * 28 + x / 2];
+        }
+    }
+    for (int y = 0; y < h; y++) rowp[y] = img + (size_t)y * (size_t)w;
+    free(s);
+    int rc = -1;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        dg_fail(err, "%s: out of memory", path);
+    } else if (setjmp(png_jmpbuf(png))) {
+        dg_fail(err, "%s: PNG write failed", path);
+    } else {
+        png_init_io(png, o->preview.fp);
+        png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+        png_write_info(png, info);
+        png_write_image(png, rowp);
+        png_write_end(png, NULL);
+        rc = 0;
+    }
+    png_destroy_write_struct(&png, &info);
+    free(img);
+    free(rowp);
+    return rc;
+}
+
+/* ---- the two modes ---- */
+
+static int add_row(outputs *o, const uint8_t *image, int label, const aug_row *row, const aug_policy *pol,
+                   dg_err *err) {
+    if (kg_sink_add(o->sink, image, label, err) != 0) return -1;
+    if (o->params_open && aug_params_writer_add(&o->params, row, pol, err) != 0) return -1;
+    return 0;
+}
+
+static int run_policy(outputs *o, const aug_policy *pol, const opts *op, const dg_dataset *ds, dg_progress *pg,
+                      dg_err *err) {
+    size_t n = ds->n, B = (size_t)op->batch, done = 0;
+    const uint8_t **src = malloc(sizeof *src * B);
+    uint32_t *ids = malloc(sizeof *ids * B);
+    uint8_t *buf = malloc(B * DG_PIXELS);
+    aug_params *params = malloc(sizeof *params * B);
+    int rc = -1;
+    if (!src || !ids || !buf || !params) {
+        dg_fail(err, "out of memory for a batch of %zu images", B);
+        goto out;
+    }
+    for (long c = op->keep ? -1 : 0; c < op->copies; c++) {
+        for (size_t b0 = 0; b0 < n; b0 += B) {
+            if (interrupted) {
+                dg_fail(err, "interrupted by signal %d", (int)interrupted);
+                goto out;
+            }
+            int nb = (int)(n - b0 < B ? n - b0 : B);
+            for (int i = 0; i < nb; i++) {
+                src[i] = dg_dataset_image(ds, b0 + (size_t)i);
+                ids[i] = (uint32_t)(b0 + (size_t)i);
+            }
+            if (c >= 0) aug_batch_u8(pol, op->seed, (uint32_t)(op->epoch + c), ids, src, buf, params, nb);
+            for (int i = 0; i < nb; i++) {
+                aug_row row;
+                row.src = ids[i];
+                row.copy = (int32_t)c;
+                if (c >= 0) {
+                    row.p = params[i];
+                } else {
+                    aug_params_identity(&row.p);
+                    row.p.seed = op->seed;
+                    row.p.id = ids[i];
+                }
+                if (add_row(o, c >= 0 ? buf + (size_t)i * DG_PIXELS : src[i], dg_dataset_label(ds, b0 + (size_t)i),
+                            &row, pol, err) != 0)
+                    goto out;
+            }
+            done += (size_t)nb;
+            dg_progress_update(pg, done, NULL);
+        }
+    }
+    rc = 0;
+out:
+    free(src), free(ids), free(buf), free(params);
+    return rc;
+}
+
+static int run_replay(outputs *o, aug_params_reader *rd, const opts *op, const dg_dataset *ds, dg_progress *pg,
+                      dg_err *err) {
+    size_t B = (size_t)op->batch, done = 0;
+    const uint8_t **src = malloc(sizeof *src * B);
+    uint8_t *buf = malloc(B * DG_PIXELS);
+    aug_row *rows = malloc(sizeof *rows * B);
+    aug_params *params = malloc(sizeof *params * B);
+    int rc = -1;
+    if (!src || !buf || !rows || !params) {
+        dg_fail(err, "out of memory for a batch of %zu images", B);
+        goto out;
+    }
+    for (;;) {
+        if (interrupted) {
+            dg_fail(err, "interrupted by signal %d", (int)interrupted);
+            goto out;
+        }
+        int nb = 0, got = 0;
+        while (nb < (int)B && (got = aug_params_reader_next(rd, &rows[nb], err)) == 1) {
+            if (rows[nb].src >= ds->n) {
+                dg_fail(err, "%s: row %zu: source image %u, but %s has %zu images", op->replay, rd->next - 1,
+                        rows[nb].src, op->data, ds->n);
+                goto out;
+            }
+            src[nb] = dg_dataset_image(ds, rows[nb].src);
+            params[nb] = rows[nb].p;
+            nb++;
+        }
+        if (nb < (int)B && got < 0) goto out;
+        if (nb == 0) break;
+        aug_replay_u8(params, src, buf, nb);
+        for (int i = 0; i < nb; i++)
+            if (add_row(o, buf + (size_t)i * DG_PIXELS, dg_dataset_label(ds, rows[i].src), &rows[i], NULL, err) != 0)
+                goto out;
+        done += (size_t)nb;
+        dg_progress_update(pg, done, NULL);
+    }
+    rc = 0;
+out:
+    free(src), free(buf), free(rows), free(params);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    opts op = defaults;
+    enum { O_PARAMS = 256, O_REPLAY, O_PREVIEW, O_PREVIEW_ROWS, O_PREVIEW_COPIES };
+    static const struct option longopts[] = {{"data", required_argument, 0, 'd'},
+                                             {"out", required_argument, 0, 'o'},
+                                             {"format", required_argument, 0, 'f'},
+                                             {"policy", required_argument, 0, 'p'},
+                                             {"copies", required_argument, 0, 'n'},
+                                             {"keep-originals", no_argument, 0, 'k'},
+                                             {"seed", required_argument, 0, 's'},
+                                             {"epoch", required_argument, 0, 'e'},
+                                             {"params-out", required_argument, 0, O_PARAMS},
+                                             {"replay", required_argument, 0, O_REPLAY},
+                                             {"preview", required_argument, 0, O_PREVIEW},
+                                             {"preview-rows", required_argument, 0, O_PREVIEW_ROWS},
+                                             {"preview-copies", required_argument, 0, O_PREVIEW_COPIES},
+                                             {"batch", required_argument, 0, 'b'},
+                                             {"threads", required_argument, 0, 't'},
+                                             {"quiet", no_argument, 0, 'q'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    int c, policy_given = 0, copies_given = 0;
+    const char *bad = NULL;
+    while ((c = getopt_long(argc, argv, "d:o:f:p:n:ks:e:b:t:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': op.data = optarg; break;
+        case 'o': op.out = optarg; break;
+        case 'f': op.format = optarg; break;
+        case 'p':
+            op.policy = optarg;
+            policy_given = 1;
+            break;
+        case 'n':
+            copies_given = 1;
+            if (dg_parse_long(optarg, 1, MAX_COPIES, &op.copies) != 0) bad = "--copies: expected an integer 1..100000";
+            break;
+        case 'k': op.keep = 1; break;
+        case 's':
+            if (dg_parse_u64(optarg, &op.seed) != 0) bad = "--seed: expected a non-negative integer";
+            break;
+        case 'e':
+            if (dg_parse_long(optarg, 0, 4000000000L, &op.epoch) != 0) bad = "--epoch: expected an integer >= 0";
+            break;
+        case O_PARAMS: op.params_out = optarg; break;
+        case O_REPLAY: op.replay = optarg; break;
+        case O_PREVIEW: op.preview = optarg; break;
+        case O_PREVIEW_ROWS:
+            if (dg_parse_long(optarg, 1, 100, &op.preview_rows) != 0) bad = "--preview-rows: expected 1..100";
+            break;
+        case O_PREVIEW_COPIES:
+            if (dg_parse_long(optarg, 1, 100, &op.preview_copies) != 0) bad = "--preview-copies: expected 1..100";
+            break;
+        case 'b':
+            if (dg_parse_long(optarg, 1, 1 << 20, &op.batch) != 0) bad = "--batch: expected an integer 1..1048576";
+            break;
+        case 't':
+            if (dg_parse_long(optarg, 1, 1024, &op.threads) != 0) bad = "--threads: expected an integer 1..1024";
+            break;
+        case 'q': op.quiet = 1; break;
+        case 'h': usage(stdout); return DG_EXIT_OK;
+        default: usage(stderr); return DG_EXIT_USAGE;
+        }
+        if (bad) {
+            fprintf(stderr, "digits-augment: %s, got \"%s\"\n", bad, optarg);
+            return DG_EXIT_USAGE;
+        }
+    }
+    kg_format fmt;
+    if (kg_format_parse(op.format, &fmt) != 0) {
+        fprintf(stderr, "digits-augment: --format: expected dataset, npy, idx or csv, got \"%s\"\n", op.format);
+        return DG_EXIT_USAGE;
+    }
+    if (optind != argc || !op.data || !op.out) {
+        fprintf(stderr, "digits-augment: expected --data IN.npy and --out PATH%s\n",
+                optind != argc ? " (and no other arguments)" : "");
+        usage(stderr);
+        return DG_EXIT_USAGE;
+    }
+    if (op.replay && (policy_given || copies_given || op.keep || op.preview)) {
+        fprintf(stderr, "digits-augment: --replay takes the parameters from its file: no --policy, --copies, "
+                        "--keep-originals or --preview\n");
+        return DG_EXIT_USAGE;
+    }
+    if (op.params_out && !aug_params_path_ok(op.params_out)) {
+        fprintf(stderr, "digits-augment: --params-out: expected a name ending in .npy or .jsonl, got \"%s\"\n",
+                op.params_out);
+        return DG_EXIT_USAGE;
+    }
+    dg_set_threads(op.threads ? (int)op.threads : dg_default_threads());
+
+    double t0 = dg_now();
+    dg_err err;
+    aug_policy *pol = NULL;
+    aug_params_reader rd;
+    int have_reader = 0;
+    dg_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    outputs o;
+    memset(&o, 0, sizeof o);
+    int rc = DG_EXIT_FAIL, committed_preview = 0, committed_params = 0;
+
+    if (op.replay) {
+        if (aug_params_reader_open(&rd, op.replay, &err) != 0) goto fail;
+        have_reader = 1;
+    } else if (aug_policy_load(&pol, op.policy, &err) != 0) {
+        goto fail;
+    }
+    if (dg_dataset_open(&ds, op.data, &err) != 0) goto fail;
+    if (ds.n == 0) {
+        dg_fail(&err, "%s: the dataset has no images", op.data);
+        goto fail;
+    }
+    size_t rows = op.replay ? rd.n : ds.n * (size_t)(op.copies + op.keep);
+    double need = (double)rows * bytes_per_image(fmt, ds.has_labels) + 4096;
+    if (op.params_out) need += (double)rows * (strstr(op.params_out, ".jsonl") ? 400 : AUG_PARAMS_RECORD);
+    if (check_space(op.out, need, &err) != 0) goto fail;
+
+    /* Open every output first: an unwritable path fails before any work. */
+    if (kg_sink_open(&o.sink, fmt, op.out, ds.has_labels, &err) != 0) goto fail;
+    if (op.params_out) {
+        if (aug_params_writer_open(&o.params, op.params_out, &err) != 0) goto fail;
+        o.params_open = 1;
+    }
+    if (op.preview) {
+        if (dg_afile_open(&o.preview, op.preview, &err) != 0) goto fail;
+        o.preview_open = 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    dg_progress pg;
+    dg_progress_start(&pg, "augment", rows);
+    if (op.quiet) pg.enabled = 0;
+    int ok = op.replay ? run_replay(&o, &rd, &op, &ds, &pg, &err) : run_policy(&o, pol, &op, &ds, &pg, &err);
+    dg_progress_finish(&pg);
+    if (ok != 0) goto fail;
+    if (op.preview && write_preview(&o, op.preview, pol, &op, &ds, &err) != 0) goto fail;
+    if (interrupted) {
+        dg_fail(&err, "interrupted by signal %d", (int)interrupted);
+        goto fail;
+    }
+
+    /* Commit the small files first; the dataset last, so a failure leaves no dataset without its parameters. */
+    if (o.preview_open) {
+        o.preview_open = 0;
+        if (dg_afile_commit(&o.preview, &err) != 0) goto fail;
+        committed_preview = 1;
+    }
+    if (o.params_open) {
+        o.params_open = 0;
+        if (aug_params_writer_commit(&o.params, &err) != 0) goto fail_committed;
+        committed_params = 1;
+    }
+    kg_sink *sink = o.sink;
+    o.sink = NULL;
+    if (kg_sink_commit(sink, &err) != 0) goto fail_committed;
+
+    if (!op.quiet) {
+        double t = dg_now() - t0;
+        fprintf(stderr, "digits-augment: %s -> %s (%s): %zu images (%s%s) in %.2f s, %.0f images/s\n", op.data, op.out,
+                kg_format_name(fmt), rows, op.replay ? "replay of " : "policy ", op.replay ? op.replay : op.policy, t,
+                (double)rows / (t > 0 ? t : 1e-9));
+    }
+    rc = DG_EXIT_OK;
+    goto done;
+
+fail_committed:
+    /* A later commit failed: take back the files already committed. */
+    if (committed_preview) remove(op.preview);
+    if (committed_params) remove(op.params_out);
+fail:
+    fprintf(stderr, "digits-augment: %s\n", err.msg);
+    abort_all(&o);
+done:
+    if (have_reader) aug_params_reader_close(&rd);
+    dg_dataset_close(&ds);
+    aug_policy_free(pol);
+    return rc;
+}
