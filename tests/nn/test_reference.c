@@ -133,16 +133,16 @@ static void check_model(const nn_spec *spec, const model_case *mc) {
         snprintf(name, sizeof name, t->is_buffer ? "%s.after" : "%s.grad", t->name);
         ref = load(mc->dir, name, &n);
         assert_int_equal(n, t->count);
-        double rmax = 0, err = 0;
+        double rmax = 0, gerr = 0;
         for (size_t i = 0; i < n; i++) {
             double r = ref[torch_index(t, i, chw)];
             rmax = fmax(rmax, fabs(r));
-            err = fmax(err, fabs(mine[i] - r));
+            gerr = fmax(gerr, fabs(mine[i] - r));
         }
-        print_message("%s: %-22s max |ref| %.3e, max error %.2e of it\n", mc->dir, name, rmax, err / rmax);
+        print_message("%s: %-22s max |ref| %.3e, max error %.2e of it\n", mc->dir, name, rmax, gerr / rmax);
         assert_true(rmax > 0.0);
-        if (!(err <= (t->is_buffer ? 1e-5 : 1e-4) * rmax))
-            fail_msg("%s %s: max error %g, max |ref| %g", mc->dir, name, err, rmax);
+        if (!(gerr <= (t->is_buffer ? 1e-5 : 1e-4) * rmax))
+            fail_msg("%s %s: max error %g, max |ref| %g", mc->dir, name, gerr, rmax);
         free(ref);
     }
     free(xd), free(yd), free(x), free(y);
