@@ -241,6 +241,7 @@ static int setup(run *r, int *done, dg_err *err) {
         return dg_fail(err, "%s: input %dx%dx%d, but the dataset holds 1x28x28 images", r->spec.file, r->spec.in_c,
                        r->spec.in_h, r->spec.in_w),
                NN_TRAIN_USAGE;
+    if (h->augment[0] && aug_policy_load(&r->policy, h->augment, err) != 0) return NN_TRAIN_USAGE;
     if (dg_dataset_open(&r->ds, o->data, err) != 0) return -1;
     if (!r->ds.has_labels)
         return dg_fail(err, "%s: an unlabelled dataset; training needs labels (the train set)", o->data),
@@ -321,7 +322,6 @@ static int setup(run *r, int *done, dg_err *err) {
     }
     if (write_text(r->paths.spec, r->spec.text, err) != 0) return -1;
     if (write_text(r->paths.metrics, r->metrics, err) != 0) return -1;
-    if (h->augment[0] && aug_policy_load(&r->policy, h->augment, err) != 0) return NN_TRAIN_USAGE;
     return 0;
 }
 

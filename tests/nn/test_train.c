@@ -316,6 +316,44 @@ static void test_kill_and_resume(void **state) {
     assert_same_file(a, b, "val_pred.npy");
 }
 
+/* On-the-fly augmentation: keyed by (seed, epoch, row), so a resumed run is still bit-identical; and it really
+ * changes what the net sees. */
+static void test_augment(void **state) {
+    (void)state;
+    const char *a = TMP "/aug_a", *b = TMP "/aug_b", *c = TMP "/aug_c";
+    rm_run(a);
+    rm_run(b);
+    rm_run(c);
+    dg_err err = {{0}};
+    nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tiny.spec"), ob = opts(b, DIGITS_FIXTURES "/spec/tiny.spec"),
+                  oc = opts(c, DIGITS_FIXTURES "/spec/tiny.spec");
+    oa.augment = ob.augment = "kaggle";
+    oc.augment = "none";
+    oa.epochs = ob.epochs = oc.epochs = 2;
+    if (nn_train_run(&oa, &err) != 0) fail_msg("%s", err.msg);
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    ob.stop_after = 0;
+    ob.resume = 1;
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+    if (nn_train_run(&oc, &err) != 0) fail_msg("%s", err.msg);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "val_pred.npy");
+    char *sa = slurp(a, "val_pred.npy", NULL), *sc = slurp(c, "val_pred.npy", NULL);
+    assert_memory_not_equal(sa + 128, sc + 128, 4 * 10 * (N_ROWS / 5));
+    free(sa);
+    free(sc);
+    char *spec = slurp(a, "spec.txt", NULL);
+    assert_non_null(strstr(spec, " augment=kaggle\n"));
+    free(spec);
+    spec = slurp(c, "spec.txt", NULL);
+    assert_non_null(strstr(spec, " augment=none\n"));
+    free(spec);
+    cJSON *res = json_file(a, "result.json");
+    assert_true(num(res, "val_acc") > 0.5);
+    cJSON_Delete(res);
+}
+
 static void test_early_stop(void **state) {
     (void)state;
     const char *dir = TMP "/es";
@@ -400,6 +438,10 @@ static void test_usage_errors(void **state) {
     o.fold = 6;
     assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
     assert_non_null(strstr(err.msg, "k in 1..K"));
+    o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    o.augment = "no_such_policy";
+    assert_int_equal(nn_train_run(&o, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "no_such_policy"));
     o = opts(dir, "no_such_model_anywhere");
     assert_int_equal(nn_train_run(&o, &err), -1);
     assert_non_null(strstr(err.msg, "model 'no_such_model_anywhere' not found"));
@@ -413,7 +455,7 @@ static void test_usage_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_run),    cmocka_unit_test(test_resume_identical),
-        cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_early_stop),
+        cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_augment), cmocka_unit_test(test_early_stop),
         cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
