@@ -73,7 +73,9 @@ static void kg_csv_init(struct csv_parser *p) {
 static const char *kg_csv_problem(struct csv_parser *p) {
     switch (csv_error(p)) {
     case CSV_EPARSE: return "a stray quote (a quote inside an unquoted field, or text after a closing quote)";
-    case CSV_ENOMEM: return "a field longer than 1024 bytes (binary data?)";
+    case CSV_ENOMEM:
+        return p->quoted ? "a quoted field without its closing quote within 1024 bytes"
+                         : "a field longer than 1024 bytes (binary data?)";
     default: return csv_strerror(csv_error(p));
     }
 }
@@ -188,8 +190,10 @@ static void hdr_field(void *sv, size_t len, void *data) {
             const char *want = h->expect == KG_EXPECT_TRAIN  ? "\"label\" (a train.csv header)"
                                : h->expect == KG_EXPECT_TEST ? "\"pixel0\" (a test.csv header)"
                                                               : "\"label\" (train.csv) or \"pixel0\" (test.csv)";
-            int number = kg_field_value(s, len) >= 0;
-            hdr_fail(h, 1, "expected header field %s, found %s%s", want, q, number ? " (missing header line?)" : "");
+            int number = kg_field_value(s, len) >= 0, binary = 0;
+            for (size_t i = 0; i < len; i++) binary |= s[i] < 0x20 || s[i] >= 0x7f;
+            hdr_fail(h, 1, "expected header field %s, found %s%s%s", want, binary ? "binary data " : "", q,
+                     number ? " (missing header line?)" : binary ? " (not a CSV file?)" : "");
             return;
         }
         if (h->expect == KG_EXPECT_TRAIN && test) {
