@@ -418,6 +418,8 @@ int pl_stage_execute(pl_stage *s, pl_action action, dg_err *err) {
     if (action == PL_RUN || action == PL_RESUME) {
         if (action == PL_RUN && s->own_dir[0] && dir_nonempty(s->own_dir) && move_aside(s->own_dir, err) != 0)
             goto done;
+        for (int i = 0; i < s->n_out; i++)
+            if (parent_mkdirs(s->outputs[i], err) != 0) goto done;
         if (stamp_write(s, 1, in_fp, NULL, err) != 0) goto done;
         int resumed = action == PL_RESUME && s->resume_arg[0];
         if (resumed && !(s->argv[s->argc] = dup_str(s->resume_arg))) {

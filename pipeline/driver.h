@@ -32,8 +32,8 @@
 
 #include "pipeline/dg_err.h"
 
-#define PL_MAX_ARGS 96
-#define PL_MAX_FILES 160
+#define PL_MAX_ARGS 256
+#define PL_MAX_FILES 1024
 
 typedef struct pl_stage {
     char name[128];                 /* for messages: "train deotte-s1" */
@@ -43,9 +43,9 @@ typedef struct pl_stage {
     int n_in, n_out;
     char *inputs[PL_MAX_FILES];
     char *outputs[PL_MAX_FILES];
-    char own_dir[1024];             /* "" if the stage has no directory of its own */
-    char done_file[1024];           /* "" if none */
-    char resume_file[1024];         /* "" if none */
+    char own_dir[1600];             /* "" if the stage has no directory of its own */
+    char done_file[1600];           /* "" if none */
+    char resume_file[1600];         /* "" if none */
     char resume_arg[32];            /* appended when resuming, e.g. "--resume" */
     double estimate_s;              /* seconds this stage is expected to take (for the plan) */
 } pl_stage;
@@ -85,7 +85,7 @@ const char *pl_action_name(pl_action a);
 int pl_stage_decide(const pl_stage *s, pl_action *action, char *why, size_t why_n, dg_err *err);
 
 /* Carry out a decided action: PL_SKIP does nothing; PL_RUN moves a stale own_dir aside if the stamp does not
- * match, writes the "running" stamp, runs the command (fork/exec; the child gets SIGTERM if the driver dies),
+ * match, creates the outputs' directories, writes the "running" stamp, runs the command (fork/exec; the child gets SIGTERM if the driver dies),
  * checks the exit status and that every output exists, and writes the "done" stamp; PL_RESUME the same with
  * resume_arg; PL_FINISH checks the outputs and writes the stamp. A failed command leaves the "running" stamp. */
 int pl_stage_execute(pl_stage *s, pl_action action, dg_err *err);

@@ -1,0 +1,571 @@
+/* pipeline/plan: stages, decisions and time estimates for a preset (see plan.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "pipeline/plan.h"
+
+#include <cjson/cJSON.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "nn/net.h"
+#include "nn/spec.h"
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_file.h"
+
+/* ---- small helpers ---- */
+
+/* An argv under construction: strings live in one buffer. */
+typedef struct argb {
+    const char *v[PL_MAX_ARGS + 1];
+    int n;
+    char store[32768];
+    size_t used;
+    int overflow;
+} argb;
+
+static void push(argb *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void push(argb *a, const char *fmt, ...) {
+    if (a->n == PL_MAX_ARGS) {
+        a->overflow = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(a->store + a->used, sizeof a->store - a->used, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= sizeof a->store - a->used) {
+        a->overflow = 1;
+        return;
+    }
+    a->v[a->n++] = a->store + a->used;
+    a->v[a->n] = NULL;
+    a->used += (size_t)k + 1;
+}
+
+static void path_join(char *out, size_t n, const char *dir, const char *name) {
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+/* Model base name: "experiments/models/deotte.spec" -> "deotte". */
+static void model_base(char *out, size_t n, const char *model) {
+    const char *b = strrchr(model, '/');
+    b = b ? b + 1 : model;
+    size_t l = strlen(b);
+    if (l > 5 && strcmp(b + l - 5, ".spec") == 0) l -= 5;
+    snprintf(out, n, "%.*s", (int)l, b);
+}
+
+static int is_name(const char *model) {
+    size_t l = strlen(model);
+    return !strchr(model, '/') && !(l >= 5 && strcmp(model + l - 5, ".spec") == 0);
+}
+
+/* Images in a dataset file, or data lines of a CSV (lines after the header). */
+static int count_rows(const char *npy, const char *csv, size_t *n, dg_err *err) {
+    dg_dataset ds;
+    if (dg_path_exists(npy) && dg_dataset_open(&ds, npy, NULL) == 0) {
+        *n = ds.n;
+        dg_dataset_close(&ds);
+        return 0;
+    }
+    dg_map m;
+    if (dg_map_open(&m, csv, err) != 0) return -1;
+    size_t lines = 0;
+    for (const unsigned char *p = m.data, *end = m.data + m.size; p < end;) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            lines++;
+            break;
+        }
+        lines += nl > p && !(nl == p + 1 && *p == '\r');
+        p = nl + 1;
+    }
+    dg_map_close(&m);
+    *n = lines > 0 ? lines - 1 : 0;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of "key" over every JSON line of the files matching pattern (only lines where match_key equals match_val,
+ * if match_key is set). 0 if none. */
+static double median_from(const char *pattern, const char *key, const char *match_key, const char *match_val) {
+    glob_t g;
+    double *v = NULL;
+    size_t nv = 0, cap = 0;
+    if (glob(pattern, 0, NULL, &g) != 0) return 0;
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        char *text;
+        size_t len;
+        if (dg_read_file(g.gl_pathv[f], &text, &len, NULL) != 0) continue;
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            cJSON *o = cJSON_Parse(l);
+            cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+            int ok = cJSON_IsNumber(x) && x->valuedouble > 0;
+            if (ok && match_key) {
+                cJSON *mk = cJSON_GetObjectItemCaseSensitive(o, match_key);
+                ok = cJSON_IsString(mk) && strcmp(mk->valuestring, match_val) == 0;
+            }
+            if (ok && nv == cap) {
+                cap = cap ? 2 * cap : 64;
+                double *nvp = realloc(v, cap * sizeof *v);
+                if (!nvp) ok = 0;
+                else v = nvp;
+            }
+            if (ok) v[nv++] = x->valuedouble;
+            cJSON_Delete(o);
+        }
+        free(text);
+    }
+    globfree(&g);
+    double med = 0;
+    if (nv) {
+        qsort(v, nv, sizeof *v, cmp_double);
+        med = nv % 2 ? v[nv / 2] : (v[nv / 2 - 1] + v[nv / 2]) / 2;
+    }
+    free(v);
+    return med;
+}
+
+static size_t count_lines(const char *path) {
+    char *text;
+    size_t len, n = 0;
+    if (dg_read_file(path, &text, &len, NULL) != 0) return 0;
+    for (size_t i = 0; i < len; i++) n += text[i] == '\n';
+    free(text);
+    return n;
+}
+
+/* ---- building ---- */
+
+static int add_step(pl_plan *plan, pl_kind kind, int run, const char *name, const argb *a, dg_err *err) {
+    if (a->overflow) return dg_fail(err, "%s: command too long", name);
+    pl_step *s = &plan->steps[plan->n_steps];
+    memset(s, 0, sizeof *s);
+    char stamp[1400];
+    snprintf(stamp, sizeof stamp, "%s/stamps/%s.stamp", plan->o.work, name);
+    if (pl_stage_init(&s->stage, name, stamp, a->v, err) != 0) return -1;
+    s->kind = kind;
+    s->run = run;
+    plan->n_steps++;
+    return 0;
+}
+
+static int speeds_for(pl_plan *plan, pl_run *r, dg_err *err) {
+    char base[128], pattern[2048];
+    model_base(base, sizeof base, r->member->model);
+    snprintf(pattern, sizeof pattern, "%s/../*/members/%s-s*/metrics.jsonl", plan->o.work, base);
+    double tr = median_from(pattern, "images_per_s", NULL, NULL);
+    snprintf(pattern, sizeof pattern, "%s/../*/timings.jsonl", plan->o.work);
+    double pr = median_from(pattern, "images_per_s", "model", base);
+    const pl_speed *conf = NULL;
+    for (int i = 0; i < plan->preset->n_speeds; i++)
+        if (!strcmp(plan->preset->speeds[i].model, base) || !strcmp(plan->preset->speeds[i].model, r->member->model))
+            conf = &plan->preset->speeds[i];
+    const char *from_tr = "measured", *from_pr = "measured";
+    if (tr <= 0 && conf && conf->train_ips > 0) {
+        tr = conf->train_ips;
+        from_tr = "preset";
+    }
+    if (pr <= 0 && conf && conf->predict_ips > 0) {
+        pr = conf->predict_ips;
+        from_pr = "preset";
+    }
+    if (tr <= 0 || pr <= 0) {
+        nn_spec spec;
+        nn_net *net = NULL;
+        if (nn_spec_load(&spec, r->spec_path, err) != 0) return -1;
+        if (nn_net_create(&net, &spec, 1, err) != 0) {
+            nn_spec_free(&spec);
+            return -1;
+        }
+        double flops = (double)nn_net_flops(net);
+        nn_net_free(net);
+        nn_spec_free(&spec);
+        if (flops < 1) flops = 1;
+        if (tr <= 0) {
+            tr = PL_TRAIN_GFLOPS * 1e9 / (3 * flops);
+            from_tr = "FLOPs guess";
+        }
+        if (pr <= 0) {
+            pr = PL_PREDICT_GFLOPS * 1e9 / flops;
+            from_pr = "FLOPs guess";
+        }
+    }
+    r->train_ips = tr;
+    r->predict_ips = pr;
+    if (!strcmp(from_tr, from_pr)) snprintf(r->speed_from, sizeof r->speed_from, "%s", from_tr);
+    else snprintf(r->speed_from, sizeof r->speed_from, "train %s, predict %s", from_tr, from_pr);
+    return 0;
+}
+
+int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *err) {
+    memset(plan, 0, sizeof *plan);
+    plan->o = *o;
+    plan->preset = p;
+    char train_csv[1100], test_csv[1100], train_npy[1100], test_npy[1100], sample[1100];
+    path_join(train_csv, sizeof train_csv, o->data_dir, "train.csv");
+    path_join(test_csv, sizeof test_csv, o->data_dir, "test.csv");
+    path_join(train_npy, sizeof train_npy, o->data_dir, "train.npy");
+    path_join(test_npy, sizeof test_npy, o->data_dir, "test.npy");
+    path_join(sample, sizeof sample, o->data_dir, "sample_submission.csv");
+    int have_train_csv = dg_path_exists(train_csv), have_test_csv = dg_path_exists(test_csv);
+    if (!have_train_csv && !dg_path_exists(train_npy))
+        return dg_fail(err, "%s: not found (nor %s): unzip the competition's train.csv, test.csv and "
+                            "sample_submission.csv into %s", train_csv, train_npy, o->data_dir);
+    if (!have_test_csv && !dg_path_exists(test_npy))
+        return dg_fail(err, "%s: not found (nor %s): unzip the competition files into %s", test_csv, test_npy,
+                       o->data_dir);
+    if (count_rows(train_npy, train_csv, &plan->n_train, err) != 0) return -1;
+    if (count_rows(test_npy, test_csv, &plan->n_test, err) != 0) return -1;
+    if (plan->n_train < 10 || plan->n_test < 1)
+        return dg_fail(err, "%s: %zu training and %zu test images: too few", o->data_dir, plan->n_train, plan->n_test);
+    if (p->folds) {
+        plan->n_val = plan->n_train / (size_t)p->folds;
+    } else {
+        plan->n_val = (size_t)(p->val_frac * (double)plan->n_train + 0.5);
+    }
+    plan->n_fit = plan->n_train - plan->n_val;
+
+    int K = p->folds ? p->folds : 1;
+    int n_runs = p->n_members * K;
+    plan->runs = calloc((size_t)n_runs, sizeof *plan->runs);
+    plan->steps = calloc((size_t)(3 + 2 * n_runs), sizeof *plan->steps);
+    if (!plan->runs || !plan->steps) return dg_fail(err, "out of memory");
+    argb *a = malloc(sizeof *a);
+    if (!a) return dg_fail(err, "out of memory");
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    int rc = -1;
+
+    /* ingest */
+    for (int t = 0; t < 2; t++) {
+        if (!(t == 0 ? have_train_csv : have_test_csv)) continue;
+        memset(a, 0, sizeof *a);
+        push(a, "%s/digits-ingest", o->bin_dir);
+        push(a, "--expect");
+        push(a, t == 0 ? "train" : "test");
+        push(a, "--threads");
+        push(a, "%s", threads);
+        push(a, "-o");
+        push(a, "%s", t == 0 ? train_npy : test_npy);
+        push(a, "%s", t == 0 ? train_csv : test_csv);
+        if (add_step(plan, PL_INGEST, -1, t == 0 ? "ingest-train" : "ingest-test", a, err) != 0) goto done;
+        pl_step *s = &plan->steps[plan->n_steps - 1];
+        if (pl_stage_input(&s->stage, t == 0 ? train_csv : test_csv, err) != 0 ||
+            pl_stage_output(&s->stage, t == 0 ? train_npy : test_npy, err) != 0)
+            goto done;
+    }
+
+    /* members: train, then predict */
+    for (int mi = 0; mi < p->n_members; mi++) {
+        const pl_member *m = &p->members[mi];
+        nn_spec spec;
+        char spec_path[PATH_MAX];
+        if (is_name(m->model)) {
+            if (nn_spec_find(m->model, spec_path, sizeof spec_path, err) != 0) {
+                dg_err_prefix(err, "%s:%d", p->file, m->line);
+                goto done;
+            }
+        } else {
+            snprintf(spec_path, sizeof spec_path, "%s", m->model);
+        }
+        /* The stamp records the spec by its absolute path, so the working directory does not matter. */
+        char abs_path[PATH_MAX];
+        if (realpath(spec_path, abs_path)) memcpy(spec_path, abs_path, sizeof spec_path);
+        if (nn_spec_load(&spec, spec_path, err) != 0) {
+            dg_err_prefix(err, "%s:%d: model %s", p->file, m->line, m->model);
+            goto done;
+        }
+        int spec_epochs = spec.hyper.epochs;
+        nn_spec_free(&spec);
+        for (int k = 1; k <= K; k++) {
+            pl_run *r = &plan->runs[plan->n_runs++];
+            char base[128];
+            model_base(base, sizeof base, m->model);
+            if (p->folds) snprintf(r->name, sizeof r->name, "%s-s%llu-f%d", base, (unsigned long long)m->seed, k);
+            else snprintf(r->name, sizeof r->name, "%s-s%llu", base, (unsigned long long)m->seed);
+            snprintf(r->run_dir, sizeof r->run_dir, "%s/members/%s", o->work, r->name);
+            snprintf(r->pred, sizeof r->pred, "%s/preds/%s.npy", o->work, r->name);
+            r->member = m;
+            r->fold = p->folds ? k : 0;
+            r->epochs = m->epochs ? m->epochs : spec_epochs;
+            snprintf(r->spec_path, sizeof r->spec_path, "%s", spec_path);
+            if (speeds_for(plan, r, err) != 0) goto done;
+
+            memset(a, 0, sizeof *a);
+            push(a, "%s/digits-train", o->bin_dir);
+            push(a, "--data");
+            push(a, "%s", train_npy);
+            push(a, "--model");
+            push(a, "%s", m->model);
+            push(a, "--run");
+            push(a, "%s", r->run_dir);
+            push(a, "--seed");
+            push(a, "%llu", (unsigned long long)m->seed);
+            push(a, "--split-seed");
+            push(a, "%llu", (unsigned long long)p->split_seed);
+            if (p->folds) {
+                push(a, "--folds");
+                push(a, "%d", p->folds);
+                push(a, "--fold");
+                push(a, "%d", k);
+            } else {
+                push(a, "--val-frac");
+                push(a, "%.10g", p->val_frac);
+            }
+            push(a, "--epochs");
+            push(a, "%d", r->epochs);
+            if (m->batch) {
+                push(a, "--batch");
+                push(a, "%d", m->batch);
+            }
+            if (m->lr > 0) {
+                push(a, "--lr");
+                push(a, "%.10g", m->lr);
+            }
+            if (m->augment[0]) {
+                push(a, "--augment");
+                push(a, "%s", m->augment);
+            }
+            push(a, "--threads");
+            push(a, "%s", threads);
+            char name[300];
+            snprintf(name, sizeof name, "train-%s", r->name);
+            if (add_step(plan, PL_TRAIN, plan->n_runs - 1, name, a, err) != 0) goto done;
+            pl_step *s = &plan->steps[plan->n_steps - 1];
+            char f[1500];
+            if (pl_stage_input(&s->stage, train_npy, err) != 0 || pl_stage_input(&s->stage, spec_path, err) != 0)
+                goto done;
+            if (strchr(m->augment, '/') && pl_stage_input(&s->stage, m->augment, err) != 0) goto done;
+            static const char *const outs[] = {"result.json", "model.safetensors", "val_pred.npy", "val_ids.npy"};
+            for (int i = 0; i < 4; i++) {
+                path_join(f, sizeof f, r->run_dir, outs[i]);
+                if (pl_stage_output(&s->stage, f, err) != 0) goto done;
+            }
+            snprintf(s->stage.own_dir, sizeof s->stage.own_dir, "%s", r->run_dir);
+            path_join(s->stage.done_file, sizeof s->stage.done_file, r->run_dir, "result.json");
+            path_join(s->stage.resume_file, sizeof s->stage.resume_file, r->run_dir, "checkpoint.ckpt");
+            snprintf(s->stage.resume_arg, sizeof s->stage.resume_arg, "--resume");
+            s->images = (size_t)r->epochs * plan->n_fit;
+
+            memset(a, 0, sizeof *a);
+            push(a, "%s/digits-predict", o->bin_dir);
+            push(a, "--data");
+            push(a, "%s", test_npy);
+            push(a, "-o");
+            push(a, "%s", r->pred);
+            push(a, "--tta");
+            push(a, "%d", p->tta);
+            push(a, "--threads");
+            push(a, "%s", threads);
+            push(a, "%s", r->run_dir);
+            snprintf(name, sizeof name, "predict-%s", r->name);
+            if (add_step(plan, PL_PREDICT, plan->n_runs - 1, name, a, err) != 0) goto done;
+            s = &plan->steps[plan->n_steps - 1];
+            path_join(f, sizeof f, r->run_dir, "model.safetensors");
+            if (pl_stage_input(&s->stage, test_npy, err) != 0 || pl_stage_input(&s->stage, f, err) != 0 ||
+                pl_stage_output(&s->stage, r->pred, err) != 0)
+                goto done;
+            s->images = plan->n_test * (size_t)p->tta;
+        }
+    }
+
+    /* ensemble */
+    memset(a, 0, sizeof *a);
+    push(a, "%s/digits-ensemble", o->bin_dir);
+    push(a, "--method");
+    push(a, "%s", pl_ensemble_name(p->ensemble));
+    push(a, "--train");
+    push(a, "%s", train_npy);
+    int have_sample = dg_path_exists(sample);
+    if (have_sample) {
+        push(a, "--sample");
+        push(a, "%s", sample);
+    } else {
+        push(a, "--rows");
+        push(a, "%zu", plan->n_test);
+    }
+    push(a, "-o");
+    push(a, "%s", o->output);
+    for (int i = 0; i < plan->n_runs; i++) push(a, "%s=%s", plan->runs[i].run_dir, plan->runs[i].pred);
+    if (add_step(plan, PL_ENSEMBLE, -1, "ensemble", a, err) != 0) goto done;
+    pl_step *s = &plan->steps[plan->n_steps - 1];
+    if (pl_stage_input(&s->stage, train_npy, err) != 0 || (have_sample && pl_stage_input(&s->stage, sample, err) != 0))
+        goto done;
+    for (int i = 0; i < plan->n_runs; i++) {
+        static const char *const ins[] = {"result.json", "val_pred.npy", "val_ids.npy"};
+        char f[1500];
+        for (int j = 0; j < 3; j++) {
+            path_join(f, sizeof f, plan->runs[i].run_dir, ins[j]);
+            if (pl_stage_input(&s->stage, f, err) != 0) goto done;
+        }
+        if (pl_stage_input(&s->stage, plan->runs[i].pred, err) != 0) goto done;
+    }
+    char manifest[1100];
+    size_t ol = strlen(o->output);
+    int csv = ol > 4 && strcmp(o->output + ol - 4, ".csv") == 0;
+    snprintf(manifest, sizeof manifest, "%.*s.manifest.json", (int)(csv ? ol - 4 : ol), o->output);
+    if (pl_stage_output(&s->stage, o->output, err) != 0 || pl_stage_output(&s->stage, manifest, err) != 0) goto done;
+    rc = 0;
+done:
+    free(a);
+    return rc;
+}
+
+/* ---- deciding and estimating ---- */
+
+static int written_by_running_step(const pl_plan *plan, int upto, const char *path, int *by) {
+    for (int i = 0; i < upto; i++) {
+        const pl_step *s = &plan->steps[i];
+        if (s->action == PL_SKIP) continue;
+        for (int j = 0; j < s->stage.n_out; j++)
+            if (!strcmp(s->stage.outputs[j], path)) {
+                *by = i;
+                return 1;
+            }
+    }
+    return 0;
+}
+
+int pl_plan_decide(pl_plan *plan, dg_err *err) {
+    plan->total_s = 0;
+    for (int i = 0; i < plan->n_steps; i++) {
+        pl_step *s = &plan->steps[i];
+        if (pl_stage_decide(&s->stage, &s->action, s->why, sizeof s->why, err) != 0) return -1;
+        if (s->action == PL_SKIP || s->action == PL_FINISH) {
+            int by;
+            for (int j = 0; j < s->stage.n_in; j++) {
+                if (written_by_running_step(plan, i, s->stage.inputs[j], &by)) {
+                    s->action = PL_RUN;
+                    snprintf(s->why, sizeof s->why, "after %s", plan->steps[by].stage.name);
+                    break;
+                }
+            }
+        }
+        double est = 0;
+        const pl_run *r = s->run >= 0 ? &plan->runs[s->run] : NULL;
+        if (s->action == PL_RUN || s->action == PL_RESUME) {
+            switch (s->kind) {
+            case PL_INGEST: {
+                struct stat st;
+                est = 0.5 + (stat(s->stage.inputs[0], &st) == 0 ? (double)st.st_size / 300e6 : 0);
+                break;
+            }
+            case PL_TRAIN: {
+                int epochs = r->epochs;
+                if (s->action == PL_RESUME) {
+                    char mpath[1500];
+                    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", r->run_dir);
+                    size_t done = count_lines(mpath);
+                    epochs = done >= (size_t)epochs ? 0 : epochs - (int)done;
+                }
+                est = 2 + epochs * ((double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips);
+                break;
+            }
+            case PL_PREDICT: est = 1 + (double)s->images / r->predict_ips; break;
+            case PL_ENSEMBLE: est = 1; break;
+            }
+        }
+        s->estimate_s = est;
+        s->stage.estimate_s = est;
+        plan->total_s += est;
+    }
+    return 0;
+}
+
+void pl_format_seconds(char *buf, size_t n, double s) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t % 3600 + 30) / 60 > 59 ? 59 : (t % 3600 + 30) / 60);
+    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%lds", t);
+}
+
+void pl_plan_print(const pl_plan *plan, FILE *out) {
+    const pl_preset *p = plan->preset;
+    fprintf(out, "preset   %s (%s)\n", p->name, p->file);
+    fprintf(out, "data     %s: %zu training images, %zu test images\n", plan->o.data_dir, plan->n_train,
+            plan->n_test);
+    if (p->folds)
+        fprintf(out, "split    %d folds (split-seed %llu): each run fits %zu, validates %zu\n", p->folds,
+                (unsigned long long)p->split_seed, plan->n_fit, plan->n_val);
+    else
+        fprintf(out, "split    hold-out %g (split-seed %llu): fit %zu, validate %zu\n", p->val_frac,
+                (unsigned long long)p->split_seed, plan->n_fit, plan->n_val);
+    fprintf(out, "members  %d model(s) x %d fold(s) = %d run(s); tta %d; ensemble %s\n", p->n_members,
+            p->folds ? p->folds : 1, plan->n_runs, p->tta, pl_ensemble_name(p->ensemble));
+    fprintf(out, "work     %s; output %s; %d thread(s)\n\n", plan->o.work, plan->o.output, plan->o.threads);
+    fprintf(out, "  %-28s %-7s %9s  %s\n", "stage", "action", "estimate", "why / what");
+    for (int i = 0; i < plan->n_steps; i++) {
+        const pl_step *s = &plan->steps[i];
+        char est[32] = "-";
+        if (s->estimate_s > 0) pl_format_seconds(est, sizeof est, s->estimate_s);
+        char what[512] = "";
+        if (s->kind == PL_TRAIN) {
+            const pl_run *r = &plan->runs[s->run];
+            char fold[32] = "";
+            if (r->fold) snprintf(fold, sizeof fold, ", fold %d/%d", r->fold, p->folds);
+            snprintf(what, sizeof what, " [%s seed %llu%s, %d epochs, augment %s]", r->member->model,
+                     (unsigned long long)r->member->seed, fold, r->epochs,
+                     r->member->augment[0] ? r->member->augment : "(spec)");
+        }
+        fprintf(out, "  %-28s %-7s %9s  %s%s\n", s->stage.name, pl_action_name(s->action), est, s->why, what);
+    }
+    char tot[32];
+    pl_format_seconds(tot, sizeof tot, plan->total_s);
+    fprintf(out, "  %-28s %-7s %9s", "total", "", tot);
+    if (p->budget_minutes > 0) {
+        char b[32];
+        pl_format_seconds(b, sizeof b, p->budget_minutes * 60);
+        fprintf(out, "  budget %s: %s", b, plan->total_s <= p->budget_minutes * 60 ? "fits" : "OVER BUDGET");
+    }
+    fprintf(out, "\n\nspeeds (images/s on this machine; see docs/pipeline.md):\n");
+    for (int i = 0; i < plan->n_runs; i++) {
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++) dup = !strcmp(plan->runs[j].member->model, plan->runs[i].member->model);
+        if (dup) continue;
+        const pl_run *r = &plan->runs[i];
+        char ep[32];
+        pl_format_seconds(ep, sizeof ep,
+                          (double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips);
+        fprintf(out, "  %-12s train %8.0f  predict %8.0f  (%s): %s per epoch\n", r->member->model, r->train_ips,
+                r->predict_ips, r->speed_from, ep);
+    }
+}
+
+int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err) {
+    if (step->kind != PL_PREDICT || step->run < 0 || seconds <= 0) return 0;
+    char path[1200], base[128];
+    snprintf(path, sizeof path, "%s/timings.jsonl", plan->o.work);
+    model_base(base, sizeof base, plan->runs[step->run].member->model);
+    char *old = NULL;
+    size_t n = 0;
+    if (dg_path_exists(path) && dg_read_file(path, &old, &n, err) != 0) return -1;
+    size_t cap = n + 512;
+    char *buf = malloc(cap);
+    if (!buf) {
+        free(old);
+        return dg_fail(err, "out of memory");
+    }
+    int k = snprintf(buf, cap, "%s{\"stage\":\"%s\",\"model\":\"%s\",\"images\":%zu,\"seconds\":%.3f,"
+                               "\"images_per_s\":%.1f,\"threads\":%d}\n",
+                     old ? old : "", step->stage.name, base, step->images, seconds,
+                     (double)step->images / seconds, plan->o.threads);
+    free(old);
+    int rc = dg_write_file_atomic(path, buf, (size_t)k, err);
+    free(buf);
+    return rc;
+}
+
+void pl_plan_free(pl_plan *plan) {
+    for (int i = 0; plan->steps && i < plan->n_steps; i++) pl_stage_free(&plan->steps[i].stage);
+    free(plan->steps);
+    free(plan->runs);
+    memset(plan, 0, sizeof *plan);
+}

@@ -1,0 +1,94 @@
+/* pipeline/plan: the stages digits-pipeline runs for a preset, what each will do, and how long it should take.
+ *
+ * Stages, in order (each a child process of a sibling executable, see pipeline/driver.h):
+ *   ingest-train, ingest-test   digits-ingest DATA/{train,test}.csv -> DATA/{train,test}.npy (when the CSV exists)
+ *   train-NAME                  digits-train, one per member (per fold with K folds) -> WORK/members/NAME/
+ *   predict-NAME                digits-predict on DATA/test.npy with the preset's TTA -> WORK/preds/NAME.npy
+ *   ensemble                    digits-ensemble -> the submission + its manifest
+ * NAME is <model>-s<seed> (plus -f<k> with K folds). Stamps live in WORK/stamps/.
+ *
+ * Time estimate: a train stage takes epochs * (n_fit / train_ips + n_val / predict_ips) seconds (the validation
+ * pass every epoch is inference), epochs left for a resumed run; a predict stage n_test * tta / predict_ips;
+ * ingest CSV bytes / 300 MB/s; ensemble 1 s. images/s (ips) per model come from, in order:
+ *   1. measured: the median images_per_s of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl
+ *      (train), and WORK/../<any preset>/timings.jsonl (predict, written by digits-pipeline after each predict);
+ *   2. configured: the preset's `speed model=M train=.. predict=..` line;
+ *   3. guessed from the model's FLOPs (nn_net_flops): train PL_TRAIN_GFLOPS / (3 x forward FLOPs), predict
+ *      PL_PREDICT_GFLOPS / forward FLOPs, numbers measured for deotte on 2 AMD EPYC cores.
+ * A stage that is up to date counts 0 s.
+ */
+#ifndef PL_PLAN_H
+#define PL_PLAN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "pipeline/dg_err.h"
+#include "pipeline/driver.h"
+#include "pipeline/preset.h"
+
+#define PL_TRAIN_GFLOPS 70.0   /* effective GFLOP/s of forward+backward (3 x forward FLOPs) */
+#define PL_PREDICT_GFLOPS 40.0 /* effective GFLOP/s of inference */
+
+typedef struct pl_opts {
+    char bin_dir[1024];  /* where digits-ingest, -train, -predict, -ensemble are */
+    char data_dir[1024]; /* train.csv, test.csv, sample_submission.csv; train.npy and test.npy are written here */
+    char work[1024];     /* runs/<preset> */
+    char output[1024];   /* the submission */
+    int threads;
+} pl_opts;
+
+typedef enum pl_kind { PL_INGEST, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
+
+/* One trained model: a preset member, on one fold when the preset uses folds. */
+typedef struct pl_run {
+    char name[256];
+    char run_dir[1400];
+    char pred[1400];          /* its test probabilities */
+    const pl_member *member;
+    int fold;                 /* 1..K, or 0 for the hold-out */
+    int epochs;               /* resolved (the member's or the spec's) */
+    char spec_path[4096];
+    double train_ips, predict_ips;
+    char speed_from[64];      /* "measured", "preset", "FLOPs guess" */
+} pl_run;
+
+typedef struct pl_step {
+    pl_stage stage;
+    pl_kind kind;
+    int run;                  /* index into runs, -1 if none */
+    pl_action action;
+    char why[256];
+    double estimate_s;
+    size_t images;            /* images this step pushes through a net (for timings) */
+} pl_step;
+
+typedef struct pl_plan {
+    pl_opts o;
+    const pl_preset *preset;
+    size_t n_train, n_test, n_fit, n_val;
+    int n_runs, n_steps;
+    pl_run *runs;
+    pl_step *steps;
+    double total_s;
+} pl_plan;
+
+/* Build the stages for a preset. Reads the data files' sizes and the model specs; runs nothing. */
+int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *err);
+
+/* Decide every step (pl_stage_decide) and estimate times. A step whose inputs are written by an earlier step that
+ * will run is planned to run too (it re-checks when its turn comes). */
+int pl_plan_decide(pl_plan *plan, dg_err *err);
+
+/* The plan as a table: stages, members, actions, estimates, total vs the budget, where the speeds came from. */
+void pl_plan_print(const pl_plan *plan, FILE *out);
+
+/* "1h02m", "4m10s", "12s" */
+void pl_format_seconds(char *buf, size_t n, double s);
+
+/* Record a finished predict step's speed in WORK/timings.jsonl (rewritten atomically). */
+int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err);
+
+void pl_plan_free(pl_plan *plan);
+
+#endif
