@@ -66,7 +66,9 @@ void aug_apply_f32(float *dst, const uint8_t *src, const aug_params *p, aug_scra
     for (int i = 0; i < AUG_PIXELS; i++) dst[i] = s->out[i] / 255.0f;
 }
 
-/* Small batches stay on the calling thread: a parallel region costs more than a few images. */
+/* Small batches stay on the calling thread: a parallel region costs more than a few images. Images are handed out
+ * in chunks as threads come free (dynamic), so a thread the OS preempts does not hold up the batch; each image's
+ * result depends only on its own key, so the split does not change the output. */
 #define PAR_MIN 8
 
 void aug_batch_f32(const aug_policy *policy, uint64_t seed, uint32_t epoch, const uint32_t *ids,
@@ -75,7 +77,7 @@ void aug_batch_f32(const aug_policy *policy, uint64_t seed, uint32_t epoch, cons
     {
         aug_scratch s;
         aug_scratch_init(&s);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
         for (int i = 0; i < n; i++) {
             aug_params p;
             aug_sample(policy, seed, epoch, ids[i], src[i], &p);
@@ -90,7 +92,7 @@ void aug_batch_u8(const aug_policy *policy, uint64_t seed, uint32_t epoch, const
     {
         aug_scratch s;
         aug_scratch_init(&s);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
         for (int i = 0; i < n; i++) {
             aug_params p;
             aug_sample(policy, seed, epoch, ids[i], src[i], &p);
@@ -105,7 +107,7 @@ void aug_replay_u8(const aug_params *params, const uint8_t *const *src, uint8_t 
     {
         aug_scratch s;
         aug_scratch_init(&s);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 16)
         for (int i = 0; i < n; i++) aug_apply_u8(dst + (size_t)i * AUG_PIXELS, src[i], &params[i], &s);
     }
 }

@@ -189,53 +189,86 @@ static int add_row(outputs *o, const uint8_t *image, int label, const aug_row *r
     return 0;
 }
 
+/* Batch k of the run: copy c (-1: originals), first image b0, nb images. */
+static void batch_of(size_t k, size_t n, size_t B, int keep, long *c, size_t *b0, int *nb) {
+    size_t per_copy = (n + B - 1) / B;
+    *c = (long)(k / per_copy) - (keep ? 1 : 0);
+    *b0 = (k % per_copy) * B;
+    *nb = (int)(n - *b0 < B ? n - *b0 : B);
+}
+
+/* Write batch k (images in buf, parameters in params) to the outputs. */
+static int write_batch(outputs *o, const aug_policy *pol, const opts *op, const dg_dataset *ds, size_t k,
+                       const uint8_t *buf, const aug_params *params, dg_err *err) {
+    long c;
+    size_t b0;
+    int nb;
+    batch_of(k, ds->n, (size_t)op->batch, op->keep, &c, &b0, &nb);
+    for (int i = 0; i < nb; i++) {
+        aug_row row;
+        row.src = (uint32_t)(b0 + (size_t)i);
+        row.copy = (int32_t)c;
+        row.p = params[i];
+        const uint8_t *img = c >= 0 ? buf + (size_t)i * DG_PIXELS : dg_dataset_image(ds, b0 + (size_t)i);
+        if (add_row(o, img, dg_dataset_label(ds, b0 + (size_t)i), &row, pol, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* All batches, with writing overlapped: while one thread writes batch k - 1, the others (and then it) augment
+ * batch k into the other buffer. The barrier at the end of each batch's loop orders the two. */
 static int run_policy(outputs *o, const aug_policy *pol, const opts *op, const dg_dataset *ds, dg_progress *pg,
                       dg_err *err) {
-    size_t n = ds->n, B = (size_t)op->batch, done = 0;
-    const uint8_t **src = malloc(sizeof *src * B);
-    uint32_t *ids = malloc(sizeof *ids * B);
-    uint8_t *buf = malloc(B * DG_PIXELS);
-    aug_params *params = malloc(sizeof *params * B);
-    int rc = -1;
-    if (!src || !ids || !buf || !params) {
-        dg_fail(err, "out of memory for a batch of %zu images", B);
-        goto out;
+    size_t n = ds->n, B = (size_t)op->batch;
+    size_t nbatches = (size_t)(op->copies + op->keep) * ((n + B - 1) / B);
+    uint8_t *buf[2] = {malloc(B * DG_PIXELS), malloc(B * DG_PIXELS)};
+    aug_params *params[2] = {malloc(sizeof(aug_params) * B), malloc(sizeof(aug_params) * B)};
+    _Atomic int failed = 0; /* set by the writer thread, read by all */
+    if (!buf[0] || !buf[1] || !params[0] || !params[1]) {
+        free(buf[0]), free(buf[1]), free(params[0]), free(params[1]);
+        return dg_fail(err, "out of memory for a batch of %zu images", B);
     }
-    for (long c = op->keep ? -1 : 0; c < op->copies; c++) {
-        for (size_t b0 = 0; b0 < n; b0 += B) {
-            if (interrupted) {
-                dg_fail(err, "interrupted by signal %d", (int)interrupted);
-                goto out;
-            }
-            int nb = (int)(n - b0 < B ? n - b0 : B);
-            for (int i = 0; i < nb; i++) {
-                src[i] = dg_dataset_image(ds, b0 + (size_t)i);
-                ids[i] = (uint32_t)(b0 + (size_t)i);
-            }
-            if (c >= 0) aug_batch_u8(pol, op->seed, (uint32_t)(op->epoch + c), ids, src, buf, params, nb);
-            for (int i = 0; i < nb; i++) {
-                aug_row row;
-                row.src = ids[i];
-                row.copy = (int32_t)c;
-                if (c >= 0) {
-                    row.p = params[i];
+#pragma omp parallel
+    {
+        aug_scratch s;
+        aug_scratch_init(&s);
+        for (size_t k = 0; k <= nbatches; k++) {
+#pragma omp single nowait
+            if (k > 0 && !failed) {
+                if (interrupted) {
+                    dg_fail(err, "interrupted by signal %d", (int)interrupted);
+                    failed = 1;
+                } else if (write_batch(o, pol, op, ds, k - 1, buf[(k - 1) % 2], params[(k - 1) % 2], err) != 0) {
+                    failed = 1;
                 } else {
-                    aug_params_identity(&row.p);
-                    row.p.seed = op->seed;
-                    row.p.id = ids[i];
+                    size_t per_copy = (n + B - 1) / B; /* rows written: k batches */
+                    dg_progress_update(pg, (k / per_copy) * n + (k % per_copy) * B, NULL);
                 }
-                if (add_row(o, c >= 0 ? buf + (size_t)i * DG_PIXELS : src[i], dg_dataset_label(ds, b0 + (size_t)i),
-                            &row, pol, err) != 0)
-                    goto out;
             }
-            done += (size_t)nb;
-            dg_progress_update(pg, done, NULL);
+            long c = 0;
+            size_t b0 = 0;
+            int nb = 0;
+            if (k < nbatches) batch_of(k, n, B, op->keep, &c, &b0, &nb);
+            uint8_t *out = buf[k % 2];
+            aug_params *prm = params[k % 2];
+#pragma omp for schedule(dynamic, 16)
+            for (int i = 0; i < nb; i++) {
+                if (failed) continue;
+                const uint8_t *src = dg_dataset_image(ds, b0 + (size_t)i);
+                uint32_t id = (uint32_t)(b0 + (size_t)i);
+                if (c < 0) {
+                    aug_params_identity(&prm[i]);
+                    prm[i].seed = op->seed;
+                    prm[i].id = id;
+                    continue;
+                }
+                aug_sample(pol, op->seed, (uint32_t)(op->epoch + c), id, src, &prm[i]);
+                aug_apply_u8(out + (size_t)i * DG_PIXELS, src, &prm[i], &s);
+            }
         }
     }
-    rc = 0;
-out:
-    free(src), free(ids), free(buf), free(params);
-    return rc;
+    free(buf[0]), free(buf[1]), free(params[0]), free(params[1]);
+    return failed ? -1 : 0;
 }
 
 static int run_replay(outputs *o, aug_params_reader *rd, const opts *op, const dg_dataset *ds, dg_progress *pg,
