@@ -236,7 +236,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
     int K = p->folds ? p->folds : 1;
     int n_runs = p->n_members * K;
     plan->runs = calloc((size_t)n_runs, sizeof *plan->runs);
-    plan->steps = calloc((size_t)(3 + 2 * n_runs), sizeof *plan->steps);
+    plan->steps = calloc((size_t)(5 + 2 * n_runs), sizeof *plan->steps);
     if (!plan->runs || !plan->steps) return dg_fail(err, "out of memory");
     argb *a = malloc(sizeof *a);
     if (!a) return dg_fail(err, "out of memory");
@@ -261,6 +261,44 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
         if (pl_stage_input(&s->stage, t == 0 ? train_csv : test_csv, err) != 0 ||
             pl_stage_output(&s->stage, t == 0 ? train_npy : test_npy, err) != 0)
             goto done;
+    }
+
+    /* offline augmentation (optional) */
+    char train_used[1100], test_used[1100];
+    snprintf(train_used, sizeof train_used, "%s", train_npy);
+    snprintf(test_used, sizeof test_used, "%s", test_npy);
+    if (p->augment.on) {
+        const pl_augment *ag = &p->augment;
+        for (int t = 0; t < (ag->both ? 2 : 1); t++) {
+            char *used = t == 0 ? train_used : test_used;
+            snprintf(used, sizeof train_used, "%s/data/%s-aug.npy", o->work, t == 0 ? "train" : "test");
+            memset(a, 0, sizeof *a);
+            push(a, "%s/digits-augment", o->bin_dir);
+            push(a, "--data");
+            push(a, "%s", t == 0 ? train_npy : test_npy);
+            push(a, "--out");
+            push(a, "%s", used);
+            push(a, "--policy");
+            push(a, "%s", ag->policy);
+            push(a, "--copies");
+            push(a, "%d", ag->copies);
+            if (ag->originals) push(a, "--keep-originals");
+            push(a, "--seed");
+            push(a, "%llu", (unsigned long long)ag->seed);
+            push(a, "--threads");
+            push(a, "%s", threads);
+            if (add_step(plan, PL_AUGMENT, -1, t == 0 ? "augment-train" : "augment-test", a, err) != 0) goto done;
+            pl_step *s = &plan->steps[plan->n_steps - 1];
+            if (pl_stage_input(&s->stage, t == 0 ? train_npy : test_npy, err) != 0 ||
+                (strchr(ag->policy, '/') && pl_stage_input(&s->stage, ag->policy, err) != 0) ||
+                pl_stage_output(&s->stage, used, err) != 0)
+                goto done;
+            s->images = (t == 0 ? plan->n_train : plan->n_test) * (size_t)ag->copies;
+        }
+        plan->n_train *= (size_t)(ag->copies + ag->originals);
+        if (p->folds) plan->n_val = plan->n_train / (size_t)p->folds;
+        else plan->n_val = (size_t)(p->val_frac * (double)plan->n_train + 0.5);
+        plan->n_fit = plan->n_train - plan->n_val;
     }
 
     /* members: train, then predict */
@@ -302,7 +340,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
             memset(a, 0, sizeof *a);
             push(a, "%s/digits-train", o->bin_dir);
             push(a, "--data");
-            push(a, "%s", train_npy);
+            push(a, "%s", train_used);
             push(a, "--model");
             push(a, "%s", m->model);
             push(a, "--run");
@@ -341,7 +379,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
             if (add_step(plan, PL_TRAIN, plan->n_runs - 1, name, a, err) != 0) goto done;
             pl_step *s = &plan->steps[plan->n_steps - 1];
             char f[1500];
-            if (pl_stage_input(&s->stage, train_npy, err) != 0 || pl_stage_input(&s->stage, spec_path, err) != 0)
+            if (pl_stage_input(&s->stage, train_used, err) != 0 || pl_stage_input(&s->stage, spec_path, err) != 0)
                 goto done;
             if (strchr(m->augment, '/') && pl_stage_input(&s->stage, m->augment, err) != 0) goto done;
             static const char *const outs[] = {"result.json", "model.safetensors", "val_pred.npy", "val_ids.npy"};
@@ -358,7 +396,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
             memset(a, 0, sizeof *a);
             push(a, "%s/digits-predict", o->bin_dir);
             push(a, "--data");
-            push(a, "%s", test_npy);
+            push(a, "%s", test_used);
             push(a, "-o");
             push(a, "%s", r->pred);
             push(a, "--tta");
@@ -370,7 +408,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
             if (add_step(plan, PL_PREDICT, plan->n_runs - 1, name, a, err) != 0) goto done;
             s = &plan->steps[plan->n_steps - 1];
             path_join(f, sizeof f, r->run_dir, "model.safetensors");
-            if (pl_stage_input(&s->stage, test_npy, err) != 0 || pl_stage_input(&s->stage, f, err) != 0 ||
+            if (pl_stage_input(&s->stage, test_used, err) != 0 || pl_stage_input(&s->stage, f, err) != 0 ||
                 pl_stage_output(&s->stage, r->pred, err) != 0)
                 goto done;
             s->images = plan->n_test * (size_t)p->tta;
@@ -383,7 +421,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
     push(a, "--method");
     push(a, "%s", pl_ensemble_name(p->ensemble));
     push(a, "--train");
-    push(a, "%s", train_npy);
+    push(a, "%s", train_used);
     int have_sample = dg_path_exists(sample);
     if (have_sample) {
         push(a, "--sample");
@@ -397,7 +435,7 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
     for (int i = 0; i < plan->n_runs; i++) push(a, "%s=%s", plan->runs[i].run_dir, plan->runs[i].pred);
     if (add_step(plan, PL_ENSEMBLE, -1, "ensemble", a, err) != 0) goto done;
     pl_step *s = &plan->steps[plan->n_steps - 1];
-    if (pl_stage_input(&s->stage, train_npy, err) != 0 || (have_sample && pl_stage_input(&s->stage, sample, err) != 0))
+    if (pl_stage_input(&s->stage, train_used, err) != 0 || (have_sample && pl_stage_input(&s->stage, sample, err) != 0))
         goto done;
     for (int i = 0; i < plan->n_runs; i++) {
         static const char *const ins[] = {"result.json", "val_pred.npy", "val_ids.npy"};
@@ -470,6 +508,7 @@ int pl_plan_decide(pl_plan *plan, dg_err *err) {
                 break;
             }
             case PL_PREDICT: est = 1 + (double)s->images / r->predict_ips; break;
+            case PL_AUGMENT: est = 1 + (double)s->images / PL_AUGMENT_IPS; break;
             case PL_ENSEMBLE: est = 1; break;
             }
         }
@@ -498,6 +537,10 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
     else
         fprintf(out, "split    hold-out %g (split-seed %llu): fit %zu, validate %zu\n", p->val_frac,
                 (unsigned long long)p->split_seed, plan->n_fit, plan->n_val);
+    if (p->augment.on)
+        fprintf(out, "augment  offline: policy %s, %d copies%s, applied to %s%s\n", p->augment.policy, p->augment.copies,
+                p->augment.originals ? " + originals" : "", p->augment.both ? "train and test" : "train",
+                p->augment.both ? "" : " (validation estimate optimistic: copies of validation images are trained on)");
     fprintf(out, "members  %d model(s) x %d fold(s) = %d run(s); tta %d; ensemble %s\n", p->n_members,
             p->folds ? p->folds : 1, plan->n_runs, p->tta, pl_ensemble_name(p->ensemble));
     fprintf(out, "work     %s; output %s; %d thread(s)\n\n", plan->o.work, plan->o.output, plan->o.threads);

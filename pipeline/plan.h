@@ -2,6 +2,7 @@
  *
  * Stages, in order (each a child process of a sibling executable, see pipeline/driver.h):
  *   ingest-train, ingest-test   digits-ingest DATA/{train,test}.csv -> DATA/{train,test}.npy (when the CSV exists)
+ *   augment-train[, -test]      digits-augment -> WORK/data/{train,test}-aug.npy, if the preset has an augment line
  *   train-NAME                  digits-train, one per member (per fold with K folds) -> WORK/members/NAME/
  *   predict-NAME                digits-predict on DATA/test.npy with the preset's TTA -> WORK/preds/NAME.npy
  *   ensemble                    digits-ensemble -> the submission + its manifest
@@ -9,7 +10,7 @@
  *
  * Time estimate: a train stage takes epochs * (n_fit / train_ips + n_val / predict_ips) seconds (the validation
  * pass every epoch is inference), epochs left for a resumed run; a predict stage n_test * tta / predict_ips;
- * ingest CSV bytes / 300 MB/s; ensemble 1 s. images/s (ips) per model come from, in order:
+ * ingest CSV bytes / 300 MB/s; augment images / PL_AUGMENT_IPS; ensemble 1 s. images/s (ips) per model come from, in order:
  *   1. measured: the median images_per_s of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl
  *      (train), and WORK/../<any preset>/timings.jsonl (predict, written by digits-pipeline after each predict);
  *   2. configured: the preset's `speed model=M train=.. predict=..` line;
@@ -29,6 +30,7 @@
 
 #define PL_TRAIN_GFLOPS 70.0   /* effective GFLOP/s of forward+backward (3 x forward FLOPs) */
 #define PL_PREDICT_GFLOPS 40.0 /* effective GFLOP/s of inference */
+#define PL_AUGMENT_IPS 20000.0 /* images/s of digits-augment (affine policies) */
 
 typedef struct pl_opts {
     char bin_dir[1024];  /* where digits-ingest, -train, -predict, -ensemble are */
@@ -38,7 +40,7 @@ typedef struct pl_opts {
     int threads;
 } pl_opts;
 
-typedef enum pl_kind { PL_INGEST, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
+typedef enum pl_kind { PL_INGEST, PL_AUGMENT, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
 
 /* One trained model: a preset member, on one fold when the preset uses folds. */
 typedef struct pl_run {

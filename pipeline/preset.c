@@ -220,6 +220,50 @@ static int parse_speed(pl_preset *p, const ctx *c, const tok *t, int nt) {
     return 0;
 }
 
+/* augment policy=P [copies=N] [originals=yes|no] [seed=S] [apply=train|both] */
+static int parse_augment(pl_preset *p, const ctx *c, const tok *t, int nt) {
+    pl_augment *a = &p->augment;
+    if (a->on) return fail_at(c, t[0].col, "augment given twice (first at line %d)", a->line);
+    memset(a, 0, sizeof *a);
+    a->on = 1;
+    a->line = c->line;
+    a->copies = 1;
+    a->seed = 1;
+    int originals = -1;
+    for (int i = 1; i < nt; i++) {
+        char key[64], val[512];
+        long v;
+        if (split_kv(c, &t[i], key, sizeof key, val, sizeof val) != 0) return -1;
+        if (!strcmp(key, "policy")) {
+            if (!valid_word(val) || strlen(val) >= sizeof a->policy)
+                return fail_at(c, t[i].col, "policy=%s: expected a policy name or file", val);
+            strcpy(a->policy, val);
+        } else if (!strcmp(key, "copies")) {
+            if (dg_parse_long(val, 1, 1000, &v) != 0)
+                return fail_at(c, t[i].col, "copies=%s: expected an integer 1..1000", val);
+            a->copies = (int)v;
+        } else if (!strcmp(key, "originals")) {
+            if (strcmp(val, "yes") && strcmp(val, "no"))
+                return fail_at(c, t[i].col, "originals=%s: expected yes or no", val);
+            originals = val[0] == 'y';
+        } else if (!strcmp(key, "seed")) {
+            if (dg_parse_u64(val, &a->seed) != 0)
+                return fail_at(c, t[i].col, "seed=%s: expected a non-negative integer", val);
+        } else if (!strcmp(key, "apply")) {
+            if (strcmp(val, "train") && strcmp(val, "both"))
+                return fail_at(c, t[i].col, "apply=%s: expected train or both", val);
+            a->both = val[0] == 'b';
+        } else {
+            return fail_at(c, t[i].col, "unknown key \"%s\"; expected policy, copies, originals, seed or apply", key);
+        }
+    }
+    if (!a->policy[0]) return fail_at(c, t[0].col, "augment: policy=NAME is required");
+    a->originals = originals >= 0 ? originals : !a->both;
+    if (a->both && (a->copies != 1 || a->originals))
+        return fail_at(c, t[0].col, "augment apply=both needs copies=1 and originals=no (one test row per test image)");
+    return 0;
+}
+
 /* A line of settings: key=value ... */
 static int parse_settings(pl_preset *p, const ctx *c, const tok *t, int nt, unsigned *seen) {
     for (int i = 0; i < nt; i++) {
@@ -293,9 +337,10 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
             else if (!strcmp(kw, "members")) rc = parse_member(p, &c, t, nt, 1);
             else if (!strcmp(kw, "split")) rc = parse_split(p, &c, t, nt, &split_line);
             else if (!strcmp(kw, "speed")) rc = parse_speed(p, &c, t, nt);
+            else if (!strcmp(kw, "augment")) rc = parse_augment(p, &c, t, nt);
             else
                 rc = fail_at(&c, t[0].col,
-                             "unknown statement \"%s\"; expected split, member, members, speed or a setting "
+                             "unknown statement \"%s\"; expected split, member, members, augment, speed or a setting "
                              "(tta=, ensemble=, budget_minutes=)", kw);
             if (rc != 0) return -1;
         }

@@ -11,6 +11,14 @@
  *   ensemble=soft                          soft | hard | fit (digits-ensemble --method; default soft)
  *   budget_minutes=15                      the plan warns when its estimate exceeds this
  *   speed model=deotte train=400 predict=2500    images/s on this machine, for the time estimate
+ *   augment policy=kaggle [copies=1] [originals=yes] [seed=1] [apply=train]
+ *                                          an offline digits-augment stage before training (see below)
+ *
+ * Offline augmentation: apply=train expands the training file (originals, then `copies` distorted copies); the
+ * members then train on it. digits-train splits that expanded file, so distorted copies of validation images
+ * are trained on and the validation estimate is optimistic: prefer `augment=` on members (fresh distortions
+ * every epoch, no leak). apply=both is for deterministic preprocessing such as `policy=deskew`: train and test
+ * files are transformed one image per image (copies=1 originals=no, enforced), so the split stays sound.
  *
  * Unset member keys (epochs, augment, batch, lr) leave the model spec's own values. A (model, seed) pair may
  * appear once. The preset says nothing about paths; digits-pipeline decides those (see docs/pipeline.md).
@@ -42,6 +50,16 @@ typedef struct pl_speed {
     int line;
 } pl_speed;
 
+typedef struct pl_augment {
+    int on;
+    char policy[128];
+    int copies;              /* default 1 */
+    int originals;           /* default 1 with apply=train, 0 with apply=both */
+    uint64_t seed;           /* default 1 */
+    int both;                /* apply=both: the test set too */
+    int line;
+} pl_augment;
+
 typedef enum pl_ensemble { PL_ENS_SOFT, PL_ENS_HARD, PL_ENS_FIT } pl_ensemble;
 
 typedef struct pl_preset {
@@ -57,6 +75,7 @@ typedef struct pl_preset {
     double budget_minutes;   /* 0: none */
     int n_speeds;
     pl_speed speeds[PL_MAX_SPEEDS];
+    pl_augment augment;
 } pl_preset;
 
 const char *pl_ensemble_name(pl_ensemble e);

@@ -302,6 +302,20 @@ static void test_preset_parse(void **state) {
     assert_int_equal(p.split_seed, 1);
     assert_int_equal(p.tta, 1);
     assert_int_equal(p.ensemble, PL_ENS_SOFT);
+    assert_int_equal(p.augment.on, 0);
+    assert_int_equal(pl_preset_parse(&p, "augment policy=deskew apply=both\nmember model=x seed=3\n", "f.preset", &err),
+                     0);
+    assert_int_equal(p.augment.on, 1);
+    assert_string_equal(p.augment.policy, "deskew");
+    assert_int_equal(p.augment.both, 1);
+    assert_int_equal(p.augment.copies, 1);
+    assert_int_equal(p.augment.originals, 0);
+    assert_int_equal(pl_preset_parse(&p, "augment policy=kaggle copies=3 seed=9\nmember model=x seed=3\n", "f.preset",
+                                     &err), 0);
+    assert_int_equal(p.augment.copies, 3);
+    assert_int_equal(p.augment.originals, 1);
+    assert_int_equal(p.augment.seed, 9);
+    assert_int_equal(p.augment.both, 0);
     assert_int_equal(pl_preset_parse(&p, "members model=x seeds=5,9,11\n", "f.preset", &err), 0);
     assert_int_equal(p.n_members, 3);
     assert_int_equal(p.members[2].seed, 11);
@@ -347,6 +361,10 @@ static void test_preset_errors(void **state) {
     expect_error("member model=a seed=1\nspeed model=a train=0\n", "bad.preset:2:15: train=0");
     expect_error("member model=a seed=1\nmember model=a$b seed=2\n", "bad.preset:2:8: model=a$b");
     expect_error("# nothing\n\n", "bad.preset:2: no member or members line");
+    expect_error("augment copies=2\nmember model=a seed=1\n", "bad.preset:1:1: augment: policy=NAME is required");
+    expect_error("augment policy=deskew apply=both copies=2\n", "bad.preset:1:1: augment apply=both needs copies=1");
+    expect_error("augment policy=k\naugment policy=k\n", "bad.preset:2:1: augment given twice (first at line 1)");
+    expect_error("augment policy=k originals=maybe\n", "bad.preset:1:18: originals=maybe: expected yes or no");
 }
 
 static void test_shipped_presets(void **state) {
