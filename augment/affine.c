@@ -127,6 +127,7 @@ AUG_AVX2 static void warp_avx2(float *restrict dst, const float *restrict pad, c
     const __m256 m3 = _mm256_set1_ps(m[3]), m4 = _mm256_set1_ps(m[4]), m5 = _mm256_set1_ps(m[5]);
     const __m256 lo = _mm256_set1_ps(-1.0f), hi = _mm256_set1_ps(28.0f), one = _mm256_set1_ps(1.0f);
     const __m256i stride = _mm256_set1_epi32(AUG_PAD), origin = _mm256_set1_epi32(2 * AUG_PAD + 2);
+    const __m256i perm = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
     for (int i = 0; i < AUG_PIXELS; i += 8) {
         __m256 px = _mm256_load_ps(grid_x + i), py = _mm256_load_ps(grid_y + i);
         px = _mm256_add_ps(px, dx ? _mm256_loadu_ps(dx + i) : _mm256_setzero_ps());
@@ -140,8 +141,16 @@ AUG_AVX2 static void warp_avx2(float *restrict dst, const float *restrict pad, c
         __m256 bx = _mm256_sub_ps(one, ax), by = _mm256_sub_ps(one, ay);
         __m256i k = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fv), stride),
                                                       _mm256_cvttps_epi32(fu)), origin);
-        __m256 p00 = _mm256_i32gather_ps(pad, k, 4), p01 = _mm256_i32gather_ps(pad + 1, k, 4);
-        __m256 p10 = _mm256_i32gather_ps(pad + AUG_PAD, k, 4), p11 = _mm256_i32gather_ps(pad + AUG_PAD + 1, k, 4);
+        /* Each neighbour pair (pad[k], pad[k + 1]) is one 8-byte gather: pixels 0, 1, 4, 5 in one, 2, 3, 6, 7 in
+         * the other, so that picking the even and odd floats of the two puts pixels back in order 0..7. */
+        __m256i kp = _mm256_permutevar8x32_epi32(k, perm);
+        __m128i klo = _mm256_castsi256_si128(kp), khi = _mm256_extracti128_si256(kp, 1);
+        __m256 t0 = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)pad, klo, 4));
+        __m256 t1 = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)pad, khi, 4));
+        __m256 b0 = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)(pad + AUG_PAD), klo, 4));
+        __m256 b1 = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)(pad + AUG_PAD), khi, 4));
+        __m256 p00 = _mm256_shuffle_ps(t0, t1, 0x88), p01 = _mm256_shuffle_ps(t0, t1, 0xDD);
+        __m256 p10 = _mm256_shuffle_ps(b0, b1, 0x88), p11 = _mm256_shuffle_ps(b0, b1, 0xDD);
         __m256 top = _mm256_add_ps(_mm256_mul_ps(p00, bx), _mm256_mul_ps(p01, ax));
         __m256 bot = _mm256_add_ps(_mm256_mul_ps(p10, bx), _mm256_mul_ps(p11, ax));
         _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_mul_ps(top, by), _mm256_mul_ps(bot, ay)));
