@@ -127,88 +127,92 @@ static int reflect(int i, int n) {
 static int kernel_radius(float sigma) { return (int)(4.0 * (double)sigma + 0.5); }
 
 void aug_gauss_matrix(float *k, float sigma) {
-    memset(k, 0, sizeof(float) * AUG_SIDE * AUG_PAD);
+    memset(k, 0, sizeof(float) * AUG_SIDE * AUG_KROW);
     if (!(sigma > 0)) {
-        for (int i = 0; i < AUG_SIDE; i++) k[i * AUG_PAD + i] = 1;
+        for (int i = 0; i < AUG_SIDE; i++) k[i * AUG_KROW + i] = k[i * AUG_KROW + AUG_SIDE + i] = 1;
         return;
     }
     if (sigma > AUG_SIGMA_MAX) sigma = AUG_SIGMA_MAX;
     int r = kernel_radius(sigma);
-    double w[4 * (int)AUG_SIGMA_MAX + 2], sum = 0;
-    for (int t = 0; t <= r; t++) {
-        w[t] = exp(-0.5 * (double)t * t / ((double)sigma * sigma));
-        sum += t ? 2 * w[t] : w[t];
+    /* w[t] = exp(-t^2 / (2 sigma^2)) by the recurrence w[t + 1] = w[t] q^(2t + 1), q = exp(-1 / (2 sigma^2)):
+     * one exp() per sigma (sigma changes every image under a sigma range). */
+    double w[4 * (int)AUG_SIGMA_MAX + 2], sum = 1, q = exp(-0.5 / ((double)sigma * sigma)), step = q, q2 = q * q;
+    w[0] = 1;
+    for (int t = 1; t <= r; t++) {
+        w[t] = w[t - 1] * step;
+        step *= q2;
+        sum += 2 * w[t];
     }
-    float wf[4 * (int)AUG_SIGMA_MAX + 2];
-    for (int t = 0; t <= r; t++) wf[t] = (float)(w[t] / sum);
     if (r < AUG_SIDE) {
         /* At most one fold on each side: output i takes input j at offsets j - i, -1 - j - i (mirror at the
-         * left edge) and 2n - 1 - j - i (mirror at the right edge). */
+         * left edge) and 2n - 1 - j - i (mirror at the right edge). ws[t + 2n] = weight of offset t, 0 beyond r. */
+        float ws[4 * AUG_SIDE + 1] = {0};
+        for (int t = 0; t <= r; t++) ws[2 * AUG_SIDE + t] = ws[2 * AUG_SIDE - t] = (float)(w[t] / sum);
+        const float *c = ws + 2 * AUG_SIDE;
         for (int i = 0; i < AUG_SIDE; i++)
-            for (int j = 0; j < AUG_SIDE; j++) {
-                int d0 = abs(j - i), d1 = abs(-1 - j - i), d2 = abs(2 * AUG_SIDE - 1 - j - i);
-                float v = d0 <= r ? wf[d0] : 0.0f;
-                if (d1 <= r) v += wf[d1];
-                if (d2 <= r) v += wf[d2];
-                k[i * AUG_PAD + j] = v;
-            }
-        return;
+            for (int j = 0; j < AUG_SIDE; j++)
+                k[i * AUG_KROW + j] = c[j - i] + c[-1 - j - i] + c[2 * AUG_SIDE - 1 - j - i];
+    } else {
+        for (int i = 0; i < AUG_SIDE; i++)
+            for (int t = -r; t <= r; t++) k[i * AUG_KROW + reflect(i + t, AUG_SIDE)] += (float)(w[abs(t)] / sum);
     }
-    for (int i = 0; i < AUG_SIDE; i++)
-        for (int t = -r; t <= r; t++) k[i * AUG_PAD + reflect(i + t, AUG_SIDE)] += wf[abs(t)];
+    for (int i = 0; i < AUG_SIDE; i++) memcpy(k + i * AUG_KROW + AUG_SIDE, k + i * AUG_KROW, sizeof(float) * AUG_SIDE);
 }
 
 typedef float v8f __attribute__((vector_size(32)));
-#define ROWV (AUG_PAD / 8) /* vectors per padded row */
+#define ROWV (AUG_KROW / 8) /* 7 vectors per row: the x field in floats 0..27, the y field in 28..55 */
 
-/* ox[i] = sum_k ax[i][k] * bx[k] and the same for y, rows of 4 vectors; a has row stride sa. Both fields at once
- * keep eight independent sums in flight. The sum runs over k in order in every build. */
-static inline __attribute__((always_inline)) void matmul2_body(v8f *restrict ox, v8f *restrict oy, const float *ax,
-                                                               const float *ay, int sa, const v8f *bx, const v8f *by) {
+/* Both passes on rows of 7 vectors holding the two fields side by side, so no lane is padding:
+ *   rows:    t[i] = sum_k (ux[i][k] | uy[i][k]) * k2[k]   (the broadcast switches field in the middle of vector 3)
+ *   columns: s[i] = sum_k K[i][k] * t[k]
+ * Sums run over k in order in every build, seven independent sums in flight. */
+static inline __attribute__((always_inline)) void smooth_body(v8f *restrict s, v8f *restrict t, const float *ux,
+                                                              const float *uy, const float *k) {
+    const v8f *kv = (const v8f *)k;
     for (int i = 0; i < AUG_SIDE; i++) {
-        v8f x0 = {0}, x1 = {0}, x2 = {0}, x3 = {0}, y0 = {0}, y1 = {0}, y2 = {0}, y3 = {0};
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0};
         for (int kk = 0; kk < AUG_SIDE; kk++) {
-            float a = ax[i * sa + kk], b = ay[i * sa + kk];
-            const v8f *rx = bx + kk * ROWV, *ry = by + kk * ROWV;
-            x0 += a * rx[0], x1 += a * rx[1], x2 += a * rx[2], x3 += a * rx[3];
-            y0 += b * ry[0], y1 += b * ry[1], y2 += b * ry[2], y3 += b * ry[3];
+            float a = ux[i * AUG_SIDE + kk], b = uy[i * AUG_SIDE + kk];
+            v8f va = {a, a, a, a, a, a, a, a}, vb = {b, b, b, b, b, b, b, b}, vab = {a, a, a, a, b, b, b, b};
+            const v8f *r = kv + kk * ROWV;
+            a0 += va * r[0], a1 += va * r[1], a2 += va * r[2], a3 += vab * r[3];
+            a4 += vb * r[4], a5 += vb * r[5], a6 += vb * r[6];
         }
-        v8f *px = ox + i * ROWV, *py = oy + i * ROWV;
-        px[0] = x0, px[1] = x1, px[2] = x2, px[3] = x3;
-        py[0] = y0, py[1] = y1, py[2] = y2, py[3] = y3;
+        v8f *o = t + i * ROWV;
+        o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3, o[4] = a4, o[5] = a5, o[6] = a6;
+    }
+    for (int i = 0; i < AUG_SIDE; i++) {
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0};
+        for (int kk = 0; kk < AUG_SIDE; kk++) {
+            float w = k[i * AUG_KROW + kk];
+            v8f vw = {w, w, w, w, w, w, w, w};
+            const v8f *r = t + kk * ROWV;
+            a0 += vw * r[0], a1 += vw * r[1], a2 += vw * r[2], a3 += vw * r[3];
+            a4 += vw * r[4], a5 += vw * r[5], a6 += vw * r[6];
+        }
+        v8f *o = s + i * ROWV;
+        o[0] = a0, o[1] = a1, o[2] = a2, o[3] = a3, o[4] = a4, o[5] = a5, o[6] = a6;
     }
 }
 
-static void matmul2_scalar(v8f *ox, v8f *oy, const float *ax, const float *ay, int sa, const v8f *bx,
-                           const v8f *by) {
-    matmul2_body(ox, oy, ax, ay, sa, bx, by);
+void aug_smooth2_scalar(float *s, const float *ux, const float *uy, const float *k, float *t) {
+    smooth_body((v8f *)s, (v8f *)t, ux, uy, k);
 }
 
 #if AUG_X86
-AUG_AVX2 static void matmul2_avx2(v8f *ox, v8f *oy, const float *ax, const float *ay, int sa, const v8f *bx,
-                                  const v8f *by) {
-    matmul2_body(ox, oy, ax, ay, sa, bx, by);
+AUG_AVX2 static void smooth_avx2(float *s, const float *ux, const float *uy, const float *k, float *t) {
+    smooth_body((v8f *)s, (v8f *)t, ux, uy, k);
 }
 #endif
 
-static void smooth2(int avx2, float *sx, float *sy, const float *ux, const float *uy, const float *k, float *t) {
-    float *tx = t, *ty = t + AUG_SIDE * AUG_PAD;
-    void (*mm)(v8f *, v8f *, const float *, const float *, int, const v8f *, const v8f *) = matmul2_scalar;
+void aug_smooth2(float *s, const float *ux, const float *uy, const float *k, float *t) {
 #if AUG_X86
-    if (avx2) mm = matmul2_avx2;
+    if (aug_cpu_avx2()) {
+        smooth_avx2(s, ux, uy, k, t);
+        return;
+    }
 #endif
-    /* rows: t = u K (K is symmetric, so row i of t is row i of u convolved) */
-    mm((v8f *)tx, (v8f *)ty, ux, uy, AUG_SIDE, (const v8f *)k, (const v8f *)k);
-    /* columns: s = K t */
-    mm((v8f *)sx, (v8f *)sy, k, k, AUG_PAD, (const v8f *)tx, (const v8f *)ty);
-}
-
-void aug_smooth2(float *sx, float *sy, const float *ux, const float *uy, const float *k, float *t) {
-    smooth2(aug_cpu_avx2(), sx, sy, ux, uy, k, t);
-}
-
-void aug_smooth2_scalar(float *sx, float *sy, const float *ux, const float *uy, const float *k, float *t) {
-    smooth2(0, sx, sy, ux, uy, k, t);
+    aug_smooth2_scalar(s, ux, uy, k, t);
 }
 
 void aug_smooth_ref(float *s, const float *u, float sigma) {
@@ -247,11 +251,10 @@ void aug_elastic_field(float *dx, float *dy, float alpha, float sigma, uint64_t 
         s->k_sigma = sigma;
     }
     aug_elastic_noise(s->noise, seed, epoch, id);
-    float *sx = s->s, *sy = s->s + AUG_SIDE * AUG_PAD;
-    aug_smooth2(sx, sy, s->noise, s->noise + AUG_PIXELS, s->k, s->t);
+    aug_smooth2(s->s, s->noise, s->noise + AUG_PIXELS, s->k, s->t);
     for (int y = 0; y < AUG_SIDE; y++)
         for (int x = 0; x < AUG_SIDE; x++) {
-            dx[y * AUG_SIDE + x] = alpha * sx[y * AUG_PAD + x];
-            dy[y * AUG_SIDE + x] = alpha * sy[y * AUG_PAD + x];
+            dx[y * AUG_SIDE + x] = alpha * s->s[y * AUG_KROW + x];
+            dy[y * AUG_SIDE + x] = alpha * s->s[y * AUG_KROW + AUG_SIDE + x];
         }
 }

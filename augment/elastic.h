@@ -22,15 +22,16 @@
 #define AUG_FIELD_BLOCK0 0x80000000u /* first Philox block counter of a field's random numbers */
 #define AUG_NOISE_COUNT 1600         /* numbers drawn per field: 200 blocks x 8; the first 2 x 784 are used */
 #define AUG_SIGMA_MAX 100.0f         /* larger sigmas make a field that is flat to within float precision */
+#define AUG_KROW 56                  /* row length of the smoothing buffers: two 28-wide halves */
 
 /* Per-thread working memory for one field at a time; aligned for the vector loops. Keeps the smoothing matrix of
  * the last sigma, so a constant sigma costs nothing after the first image. Initialise with
  * aug_elastic_scratch_init before the first use. */
 typedef struct aug_elastic_scratch {
-    _Alignas(64) float k[AUG_SIDE * AUG_PAD];      /* (28, 32) smoothing matrix, columns 28..31 zero */
-    _Alignas(64) float noise[AUG_NOISE_COUNT];     /* (2, 28, 28) used of it */
-    _Alignas(64) float t[2 * AUG_SIDE * AUG_PAD];  /* (2, 28, 32) after the first pass */
-    _Alignas(64) float s[2 * AUG_SIDE * AUG_PAD];  /* (2, 28, 32) smoothed */
+    _Alignas(64) float k[AUG_SIDE * AUG_KROW];  /* (28, 56) smoothing matrix, each row twice */
+    _Alignas(64) float noise[AUG_NOISE_COUNT];  /* (2, 28, 28) used of it */
+    _Alignas(64) float t[AUG_SIDE * AUG_KROW];  /* (28, 56) after the first pass: x field | y field */
+    _Alignas(64) float s[AUG_SIDE * AUG_KROW];  /* (28, 56) smoothed: x field | y field */
     float k_sigma;                                  /* sigma of k, or -1 */
 } aug_elastic_scratch;
 
@@ -45,14 +46,15 @@ void aug_elastic_noise_scalar(float *noise, uint64_t seed, uint32_t epoch, uint3
 /* The same, one Philox block at a time through dg_rng (for tests). */
 void aug_elastic_noise_ref(float *noise, uint64_t seed, uint32_t epoch, uint32_t id);
 
-/* k (28, 32): the 1-D smoothing operator of std sigma (sigma 0: identity); k[i][j] = weight of input j in
- * output i. */
+/* k (28, 56): the 1-D smoothing operator K (28, 28) of std sigma (sigma 0: identity), each row written twice
+ * (k[i][j] = k[i][28 + j] = weight of input j in output i), the layout aug_smooth2 reads. K is symmetric. */
 void aug_gauss_matrix(float *k, float sigma);
 
-/* sx, sy (28, 32) = K u K for the two fields ux, uy (28, 28); t (2, 28, 32) is scratch. */
-void aug_smooth2(float *sx, float *sy, const float *ux, const float *uy, const float *k, float *t);
+/* s (28, 56) = [K ux K | K uy K] for the two fields ux, uy (28, 28): s[y][x] is the x field, s[y][28 + x] the y
+ * field; k from aug_gauss_matrix; t (28, 56) is scratch. All four 32-byte aligned. */
+void aug_smooth2(float *s, const float *ux, const float *uy, const float *k, float *t);
 /* The baseline version of aug_smooth2 (same results). */
-void aug_smooth2_scalar(float *sx, float *sy, const float *ux, const float *uy, const float *k, float *t);
+void aug_smooth2_scalar(float *s, const float *ux, const float *uy, const float *k, float *t);
 /* s (28, 28) = u (28, 28) convolved along rows then columns with the truncated Gaussian, in double. */
 void aug_smooth_ref(float *s, const float *u, float sigma);
 

@@ -19,7 +19,7 @@
 
 static void usage(FILE *fp) {
     fprintf(fp, "usage: augment_speed [--data FILE.npy] [--images N (20000)] [--policy P (simard, kaggle)]...\n"
-                "                     [--threads T (1, 2)]... [--batch B (256)] [--repeat R (3)] [--f32]\n");
+                "                     [--threads T (1, 2)]... [--batch B (1024)] [--repeat R (3)] [--f32]\n");
 }
 
 /* Synthetic 28x28 digits: a thick slanted stroke and a ring, varying with i. */
@@ -37,7 +37,7 @@ static void synth(uint8_t *img, int i) {
 int main(int argc, char **argv) {
     const char *data = NULL, *policies[16];
     int npol = 0, threads[8], nthr = 0, f32 = 0;
-    long images = 20000, batch = 256, repeat = 3;
+    long images = 20000, batch = 1024, repeat = 3;
     static const struct option opts[] = {{"data", required_argument, 0, 'd'},   {"images", required_argument, 0, 'n'},
                                          {"policy", required_argument, 0, 'p'}, {"threads", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'},  {"repeat", required_argument, 0, 'r'},
