@@ -1,6 +1,7 @@
 /* Tests for kaggle/ensemble: votes on hand-made probabilities with known answers, probability checks, weight
  * fitting (validation arrays only; picks the better member), and the validation estimates (shared hold-out and
  * disjoint K folds). */
+#include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,9 @@
 #include <unistd.h>
 
 #include "kaggle/ensemble.h"
+#include "kaggle/submission.h"
+#include "pipeline/dg_dataset.h"
+#include "pipeline/dg_file.h"
 #include "pipeline/dg_npy.h"
 
 /* Row with probability hi on class a, lo on class b, the rest spread evenly. */
@@ -287,6 +291,128 @@ static void test_estimate_folds(void **state) {
     assert_true(est.shared_acc < 0);
 }
 
+/* digits-ensemble end to end: 3 run directories sharing a hold-out, each wrong on a different validation row;
+ * the submission, its manifest and estimate; and bad inputs that must leave nothing behind. */
+#define ETMP DIGITS_TEST_TMP "/kg_ens"
+
+static void save_probs(const char *path, const float *p, size_t n) {
+    dg_err err;
+    size_t shape[2] = {n, 10};
+    assert_int_equal(dg_npy_save(path, "<f4", shape, 2, p, 4, &err), 0);
+}
+
+static int run(const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, DIGITS_BIN_DIR "/digits-ensemble -q %s 2> " ETMP "/err.txt", args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void assert_err_has(const char *want) {
+    char *msg;
+    size_t n;
+    dg_err err;
+    assert_int_equal(dg_read_file(ETMP "/err.txt", &msg, &n, &err), 0);
+    if (!strstr(msg, want)) {
+        print_error("stderr \"%s\" lacks \"%s\"\n", msg, want);
+        fail();
+    }
+    free(msg);
+}
+
+static void test_stage_binary(void **state) {
+    (void)state;
+    dg_err err;
+    assert_int_equal(system("rm -rf " ETMP " && mkdir -p " ETMP), 0);
+    enum { NT = 40, NV = 10, NTEST = 6 };
+    /* train dataset: labels r % 10 */
+    dg_dataset_writer w;
+    uint8_t img[DG_PIXELS] = {0};
+    assert_int_equal(dg_dataset_writer_open(&w, ETMP "/train.npy", 1, &err), 0);
+    for (int r = 0; r < NT; r++) assert_int_equal(dg_dataset_writer_add(&w, img, r % 10, &err), 0);
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+    /* sample submission with NTEST rows */
+    const char *sample = "ImageId,Label\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n";
+    assert_int_equal(dg_write_file_atomic(ETMP "/sample.csv", sample, strlen(sample), &err), 0);
+    for (int j = 0; j < 3; j++) {
+        char dir[512], path[600];
+        snprintf(dir, sizeof dir, ETMP "/run%d", j);
+        assert_int_equal(dg_mkdirs(dir, &err), 0);
+        int64_t ids[NV];
+        float vp[NV * 10], tp[NTEST * 10];
+        for (int k = 0; k < NV; k++) {
+            ids[k] = 3 * k + 1;
+            int y = (int)(ids[k] % 10);
+            if (k == j) row(vp + k * 10, (y + 1) % 10, 0.6f, y, 0.3f);
+            else row(vp + k * 10, y, 0.7f, (y + 1) % 10, 0.2f);
+        }
+        /* test: every member says label i for row i, except member j says 9 on row j */
+        for (int i = 0; i < NTEST; i++) row(tp + i * 10, i == j ? 9 : i, 0.8f, i == j ? i : 9, 0.1f);
+        snprintf(path, sizeof path, "%s/val_pred.npy", dir);
+        save_probs(path, vp, NV);
+        size_t ishape[1] = {NV};
+        snprintf(path, sizeof path, "%s/val_ids.npy", dir);
+        assert_int_equal(dg_npy_save(path, "<i8", ishape, 1, ids, 8, &err), 0);
+        snprintf(path, sizeof path, "%s/test_probs.npy", dir);
+        save_probs(path, tp, NTEST);
+        snprintf(path, sizeof path, "%s/result.json", dir);
+        char json[256];
+        int len = snprintf(json, sizeof json, "{\"val_acc\":0.9,\"seed\":%d,\"split\":\"val-frac 0.25 split-seed 1\"}", j + 1);
+        assert_int_equal(dg_write_file_atomic(path, json, (size_t)len, &err), 0);
+    }
+    const char *members = ETMP "/run0 " ETMP "/run1=" ETMP "/run1/test_probs.npy " ETMP "/run2";
+    char args[2048];
+    snprintf(args, sizeof args, "--train " ETMP "/train.npy --sample " ETMP "/sample.csv -o " ETMP "/sub.csv %s",
+             members);
+    assert_int_equal(run(args), 0);
+    char *sub;
+    size_t n;
+    assert_int_equal(dg_read_file(ETMP "/sub.csv", &sub, &n, &err), 0);
+    assert_string_equal(sub, "ImageId,Label\n1,0\n2,1\n3,2\n4,3\n5,4\n6,5\n");
+    free(sub);
+    char *man;
+    assert_int_equal(dg_read_file(ETMP "/sub.manifest.json", &man, &n, &err), 0);
+    assert_non_null(strstr(man, "\"mode\":\t\"shared-holdout\""));
+    assert_non_null(strstr(man, "\"ensemble_acc\":\t1"));
+    assert_non_null(strstr(man, "\"mean_member_acc\":\t0.9"));
+    assert_non_null(strstr(man, "\"seed\":\t3"));
+    assert_non_null(strstr(man, "digits-ensemble -q --train"));
+    free(man);
+    /* fitted weights and hard vote run too */
+    snprintf(args, sizeof args, "-m fit --train " ETMP "/train.npy --rows 6 -o " ETMP "/fit.csv %s", members);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args, "-m hard --train " ETMP "/train.npy --rows 6 -o " ETMP "/hard.csv %s", members);
+    assert_int_equal(run(args), 0);
+    assert_int_equal(kg_submission_check_file(ETMP "/hard.csv", 6, 0, NULL, NULL, &err), 0);
+
+    /* bad inputs: nothing written */
+    float p[7 * 10];
+    for (int i = 0; i < 7; i++) row(p + i * 10, i % 10, 0.8f, (i + 1) % 10, 0.1f);
+    save_probs(ETMP "/seven.npy", p, 7);
+    save_probs(ETMP "/six.npy", p, 6);
+    p[13] = NAN;
+    save_probs(ETMP "/nan.npy", p, 6);
+    p[13] = 0.2f; /* row 1 now sums to 1.2 - 0.0125 */
+    save_probs(ETMP "/sum.npy", p, 6);
+    assert_int_equal(run("-o " ETMP "/bad.csv " ETMP "/six.npy " ETMP "/seven.npy"), 1);
+    assert_err_has("different lengths");
+    assert_int_equal(run("-o " ETMP "/bad.csv " ETMP "/six.npy " ETMP "/nan.npy"), 1);
+    assert_err_has("NaN");
+    assert_int_equal(run("-o " ETMP "/bad.csv " ETMP "/six.npy " ETMP "/sum.npy"), 1);
+    assert_err_has("sums to");
+    assert_int_equal(run("--sample " ETMP "/sample.csv -o " ETMP "/bad.csv " ETMP "/seven.npy"), 1);
+    assert_err_has("submission needs 6");
+    assert_int_equal(run("--rows 5 -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
+    assert_int_equal(run("-m fit -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
+    assert_err_has("needs validation predictions");
+    assert_int_equal(run("-w 1,2 -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
+    assert_err_has("more weights than the 1 members");
+    assert_false(dg_path_exists(ETMP "/bad.csv"));
+    assert_false(dg_path_exists(ETMP "/bad.manifest.json"));
+    assert_int_equal(run("-m avg x.npy"), 2);
+    assert_int_equal(run("-w 1,3 -o " ETMP "/ok.csv " ETMP "/six.npy " ETMP "/six.npy"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soft_vote_known),
@@ -297,6 +423,7 @@ int main(void) {
         cmocka_unit_test(test_fit_weights_exact),
         cmocka_unit_test(test_estimate_shared),
         cmocka_unit_test(test_estimate_folds),
+        cmocka_unit_test(test_stage_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
