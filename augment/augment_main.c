@@ -392,6 +392,11 @@ int main(int argc, char **argv) {
         usage(stderr);
         return DG_EXIT_USAGE;
     }
+    if (op.epoch + op.copies - 1 > (long)UINT32_MAX) {
+        fprintf(stderr, "digits-augment: --epoch %ld with --copies %ld goes past epoch %lu\n", op.epoch, op.copies,
+                (unsigned long)UINT32_MAX);
+        return DG_EXIT_USAGE;
+    }
     if (op.replay && (policy_given || copies_given || op.keep || op.preview)) {
         fprintf(stderr, "digits-augment: --replay takes the parameters from its file: no --policy, --copies, "
                         "--keep-originals or --preview\n");
