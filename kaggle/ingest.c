@@ -116,15 +116,18 @@ static void kg_describe(const uint8_t *s, size_t len, int is_label, char *out, s
         snprintf(out, cap, "an empty field");
         return;
     }
-    int digits = 1, binary = 0, nul = 0;
+    int digits = 1, tail_digits = len > 1, binary = 0, nul = 0; /* tail: all but the first byte */
     for (size_t i = 0; i < len; i++) {
         if (s[i] == 0) nul = 1;
         if (s[i] < 0x20 || s[i] >= 0x7f) binary = 1;
-        if (s[i] < '0' || s[i] > '9') digits = 0;
+        if (s[i] < '0' || s[i] > '9') {
+            digits = 0;
+            if (i > 0) tail_digits = 0;
+        }
     }
     if (nul) snprintf(out, cap, "a NUL byte in %s (binary data, not a CSV file?)", q);
     else if (binary) snprintf(out, cap, "binary data %s", q);
-    else if (s[0] == '-' && len > 1 && kg_field_value(s + 1, len - 1) >= 0) snprintf(out, cap, "a negative number %s", q);
+    else if (s[0] == '-' && tail_digits) snprintf(out, cap, "a negative number %s", q);
     else if (digits && is_label) snprintf(out, cap, "%s (labels are the digits 0..9)", q);
     else if (digits) snprintf(out, cap, "%s (above 255 or more than 3 digits)", q);
     else snprintf(out, cap, "%s (not an integer)", q);

@@ -206,9 +206,33 @@ static void test_missing_input_and_unwritable_output(void **state) {
     unlink(out);
 }
 
+/* 0 if the two files have the same bytes; else the offset of the first difference + 1. */
+static size_t compare_files(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    static uint8_t ba[1 << 16], bb[1 << 16];
+    size_t off = 0, diff = 0;
+    for (;;) {
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        size_t n = na < nb ? na : nb;
+        for (size_t i = 0; i < n && !diff; i++)
+            if (ba[i] != bb[i]) diff = off + i + 1;
+        if (!diff && na != nb) diff = off + n + 1;
+        if (diff || na == 0) break;
+        off += n;
+    }
+    fclose(fa);
+    fclose(fb);
+    return diff;
+}
+
 /* ---- generated files: many rows, so chunk boundaries fall everywhere ---------------------------------------- */
 
 #define GEN_ROWS 300
+#ifndef KG_MUTATIONS
+#define KG_MUTATIONS 400 /* damaged files tried by test_mutations_agree */
+#endif
 
 /* The pixels of generated row r: 80% zeros, the rest any of 0..255 (made once, see gen_table). */
 static uint8_t gen_px[GEN_ROWS][DG_PIXELS];
@@ -351,6 +375,86 @@ static void test_empty_lines_across_chunks(void **state) {
     unlink(csv);
 }
 
+/* Random damage to a good file (bytes replaced, inserted, deleted, the end cut off): never a crash; the fast path
+ * and the libcsv reference give the same verdict and the same message; any chunking and thread count give the same
+ * verdict at the same file:line:column; and whatever is accepted gives the same bytes. */
+static void test_mutations_agree(void **state) {
+    (void)state;
+    dg_err err;
+    char *good;
+    size_t n;
+    assert_int_equal(dg_read_file(FIX "good_train.csv", &good, &n, &err), 0);
+    static const char alphabet[] = "0123456789,,,\n\n\r\"\" -.x\xef\xff";
+    char *buf = malloc(n + 16);
+    assert_non_null(buf);
+    const char *csv = TMP "mut.csv";
+    const char *outs[3] = {TMP "mut0.npy", TMP "mut1.npy", TMP "mut2.npy"};
+    static const mode mm[3] = {{1, 0, 4u << 20}, {1, 1, 4u << 20}, {3, 0, 1500}};
+    int accepted = 0, rejected = 0;
+    for (uint32_t it = 0; it < KG_MUTATIONS; it++) {
+        dg_rng g = dg_rng_make(11, DG_RNG_USER, 0, it);
+        memcpy(buf, good, n);
+        size_t len = n;
+        int edits = 1 + (int)dg_rng_below(&g, 3);
+        for (int e = 0; e < edits && len > 1; e++) {
+            /* Mostly near line ends and the start, where the interesting cases are. */
+            size_t at = dg_rng_below(&g, 4) == 0 ? dg_rng_below(&g, (uint32_t)len) : 0;
+            if (!at) {
+                uint32_t line = dg_rng_below(&g, 4);
+                at = 0;
+                for (uint32_t k = 0; k < line && at < len; k++) {
+                    char *nl = memchr(buf + at, '\n', len - at);
+                    at = nl ? (size_t)(nl - buf) + 1 : len;
+                }
+                at = at + dg_rng_below(&g, 12);
+                if (at > 6) at -= 6;
+                if (at >= len) at = len - 1;
+            }
+            char c = alphabet[dg_rng_below(&g, sizeof alphabet - 1)];
+            switch (dg_rng_below(&g, 4)) {
+            case 0: buf[at] = c; break;
+            case 1: memmove(buf + at + 1, buf + at, len - at); buf[at] = c; len++; break;
+            case 2: memmove(buf + at, buf + at + 1, len - at - 1); len--; break;
+            default: len = at + 1; break;
+            }
+            if (len > n + 8) len = n + 8;
+        }
+        FILE *fp = fopen(csv, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(buf, 1, len, fp), len);
+        fclose(fp);
+        int rc[3];
+        dg_err e3[3];
+        for (int m = 0; m < 3; m++) {
+            unlink(outs[m]);
+            memset(&e3[m], 0, sizeof e3[m]);
+            rc[m] = run_ingest(csv, outs[m], KG_EXPECT_AUTO, &mm[m], NULL, &e3[m]);
+        }
+        for (int m = 1; m < 3; m++) {
+            if (rc[m] != rc[0]) fail_msg("mutation %u: rc %d vs %d: %s | %s", it, rc[0], rc[m], e3[0].msg, e3[m].msg);
+        }
+        if (rc[0] == 0) {
+            accepted++;
+            for (int m = 1; m < 3; m++) assert_int_equal(compare_files(outs[0], outs[m]), 0);
+        } else {
+            rejected++;
+            if (strcmp(e3[0].msg, e3[1].msg) != 0) fail_msg("mutation %u:\n  fast %s\n  ref  %s", it, e3[0].msg, e3[1].msg);
+            /* Same "file:line:col:" under another chunking. */
+            size_t pre = strlen(csv);
+            const char *a = e3[0].msg + pre, *b = e3[2].msg + pre;
+            size_t la = strspn(a, ":0123456789"), lb = strspn(b, ":0123456789");
+            if (la != lb || strncmp(a, b, la) != 0) fail_msg("mutation %u:\n  one chunk %s\n  chunks    %s", it, e3[0].msg, e3[2].msg);
+            for (int m = 0; m < 3; m++) assert_false(dg_path_exists(outs[m]));
+        }
+        for (int m = 0; m < 3; m++) unlink(outs[m]);
+    }
+    print_message("mutations: %d accepted, %d rejected\n", accepted, rejected);
+    assert_true(accepted > 10 && rejected > 100); /* both sides exercised */
+    free(buf);
+    free(good);
+    unlink(csv);
+}
+
 /* ---- the real train.csv ------------------------------------------------------------------------------------- */
 
 /* data/train.csv of the source tree, else unzipped from ../shared/data/digit-recognizer.zip into the test tmp dir;
@@ -367,27 +471,6 @@ static const char *find_train_csv(void) {
     snprintf(cmd, sizeof cmd, "unzip -o -q '%s' train.csv -d '%s/ingest_real'", zip, DIGITS_TEST_TMP);
     if (system(cmd) != 0 || !dg_path_exists(path)) return NULL;
     return path;
-}
-
-/* 0 if the two files have the same bytes; else the offset of the first difference + 1. */
-static size_t compare_files(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    assert_non_null(fa);
-    assert_non_null(fb);
-    static uint8_t ba[1 << 16], bb[1 << 16];
-    size_t off = 0, diff = 0;
-    for (;;) {
-        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
-        size_t n = na < nb ? na : nb;
-        for (size_t i = 0; i < n && !diff; i++)
-            if (ba[i] != bb[i]) diff = off + i + 1;
-        if (!diff && na != nb) diff = off + n + 1;
-        if (diff || na == 0) break;
-        off += n;
-    }
-    fclose(fa);
-    fclose(fb);
-    return diff;
 }
 
 static void test_real_train_csv_round_trip(void **state) {
@@ -461,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_generated_all_modes_agree),
         cmocka_unit_test(test_generated_error_lines),
         cmocka_unit_test(test_empty_lines_across_chunks),
+        cmocka_unit_test(test_mutations_agree),
         cmocka_unit_test(test_fixture_round_trip),
         cmocka_unit_test(test_real_train_csv_round_trip),
     };
