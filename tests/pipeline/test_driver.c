@@ -1,6 +1,7 @@
 /* Tests for pipeline/driver (stamps, fingerprints, skip / re-run / resume decisions with tiny shell stages) and
  * pipeline/preset (strict parsing, errors with file:line:col, the shipped presets). */
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaggle/submission.h"
 #include "pipeline/dg_file.h"
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
@@ -389,6 +391,98 @@ static void test_shipped_presets(void **state) {
     assert_non_null(strstr(err.msg, "preset 'no-such-preset' not found"));
 }
 
+/* digits-pipeline end to end on a tiny generated competition (200 training rows, 30 test rows): a submission
+ * with 30 rows and a manifest; a second run re-runs nothing; a changed preset re-trains (the old run directory
+ * is moved aside) and re-runs what depends on it. */
+#define PTMP DIGITS_TEST_TMP "/pipe"
+
+static void write_csvs(void) {
+    FILE *tr = fopen(PTMP "/data/train.csv", "w"), *te = fopen(PTMP "/data/test.csv", "w"),
+         *sa = fopen(PTMP "/data/sample_submission.csv", "w");
+    assert_non_null(tr);
+    assert_non_null(te);
+    assert_non_null(sa);
+    fprintf(tr, "label");
+    for (int p = 0; p < 784; p++) fprintf(tr, ",pixel%d", p), fprintf(te, "%spixel%d", p ? "," : "", p);
+    fprintf(tr, "\n");
+    fprintf(te, "\n");
+    fprintf(sa, "ImageId,Label\n");
+    for (int i = 0; i < 230; i++) {
+        int label = i % 10;
+        FILE *f = i < 200 ? tr : te;
+        if (i < 200) fprintf(f, "%d", label);
+        for (int p = 0; p < 784; p++) {
+            int x = p % 28, y = p / 28, on = (x / 3 == label + 2 && y > 4 && y < 24) || (y / 3 == label && x > 6);
+            fprintf(f, "%s%d", (i < 200 || p) ? "," : "", on ? 255 - (i * 7 + p) % 50 : 0);
+        }
+        fprintf(f, "\n");
+        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
+    }
+    fclose(tr);
+    fclose(te);
+    fclose(sa);
+}
+
+static int kg_check_rows(const char *path, size_t *rows) {
+    dg_err err;
+    return kg_submission_check_file(path, 0, 0, rows, NULL, &err);
+}
+
+static int pipeline(const char *log) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             DIGITS_BIN_DIR "/digits-pipeline -p " PTMP "/tiny.preset -d " PTMP "/data -w " PTMP "/work -o " PTMP
+             "/sub.csv --threads 2 > " PTMP "/%s 2>&1",
+             log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int count_in(const char *path, const char *needle) {
+    char *t = get(path);
+    int n = 0;
+    for (const char *p = t; (p = strstr(p, needle)) != NULL; p++) n++;
+    free(t);
+    return n;
+}
+
+static void test_pipeline_end_to_end(void **state) {
+    (void)state;
+    dg_err err;
+    assert_int_equal(system("rm -rf '" PTMP "'"), 0);
+    assert_int_equal(dg_mkdirs(PTMP "/data", &err), 0);
+    write_csvs();
+    put(PTMP "/tiny.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=1\nensemble=fit\n");
+    assert_int_equal(pipeline("run1.log"), 0);
+    size_t rows;
+    assert_int_equal(kg_check_rows(PTMP "/sub.csv", &rows), 0);
+    assert_int_equal(rows, 30);
+    assert_true(dg_path_exists(PTMP "/sub.manifest.json"));
+    assert_true(dg_path_exists(PTMP "/work/members/mlp2-s2/result.json"));
+    assert_true(dg_path_exists(PTMP "/work/preds/mlp2-s1.npy"));
+    assert_int_equal(count_in(PTMP "/run1.log", ": done in"), 7);
+    assert_int_equal(count_in(PTMP "/sub.manifest.json", "\"mode\":\t\"shared-holdout\""), 1);
+
+    /* again: nothing runs */
+    assert_int_equal(pipeline("run2.log"), 0);
+    assert_int_equal(count_in(PTMP "/run2.log", ": up to date"), 7);
+    assert_int_equal(count_in(PTMP "/run2.log", ": done in"), 0);
+
+    /* 2 epochs for the members: both re-train (old directories moved aside), predictions and ensemble re-run,
+     * ingest does not */
+    put(PTMP "/tiny.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=2\nensemble=fit\n");
+    assert_int_equal(pipeline("run3.log"), 0);
+    assert_int_equal(count_in(PTMP "/run3.log", ": up to date"), 2);
+    assert_int_equal(count_in(PTMP "/run3.log", ": done in"), 5);
+    assert_true(dg_path_exists(PTMP "/work/members/mlp2-s1.stale-1/result.json"));
+    assert_int_equal(count_in(PTMP "/work/members/mlp2-s1/metrics.jsonl", "\"epoch\""), 2);
+
+    /* a broken preset is reported with file:line:col and runs nothing */
+    put(PTMP "/tiny.preset", "members model=mlp2 seeds=1-2 epochs=two\n");
+    assert_int_equal(pipeline("run4.log"), 1);
+    assert_int_equal(count_in(PTMP "/run4.log", "tiny.preset:1:30: epochs=two"), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_skip_when_unchanged_rerun_when_changed),
@@ -398,6 +492,7 @@ int main(void) {
         cmocka_unit_test(test_preset_parse),
         cmocka_unit_test(test_preset_errors),
         cmocka_unit_test(test_shipped_presets),
+        cmocka_unit_test(test_pipeline_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
