@@ -8,6 +8,7 @@
 # cache is warmed first. digits-ingest is timed as a whole process (start-up, parse, write, fsync, rename; a fresh
 # output file each time); the peers only for their parsing call (bench/ingest_peers.py), which favours them.
 # Medians decide the ratios; the bars are >= 5x numpy.loadtxt, >= 15x pandas.read_csv, peak RSS < 160 MB.
+# For information, digits-ingest --reference (libcsv parses every row, no fast scanner) runs alongside.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -30,13 +31,19 @@ echo "ingest bench: $csv ($mb MB), $REPS repetitions, $(nproc) CPUs, load $(cut 
 echo "  $("$PY" -c 'import numpy, pandas; print("numpy", numpy.__version__, "pandas", pandas.__version__)'), digits-ingest" \
      "threads: ${THREADS:-default ($("$PY" -c 'import os; print(os.environ.get("OMP_NUM_THREADS") or os.cpu_count())'))}"
 
-ours=() ours_rss=() np_t=() np_rss=() pd_t=() pd_rss=()
+ours=() ours_rss=() ref=() np_t=() np_rss=() pd_t=() pd_rss=()
 for r in $(seq "$REPS"); do
     rm -f "$tmp/out.npy"
     t0=$(date +%s%N)
     /usr/bin/time -f "%M" -o "$tmp/t" "$ingest" -q "${threads[@]}" -o "$tmp/out.npy" "$csv"
     t1=$(date +%s%N)
     ours+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')"); ours_rss+=("$(cat "$tmp/t")")
+    rm -f "$tmp/ref.npy"
+    t0=$(date +%s%N)
+    "$ingest" -q --reference "${threads[@]}" -o "$tmp/ref.npy" "$csv"
+    t1=$(date +%s%N)
+    ref+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')")
+    cmp -s "$tmp/out.npy" "$tmp/ref.npy" || { echo "ingest_bench: --reference output differs" >&2; exit 1; }
     check=()
     [ "$r" = 1 ] && check=(--check "$tmp/out.npy")
     /usr/bin/time -f "%e %M" -o "$tmp/t" "$PY" "$here/ingest_peers.py" numpy "$csv" "${check[@]}" > "$tmp/np"
@@ -51,6 +58,7 @@ maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 m_ours=$(median "${ours[@]}"); m_np=$(median "${np_t[@]}"); m_pd=$(median "${pd_t[@]}")
 rss=$(maxof "${ours_rss[@]}")
 printf '  %-34s %s s   median %s s   peak RSS %.1f MB\n' "digits-ingest (whole process)" "${ours[*]}" "$m_ours" "$(awk "BEGIN{print $rss/1024}")"
+printf '  %-34s %s s   median %s s\n' "digits-ingest --reference (libcsv)" "${ref[*]}" "$(median "${ref[@]}")"
 printf '  %-34s %s s   median %s s   peak RSS %.1f MB\n' "numpy.loadtxt (call only)" "${np_t[*]}" "$m_np" "$(awk "BEGIN{print $(maxof "${np_rss[@]}")/1024}")"
 printf '  %-34s %s s   median %s s   peak RSS %.1f MB\n' "pandas.read_csv (call only)" "${pd_t[*]}" "$m_pd" "$(awk "BEGIN{print $(maxof "${pd_rss[@]}")/1024}")"
 awk -v o="$m_ours" -v n="$m_np" -v p="$m_pd" -v rss="$rss" 'BEGIN {
