@@ -44,19 +44,22 @@ int main(int argc, char **argv) {
     const char *model = "deotte";
     int batch = 64, threads = 2;
     double seconds = 3.0;
+    int infer_too = 1;
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
                                          {"threads", required_argument, 0, 't'},
                                          {"seconds", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+                                         {"train-only", no_argument, 0, 'T'},
                                          {0, 0, 0, 0}};
-    for (int c; (c = getopt_long(argc, argv, "m:b:t:s:h", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "m:b:t:s:hT", opts, NULL)) != -1;) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'b': batch = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 's': seconds = atof(optarg); break;
+        case 'T': infer_too = 0; break;
         case 'h':
             printf("usage: net_speed [--model deotte|mlp800|lenet5|PATH.spec (%s)] [--batch B (%d)] [--threads T (%d)]"
-                   " [--seconds S (%g)]\n",
+                   " [--seconds S (%g)] [--train-only]\n",
                    model, batch, threads, seconds);
             return 0;
         default: return 2;
@@ -110,11 +113,11 @@ int main(int argc, char **argv) {
     double train = steps * batch / (now() - t0);
     long ni = 0;
     t0 = now();
-    while (now() - t0 < seconds / 2) {
+    while (infer_too && now() - t0 < seconds / 2) {
         nn_net_forward(net, x, batch, 0, 0, 0);
         ni++;
     }
-    double infer = ni * batch / (now() - t0);
+    double infer = infer_too ? ni * batch / (now() - t0) : 0.0;
     printf("model=%s batch=%d threads=%d train_img_s=%.0f infer_img_s=%.0f (loss %.3f, %.1f MFLOP/image fwd)\n",
            spec.name, batch, threads, train, infer, loss, (double)nn_net_flops(net) / 1e6);
     nn_optim_free(&opt);

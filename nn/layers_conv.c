@@ -12,6 +12,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "nn/gemm_conv.h"
 #include "nn/layers.h"
 
 /* Floats of im2col per GEMM: chunks of images are grown up to this (one image at least). */
@@ -45,27 +46,305 @@ static int conv_chunk(const nn_conv_dims *d, int n) {
 
 static inline size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* Per-group scratch: col (chunk rows, K) | dw partial (OC, K) | tmp (2, OC) floats | part (2, OC) doubles. */
+/* Im2col path scratch: G group areas of col (chunk rows, K) | dw partial (OC, K) | tmp (2, OC) |
+ * part (2, OC) doubles (offsets in floats within an area). */
 typedef struct conv_layout {
-    size_t col, dw, tmp, part, stride; /* offsets in floats within a group's area, and the area's size */
+    size_t col, dw, tmp, part, stride;
 } conv_layout;
 
 static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
     int G = nn_groups((size_t)B);
     int gmax = (B + G - 1) / G;
+    size_t K = conv_k(d), OC = (size_t)d->OC;
     conv_layout L;
-    size_t colf = col_is_input(d) ? 0 : (size_t)conv_chunk(d, gmax) * d->OH * d->OW * conv_k(d);
+    size_t colf = col_is_input(d) ? 0 : (size_t)conv_chunk(d, gmax) * d->OH * d->OW * K;
     L.col = 0;
     L.dw = round16(colf);
-    L.tmp = L.dw + round16((size_t)d->OC * conv_k(d));
-    L.part = L.tmp + round16(2 * (size_t)d->OC);
-    L.stride = L.part + round16(4 * (size_t)d->OC);
+    L.tmp = L.dw + round16(OC * K);
+    L.part = L.tmp + round16(2 * OC);
+    L.stride = L.part + round16(4 * OC);
     return L;
+}
+
+/* ---- the AVX2 path (nn/gemm_conv.h) ----
+ * Two ways to spread a batch over threads, chosen by shape only (never by thread count):
+ *  - groups: NN_GROUPS fixed groups of images, each in chunks of about FRAME_BUDGET floats of input, all
+ *    channels at once; weight and bias gradients summed over groups in group order;
+ *  - split (few output pixels per image, as in the last layers of a CNN): the whole batch at once, threads
+ *    take blocks of 16 output channels (forward, weight gradient) or input channels (input gradient), so every
+ *    sum runs over the whole batch in one thread and nothing needs reducing.
+ * The input gradient of a stride-1 convolution is computed as a transposed convolution with the forward kernel
+ * ("gather"), otherwise by scattering into a padded frame. */
+
+#define FRAME_BUDGET (48 * 1024) /* floats of input frame per chunk (groups) */
+#define SPLIT_PIXELS 16          /* split when an image has at most this many output pixels */
+#ifndef GATHER_WASTE
+#define GATHER_WASTE 1.25        /* gather only if it does at most this much more work than needed */
+#endif
+
+typedef struct fast_plan {
+    int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
+    nn_conv_dims t;              /* the transposed convolution (gather) */
+    size_t frame, off, dwt, zero, part, stride; /* area layout (floats), stride between group areas */
+    size_t shared;               /* packed weights: wf (K, OC) and wd or wt (K, OC) */
+} fast_plan;
+
+static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
+    fast_plan f;
+    memset(&f, 0, sizeof f);
+    size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
+    f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32;
+    /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work */
+    f.gather = nn_gconv_transposed(&f.t, d) == 0 && (double)d->H * d->W <= GATHER_WASTE * d->OH * d->OW;
+    f.G = f.split ? 1 : nn_groups((size_t)B);
+    if (f.split) {
+        f.chunk = B;
+    } else {
+        int gmax = (B + f.G - 1) / f.G;
+        size_t per = nn_gconv_frame_floats(d, 1);
+        size_t sc = per >= FRAME_BUDGET ? 1 : FRAME_BUDGET / per;
+        f.chunk = sc < (size_t)gmax ? (int)sc : gmax;
+    }
+    size_t n = (size_t)f.chunk, fr = nn_gconv_frame_floats(d, f.chunk), px = n * d->OH * d->OW;
+    if (f.gather) { /* the frame also holds the padded output gradient, the offsets its pixels */
+        size_t frt = nn_gconv_frame_floats(&f.t, f.chunk), pxt = n * d->H * d->W;
+        if (f.split) fr += frt; /* split: input frame and gradient frame side by side */
+        else fr = fr > frt ? fr : frt;
+        if (f.split) px += pxt;
+        else px = px > pxt ? px : pxt;
+    } else if (f.split) {
+        fr *= 2; /* input frame and input-gradient frame */
+    }
+    f.shared = round16(2 * K * OC);
+    f.frame = 0;
+    f.off = round16(fr);
+    f.dwt = f.off + round16(px);
+    f.zero = f.dwt + round16(K * OC);
+    f.part = f.zero + round16(OC > C ? OC : C);
+    f.stride = f.part + round16(4 * OC);
+    return f;
 }
 
 size_t nn_conv2d_scratch(const nn_conv_dims *d, int B) {
     if (B < 1) B = 1;
-    return (size_t)nn_groups((size_t)B) * conv_layout_make(d, B).stride;
+    size_t G = (size_t)nn_groups((size_t)B);
+    conv_layout a = conv_layout_make(d, B);
+    fast_plan f = fast_plan_make(d, B);
+    size_t na = G * a.stride, nb = f.shared + (size_t)f.G * f.stride;
+    return na > nb ? na : nb;
+}
+
+/* dout columns [oc0, oc1) of rows (rows, OC) *= act'(out); db[oc0..oc1) += their sums (double, over blocks of 256
+ * rows). tmp: oc1 - oc0 floats. */
+static void act_grad_bias(float *go, double *db, float *tmp, const float *out, size_t rows, int OC, int oc0, int oc1,
+                          nn_act act, float slope) {
+    const int w = oc1 - oc0;
+    for (size_t r0 = 0; r0 < rows; r0 += 256) {
+        size_t r1 = rows - r0 < 256 ? rows : r0 + 256;
+        for (int c = 0; c < w; c++) tmp[c] = 0.0f;
+        for (size_t r = r0; r < r1; r++) {
+            float *gr = go + r * OC + oc0;
+            if (act != NN_ACT_NONE) nn_act_grad_inplace(gr, out + r * OC + oc0, (size_t)w, act, slope);
+#pragma omp simd
+            for (int c = 0; c < w; c++) tmp[c] += gr[c];
+        }
+        for (int c = 0; c < w; c++) db[oc0 + c] += tmp[c];
+    }
+}
+
+/* dw (OC, K) = sum over g < G of the (K, OC) partials at parts + g * stride, in group order; in 16 x 16 tiles,
+ * parallel over tiles (call inside a parallel region). */
+static void reduce_transpose(float *dw, const float *parts, size_t stride, int G, size_t K, int OC) {
+    const size_t kt = (K + 15) / 16, ot = (size_t)(OC + 15) / 16;
+#pragma omp for schedule(static)
+    for (size_t t = 0; t < kt * ot; t++) {
+        size_t k0 = t / ot * 16, o0 = t % ot * 16;
+        size_t nk = K - k0 < 16 ? K - k0 : 16, no = (size_t)OC - o0 < 16 ? (size_t)OC - o0 : 16;
+        float acc[16][16];
+        for (size_t k = 0; k < nk; k++)
+            for (size_t j = 0; j < 16; j++) acc[k][j] = 0.0f;
+        for (int g = 0; g < G; g++)
+            for (size_t k = 0; k < nk; k++) {
+                const float *src = parts + (size_t)g * stride + (k0 + k) * OC + o0;
+                for (size_t j = 0; j < no; j++) acc[k][j] += src[j];
+            }
+        for (size_t j = 0; j < no; j++)
+            for (size_t k = 0; k < nk; k++) dw[(o0 + j) * K + k0 + k] = acc[k][j];
+    }
+}
+
+static void fast_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
+                         const float *bias, int B, const nn_conv_dims *d, nn_act act, float slope) {
+    const fast_plan f = fast_plan_make(d, B);
+    const int OC = d->OC;
+    const size_t in_n = conv_in_n(d), out_n = conv_out_n(d), fr1 = nn_gconv_frame_floats(d, 1);
+    float *wf = scratch;
+    nn_gconv_pack_forward(wf, w, d);
+    if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
+    if (f.split) {
+        const int framed = nn_gconv_framed(d);
+        float *area = scratch + f.shared, *frame = framed ? area + f.frame : (float *)in;
+        int32_t *off = (int32_t *)(area + f.off);
+#pragma omp parallel
+        {
+            if (framed) {
+#pragma omp for schedule(static)
+                for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
+            }
+#pragma omp single
+            nn_gconv_offsets(off, B, d);
+#pragma omp for schedule(static)
+            for (int oc0 = 0; oc0 < OC; oc0 += 16)
+                nn_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
+                                 oc0 + 16);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int g = 0; g < f.G; g++) {
+        float *area = scratch + f.shared + (size_t)g * f.stride;
+        int32_t *off = (int32_t *)(area + f.off);
+        double *part = (double *)(area + f.part); /* (2, OC): sum, sum of squares */
+        for (int c = 0; c < 2 * OC; c++) part[c] = 0.0;
+        int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
+        for (int i = i0; i < i1; i += f.chunk) {
+            int n = i1 - i < f.chunk ? i1 - i : f.chunk;
+            const float *a = in + (size_t)i * in_n;
+            if (nn_gconv_framed(d)) {
+                nn_gconv_pad(area + f.frame, a, n, d);
+                a = area + f.frame;
+            }
+            nn_gconv_offsets(off, n, d);
+            nn_gconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
+                             slope, 0, OC);
+        }
+    }
+    if (stats)
+        for (int c = 0; c < 2 * OC; c++) {
+            double s = 0.0;
+            for (int g = 0; g < f.G; g++) s += ((const double *)(scratch + f.shared + (size_t)g * f.stride + f.part))[c];
+            stats[c] = s;
+        }
+}
+
+/* Input gradient of n images (single thread): din (n, H, W, C), channels [c0, c1). frame/off: scratch for the
+ * padded output gradient (gather) or the padded input gradient (scatter, pad > 0). */
+static void fast_input_grad(float *din, float *frame, int32_t *off, const float *go, const float *wd,
+                            const float *zero, int n, const nn_conv_dims *d, const fast_plan *f, int c0, int c1,
+                            int have_offsets) {
+    if (f->gather) {
+        nn_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
+    } else {
+        nn_gconv_backward_data(nn_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
+    }
+    (void)have_offsets;
+}
+
+static void fast_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
+                          const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
+    const fast_plan f = fast_plan_make(d, B);
+    const int OC = d->OC, C = d->C;
+    const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
+    const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
+    float *wd = scratch + K * OC; /* wt (gather) or wd (scatter) */
+    if (din) {
+        if (f.gather)
+            nn_gconv_pack_transposed(wd, w, d);
+        else
+            nn_gconv_pack_data(wd, w, d);
+    }
+    if (f.split) {
+        float *area = scratch + f.shared, *dwt = area + f.dwt, *zero = area + f.zero;
+        const int framed = nn_gconv_framed(d);
+        float *frame = framed ? area + f.frame : (float *)in, *frame2 = area + f.frame + B * fr1;
+        int32_t *off = (int32_t *)(area + f.off), *off2 = off + (size_t)B * d->OH * d->OW;
+        double *db = (double *)(area + f.part);
+        for (int c = 0; c < OC; c++) db[c] = 0.0, zero[c] = 0.0f;
+#pragma omp parallel
+        {
+            if (framed) {
+#pragma omp for schedule(static)
+                for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
+            }
+#pragma omp single
+            nn_gconv_offsets(off, B, d);
+            /* output-channel blocks: activation gradient, bias and weight gradients over the whole batch */
+#pragma omp for schedule(static)
+            for (int oc0 = 0; oc0 < OC; oc0 += 16) {
+                float tmp[16];
+                act_grad_bias(dout, db, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act, slope);
+                nn_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
+            }
+            if (din) {
+                /* input-channel blocks */
+                if (f.gather) {
+#pragma omp for schedule(static)
+                    for (int i = 0; i < B; i++) nn_gconv_pad(frame2 + i * frt1, dout + i * out_n, 1, &f.t);
+#pragma omp single
+                    nn_gconv_offsets(off2, B, &f.t);
+                } else {
+                    float *acc = framed ? frame2 : din;
+#pragma omp for schedule(static)
+                    for (int i = 0; i < B; i++) memset(acc + i * fr1, 0, sizeof(float) * fr1);
+                }
+#pragma omp for schedule(static)
+                for (int c0 = 0; c0 < C; c0 += 16)
+                    fast_input_grad(din, frame2, f.gather ? off2 : off, dout, wd, zero, B, d, &f, c0, c0 + 16, 1);
+                if (!f.gather && framed) {
+#pragma omp for schedule(static)
+                    for (int i = 0; i < B; i++) nn_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
+                }
+            }
+            reduce_transpose(dw, dwt, 0, 1, K, OC);
+        }
+        for (int c = 0; c < OC; c++) dbias[c] = (float)db[c];
+        return;
+    }
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int g = 0; g < f.G; g++) {
+            float *area = scratch + f.shared + (size_t)g * f.stride, *dwg = area + f.dwt, *zero = area + f.zero;
+            float *frame = area + f.frame;
+            int32_t *off = (int32_t *)(area + f.off);
+            double *dbg = (double *)(area + f.part); /* (OC) */
+            for (int c = 0; c < OC; c++) dbg[c] = 0.0, zero[c] = 0.0f;
+            int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
+            for (int i = i0; i < i1; i += f.chunk) {
+                int n = i1 - i < f.chunk ? i1 - i : f.chunk;
+                float *go = dout + (size_t)i * out_n; /* (n*OH*OW, OC) */
+                float tmp[256];
+                for (int oc0 = 0; oc0 < OC; oc0 += 256)
+                    act_grad_bias(go, dbg, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC, oc0,
+                                  OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
+                const float *a = in + (size_t)i * in_n;
+                if (nn_gconv_framed(d)) {
+                    nn_gconv_pad(frame, a, n, d);
+                    a = frame;
+                }
+                nn_gconv_offsets(off, n, d);
+                nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC); /* dwg (K, OC) (+)= */
+                if (!din) continue;
+                float *di = din + (size_t)i * in_n;
+                if (f.gather) {
+                    nn_gconv_pad(frame, go, n, &f.t);
+                    nn_gconv_offsets(off, n, &f.t);
+                } else {
+                    memset(nn_gconv_framed(d) ? frame : di, 0, sizeof(float) * nn_gconv_frame_floats(d, n));
+                }
+                fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C, 1);
+                if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
+            }
+        }
+        /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
+        reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);
+#pragma omp single
+        for (int c = 0; c < OC; c++) {
+            double s = 0.0;
+            for (int g = 0; g < f.G; g++) s += ((const double *)(scratch + f.shared + (size_t)g * f.stride + f.part))[c];
+            dbias[c] = (float)s;
+        }
+    }
 }
 
 void nn_im2col(float *col, const float *in, int n, const nn_conv_dims *d) {
@@ -120,6 +399,10 @@ void nn_col2im(float *din, const float *dcol, int n, const nn_conv_dims *d) {
 
 void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                        int B, const nn_conv_dims *d, nn_act act, float slope) {
+    if (nn_gconv_ok(d)) {
+        fast_forward(out, stats, scratch, in, w, bias, B, d, act, slope);
+        return;
+    }
     const int G = nn_groups((size_t)B), OC = d->OC, ident = col_is_input(d);
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d), pix = (size_t)d->OH * d->OW;
     const conv_layout L = conv_layout_make(d, B);
@@ -153,6 +436,10 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
 
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                         const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
+    if (nn_gconv_ok(d) && (!din || nn_gconv_data_ok(d))) {
+        fast_backward(din, dw, dbias, scratch, dout, out, in, w, B, d, act, slope);
+        return;
+    }
     const int G = nn_groups((size_t)B), OC = d->OC, ident = col_is_input(d);
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d), pix = (size_t)d->OH * d->OW;
     const size_t nw = (size_t)OC * K;
@@ -171,17 +458,7 @@ void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, flo
                 int n = i1 - i < sc ? i1 - i : sc;
                 size_t rows = n * pix;
                 float *go = dout + (size_t)i * out_n; /* (rows, OC) */
-                if (act != NN_ACT_NONE) nn_act_grad_inplace(go, out + (size_t)i * out_n, rows * OC, act, slope);
-                for (size_t r0 = 0; r0 < rows; r0 += 256) {
-                    size_t r1 = rows - r0 < 256 ? rows : r0 + 256;
-                    for (int c = 0; c < OC; c++) tmp[c] = 0.0f;
-                    for (size_t r = r0; r < r1; r++) {
-                        const float *gr = go + r * OC;
-#pragma omp simd
-                        for (int c = 0; c < OC; c++) tmp[c] += gr[c];
-                    }
-                    for (int c = 0; c < OC; c++) dbg[c] += tmp[c];
-                }
+                act_grad_bias(go, dbg, tmp, out + (size_t)i * out_n, rows, OC, 0, OC, act, slope);
                 const float *a = in + (size_t)i * in_n; /* (rows, K) */
                 if (!ident) {
                     nn_im2col(col, a, n, d);

@@ -178,6 +178,25 @@ static void test_conv_fast_vs_ref(void **state) {
     conv_case(2, 4, 4, 3, 2, 4, 1, 1);    /* kernel covers the input but padded */
     conv_case(1, 3, 3, 2, 2, 3, 2, 2);    /* mostly padding */
     conv_case(20, 12, 12, 4, 8, 3, 1, 1); /* several images per GEMM chunk */
+    /* shapes of the AVX2 path (OC, and C for the input gradient, multiples of 16) */
+    conv_case(3, 10, 9, 16, 16, 3, 1, 0);  /* row tiles that cross output rows and images */
+    conv_case(5, 12, 12, 32, 32, 5, 2, 2); /* deotte's 32C5S2 with padding */
+    conv_case(7, 4, 4, 16, 32, 4, 1, 0);   /* 1x1 output: tiles across images */
+    conv_case(2, 6, 6, 1, 16, 3, 1, 1);    /* one input channel: input gradient on the fallback */
+    conv_case(13, 7, 5, 16, 48, 3, 2, 1);  /* odd sizes, 3 column blocks */
+    conv_case(1, 3, 3, 16, 16, 3, 1, 2);   /* more padding than input */
+    conv_case(6, 4, 4, 16, 32, 3, 1, 1);   /* few output pixels: channel split, transposed-conv input gradient */
+    conv_case(5, 7, 7, 16, 32, 3, 2, 0);   /* channel split, scattered input gradient */
+}
+
+/* The portable im2col + OpenBLAS path (what runs without AVX2) against the reference too. */
+static void test_conv_fallback_vs_ref(void **state) {
+    (void)state;
+    setenv("DIGITS_NO_AVX2", "1", 1);
+    conv_case(3, 10, 9, 16, 16, 3, 1, 0);
+    conv_case(5, 12, 12, 32, 32, 5, 2, 2);
+    conv_case(7, 4, 4, 16, 32, 4, 1, 0);
+    unsetenv("DIGITS_NO_AVX2");
 }
 
 typedef struct conv_ctx {
@@ -193,25 +212,38 @@ static double conv_loss(void *c) {
     return dot(k->out, k->r, (size_t)k->B * k->d.OH * k->d.OW * k->d.OC);
 }
 
-static void test_conv_fd(void **state) {
-    (void)state;
-    /* tanh fused (smooth), stride 2 and padding: all three gradients against finite differences */
-    conv_ctx k = {.d = {.H = 6, .W = 5, .C = 2, .OC = 3, .KH = 3, .KW = 3, .stride = 2, .pad = 1}, .B = 3,
-                  .act = NN_ACT_TANH};
+/* All three gradients of a convolution with a fused tanh (smooth) against finite differences. */
+static void conv_fd_case(nn_conv_dims d, int B, nn_act act) {
+    conv_ctx k = {.d = d, .B = B, .act = act};
     assert_int_equal(nn_conv_dims_finish(&k.d), 0);
-    size_t in_n = (size_t)k.B * 6 * 5 * 2, out_n = (size_t)k.B * k.d.OH * k.d.OW * 3, wn = 3 * 3 * 3 * 2;
-    k.in = randv(in_n, -1, 1, 20), k.w = randv(wn, -0.5f, 0.5f, 21), k.bias = randv(3, -0.2f, 0.2f, 22);
+    size_t in_n = (size_t)B * d.H * d.W * d.C, out_n = (size_t)B * k.d.OH * k.d.OW * d.OC;
+    size_t wn = (size_t)d.OC * d.KH * d.KW * d.C;
+    float ws = 1.5f / sqrtf((float)(d.KH * d.KW * d.C)); /* pre-activations of order 1 */
+    k.in = randv(in_n, -1, 1, 20), k.w = randv(wn, -ws, ws, 21), k.bias = randv((size_t)d.OC, -0.2f, 0.2f, 22);
     k.out = malloc(sizeof(float) * out_n), k.r = randv(out_n, -1, 1, 23);
-    k.scratch = malloc(sizeof(float) * nn_conv2d_scratch(&k.d, k.B));
+    k.scratch = malloc(sizeof(float) * nn_conv2d_scratch(&k.d, B));
     float *g = malloc(sizeof(float) * out_n), *din = malloc(sizeof(float) * in_n), *dw = malloc(sizeof(float) * wn);
-    float db[3];
+    float *db = malloc(sizeof(float) * d.OC);
     conv_loss(&k);
     memcpy(g, k.r, sizeof(float) * out_n);
-    nn_conv2d_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, k.B, &k.d, k.act, 0.0f);
+    nn_conv2d_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, B, &k.d, k.act, 0.0f);
     check_grad("conv d(input)", k.in, din, in_n, conv_loss, &k);
-    check_grad("conv d(weight)", k.w, dw, wn, conv_loss, &k);
-    check_grad("conv d(bias)", k.bias, db, 3, conv_loss, &k);
+    check_grad("conv d(weight)", k.w, dw, wn < 400 ? wn : 400, conv_loss, &k);
+    check_grad("conv d(bias)", k.bias, db, (size_t)d.OC, conv_loss, &k);
     free(k.in), free(k.w), free(k.bias), free(k.out), free(k.r), free(k.scratch), free(g), free(din), free(dw);
+    free(db);
+}
+
+static void test_conv_fd(void **state) {
+    (void)state;
+    /* stride 2 and padding, the im2col path */
+    conv_fd_case((nn_conv_dims){.H = 6, .W = 5, .C = 2, .OC = 3, .KH = 3, .KW = 3, .stride = 2, .pad = 1}, 3,
+                 NN_ACT_TANH);
+    /* the AVX2 path */
+    conv_fd_case((nn_conv_dims){.H = 5, .W = 4, .C = 16, .OC = 16, .KH = 3, .KW = 3, .stride = 1, .pad = 1}, 2,
+                 NN_ACT_TANH);
+    conv_fd_case((nn_conv_dims){.H = 5, .W = 5, .C = 16, .OC = 16, .KH = 5, .KW = 5, .stride = 2, .pad = 2}, 2,
+                 NN_ACT_SIGMOID);
 }
 
 static void test_conv_shapes(void **state) {
@@ -546,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_conv_shapes),
         cmocka_unit_test(test_im2col_adjoint),
         cmocka_unit_test(test_conv_fast_vs_ref),
+        cmocka_unit_test(test_conv_fallback_vs_ref),
         cmocka_unit_test(test_conv_fd),
         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_batchnorm),

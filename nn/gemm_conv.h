@@ -1,0 +1,67 @@
+/* nn/gemm_conv: convolution as an implicit GEMM with AVX2+FMA register tiles (no im2col matrix).
+ *
+ * Internal to nn/layers_conv.c, which picks these kernels when nn_gconv_ok() and otherwise falls back to
+ * im2col + OpenBLAS. All functions are single-threaded and work on a chunk of n images; the caller splits the
+ * batch into fixed groups and chunks.
+ *
+ * The input of a chunk is first copied into a zero-padded frame (n, H + 2 pad, W + 2 pad, C) (skipped when
+ * pad = 0, see nn_gconv_framed); output pixel q = (image, oh, ow) then reads the KH rows of KW*C contiguous floats
+ * starting at frame offset off[q] = image * stride + (oh * stride * Wp + ow * stride) * C, with no bounds checks.
+ *   forward:        out[q][oc]  = sum_k frame[off[q] + o(k)] * wf[k][oc]         tiles of 6 pixels x 16 oc
+ *   backward data:  frame[off[q] + o(k)] += sum_oc dout[q][oc] * w[oc][k]         tiles of 6 pixels x 16 c
+ *   backward weight: dwt[k][oc] += sum_q frame[off[q] + o(k)] * dout[q][oc]       tiles of 6 k x 16 oc
+ * with k = (kh, kw, c) and o(k) = (kh * Wp + kw) * C + c.
+ */
+#ifndef NN_GEMM_CONV_H
+#define NN_GEMM_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/layers.h"
+
+/* 1 if the AVX2 kernels run on this CPU and suit the shape (OC a multiple of 16; for the backward data pass
+ * also C a multiple of 16). */
+int nn_gconv_ok(const nn_conv_dims *d);
+int nn_gconv_data_ok(const nn_conv_dims *d);
+
+/* Floats of a chunk's padded frame (n images; images a little more than (H + 2 pad) (W + 2 pad) C apart when that
+ * is a multiple of 4 KiB), and 1 if the input needs the copy into a frame (else the input is its own frame). */
+size_t nn_gconv_frame_floats(const nn_conv_dims *d, int n);
+int nn_gconv_framed(const nn_conv_dims *d);
+
+/* frame (n, Hp, Wp, C) = in (n, H, W, C) with zero borders. */
+void nn_gconv_pad(float *frame, const float *in, int n, const nn_conv_dims *d);
+/* in (n, H, W, C) = the interior of frame (n, Hp, Wp, C). */
+void nn_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d);
+/* off (n * OH * OW): frame offset of each output pixel's receptive field. */
+void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d);
+
+/* wf (OC/16, K, 16) = w (OC, K) transposed, in blocks of 16 output channels (forward layout). */
+void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d);
+/* The transposed convolution that gives the input gradient of a stride-1 square convolution d: dims *t (input
+ * OH x OW x OC, C filters, same kernel, pad KH - 1 - pad, output H x W) and its forward-layout weights
+ * wt (C/16, KH*KW*OC, 16), w rotated by 180 degrees with in/out channels swapped. Returns -1 if d is not
+ * stride 1 and square. */
+int nn_gconv_transposed(nn_conv_dims *t, const nn_conv_dims *d);
+void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d);
+/* wd (KH, KW, OC, C) from w (OC, KH, KW, C) (backward data layout). */
+void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d);
+
+/* Output channels [oc0, oc1) (multiples of 16) of out (n*OH*OW, OC) = act(conv + bias); if sum is not NULL,
+ * sum/sq (OC) += per-channel sums of out and of its squares (ACCUMULATE). frame as above (the input itself when
+ * pad = 0). bias may be NULL (zero). */
+void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1);
+
+/* Input channels [c0, c1) of frame (n, Hp, Wp, C) += the input gradient of dout (n*OH*OW, OC) (ACCUMULATES; zero
+ * it first). zero: OC zeros. */
+void nn_gconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *wd, const float *zero,
+                            int n, const nn_conv_dims *d, int c0, int c1);
+
+/* Columns [oc0, oc1) of dwt (K, OC) (+)= sum over the chunk's pixels of frame patches x dout (n*OH*OW, OC);
+ * accumulate = 0 writes. */
+void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                              int n, const nn_conv_dims *d, int oc0, int oc1);
+
+#endif
