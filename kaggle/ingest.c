@@ -542,8 +542,7 @@ static void slow_scan(int fd, kg_chunk *c, size_t from, int nf, int has_labels) 
         off += (size_t)n;
     }
     if (!c->failed && csv_fini(&p, slow_field, slow_row, &x) != 0)
-        chunk_fail(c, c->lines, x.f + 1, "expected a closing quote, found the end of the %s",
-                   "data (a quoted field spans lines)");
+        chunk_fail(c, c->lines, x.f + 1, "expected a closing quote, found none (a quoted field runs past its line)");
     if (!c->failed) {
         if (x.cr_pending) c->lines++;
         c->trailing_blank = x.blank;
