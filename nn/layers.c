@@ -248,14 +248,15 @@ void nn_batchnorm_stats(double *stats, float *scratch, const float *x, size_t N,
     bn_reduce(stats, stats + C, scratch, x, NULL, NULL, NULL, N, C, 0);
 }
 
-/* y (N, C) = x * scale + shift per channel. */
-static void bn_apply(float *y, const float *x, const float *scale, const float *shift, size_t N, int C) {
+/* y (N, C) = (x - mean) * scale + shift per channel (subtracting first: no cancellation when |mean| >> std). */
+static void bn_apply(float *y, const float *x, const float *mean, const float *scale, const float *shift, size_t N,
+                     int C) {
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
     for (size_t r = 0; r < N; r++) {
         const float *xr = x + r * C;
         float *yr = y + r * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) yr[c] = xr[c] * scale[c] + shift[c];
+        for (int c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
     }
 }
 
@@ -275,9 +276,9 @@ void nn_batchnorm_forward_train(float *y, float *mean, float *invstd, float *rme
         rmean[c] = (float)((1.0 - momentum) * rmean[c] + momentum * m);
         rvar[c] = (float)((1.0 - momentum) * rvar[c] + momentum * v * unbias);
         scale[c] = (float)(gamma[c] * is);
-        shift[c] = (float)(beta[c] - m * gamma[c] * is);
+        shift[c] = beta[c];
     }
-    bn_apply(y, x, scale, shift, N, C);
+    bn_apply(y, x, mean, scale, shift, N, C);
 }
 
 void nn_batchnorm_forward_eval(float *y, float *mean, float *invstd, float *scratch, const float *x,
@@ -290,9 +291,9 @@ void nn_batchnorm_forward_eval(float *y, float *mean, float *invstd, float *scra
         mean[c] = rmean[c];
         invstd[c] = (float)is;
         scale[c] = (float)(gamma[c] * is);
-        shift[c] = (float)(beta[c] - (double)rmean[c] * gamma[c] * is);
+        shift[c] = beta[c];
     }
-    bn_apply(y, x, scale, shift, N, C);
+    bn_apply(y, x, mean, scale, shift, N, C);
 }
 
 void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratch, const float *dy, const float *x,
@@ -307,23 +308,21 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratc
     }
     if (!dx) return;
     /* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); without batch statistics dx = gamma invstd dy.
-     * Coefficients: dx = a*dy + b*x + k, with a = gamma invstd, b = -a invstd mean(dy xhat),
-     * k = -a mean(dy) - b mean. */
+     * As dx = a dy + b (x - mean) + k with a = gamma invstd, b = -a invstd mean(dy xhat), k = -a mean(dy)
+     * (x - mean first: no cancellation between b x and b mean). */
     float *ca = scratch, *cb = ca + C, *ck = cb + C; /* reuse the (now consumed) partial area */
     for (int c = 0; c < C; c++) {
         double a = (double)gamma[c] * invstd[c];
-        double b = batch_stats ? -a * invstd[c] * sums[C + c] / (double)N : 0.0;
-        double k = batch_stats ? -a * sums[c] / (double)N - b * mean[c] : 0.0;
         ca[c] = (float)a;
-        cb[c] = (float)b;
-        ck[c] = (float)k;
+        cb[c] = batch_stats ? (float)(-a * invstd[c] * sums[C + c] / (double)N) : 0.0f;
+        ck[c] = batch_stats ? (float)(-a * sums[c] / (double)N) : 0.0f;
     }
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
     for (size_t r = 0; r < N; r++) {
         const float *dyr = dy + r * C, *xr = x + r * C;
         float *dxr = dx + r * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) dxr[c] = ca[c] * dyr[c] + cb[c] * xr[c] + ck[c];
+        for (int c = 0; c < C; c++) dxr[c] = ca[c] * dyr[c] + cb[c] * (xr[c] - mean[c]) + ck[c];
     }
 }
 

@@ -2,8 +2,9 @@
 """Reference values for tests/nn/test_reference.c, computed by PyTorch (float64) from fixed float32 weights.
 
 Two models, the same as the C test builds them:
-  cnn: conv1 8@5x5 - relu - bn1 - maxpool 2 - conv2 8@3x3 stride 2 pad 1 - relu - bn2 - avgpool 2 - flatten -
-       dense1 20 - relu - bn3 (1-d) - dense2 10; cross-entropy with label smoothing 0.1; batch 6
+  cnn: conv1 16@5x5 - relu - bn1 - maxpool 2 - conv2 16@3x3 pad 1 - relu - bn2 - conv3 32@3x3 stride 2 pad 1 -
+       relu - bn3 - conv4 32@3x3 - relu - avgpool 2 - flatten - dense1 20 - relu - bn4 (1-d) - dense2 10;
+       cross-entropy with label smoothing 0.1; batch 6 (16 and 32 channels take the AVX2 convolution paths)
   mlp: dense1 32 - relu - dense2 10 (a small mlp800); plain cross-entropy; batch 8
 Inputs are 28x28 images in [0, 1]. One training-mode step (batch statistics) gives logits, loss, every gradient
 and the updated batch-norm running statistics.
@@ -26,11 +27,13 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
 
 def cnn():
     return nn.Sequential(collections.OrderedDict([
-        ("conv1", nn.Conv2d(1, 8, 5)), ("relu1", nn.ReLU()), ("bn1", nn.BatchNorm2d(8)),
+        ("conv1", nn.Conv2d(1, 16, 5)), ("relu1", nn.ReLU()), ("bn1", nn.BatchNorm2d(16)),
         ("pool1", nn.MaxPool2d(2)),
-        ("conv2", nn.Conv2d(8, 8, 3, stride=2, padding=1)), ("relu2", nn.ReLU()), ("bn2", nn.BatchNorm2d(8)),
+        ("conv2", nn.Conv2d(16, 16, 3, padding=1)), ("relu2", nn.ReLU()), ("bn2", nn.BatchNorm2d(16)),
+        ("conv3", nn.Conv2d(16, 32, 3, stride=2, padding=1)), ("relu3", nn.ReLU()), ("bn3", nn.BatchNorm2d(32)),
+        ("conv4", nn.Conv2d(32, 32, 3)), ("relu4", nn.ReLU()),
         ("pool2", nn.AvgPool2d(2)), ("flatten", nn.Flatten()),
-        ("dense1", nn.Linear(72, 20)), ("relu3", nn.ReLU()), ("bn3", nn.BatchNorm1d(20)),
+        ("dense1", nn.Linear(128, 20)), ("relu5", nn.ReLU()), ("bn4", nn.BatchNorm1d(20)),
         ("dense2", nn.Linear(20, 10))]))
 
 
