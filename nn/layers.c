@@ -168,10 +168,12 @@ void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, floa
             /* dw[n0:n1] (n1-n0, IN) = dout[:, n0:n1]^T . in (B, IN) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1 - n0, IN, B, 1.0f, dout + n0, OUT, in, IN, 0.0f,
                         dw + (size_t)n0 * IN, IN);
-            for (int o = n0; o < n1; o++) dbias[o] = 0.0f;
-            for (int b = 0; b < B; b++) {
-                const float *row = dout + (size_t)b * OUT;
-                for (int o = n0; o < n1; o++) dbias[o] += row[o];
+            if (dbias) {
+                for (int o = n0; o < n1; o++) dbias[o] = 0.0f;
+                for (int b = 0; b < B; b++) {
+                    const float *row = dout + (size_t)b * OUT;
+                    for (int o = n0; o < n1; o++) dbias[o] += row[o];
+                }
             }
         }
         if (din) {
@@ -189,10 +191,10 @@ void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, floa
 /* ---- batch normalization ---- */
 
 /* Scratch layout: part (G, 2, C) doubles | tmp (G, 2, C) floats | 4 C floats: scale, shift (2, C) floats in the
- * forward, the sums (2, C) doubles in the backward. */
+ * forward, the sums (2, C) doubles in the backward | 3 C floats: backward coefficients. */
 size_t nn_batchnorm_scratch(size_t N, int C) {
     size_t G = (size_t)nn_groups(N > 0 ? N : 1);
-    return G * 6 * (size_t)C + 4 * (size_t)C;
+    return G * 6 * (size_t)C + 7 * (size_t)C;
 }
 
 /* Per-group sums of f0(row) and f1(row) over fixed row groups, reduced in group order into out0, out1 (C). */
@@ -296,9 +298,25 @@ void nn_batchnorm_forward_eval(float *y, float *mean, float *invstd, float *scra
     bn_apply(y, x, mean, scale, shift, N, C);
 }
 
-void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratch, const float *dy, const float *x,
-                           const float *mean, const float *invstd, const float *gamma, size_t N, int C,
-                           int batch_stats) {
+static inline __attribute__((always_inline)) void bn_dx_rows(float *dx, float *bsum, const float *dy,
+                                                             const float *x, const float *mean, const float *ca,
+                                                             const float *cb, const float *ck, size_t r0, size_t r1,
+                                                             int C, nn_act act, float slope, int bias) {
+    for (size_t r = r0; r < r1; r++) {
+        const float *dyr = dy + r * C, *xr = x + r * C;
+        float *dxr = dx + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            float v = (ca[c] * dyr[c] + cb[c] * (xr[c] - mean[c]) + ck[c]) * nn_act_grad(xr[c], act, slope);
+            dxr[c] = v;
+            if (bias) bsum[c] += v;
+        }
+    }
+}
+
+void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_prev, float *scratch, const float *dy,
+                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int batch_stats, nn_act act, float slope) {
     int G = nn_groups(N);
     double *sums = (double *)(scratch + (size_t)G * 6 * C); /* (2, C): sum dy, sum dy*xhat (overlays scale) */
     bn_reduce(sums, sums + C, scratch, dy, x, mean, invstd, N, C, 1);
@@ -310,20 +328,45 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratc
     /* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)); without batch statistics dx = gamma invstd dy.
      * As dx = a dy + b (x - mean) + k with a = gamma invstd, b = -a invstd mean(dy xhat), k = -a mean(dy)
      * (x - mean first: no cancellation between b x and b mean). */
-    float *ca = scratch, *cb = ca + C, *ck = cb + C; /* reuse the (now consumed) partial area */
+    float *ca = scratch + (size_t)G * 6 * C + 4 * (size_t)C, *cb = ca + C, *ck = cb + C;
     for (int c = 0; c < C; c++) {
         double a = (double)gamma[c] * invstd[c];
         ca[c] = (float)a;
         cb[c] = batch_stats ? (float)(-a * invstd[c] * sums[C + c] / (double)N) : 0.0f;
         ck[c] = batch_stats ? (float)(-a * sums[c] / (double)N) : 0.0f;
     }
+    /* Fixed row groups; with dbias_prev each keeps float sums per block of rows, added into its double partial. */
+    double *part = (double *)scratch; /* (G, C) */
+    float *tmpall = scratch + (size_t)G * 4 * C;
+    const int bias = dbias_prev != NULL;
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
-    for (size_t r = 0; r < N; r++) {
-        const float *dyr = dy + r * C, *xr = x + r * C;
-        float *dxr = dx + r * C;
-#pragma omp simd
-        for (int c = 0; c < C; c++) dxr[c] = ca[c] * dyr[c] + cb[c] * (xr[c] - mean[c]) + ck[c];
+    for (int g = 0; g < G; g++) {
+        size_t r0 = nn_group_start(N, G, g), r1 = nn_group_start(N, G, g + 1);
+        double *pg = part + (size_t)g * C;
+        float *t = tmpall + (size_t)g * 2 * C;
+        for (int c = 0; c < C; c++) pg[c] = 0.0;
+        for (size_t rb = r0; rb < r1; rb += SUM_BLOCK) {
+            size_t re = r1 - rb < SUM_BLOCK ? r1 : rb + SUM_BLOCK;
+            if (bias) memset(t, 0, sizeof(float) * (size_t)C);
+            switch (act) {
+            case NN_ACT_RELU: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_RELU, slope, bias); break;
+            case NN_ACT_LEAKY: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_LEAKY, slope, bias); break;
+            case NN_ACT_TANH: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_TANH, slope, bias); break;
+            case NN_ACT_SIGMOID:
+                bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_SIGMOID, slope, bias);
+                break;
+            default: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_NONE, slope, bias); break;
+            }
+            if (bias)
+                for (int c = 0; c < C; c++) pg[c] += t[c];
+        }
     }
+    if (bias)
+        for (int c = 0; c < C; c++) {
+            double s0 = 0.0;
+            for (int g = 0; g < G; g++) s0 += part[(size_t)g * C + c];
+            dbias_prev[c] = (float)s0;
+        }
 }
 
 /* ---- dropout ---- */

@@ -95,7 +95,8 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
 
 /* Backward of nn_conv2d_forward. dout (B, OH, OW, OC) is the gradient w.r.t. out; with act != NONE it is
  * multiplied IN PLACE by act'(out) first, out (B, OH, OW, OC) being the forward output. Writes dw (OC, KH, KW, C),
- * dbias (OC) and, if din is not NULL, din (B, H, W, C). in, w as in the forward. */
+ * dbias (OC) (unless NULL: already computed, see nn_batchnorm_backward) and, if din is not NULL, din (B, H, W, C).
+ * in, w as in the forward. */
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                         const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope);
 
@@ -113,8 +114,8 @@ size_t nn_dense_scratch(int B, int IN, int OUT);
 /* out (B, OUT) = act(in (B, IN) . w^T + bias), w (OUT, IN), bias (OUT); stats (2, OUT) as for the convolution. */
 void nn_dense_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                       int B, int IN, int OUT, nn_act act, float slope);
-/* dout (B, OUT) is multiplied IN PLACE by act'(out) when act != NONE. Writes dw (OUT, IN), dbias (OUT) and, if not
- * NULL, din (B, IN). */
+/* dout (B, OUT) is multiplied IN PLACE by act'(out) when act != NONE. Writes dw (OUT, IN), dbias (OUT) (unless
+ * NULL) and, if not NULL, din (B, IN). */
 void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                        const float *in, const float *w, int B, int IN, int OUT, nn_act act, float slope);
 
@@ -135,10 +136,13 @@ void nn_batchnorm_forward_eval(float *y, float *mean, float *invstd, float *scra
                                const float *gamma, const float *beta, const float *rmean, const float *rvar, size_t N,
                                int C, float eps);
 /* Backward. batch_stats = 1: the forward used batch statistics (mean, invstd depend on x); 0: fixed ones.
- * Writes dgamma (C), dbeta (C) and, if dx is not NULL, dx (N, C) (may alias dy). x is the forward input. */
-void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *scratch, const float *dy, const float *x,
-                           const float *mean, const float *invstd, const float *gamma, size_t N, int C,
-                           int batch_stats);
+ * Writes dgamma (C), dbeta (C) and, if dx is not NULL, dx (N, C) (may alias dy). x is the forward input.
+ * Fused with the layer before: if x is the output of an activation act (act != NONE), dx is also multiplied by
+ * act'(.) (written in terms of x), and if dbias_prev is not NULL it receives the column sums of dx (C): the bias
+ * gradient of the convolution or dense layer that produced x (sums in fixed row groups, thread-independent). */
+void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_prev, float *scratch, const float *dy,
+                           const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
+                           int C, int batch_stats, nn_act act, float slope);
 
 /* ---- dropout (inverted: kept values are scaled by 1/(1 - rate)) ---- */
 

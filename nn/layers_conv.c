@@ -135,10 +135,16 @@ size_t nn_conv2d_scratch(const nn_conv_dims *d, int B) {
 }
 
 /* dout columns [oc0, oc1) of rows (rows, OC) *= act'(out); db[oc0..oc1) += their sums (double, over blocks of 256
- * rows). tmp: oc1 - oc0 floats. */
+ * rows) unless db is NULL. tmp: oc1 - oc0 floats. */
 static void act_grad_bias(float *go, double *db, float *tmp, const float *out, size_t rows, int OC, int oc0, int oc1,
                           nn_act act, float slope) {
     const int w = oc1 - oc0;
+    if (!db) {
+        if (act != NN_ACT_NONE)
+            for (size_t r = 0; r < rows; r++)
+                nn_act_grad_inplace(go + r * OC + oc0, out + r * OC + oc0, (size_t)w, act, slope);
+        return;
+    }
     for (size_t r0 = 0; r0 < rows; r0 += 256) {
         size_t r1 = rows - r0 < 256 ? rows : r0 + 256;
         for (int c = 0; c < w; c++) tmp[c] = 0.0f;
@@ -272,7 +278,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16) {
                 float tmp[16];
-                act_grad_bias(dout, db, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act, slope);
+                act_grad_bias(dout, dbias ? db : NULL, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act,
+                              slope);
                 nn_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
             }
             if (din) {
@@ -297,7 +304,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
             }
             reduce_transpose(dw, dwt, 0, 1, K, OC);
         }
-        for (int c = 0; c < OC; c++) dbias[c] = (float)db[c];
+        if (dbias)
+            for (int c = 0; c < OC; c++) dbias[c] = (float)db[c];
         return;
     }
 #pragma omp parallel
@@ -315,8 +323,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 float *go = dout + (size_t)i * out_n; /* (n*OH*OW, OC) */
                 float tmp[256];
                 for (int oc0 = 0; oc0 < OC; oc0 += 256)
-                    act_grad_bias(go, dbg, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC, oc0,
-                                  OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
+                    act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC,
+                                  oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
                 if (nn_gconv_framed(d)) {
                     nn_gconv_pad(frame, a, n, d);
@@ -339,7 +347,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
         reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);
 #pragma omp single
-        for (int c = 0; c < OC; c++) {
+        for (int c = 0; c < OC && dbias; c++) {
             double s = 0.0;
             for (int g = 0; g < f.G; g++) s += ((const double *)(scratch + f.shared + (size_t)g * f.stride + f.part))[c];
             dbias[c] = (float)s;
@@ -458,7 +466,7 @@ void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, flo
                 int n = i1 - i < sc ? i1 - i : sc;
                 size_t rows = n * pix;
                 float *go = dout + (size_t)i * out_n; /* (rows, OC) */
-                act_grad_bias(go, dbg, tmp, out + (size_t)i * out_n, rows, OC, 0, OC, act, slope);
+                act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, rows, OC, 0, OC, act, slope);
                 const float *a = in + (size_t)i * in_n; /* (rows, K) */
                 if (!ident) {
                     nn_im2col(col, a, n, d);
@@ -490,7 +498,7 @@ void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, flo
             dw[e] = s;
         }
 #pragma omp single
-        for (int c = 0; c < OC; c++) {
+        for (int c = 0; c < OC && dbias; c++) {
             double s = 0.0;
             for (int g = 0; g < G; g++) s += ((const double *)(scratch + (size_t)g * L.stride + L.part))[c];
             dbias[c] = (float)s;

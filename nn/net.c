@@ -38,6 +38,8 @@ typedef struct nn_op {
     int bn_fused_stats;        /* batch norm whose batch statistics come from the previous layer's output stage */
     int stats_to;              /* conv/dense: the op index of that batch norm, or -1 */
     int need_dx;               /* some earlier op has parameters: backward must produce d(input) */
+    int grad_from;             /* conv/dense: index of the batch norm whose backward applies this layer's activation
+                                * derivative and computes its bias gradient (when it produces d(input)), or -1 */
     int has_params;
     float rate, momentum, eps;
     float *w, *b, *dw, *db, *rmean, *rvar; /* conv/dense weight, bias; batch norm scale, shift, running stats */
@@ -105,6 +107,7 @@ static int plan_shapes(nn_net *net, dg_err *err) {
         op->kind = L->kind;
         op->li = i;
         op->stats_to = -1;
+        op->grad_from = -1;
         op->ih = h, op->iw = w, op->ic = c;
         switch (L->kind) {
         case NN_CONV: {
@@ -196,6 +199,7 @@ static void plan_fusion(nn_net *net) {
             if (net->ops[p].kind == NN_CONV || net->ops[p].kind == NN_DENSE) {
                 net->ops[p].stats_to = i;
                 op->bn_fused_stats = 1;
+                net->ops[p].grad_from = i;
             }
         }
         op->has_params = op->kind == NN_CONV || op->kind == NN_DENSE || op->kind == NN_BATCHNORM;
@@ -525,20 +529,26 @@ void nn_net_backward(nn_net *net) {
         if (!op->need_dx && !op->has_params) break; /* nothing before this op has parameters */
         float *other = net->gbuf[gi ^ 1], *dx = op->need_dx ? other : NULL;
         size_t N = (size_t)B * op->oh * op->ow;
+        /* a conv/dense whose batch norm already applied its activation derivative and summed its bias gradient */
+        int done = op->grad_from >= 0 && net->ops[op->grad_from].need_dx;
         switch (op->kind) {
         case NN_CONV:
-            nn_conv2d_backward(dx, op->dw, op->db, net->scratch, g, op->y, op->x, op->w, B, &op->cd, op->act,
-                               op->slope);
+            nn_conv2d_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, &op->cd,
+                               done ? NN_ACT_NONE : op->act, op->slope);
             break;
         case NN_DENSE:
-            nn_dense_backward(dx, op->dw, op->db, net->scratch, g, op->y, op->x, op->w, B, (int)op->in_n, op->oc,
-                              op->act, op->slope);
+            nn_dense_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, (int)op->in_n,
+                              op->oc, done ? NN_ACT_NONE : op->act, op->slope);
             break;
-        case NN_BATCHNORM:
-            nn_batchnorm_backward(op->need_dx ? g : NULL, op->dw, op->db, net->scratch, g, op->x, op->mean, op->invstd,
-                                  op->w, N, op->oc, net->last_training);
+        case NN_BATCHNORM: {
+            /* fused with the conv/dense before it (see plan_fusion): its activation derivative and bias gradient */
+            const nn_op *p = op->bn_fused_stats ? &net->ops[i - 1 - (net->ops[i - 1].fused ? 1 : 0)] : NULL;
+            nn_batchnorm_backward(op->need_dx ? g : NULL, op->dw, op->db, p ? p->db : NULL, net->scratch, g, op->x,
+                                  op->mean, op->invstd, op->w, N, op->oc, net->last_training,
+                                  p ? p->act : NN_ACT_NONE, p ? p->slope : 0.0f);
             dx = NULL;
             break;
+        }
         case NN_DROPOUT:
             if (op->dropped) nn_dropout_backward(g, g, op->mask, B, op->out_n, op->rate);
             dx = NULL;

@@ -364,14 +364,34 @@ static void test_batchnorm(void **state) {
         float *g = malloc(sizeof(float) * n), *dx = malloc(sizeof(float) * n), dgamma[5], dbeta[5];
         bn_loss(&k);
         memcpy(g, k.r, sizeof(float) * n);
-        nn_batchnorm_backward(dx, dgamma, dbeta, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train);
+        nn_batchnorm_backward(dx, dgamma, dbeta, NULL, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train,
+                              NN_ACT_NONE, 0.0f);
         check_grad(train ? "batchnorm(train) d(x)" : "batchnorm(eval) d(x)", k.x, dx, n, bn_loss, &k);
         check_grad("batchnorm d(gamma)", k.gamma, dgamma, 5, bn_loss, &k);
         check_grad("batchnorm d(beta)", k.beta, dbeta, 5, bn_loss, &k);
         /* in place gives the same */
         bn_loss(&k);
-        nn_batchnorm_backward(g, dgamma, dbeta, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train);
+        nn_batchnorm_backward(g, dgamma, dbeta, NULL, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train,
+                              NN_ACT_NONE, 0.0f);
         assert_memory_equal(g, dx, sizeof(float) * n);
+        /* fused with a ReLU before it: dx * relu'(x) and the column sums (the producer's bias gradient) */
+        for (size_t i = 0; i < n; i++) k.x[i] = fmaxf(k.x[i], 0.0f); /* x as a ReLU output */
+        bn_loss(&k);
+        float *fused = malloc(sizeof(float) * n), bsum[5];
+        nn_batchnorm_backward(dx, dgamma, dbeta, NULL, k.scratch, k.r, k.x, k.mean, k.invstd, k.gamma, k.N, k.C,
+                              train, NN_ACT_NONE, 0.0f);
+        nn_batchnorm_backward(fused, dgamma, dbeta, bsum, k.scratch, k.r, k.x, k.mean, k.invstd, k.gamma, k.N, k.C,
+                              train, NN_ACT_RELU, 0.0f);
+        for (int c = 0; c < 5; c++) {
+            double want = 0.0;
+            for (size_t r = 0; r < k.N; r++) {
+                float v = k.x[r * 5 + c] > 0.0f ? dx[r * 5 + c] : 0.0f;
+                assert_float_equal(fused[r * 5 + c], v, 0);
+                want += v;
+            }
+            assert_float_equal(bsum[c], want, 1e-5);
+        }
+        free(fused);
         if (train) { /* the output is normalized: mean beta, variance gamma^2 (biased) */
             bn_loss(&k);
             for (int c = 0; c < 5; c++) {
