@@ -102,6 +102,13 @@ int dg_dataset_writer_add(dg_dataset_writer *w, const uint8_t *image, int label,
     return 0;
 }
 
+int dg_dataset_writer_add_records(dg_dataset_writer *w, const uint8_t *records, size_t n, dg_err *err) {
+    size_t stride = DG_PIXELS + (size_t)w->has_labels;
+    if (n && fwrite(records, stride, n, w->f.fp) != n) return dg_fail_errno(err, "%s: write failed", w->f.path);
+    w->n += n;
+    return 0;
+}
+
 int dg_dataset_writer_commit(dg_dataset_writer *w, dg_err *err) {
     if (fseek(w->f.fp, 0, SEEK_SET) != 0 || write_header(w) != 0) {
         dg_fail_errno(err, "%s: write failed", w->f.path);

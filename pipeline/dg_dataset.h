@@ -54,6 +54,9 @@ typedef struct dg_dataset_writer {
 int dg_dataset_writer_open(dg_dataset_writer *w, const char *path, int has_labels, dg_err *err);
 /* Append one image (DG_PIXELS bytes); label is ignored for an unlabelled writer. */
 int dg_dataset_writer_add(dg_dataset_writer *w, const uint8_t *image, int label, dg_err *err);
+/* Append n whole records already in this file's record layout (label byte first when labelled, then DG_PIXELS
+ * bytes): one write for many images. Labels are trusted here; dg_dataset_open checks them again. */
+int dg_dataset_writer_add_records(dg_dataset_writer *w, const uint8_t *records, size_t n, dg_err *err);
 int dg_dataset_writer_commit(dg_dataset_writer *w, dg_err *err);
 void dg_dataset_writer_abort(dg_dataset_writer *w);
 
