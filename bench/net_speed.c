@@ -1,6 +1,7 @@
 /* net_speed: training and inference throughput of nn/net (forward + loss + backward + Adam step per batch) on
- * random inputs, for the shipped deotte and mlp800 architectures or any spec file. Prints images per second and
- * the time split per layer kind is not measured here (use perf for that).
+ * random inputs, for the shipped deotte, mlp800 and lenet5 architectures or any spec file. Prints training images
+ * per second (over the whole run, and from the median and fastest step: on a shared machine those are less
+ * disturbed by other processes) and inference images per second.
  *
  * usage: net_speed [--model deotte|mlp800|lenet5|PATH.spec] [--batch B] [--threads T] [--seconds S]
  */
@@ -33,6 +34,11 @@ static const char *const LENET5 =
     "train optimizer=adam lr=0.001\n";
 
 void openblas_set_num_threads(int num_threads);
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 static double now(void) {
     struct timespec t;
@@ -97,20 +103,25 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < batch * in_n; i++) x[i] = dg_rng_uniform(&r);
     for (int i = 0; i < batch; i++) y[i] = (uint8_t)dg_rng_below(&r, 10);
 
-    double t0 = 0, loss = 0;
+    /* mean over the run, and the median step: on a shared machine the median is less disturbed by others */
+    double t0 = 0, loss = 0, times[4096];
     long steps = 0;
     for (long s = 0;; s++) {
-        if (s == 3) t0 = now();
+        double ts = now();
+        if (s == 3) t0 = ts;
         nn_net_forward(net, x, batch, 1, 1, (uint64_t)s);
         loss = nn_net_loss(net, y, batch, 0.0f, NULL);
         nn_net_backward(net);
         nn_optim_step(&opt, nn_net_params(net), nn_net_grads(net), 1e-3f);
         if (s >= 3) {
-            steps++;
+            times[steps++ % 4096] = now() - ts;
             if (now() - t0 >= seconds) break;
         }
     }
     double train = steps * batch / (now() - t0);
+    long nt = steps < 4096 ? steps : 4096;
+    qsort(times, (size_t)nt, sizeof(double), cmp_double);
+    double train_median = batch / times[nt / 2], train_best = batch / times[0];
     long ni = 0;
     t0 = now();
     while (infer_too && now() - t0 < seconds / 2) {
@@ -118,8 +129,9 @@ int main(int argc, char **argv) {
         ni++;
     }
     double infer = infer_too ? ni * batch / (now() - t0) : 0.0;
-    printf("model=%s batch=%d threads=%d train_img_s=%.0f infer_img_s=%.0f (loss %.3f, %.1f MFLOP/image fwd)\n",
-           spec.name, batch, threads, train, infer, loss, (double)nn_net_flops(net) / 1e6);
+    printf("model=%s batch=%d threads=%d train_img_s=%.0f (median step %.0f, best %.0f) infer_img_s=%.0f (loss %.3f, "
+           "%.1f MFLOP/image fwd)\n",
+           spec.name, batch, threads, train, train_median, train_best, infer, loss, (double)nn_net_flops(net) / 1e6);
     nn_optim_free(&opt);
     nn_net_free(net);
     nn_spec_free(&spec);

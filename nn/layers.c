@@ -63,19 +63,31 @@ void nn_act_grad_inplace(float *dy, const float *y, size_t n, nn_act act, float 
     switch (act) {
     case NN_ACT_RELU:
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float v = dy[i]; /* unconditional load, then a select: GCC vectorizes this form */
+            dy[i] = y[i] > 0.0f ? v : 0.0f;
+        }
         break;
     case NN_ACT_LEAKY:
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+            dy[i] *= g;
+        }
         break;
     case NN_ACT_TANH:
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_TANH, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_TANH, slope);
+            dy[i] *= g;
+        }
         break;
     case NN_ACT_SIGMOID:
 #pragma omp simd
-        for (size_t i = 0; i < n; i++) dy[i] *= nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+            dy[i] *= g;
+        }
         break;
     default: break;
     }
@@ -111,19 +123,31 @@ void nn_act_backward(float *dx, const float *dy, const float *y, size_t n, nn_ac
     switch (act) {
     case NN_ACT_RELU:
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float v = dy[i];
+            dx[i] = y[i] > 0.0f ? v : 0.0f;
+        }
         break;
     case NN_ACT_LEAKY:
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_LEAKY, slope);
+            dx[i] = dy[i] * g;
+        }
         break;
     case NN_ACT_TANH:
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_TANH, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_TANH, slope);
+            dx[i] = dy[i] * g;
+        }
         break;
     case NN_ACT_SIGMOID:
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+        for (size_t i = 0; i < n; i++) {
+            float g = nn_act_grad(y[i], NN_ACT_SIGMOID, slope);
+            dx[i] = dy[i] * g;
+        }
         break;
     default:
         if (dx != dy) memcpy(dx, dy, sizeof(float) * n);
@@ -307,9 +331,13 @@ static inline __attribute__((always_inline)) void bn_dx_rows(float *dx, float *b
         float *dxr = dx + r * C;
 #pragma omp simd
         for (int c = 0; c < C; c++) {
-            float v = (ca[c] * dyr[c] + cb[c] * (xr[c] - mean[c]) + ck[c]) * nn_act_grad(xr[c], act, slope);
-            dxr[c] = v;
-            if (bias) bsum[c] += v;
+            /* the derivative as its own statement: GCC if-converts (vectorizes) it only in this form */
+            float g = nn_act_grad(xr[c], act, slope);
+            dxr[c] = (ca[c] * dyr[c] + cb[c] * (xr[c] - mean[c]) + ck[c]) * g;
+        }
+        if (bias) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) bsum[c] += dxr[c];
         }
     }
 }
@@ -405,7 +433,10 @@ void nn_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int B,
     float scale = 1.0f / (1.0f - rate);
     size_t total = (size_t)B * n;
 #pragma omp parallel for simd schedule(static) if (total >= PAR_MIN)
-    for (size_t i = 0; i < total; i++) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+    for (size_t i = 0; i < total; i++) {
+        float m = (float)mask[i]; /* a multiplier, not a branch: vectorizes */
+        dx[i] = dy[i] * scale * m;
+    }
 }
 
 /* ---- pooling ---- */

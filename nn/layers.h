@@ -34,7 +34,10 @@ typedef enum nn_act { NN_ACT_NONE, NN_ACT_RELU, NN_ACT_LEAKY, NN_ACT_TANH, NN_AC
 static inline __attribute__((always_inline)) float nn_act_apply(float v, nn_act act, float slope) {
     switch (act) {
     case NN_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case NN_ACT_LEAKY: return v > 0.0f ? v : v * slope;
+    case NN_ACT_LEAKY: {
+        float neg = v * slope;
+        return v > 0.0f ? v : neg;
+    }
     case NN_ACT_TANH: return tanhf(v);
     case NN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     default: return v;
