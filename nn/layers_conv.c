@@ -77,6 +77,9 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
  * ("gather"), otherwise by scattering into a padded frame. */
 
 #define FRAME_BUDGET (48 * 1024) /* floats of input frame per chunk (groups) */
+#define PAR_FLOPS 4e6            /* smaller convolutions run on one thread (a fork/join costs more) */
+
+static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 #define SPLIT_PIXELS 16          /* split when an image has at most this many output pixels */
 #ifndef GATHER_WASTE
 #define GATHER_WASTE 1.25        /* gather only if it does at most this much more work than needed */
@@ -182,7 +185,7 @@ static void reduce_transpose(float *dw, const float *parts, size_t stride, int G
 static void fast_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
                          const float *bias, int B, const nn_conv_dims *d, nn_act act, float slope) {
     const fast_plan f = fast_plan_make(d, B);
-    const int OC = d->OC;
+    const int OC = d->OC, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t in_n = conv_in_n(d), out_n = conv_out_n(d), fr1 = nn_gconv_frame_floats(d, 1);
     float *wf = scratch;
     nn_gconv_pack_forward(wf, w, d);
@@ -191,7 +194,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         const int framed = nn_gconv_framed(d);
         float *area = scratch + f.shared, *frame = framed ? area + f.frame : (float *)in;
         int32_t *off = (int32_t *)(area + f.off);
-#pragma omp parallel
+#pragma omp parallel if (par)
         {
             if (framed) {
 #pragma omp for schedule(static)
@@ -206,7 +209,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         }
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int g = 0; g < f.G; g++) {
         float *area = scratch + f.shared + (size_t)g * f.stride;
         int32_t *off = (int32_t *)(area + f.off);
@@ -249,7 +252,7 @@ static void fast_input_grad(float *din, float *frame, int32_t *off, const float 
 static void fast_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                           const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
     const fast_plan f = fast_plan_make(d, B);
-    const int OC = d->OC, C = d->C;
+    const int OC = d->OC, C = d->C, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
     const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
     float *wd = scratch + K * OC; /* wt (gather) or wd (scatter) */
@@ -266,7 +269,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
         int32_t *off = (int32_t *)(area + f.off), *off2 = off + (size_t)B * d->OH * d->OW;
         double *db = (double *)(area + f.part);
         for (int c = 0; c < OC; c++) db[c] = 0.0, zero[c] = 0.0f;
-#pragma omp parallel
+#pragma omp parallel if (par)
         {
             if (framed) {
 #pragma omp for schedule(static)
@@ -308,7 +311,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
             for (int c = 0; c < OC; c++) dbias[c] = (float)db[c];
         return;
     }
-#pragma omp parallel
+#pragma omp parallel if (par)
     {
 #pragma omp for schedule(static)
         for (int g = 0; g < f.G; g++) {

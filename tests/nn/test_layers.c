@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,10 @@ typedef double (*loss_fn)(void *ctx);
 /* Compare analytic (n) with central differences of f w.r.t. p (n). */
 static void check_grad(const char *what, float *p, const float *analytic, size_t n, loss_fn f, void *ctx) {
     double max_num = 0.0, max_err = 0.0, max_ana = 0.0;
+    /* thousands of tiny forward passes: one thread (results do not depend on it, see test_net.c), so that a busy
+     * machine does not turn every OpenMP barrier into a scheduler time slice */
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     for (size_t i = 0; i < n; i++) {
         float keep = p[i];
         p[i] = keep + FD_H;
@@ -66,6 +71,7 @@ static void check_grad(const char *what, float *p, const float *analytic, size_t
         if (fabs(analytic[i]) > max_ana) max_ana = fabs(analytic[i]);
         if (err > max_err) max_err = err;
     }
+    omp_set_num_threads(threads);
     if (!(max_err <= FD_TOL * max_num) || !(max_ana > 1e-3))
         fail_msg("%s: max |analytic - numeric| = %g, max |numeric| = %g, max |analytic| = %g", what, max_err,
                  max_num, max_ana);
