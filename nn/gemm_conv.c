@@ -113,6 +113,62 @@ void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d) {
             memcpy(wd + ((size_t)t * OC + oc) * C, w + ((size_t)oc * taps + t) * C, sizeof(float) * C);
 }
 
+
+/* ---- Winograd F(2x2, 3x3) ---- */
+
+#define WINO_TILES 48 /* tiles per transform chunk: V (16, 48, C) stays in L2 */
+
+static inline int wino_ty(const nn_conv_dims *d) { return (d->OH + 1) / 2; }
+static inline int wino_tx(const nn_conv_dims *d) { return (d->OW + 1) / 2; }
+/* The frame covers every tile: (2 TY + 2) x (2 TX + 2) x C per image, input at (pad, pad), zeros elsewhere. */
+static inline int wino_fh(const nn_conv_dims *d) { return 2 * wino_ty(d) + 2; }
+static inline int wino_fw(const nn_conv_dims *d) { return 2 * wino_tx(d) + 2; }
+static size_t wino_img(const nn_conv_dims *d) {
+    size_t s = (size_t)wino_fh(d) * wino_fw(d) * d->C;
+    return s % 1024 == 0 ? s + 16 : s;
+}
+static int wino_framed(const nn_conv_dims *d) {
+    return d->pad > 0 || wino_fh(d) != d->H || wino_fw(d) != d->W || wino_img(d) != (size_t)d->H * d->W * d->C;
+}
+
+int nn_wino_ok(const nn_conv_dims *d) {
+    return NN_X86 && d->KH == 3 && d->KW == 3 && d->stride == 1 && d->C % 16 == 0 && d->OC % 16 == 0 &&
+           nn_cpu_avx2();
+}
+
+void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed) {
+    const int C = d->C, OC = d->OC, nb = OC / 16;
+    for (int oc = 0; oc < OC; oc++)
+        for (int c = 0; c < C; c++) {
+            double g[3][3], gg[4][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++)
+                    g[kh][kw] = transposed ? w[(((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc]
+                                           : w[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
+            for (int j = 0; j < 3; j++) { /* G g */
+                gg[0][j] = g[0][j];
+                gg[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
+                gg[2][j] = 0.5 * (g[0][j] - g[1][j] + g[2][j]);
+                gg[3][j] = g[2][j];
+            }
+            for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                double r[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]),
+                               0.5 * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
+                for (int j = 0; j < 4; j++)
+                    u[(((size_t)(i * 4 + j) * nb + oc / 16) * C + c) * 16 + oc % 16] = (float)r[j];
+            }
+        }
+}
+
+/* work: frame (framed only) | tile offsets (n TY TX int32) | V (16, WINO_TILES, C) | m (16, 6, 16) | stats (2, OC) */
+static size_t wino_frame_sz(const nn_conv_dims *d, int n) { return wino_framed(d) ? (size_t)n * wino_img(d) : 0; }
+static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
+           16 * 6 * 16 + r16(2 * (size_t)d->OC);
+}
+
 #if NN_X86
 
 #define ZERO12                                                                                                        \
@@ -344,6 +400,163 @@ NN_AVX2 static void gconv_backward_weight_avx2(float *dwt, int accumulate, const
     }
 }
 
+
+/* V[(i*4 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 4x4 input tiles at fr + toff[t], t < nt. */
+NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                               size_t row) {
+    for (int t = 0; t < nt; t++)
+        for (int c0 = 0; c0 < C; c0 += 8) {
+            const float *b = fr + toff[t] + c0;
+            __m256 x[4][4], r[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) x[i][j] = _mm256_loadu_ps(b + i * row + (size_t)j * C);
+            for (int j = 0; j < 4; j++) { /* B^T d */
+                r[0][j] = _mm256_sub_ps(x[0][j], x[2][j]);
+                r[1][j] = _mm256_add_ps(x[1][j], x[2][j]);
+                r[2][j] = _mm256_sub_ps(x[2][j], x[1][j]);
+                r[3][j] = _mm256_sub_ps(x[1][j], x[3][j]);
+            }
+            float *v = V + (size_t)t * C + c0;
+            for (int i = 0; i < 4; i++) { /* (.) B */
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 0) * vstride, _mm256_sub_ps(r[i][0], r[i][2]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 1) * vstride, _mm256_add_ps(r[i][1], r[i][2]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 2) * vstride, _mm256_sub_ps(r[i][2], r[i][1]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 3) * vstride, _mm256_sub_ps(r[i][1], r[i][3]));
+            }
+        }
+}
+
+/* m (16, 6, 16): for each of the 16 transform positions, rows of V (6 tiles from v0) times u (C, 16). */
+NN_AVX2 static void wino_gemm(float *m, const float *v0, size_t vstride, int nv, const float *u, size_t ustride,
+                              int C) {
+    for (int xi = 0; xi < 16; xi++) {
+        const float *v = v0 + (size_t)xi * vstride;
+        const float *p0 = v, *p1 = v + (size_t)(nv > 1 ? 1 : 0) * C, *p2 = v + (size_t)(nv > 2 ? 2 : 0) * C;
+        const float *p3 = v + (size_t)(nv > 3 ? 3 : 0) * C, *p4 = v + (size_t)(nv > 4 ? 4 : 0) * C;
+        const float *p5 = v + (size_t)(nv > 5 ? 5 : 0) * C;
+        const float *w = u + (size_t)xi * ustride;
+        ZERO12;
+        for (int c = 0; c < C; c++, w += 16) {
+            __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), b;
+            b = _mm256_broadcast_ss(p0 + c);
+            FMA_ROW(0, b, w0, w1);
+            b = _mm256_broadcast_ss(p1 + c);
+            FMA_ROW(1, b, w0, w1);
+            b = _mm256_broadcast_ss(p2 + c);
+            FMA_ROW(2, b, w0, w1);
+            b = _mm256_broadcast_ss(p3 + c);
+            FMA_ROW(3, b, w0, w1);
+            b = _mm256_broadcast_ss(p4 + c);
+            FMA_ROW(4, b, w0, w1);
+            b = _mm256_broadcast_ss(p5 + c);
+            FMA_ROW(5, b, w0, w1);
+        }
+        float *o = m + (size_t)xi * 96;
+        _mm256_storeu_ps(o + 0, a00), _mm256_storeu_ps(o + 8, a01);
+        _mm256_storeu_ps(o + 16, a10), _mm256_storeu_ps(o + 24, a11);
+        _mm256_storeu_ps(o + 32, a20), _mm256_storeu_ps(o + 40, a21);
+        _mm256_storeu_ps(o + 48, a30), _mm256_storeu_ps(o + 56, a31);
+        _mm256_storeu_ps(o + 64, a40), _mm256_storeu_ps(o + 72, a41);
+        _mm256_storeu_ps(o + 80, a50), _mm256_storeu_ps(o + 88, a51);
+    }
+}
+
+NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d), nb = OC / 16;
+    const int vec_act = act == NN_ACT_NONE || act == NN_ACT_RELU || act == NN_ACT_LEAKY;
+    const __m256 vslope = _mm256_set1_ps(slope);
+    float *frame = work;
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
+    float *V = (float *)toff + r16((size_t)n * TY * TX);
+    float *m = V + r16(16 * (size_t)WINO_TILES * C);
+    float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
+    const float *fr = in;
+    size_t istride = (size_t)d->H * d->W * C;
+    if (wino_framed(d)) {
+        istride = wino_img(d);
+        for (int i = 0; i < n; i++) {
+            float *f = frame + (size_t)i * istride;
+            memset(f, 0, sizeof(float) * istride);
+            for (int h = 0; h < d->H; h++)
+                memcpy(f + ((size_t)(h + d->pad) * fw + d->pad) * C, in + ((size_t)i * d->H + h) * d->W * C,
+                       sizeof(float) * d->W * C);
+        }
+        fr = frame;
+    }
+    const int nt_all = n * TY * TX;
+    for (int t = 0, i = 0; i < n; i++)
+        for (int ty = 0; ty < TY; ty++)
+            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
+    const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
+    if (sum) memset(st, 0, sizeof(float) * 2 * OC);
+    for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
+        const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
+        const size_t vstride = (size_t)nt * C;
+        wino_input(V, vstride, fr, toff + t0, nt, C, row);
+        for (int g0 = 0; g0 < nt; g0 += TR) {
+            const int nv = nt - g0 < TR ? nt - g0 : TR;
+            for (int ob = 0; ob < nb; ob++) {
+                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C);
+                const __m256 zero = _mm256_setzero_ps();
+                for (int r = 0; r < nv; r++) {
+                    const int t = t0 + g0 + r, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
+                    for (int h = 0; h < 2; h++) {
+                        const int oc = ob * 16 + h * 8;
+                        __m256 M[16];
+                        for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(m + xi * 96 + r * 16 + h * 8);
+                        __m256 s0[4], s1[4];
+                        for (int j = 0; j < 4; j++) { /* A^T M */
+                            s0[j] = _mm256_add_ps(_mm256_add_ps(M[j], M[4 + j]), M[8 + j]);
+                            s1[j] = _mm256_sub_ps(_mm256_sub_ps(M[4 + j], M[8 + j]), M[12 + j]);
+                        }
+                        __m256 y[2][2]; /* (.) A */
+                        y[0][0] = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
+                        y[0][1] = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
+                        y[1][0] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
+                        y[1][1] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
+                        const __m256 bv = bias ? _mm256_loadu_ps(bias + oc) : zero;
+                        __m256 ssum = zero, ssq = zero;
+                        for (int a = 0; a < 2; a++)
+                            for (int b = 0; b < 2; b++) {
+                                const int oh = 2 * ty + a, ow = 2 * tx + b;
+                                if (oh >= d->OH || ow >= d->OW) continue;
+                                float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
+                                __m256 v = _mm256_add_ps(y[a][b], bv);
+                                if (vec_act) {
+                                    v = act8(v, act, vslope);
+                                    _mm256_storeu_ps(o, v);
+                                } else {
+                                    _mm256_storeu_ps(o, v);
+                                    for (int j = 0; j < 8; j++) o[j] = nn_act_apply(o[j], act, slope);
+                                    v = _mm256_loadu_ps(o);
+                                }
+                                ssum = _mm256_add_ps(ssum, v);
+                                ssq = _mm256_fmadd_ps(v, v, ssq);
+                            }
+                        if (sum) {
+                            _mm256_storeu_ps(st + oc, _mm256_add_ps(_mm256_loadu_ps(st + oc), ssum));
+                            _mm256_storeu_ps(st + OC + oc, _mm256_add_ps(_mm256_loadu_ps(st + OC + oc), ssq));
+                        }
+                    }
+                }
+            }
+        }
+        if (sum) { /* float partials over at most 4 WINO_TILES pixels, then double */
+            for (int c = 0; c < OC; c++) {
+                sum[c] += st[c];
+                sq[c] += st[OC + c];
+            }
+            memset(st, 0, sizeof(float) * 2 * OC);
+        }
+    }
+}
+
+void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                     const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    wino_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
+}
+
 void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {
     gconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope, oc0, oc1);
@@ -367,5 +580,7 @@ void nn_gconv_backward_data(float *frame, const float *dout, const int32_t *off,
                             int n, const nn_conv_dims *d, int c0, int c1) {}
 void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
                               int n, const nn_conv_dims *d, int oc0, int oc1) {}
+void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                     const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 
 #endif

@@ -64,4 +64,22 @@ void nn_gconv_backward_data(float *frame, const float *dout, const int32_t *off,
 void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
                               int n, const nn_conv_dims *d, int oc0, int oc1);
 
+/* ---- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin and Gray 2016) ----
+ * Each 2x2 block of output pixels comes from a 4x4 input tile d: Y = A^T [ (G g G^T) .* (B^T d B) ] A, so the
+ * 36 multiply-adds per output pixel and channel pair of the direct method become 16 per 4 pixels (2.25 times
+ * fewer), done as 16 GEMMs (tiles x C) . (C x OC) in the same 6 x 16 register tiles; the input transform is
+ * vectorized over channels (NHWC), the output transform is fused with bias, activation and statistics. */
+
+/* 1 if d is 3x3, stride 1, C and OC multiples of 16, on an AVX2 CPU. */
+int nn_wino_ok(const nn_conv_dims *d);
+/* u (16, OC/16, C, 16) = G g G^T of the weights w (OC, 3, 3, C). transposed = 1: of the transposed convolution
+ * of nn_gconv_transposed (w still the (OC', 3, 3, C') weights of the original d'; d is the transposed dims). */
+void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed);
+/* Scratch floats of nn_wino_forward for n images. */
+size_t nn_wino_work_floats(const nn_conv_dims *d, int n);
+/* out (n*OH*OW, OC) = act(conv + bias) for n images of in (n, H, W, C), as nn_gconv_forward (bias may be NULL, sum
+ * and sq ACCUMULATE). work: nn_wino_work_floats(d, n). */
+void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                     const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope);
+
 #endif

@@ -81,15 +81,15 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 
 static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 #define SPLIT_PIXELS 16          /* split when an image has at most this many output pixels */
-#ifndef GATHER_WASTE
-#define GATHER_WASTE 1.25        /* gather only if it does at most this much more work than needed */
-#endif
+#define GATHER_WASTE 1.25        /* gather (direct) only if it does at most this much more work than needed */
+#define WINO_GATHER_WASTE 1.7    /* the same for a Winograd gather */
 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
+    int wino, wino_t;            /* Winograd forward; Winograd transposed convolution for the input gradient */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     size_t frame, off, dwt, zero, part, stride; /* area layout (floats), stride between group areas */
-    size_t shared;               /* packed weights: wf (K, OC) and wd or wt (K, OC) */
+    size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
 } fast_plan;
 
 static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
@@ -97,8 +97,14 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     memset(&f, 0, sizeof f);
     size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
     f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32;
-    /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work */
-    f.gather = nn_gconv_transposed(&f.t, d) == 0 && (double)d->H * d->W <= GATHER_WASTE * d->OH * d->OW;
+    f.wino = !f.split && nn_wino_ok(d);
+    /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
+     * Winograd's 2.25 times fewer multiplications more than make up for */
+    double waste = (double)d->H * d->W / ((double)d->OH * d->OW);
+    if (nn_gconv_transposed(&f.t, d) == 0) {
+        f.wino_t = !f.split && nn_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
+        f.gather = f.wino_t || waste <= GATHER_WASTE;
+    }
     f.G = f.split ? 1 : nn_groups((size_t)B);
     if (f.split) {
         f.chunk = B;
@@ -118,10 +124,14 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     } else if (f.split) {
         fr *= 2; /* input frame and input-gradient frame */
     }
-    f.shared = round16(2 * K * OC);
+    size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
+    if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
+    if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
+    f.slot = round16((f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC);
+    f.shared = 2 * f.slot;
     f.frame = 0;
     f.off = round16(fr);
-    f.dwt = f.off + round16(px);
+    f.dwt = round16(work);
     f.zero = f.dwt + round16(K * OC);
     f.part = f.zero + round16(OC > C ? OC : C);
     f.stride = f.part + round16(4 * OC);
@@ -188,7 +198,10 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
     const int OC = d->OC, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t in_n = conv_in_n(d), out_n = conv_out_n(d), fr1 = nn_gconv_frame_floats(d, 1);
     float *wf = scratch;
-    nn_gconv_pack_forward(wf, w, d);
+    if (f.wino)
+        nn_wino_pack(wf, w, d, 0);
+    else
+        nn_gconv_pack_forward(wf, w, d);
     if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
     if (f.split) {
         const int framed = nn_gconv_framed(d);
@@ -219,6 +232,11 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         for (int i = i0; i < i1; i += f.chunk) {
             int n = i1 - i < f.chunk ? i1 - i : f.chunk;
             const float *a = in + (size_t)i * in_n;
+            if (f.wino) {
+                nn_wino_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, area + f.frame, a, wf, bias,
+                                n, d, act, slope);
+                continue;
+            }
             if (nn_gconv_framed(d)) {
                 nn_gconv_pad(area + f.frame, a, n, d);
                 a = area + f.frame;
@@ -255,9 +273,11 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
     const int OC = d->OC, C = d->C, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
     const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
-    float *wd = scratch + K * OC; /* wt (gather) or wd (scatter) */
+    float *wd = scratch + f.slot; /* Winograd u of the transposed convolution, wt (gather) or wd (scatter) */
     if (din) {
-        if (f.gather)
+        if (f.wino_t)
+            nn_wino_pack(wd, w, &f.t, 1);
+        else if (f.gather)
             nn_gconv_pack_transposed(wd, w, d);
         else
             nn_gconv_pack_data(wd, w, d);
@@ -337,6 +357,10 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC); /* dwg (K, OC) (+)= */
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
+                if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
+                    nn_wino_forward(di, NULL, NULL, frame, go, wd, NULL, n, &f.t, NN_ACT_NONE, 0.0f);
+                    continue;
+                }
                 if (f.gather) {
                     nn_gconv_pad(frame, go, n, &f.t);
                     nn_gconv_offsets(off, n, &f.t);
