@@ -464,6 +464,12 @@ static void test_dropout(void **state) {
     assert_true(memcmp(mask2, mask, B * n) != 0);
     nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 3, 3); /* another layer: another mask */
     assert_true(memcmp(mask2, mask, B * n) != 0);
+    /* the AVX2 path (8 Philox blocks at a time) draws exactly the scalar stream */
+    setenv("DIGITS_NO_AVX2", "1", 1);
+    nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 3, 2);
+    unsetenv("DIGITS_NO_AVX2");
+    assert_memory_equal(mask2, mask, B * n);
+    assert_memory_equal(y2, y, sizeof(float) * B * n);
     /* backward: the same mask and scale */
     float *g = randv(B * n, -1, 1, 61), *dx = malloc(sizeof(float) * B * n);
     nn_dropout_backward(dx, g, mask, B, n, 0.4f);
