@@ -44,6 +44,10 @@ say "ours: augment_speed (uint8 output), 1 and 2 threads"
 "$BUILD_DIR/bench/augment_speed" --data "$DATA" --images $OURS_N --repeat $REP --f32 \
     --policy simard --policy kaggle --threads 1 2>/dev/null | tee -a "$WORK/ours.txt"
 
+say "ours: CPU time per image at 1 and 2 threads (OMP_WAIT_POLICY=passive: waiting threads sleep, not spin)"
+OMP_WAIT_POLICY=passive "$BUILD_DIR/bench/augment_speed" --data "$DATA" --images $((OURS_N / 4)) --repeat $((REP * 8)) \
+    --policy simard --policy kaggle --policy ciresan --threads 1 --threads 2 2>/dev/null | tee "$WORK/passive.txt"
+
 say "peer: torchvision, 1 thread"
 "$PYTHON" "$ROOT/bench/augment_peers.py" --data "$DATA" --images $PEER_N --repeat $REP | tee "$WORK/peers.txt"
 
@@ -66,7 +70,7 @@ EOF
 )
 rm -f "$WORK"/x10*
 
-"$PYTHON" - "$WORK/ours.txt" "$WORK/peers.txt" "$WALL" "$RSS" "$NSRC" "$CHECK" <<'EOF'
+"$PYTHON" - "$WORK/ours.txt" "$WORK/peers.txt" "$WALL" "$RSS" "$NSRC" "$CHECK" "$WORK/passive.txt" <<'EOF'
 import sys
 def parse(path):
     rows = []
@@ -74,7 +78,7 @@ def parse(path):
         if "=" in line and not line.startswith("#"):
             rows.append(dict(kv.split("=", 1) for kv in line.split()))
     return rows
-ours, peers = parse(sys.argv[1]), parse(sys.argv[2])
+ours, peers, passive = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[7])
 wall, rss_kb, nsrc, check = sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 def ips(policy, threads, output="u8", key="images_per_s"):
     for r in ours:
@@ -96,6 +100,12 @@ for pol in ("simard", "kaggle", "ciresan"):
     a, b = ips(pol, 1), ips(pol, 2)
     print(f"2-thread scaling (wall), {pol:8s}: {a:9.0f}/s -> {b:9.0f}/s = {b / a:.2f}x (bar 1.8x) "
           f"{'PASS' if b / a >= 1.8 else 'FAIL (is the machine busy? see the load average)'}")
+print("Parallel efficiency in CPU time (images per CPU-second at 2 threads / at 1 thread, waiting threads asleep):")
+print("what 2 threads give when both get a core (the wall figure above needs an idle machine).")
+for pol in ("simard", "kaggle", "ciresan"):
+    r = {x["threads"]: float(x["images_per_cpu_s"]) for x in passive if x["policy"] == pol}
+    e = r["2"] / r["1"]
+    print(f"  {pol:8s}: {r['1']:9.0f} -> {r['2']:9.0f} per CPU-second, efficiency {e:.3f}, 2 cores -> {2 * e:.2f}x")
 f = ips("simard", 1, "f32")
 if f:
     print(f"float output (aug_batch_f32, as the train stage uses it), 1 thread wall: simard {f:.0f}/s, "
