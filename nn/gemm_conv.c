@@ -169,6 +169,30 @@ size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
            16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
+/* work of the weight gradient: frame | tile offsets | V (16, WINO_TILES, C) | U (16, WINO_TILES, OC) */
+size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
+           r16(16 * (size_t)WINO_TILES * d->OC);
+}
+
+void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
+    const size_t C = (size_t)d->C, OC = (size_t)d->OC, plane = C * OC;
+    for (size_t e = 0; e < plane; e++) { /* e = c * OC + oc */
+        float M[16], S[3][4];
+        for (int xi = 0; xi < 16; xi++) M[xi] = m[xi * plane + e];
+        for (int j = 0; j < 4; j++) { /* A^T M */
+            S[0][j] = M[j] + M[4 + j] + M[8 + j];
+            S[1][j] = M[4 + j] - M[8 + j];
+            S[2][j] = M[4 + j] + M[8 + j] + M[12 + j];
+        }
+        for (int i = 0; i < 3; i++) { /* (.) A */
+            dwt[(size_t)(i * 3 + 0) * plane + e] = S[i][0] + S[i][1] + S[i][2];
+            dwt[(size_t)(i * 3 + 1) * plane + e] = S[i][1] - S[i][2];
+            dwt[(size_t)(i * 3 + 2) * plane + e] = S[i][1] + S[i][2] + S[i][3];
+        }
+    }
+}
+
 #if NN_X86
 
 #define ZERO12                                                                                                        \
@@ -557,6 +581,153 @@ void nn_wino_forward(float *out, double *sum, double *sq, float *work, const flo
     wino_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
 }
 
+/* ---- Winograd F(3x3, 2x2) weight gradient ---- */
+
+/* V[(i*4 + j) * vstride + t * C + c] = (B^T d B)[i][j] with F(3x3, 2x2)'s B^T (its last row is d3 - d1). */
+NN_AVX2 static void wgrad_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                                size_t row) {
+    for (int t = 0; t < nt; t++)
+        for (int c0 = 0; c0 < C; c0 += 8) {
+            const float *b = fr + toff[t] + c0;
+            __m256 x[4][4], r[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) x[i][j] = _mm256_loadu_ps(b + i * row + (size_t)j * C);
+            for (int j = 0; j < 4; j++) {
+                r[0][j] = _mm256_sub_ps(x[0][j], x[2][j]);
+                r[1][j] = _mm256_add_ps(x[1][j], x[2][j]);
+                r[2][j] = _mm256_sub_ps(x[2][j], x[1][j]);
+                r[3][j] = _mm256_sub_ps(x[3][j], x[1][j]);
+            }
+            float *v = V + (size_t)t * C + c0;
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 0) * vstride, _mm256_sub_ps(r[i][0], r[i][2]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 1) * vstride, _mm256_add_ps(r[i][1], r[i][2]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 2) * vstride, _mm256_sub_ps(r[i][2], r[i][1]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 3) * vstride, _mm256_sub_ps(r[i][3], r[i][1]));
+            }
+        }
+}
+
+/* U[(i*4 + j) * ustride + t * OC + oc] = (G g G^T)[i][j], g the 2x2 output-gradient block of tile t (zero where
+ * the block leaves the output). */
+NN_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
+    const int OC = d->OC, TY = wino_ty(d), TX = wino_tx(d);
+    const __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+    for (int k = 0; k < nt; k++) {
+        const int t = t0 + k, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
+        const int oh = 2 * ty, ow = 2 * tx, h1 = oh + 1 < d->OH, w1 = ow + 1 < d->OW;
+        const float *g00 = dout + (((size_t)img * d->OH + oh) * d->OW + ow) * OC;
+        const float *g10 = g00 + (size_t)d->OW * OC;
+        for (int oc = 0; oc < OC; oc += 8) {
+            __m256 g[2][2];
+            g[0][0] = _mm256_loadu_ps(g00 + oc);
+            g[0][1] = w1 ? _mm256_loadu_ps(g00 + OC + oc) : zero;
+            g[1][0] = h1 ? _mm256_loadu_ps(g10 + oc) : zero;
+            g[1][1] = h1 && w1 ? _mm256_loadu_ps(g10 + OC + oc) : zero;
+            __m256 a[4][2]; /* G g */
+            for (int j = 0; j < 2; j++) {
+                a[0][j] = g[0][j];
+                a[1][j] = _mm256_mul_ps(half, _mm256_add_ps(g[0][j], g[1][j]));
+                a[2][j] = _mm256_mul_ps(half, _mm256_sub_ps(g[0][j], g[1][j]));
+                a[3][j] = g[1][j];
+            }
+            float *u = U + (size_t)k * OC + oc;
+            for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                _mm256_storeu_ps(u + (size_t)(i * 4 + 0) * ustride, a[i][0]);
+                _mm256_storeu_ps(u + (size_t)(i * 4 + 1) * ustride, _mm256_mul_ps(half, _mm256_add_ps(a[i][0], a[i][1])));
+                _mm256_storeu_ps(u + (size_t)(i * 4 + 2) * ustride, _mm256_mul_ps(half, _mm256_sub_ps(a[i][0], a[i][1])));
+                _mm256_storeu_ps(u + (size_t)(i * 4 + 3) * ustride, a[i][1]);
+            }
+        }
+    }
+}
+
+/* m[r][0..15] += sum_t v[t * C + r] * u[t * OC + (0..15)], r < R (ld of m: OC). */
+#define WG_ROW(r)                                                                                                     \
+    if (R > r) {                                                                                                      \
+        b = _mm256_broadcast_ss(vt + r);                                                                              \
+        FMA_ROW(r, b, u0, u1);                                                                                        \
+    }
+#define WG_IN(r)                                                                                                      \
+    if (R > r) {                                                                                                      \
+        a##r##0 = _mm256_loadu_ps(m + (size_t)r * OC);                                                               \
+        a##r##1 = _mm256_loadu_ps(m + (size_t)r * OC + 8);                                                            \
+    }
+#define WG_OUT(r)                                                                                                     \
+    if (R > r) {                                                                                                      \
+        _mm256_storeu_ps(m + (size_t)r * OC, a##r##0);                                                                \
+        _mm256_storeu_ps(m + (size_t)r * OC + 8, a##r##1);                                                            \
+    }
+#define WG_TILE(RV)                                                                                                   \
+    NN_AVX2 static void wg_tile_##RV(float *m, int OC, const float *v, int C, const float *u, int nt) {              \
+        enum { R = RV };                                                                                              \
+        ZERO12;                                                                                                       \
+        WG_IN(0) WG_IN(1) WG_IN(2) WG_IN(3) WG_IN(4) WG_IN(5)                                                         \
+        for (int t = 0; t < nt; t++) {                                                                                \
+            const float *vt = v + (size_t)t * C, *ut = u + (size_t)t * OC;                                            \
+            __m256 u0 = _mm256_loadu_ps(ut), u1 = _mm256_loadu_ps(ut + 8), b;                                         \
+            WG_ROW(0) WG_ROW(1) WG_ROW(2) WG_ROW(3) WG_ROW(4) WG_ROW(5)                                               \
+        }                                                                                                             \
+        WG_OUT(0) WG_OUT(1) WG_OUT(2) WG_OUT(3) WG_OUT(4) WG_OUT(5)                                                   \
+    }
+WG_TILE(1)
+WG_TILE(2)
+WG_TILE(3)
+WG_TILE(4)
+WG_TILE(5)
+WG_TILE(6)
+
+NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in, const float *dout, int n,
+                                          const nn_conv_dims *d) {
+    const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
+    float *frame = work;
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
+    float *V = (float *)toff + r16((size_t)n * TY * TX);
+    float *U = V + r16(16 * (size_t)WINO_TILES * C);
+    const float *fr = in;
+    size_t istride = (size_t)d->H * d->W * C;
+    if (wino_framed(d)) {
+        istride = wino_img(d);
+        for (int i = 0; i < n; i++) {
+            float *f = frame + (size_t)i * istride;
+            memset(f, 0, sizeof(float) * istride);
+            for (int h = 0; h < d->H; h++)
+                memcpy(f + ((size_t)(h + d->pad) * fw + d->pad) * C, in + ((size_t)i * d->H + h) * d->W * C,
+                       sizeof(float) * d->W * C);
+        }
+        fr = frame;
+    }
+    const int nt_all = n * TY * TX;
+    for (int t = 0, i = 0; i < n; i++)
+        for (int ty = 0; ty < TY; ty++)
+            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
+    for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
+        const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
+        const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
+        wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
+        wgrad_dout(U, ustride, dout, t0, nt, d);
+        for (int xi = 0; xi < 16; xi++)
+            for (int oc0 = 0; oc0 < OC; oc0 += 16)
+                for (int c0 = 0; c0 < C; c0 += TR) {
+                    const int R = C - c0 < TR ? C - c0 : TR;
+                    float *mm = m + ((size_t)xi * C + c0) * OC + oc0;
+                    const float *v = V + xi * vstride + c0, *u = U + xi * ustride + oc0;
+                    switch (R) {
+                    case 1: wg_tile_1(mm, OC, v, C, u, nt); break;
+                    case 2: wg_tile_2(mm, OC, v, C, u, nt); break;
+                    case 3: wg_tile_3(mm, OC, v, C, u, nt); break;
+                    case 4: wg_tile_4(mm, OC, v, C, u, nt); break;
+                    case 5: wg_tile_5(mm, OC, v, C, u, nt); break;
+                    default: wg_tile_6(mm, OC, v, C, u, nt); break;
+                    }
+                }
+    }
+}
+
+void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d) {
+    wgrad_accumulate_avx2(m, work, in, dout, n, d);
+}
+
 void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {
     gconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope, oc0, oc1);
@@ -582,5 +753,6 @@ void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, co
                               int n, const nn_conv_dims *d, int oc0, int oc1) {}
 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
+void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d) {}
 
 #endif

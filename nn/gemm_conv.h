@@ -82,4 +82,12 @@ size_t nn_wino_work_floats(const nn_conv_dims *d, int n);
 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope);
 
+/* Weight gradient with Winograd F(3x3, 2x2): each 2x2 block of the output gradient and the 4x4 input tile under
+ * it contribute to all 9 taps; transformed, the sum over tiles is 16 GEMMs (C x tiles) . (tiles x OC) with long
+ * reductions. m (16, C, OC) ACCUMULATES the transformed sums of n images (zero it first); nn_wino_wgrad_finish
+ * then writes dwt (K, OC) = A^T m A. work: nn_wino_wgrad_floats(d, n). */
+size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n);
+void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d);
+void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d);
+
 #endif

@@ -86,9 +86,9 @@ static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH 
 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
-    int wino, wino_t;            /* Winograd forward; Winograd transposed convolution for the input gradient */
+    int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
     nn_conv_dims t;              /* the transposed convolution (gather) */
-    size_t frame, off, dwt, zero, part, stride; /* area layout (floats), stride between group areas */
+    size_t frame, off, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
     size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
 } fast_plan;
 
@@ -127,6 +127,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
     if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
     if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
+    if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
     f.slot = round16((f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC);
     f.shared = 2 * f.slot;
     f.frame = 0;
@@ -134,7 +135,8 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     f.dwt = round16(work);
     f.zero = f.dwt + round16(K * OC);
     f.part = f.zero + round16(OC > C ? OC : C);
-    f.stride = f.part + round16(4 * OC);
+    f.wm = f.part + round16(4 * OC);                     /* Winograd weight-gradient sums (16, C, OC) */
+    f.stride = f.wm + (f.wino ? round16(16 * C * OC) : 0);
     return f;
 }
 
@@ -340,6 +342,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
             int32_t *off = (int32_t *)(area + f.off);
             double *dbg = (double *)(area + f.part); /* (OC) */
             for (int c = 0; c < OC; c++) dbg[c] = 0.0, zero[c] = 0.0f;
+            if (f.wino) memset(area + f.wm, 0, sizeof(float) * 16 * C * OC);
             int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
             for (int i = i0; i < i1; i += f.chunk) {
                 int n = i1 - i < f.chunk ? i1 - i : f.chunk;
@@ -349,12 +352,16 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC,
                                   oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
-                if (nn_gconv_framed(d)) {
-                    nn_gconv_pad(frame, a, n, d);
-                    a = frame;
+                if (f.wino) {
+                    nn_wino_wgrad_accumulate(area + f.wm, frame, a, go, n, d);
+                } else {
+                    if (nn_gconv_framed(d)) {
+                        nn_gconv_pad(frame, a, n, d);
+                        a = frame;
+                    }
+                    nn_gconv_offsets(off, n, d);
+                    nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC); /* dwg (K, OC) (+)= */
                 }
-                nn_gconv_offsets(off, n, d);
-                nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC); /* dwg (K, OC) (+)= */
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
                 if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
@@ -370,6 +377,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C, 1);
                 if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
             }
+            if (f.wino) nn_wino_wgrad_finish(dwg, area + f.wm, d);
         }
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
         reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);
