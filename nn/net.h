@@ -6,6 +6,10 @@
  * (nn_net_grads), non-trained state (batch-norm running statistics) in one more (nn_net_buffers). Activations
  * and scratch are allocated once for max_batch; forward/backward never allocate.
  * Each named tensor (for init, the optimizer, safetensors) is described by nn_tensor.
+ * Shapes: a dense layer flattens its input implicitly (NHWC order), so `flatten` is optional; conv pad=same (-1)
+ * is (size - 1) / 2 on every side; pooling stride 0 means the pool size. The last layer must give 10 outputs.
+ * Threads: OpenMP over fixed groups of the batch; every result (logits, loss, gradients, running statistics,
+ * dropout masks) is bitwise the same for any thread count. The kernels are in nn/layers.h.
  */
 #ifndef NN_NET_H
 #define NN_NET_H
@@ -50,15 +54,17 @@ const nn_tensor *nn_net_tensor(const nn_net *net, int i);
 void nn_net_init(nn_net *net, uint64_t seed);
 
 /* Forward pass of B <= max_batch images. training = 1: dropout active (masks from
- * dg_rng(seed, DG_RNG_DROPOUT, step, ...)), batch norm uses batch statistics and updates running ones.
- * training = 0: inference. Returns the logits (B, 10), valid until the next call. */
+ * dg_rng(seed, DG_RNG_DROPOUT, step, layer * 2^20 + sample)), batch norm uses batch statistics and updates running
+ * ones. training = 0: inference. Returns the logits (B, 10), valid until the next call (NULL if B is out of range).
+ * x is copied: it may change before nn_net_backward. */
 const float *nn_net_forward(nn_net *net, const float *x, int B, int training, uint64_t seed, uint64_t step);
 
 /* After forward: softmax probabilities (B, 10). */
 const float *nn_net_probs(nn_net *net);
 
 /* After forward: mean softmax cross-entropy with labels (label smoothing eps in [0, 1)); counts correct argmax
- * predictions into *correct if not NULL. Prepares the gradient of the loss for nn_net_backward. */
+ * predictions into *correct if not NULL. Prepares the gradient of the loss for nn_net_backward. NAN if B is not
+ * the B of the last forward or a label is >= 10. */
 float nn_net_loss(nn_net *net, const uint8_t *labels, int B, float label_smoothing, int *correct);
 
 /* After nn_net_loss: gradients of the mean loss w.r.t. every parameter, written (not accumulated) into
