@@ -131,6 +131,23 @@ static int wino_framed(const nn_conv_dims *d) {
     return d->pad > 0 || wino_fh(d) != d->H || wino_fw(d) != d->W || wino_img(d) != (size_t)d->H * d->W * d->C;
 }
 
+/* frame (n images, wino_img(d) apart) = in (n, H, W, C) at (pad, pad), zeros around (only the borders written). */
+static void wino_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
+    const int C = d->C, fh = wino_fh(d), fw = wino_fw(d), p = d->pad;
+    const size_t row = (size_t)fw * C, left = (size_t)p * C, right = (size_t)(fw - p - d->W) * C;
+    for (int i = 0; i < n; i++) {
+        float *f = frame + (size_t)i * wino_img(d);
+        memset(f, 0, sizeof(float) * p * row);
+        memset(f + (size_t)(p + d->H) * row, 0, sizeof(float) * (fh - p - d->H) * row);
+        for (int h = 0; h < d->H; h++) {
+            float *fr = f + (size_t)(h + p) * row;
+            memset(fr, 0, sizeof(float) * left);
+            memcpy(fr + left, in + ((size_t)i * d->H + h) * d->W * C, sizeof(float) * d->W * C);
+            memset(fr + left + (size_t)d->W * C, 0, sizeof(float) * right);
+        }
+    }
+}
+
 int nn_wino_ok(const nn_conv_dims *d) {
     return NN_X86 && d->KH == 3 && d->KW == 3 && d->stride == 1 && d->C % 16 == 0 && d->OC % 16 == 0 &&
            nn_cpu_avx2();
@@ -499,13 +516,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     size_t istride = (size_t)d->H * d->W * C;
     if (wino_framed(d)) {
         istride = wino_img(d);
-        for (int i = 0; i < n; i++) {
-            float *f = frame + (size_t)i * istride;
-            memset(f, 0, sizeof(float) * istride);
-            for (int h = 0; h < d->H; h++)
-                memcpy(f + ((size_t)(h + d->pad) * fw + d->pad) * C, in + ((size_t)i * d->H + h) * d->W * C,
-                       sizeof(float) * d->W * C);
-        }
+        wino_pad(frame, in, n, d);
         fr = frame;
     }
     const int nt_all = n * TY * TX;
@@ -688,13 +699,7 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in
     size_t istride = (size_t)d->H * d->W * C;
     if (wino_framed(d)) {
         istride = wino_img(d);
-        for (int i = 0; i < n; i++) {
-            float *f = frame + (size_t)i * istride;
-            memset(f, 0, sizeof(float) * istride);
-            for (int h = 0; h < d->H; h++)
-                memcpy(f + ((size_t)(h + d->pad) * fw + d->pad) * C, in + ((size_t)i * d->H + h) * d->W * C,
-                       sizeof(float) * d->W * C);
-        }
+        wino_pad(frame, in, n, d);
         fr = frame;
     }
     const int nt_all = n * TY * TX;
