@@ -60,6 +60,7 @@ void pl_stage_free(pl_stage *s) {
     for (int i = 0; i < s->argc + 1 && i < PL_MAX_ARGS + 2; i++) free(s->argv[i]);
     for (int i = 0; i < s->n_in; i++) free(s->inputs[i]);
     for (int i = 0; i < s->n_out; i++) free(s->outputs[i]);
+    free(s->in_fp);
     memset(s, 0, sizeof *s);
 }
 
@@ -375,22 +376,25 @@ static int move_aside(const char *dir, dg_err *err) {
     return dg_fail(err, "%s: too many stale copies", dir);
 }
 
-static int run_child(char *const *argv, const char *name, dg_err *err) {
+/* fork/exec argv; the child gets SIGTERM when the driver dies, and writes to out_fd if >= 0. */
+static int spawn_child(char *const *argv, const char *name, int out_fd, pid_t *pid, dg_err *err) {
     fflush(NULL);
     pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return dg_fail_errno(err, "%s: fork failed", name);
-    if (pid == 0) {
+    *pid = fork();
+    if (*pid < 0) return dg_fail_errno(err, "%s: fork failed", name);
+    if (*pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* the stage dies with the driver */
         if (getppid() != parent) _exit(126);
+        if (out_fd >= 0 && (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)) _exit(126);
         execv(argv[0], argv);
         fprintf(stderr, "%s: cannot run %s: %s\n", name, argv[0], strerror(errno));
         _exit(127);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return dg_fail_errno(err, "%s: waitpid failed", name);
-    }
+    return 0;
+}
+
+/* 0 if a wait status says success, else -1 with the reason. */
+static int check_status(int status, char *const *argv, const char *name, dg_err *err) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         return dg_fail(err, "%s: could not start %s", name, argv[0]);
@@ -406,41 +410,81 @@ static int fingerprint_all(char *const *paths, int n, pl_fp *fp, const char *nam
     return 0;
 }
 
-int pl_stage_execute(pl_stage *s, pl_action action, dg_err *err) {
-    if (action == PL_SKIP) return 0;
-    pl_fp *in_fp = calloc(PL_MAX_FILES, sizeof *in_fp), *out_fp = calloc(PL_MAX_FILES, sizeof *out_fp);
+/* Fingerprint the inputs into s->in_fp (allocated here, freed by pl_stage_finish). */
+static int fingerprint_inputs(pl_stage *s, dg_err *err) {
+    free(s->in_fp);
+    if (!(s->in_fp = calloc((size_t)s->n_in + 1, sizeof *s->in_fp))) return dg_fail(err, "%s: out of memory", s->name);
+    if (fingerprint_all(s->inputs, s->n_in, s->in_fp, s->name, "input missing", err) != 0) {
+        free(s->in_fp);
+        s->in_fp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int pl_stage_start(pl_stage *s, pl_action action, int out_fd, pid_t *pid, dg_err *err) {
+    *pid = 0;
+    if (action != PL_RUN && action != PL_RESUME) return dg_fail(err, "%s: nothing to start for %s", s->name,
+                                                                 pl_action_name(action));
+    if (fingerprint_inputs(s, err) != 0) return -1;
     int rc = -1;
-    if (!in_fp || !out_fp) {
+    if (action == PL_RUN && s->own_dir[0] && dir_nonempty(s->own_dir) && move_aside(s->own_dir, err) != 0) goto fail;
+    for (int i = 0; i < s->n_out; i++)
+        if (parent_mkdirs(s->outputs[i], err) != 0) goto fail;
+    if (stamp_write(s, 1, s->in_fp, NULL, err) != 0) goto fail;
+    int resumed = action == PL_RESUME && s->resume_arg[0];
+    if (resumed && !(s->argv[s->argc] = dup_str(s->resume_arg))) {
+        dg_fail(err, "%s: out of memory", s->name);
+        goto fail;
+    }
+    rc = spawn_child(s->argv, s->name, out_fd, pid, err);
+    if (resumed) {
+        free(s->argv[s->argc]);
+        s->argv[s->argc] = NULL;
+    }
+    if (rc == 0) return 0;
+fail:
+    free(s->in_fp);
+    s->in_fp = NULL;
+    return -1;
+}
+
+int pl_stage_finish(pl_stage *s, int status, dg_err *err) {
+    pl_fp *out_fp = calloc((size_t)s->n_out + 1, sizeof *out_fp);
+    int rc = -1;
+    if (!out_fp) {
         dg_fail(err, "%s: out of memory", s->name);
         goto done;
     }
-    if (fingerprint_all(s->inputs, s->n_in, in_fp, s->name, "input missing", err) != 0) goto done;
-    if (action == PL_RUN || action == PL_RESUME) {
-        if (action == PL_RUN && s->own_dir[0] && dir_nonempty(s->own_dir) && move_aside(s->own_dir, err) != 0)
-            goto done;
-        for (int i = 0; i < s->n_out; i++)
-            if (parent_mkdirs(s->outputs[i], err) != 0) goto done;
-        if (stamp_write(s, 1, in_fp, NULL, err) != 0) goto done;
-        int resumed = action == PL_RESUME && s->resume_arg[0];
-        if (resumed && !(s->argv[s->argc] = dup_str(s->resume_arg))) {
-            dg_fail(err, "%s: out of memory", s->name);
-            goto done;
-        }
-        int bad = run_child(s->argv, s->name, err);
-        if (resumed) {
-            free(s->argv[s->argc]);
-            s->argv[s->argc] = NULL;
-        }
-        if (bad) goto done;
-    }
+    if (check_status(status, s->argv, s->name, err) != 0) goto done;
+    if (!s->in_fp && fingerprint_inputs(s, err) != 0) goto done; /* PL_FINISH: nothing was started */
     if (fingerprint_all(s->outputs, s->n_out, out_fp, s->name, "the stage succeeded but did not write an output",
                         err) != 0)
         goto done;
-    rc = stamp_write(s, 0, in_fp, out_fp, err);
+    rc = stamp_write(s, 0, s->in_fp, out_fp, err);
 done:
-    free(in_fp);
     free(out_fp);
+    free(s->in_fp);
+    s->in_fp = NULL;
     return rc;
+}
+
+int pl_stage_execute(pl_stage *s, pl_action action, dg_err *err) {
+    if (action == PL_SKIP) return 0;
+    int status = 0;
+    if (action == PL_RUN || action == PL_RESUME) {
+        pid_t pid;
+        if (pl_stage_start(s, action, -1, &pid, err) != 0) return -1;
+        while (waitpid(pid, &status, 0) < 0) {
+            if (errno != EINTR) {
+                dg_fail_errno(err, "%s: waitpid failed", s->name);
+                free(s->in_fp);
+                s->in_fp = NULL;
+                return -1;
+            }
+        }
+    }
+    return pl_stage_finish(s, status, err);
 }
 
 int pl_exe_dir(char *dir, size_t n, dg_err *err) {

@@ -29,11 +29,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pipeline/dg_err.h"
 
 #define PL_MAX_ARGS 256
 #define PL_MAX_FILES 1024
+
+/* A file's fingerprint. */
+typedef struct pl_fp {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t hash;
+} pl_fp;
 
 typedef struct pl_stage {
     char name[128];                 /* for messages: "train deotte-s1" */
@@ -48,6 +56,7 @@ typedef struct pl_stage {
     char resume_file[1600];         /* "" if none */
     char resume_arg[32];            /* appended when resuming, e.g. "--resume" */
     double estimate_s;              /* seconds this stage is expected to take (for the plan) */
+    pl_fp *in_fp;                   /* between pl_stage_start and pl_stage_finish: the inputs' fingerprints */
 } pl_stage;
 
 /* Build a stage (all strings copied; free with pl_stage_free). argv is NULL-terminated. */
@@ -58,13 +67,6 @@ void pl_stage_free(pl_stage *s);
 
 /* The command line as recorded in stamps (see above): malloc'd. */
 char *pl_stage_command(const pl_stage *s);
-
-/* A file's fingerprint. */
-typedef struct pl_fp {
-    uint64_t size;
-    int64_t mtime_ns;
-    uint64_t hash;
-} pl_fp;
 
 /* 64-bit content hash of a whole file (and its size and mtime). */
 int pl_fingerprint(const char *path, pl_fp *fp, dg_err *err);
@@ -85,10 +87,20 @@ const char *pl_action_name(pl_action a);
 int pl_stage_decide(const pl_stage *s, pl_action *action, char *why, size_t why_n, dg_err *err);
 
 /* Carry out a decided action: PL_SKIP does nothing; PL_RUN moves a stale own_dir aside if the stamp does not
- * match, creates the outputs' directories, writes the "running" stamp, runs the command (fork/exec; the child gets SIGTERM if the driver dies),
- * checks the exit status and that every output exists, and writes the "done" stamp; PL_RESUME the same with
- * resume_arg; PL_FINISH checks the outputs and writes the stamp. A failed command leaves the "running" stamp. */
+ * match, creates the outputs' directories, writes the "running" stamp, runs the command (fork/exec; the child gets
+ * SIGTERM if the driver dies), checks the exit status and that every output exists, and writes the "done" stamp;
+ * PL_RESUME the same with resume_arg; PL_FINISH checks the outputs and writes the stamp. A failed command leaves
+ * the "running" stamp. */
 int pl_stage_execute(pl_stage *s, pl_action action, dg_err *err);
+
+/* pl_stage_execute in two halves, for running several stages at once:
+ * pl_stage_start does everything up to the fork for PL_RUN or PL_RESUME (moving a stale own_dir aside, the
+ * outputs' directories, the "running" stamp) and returns the child in *pid without waiting. out_fd < 0: the child
+ * shares our stdout and stderr; else both go to out_fd (e.g. a pipe's write end; the caller closes its copy).
+ * pl_stage_finish takes the child's wait status (0 for PL_FINISH, which needs no start) and does the rest: the
+ * status check, the outputs, the "done" stamp. Every pl_stage_start needs its pl_stage_finish (or pl_stage_free). */
+int pl_stage_start(pl_stage *s, pl_action action, int out_fd, pid_t *pid, dg_err *err);
+int pl_stage_finish(pl_stage *s, int status, dg_err *err);
 
 /* Directory of the running executable (from /proc/self/exe), for locating sibling stage binaries. */
 int pl_exe_dir(char *dir, size_t n, dg_err *err);

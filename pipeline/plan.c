@@ -93,9 +93,10 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median of "key" over every JSON line of the files matching pattern (only lines where match_key equals match_val,
- * if match_key is set). 0 if none. */
-static double median_from(const char *pattern, const char *key, const char *match_key, const char *match_val) {
+/* Median of "key" over every JSON line of the files matching pattern, only lines whose "model" is model and whose
+ * "kind" is kind (a line without "kind" is a predict line), when those are given. A line with "jobs" > 1 counts
+ * its value / eff. 0 if none. */
+static double median_from(const char *pattern, const char *key, const char *model, const char *kind, double eff) {
     glob_t g;
     double *v = NULL;
     size_t nv = 0, cap = 0;
@@ -107,18 +108,19 @@ static double median_from(const char *pattern, const char *key, const char *matc
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             cJSON *o = cJSON_Parse(l);
             cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
-            int ok = cJSON_IsNumber(x) && x->valuedouble > 0;
-            if (ok && match_key) {
-                cJSON *mk = cJSON_GetObjectItemCaseSensitive(o, match_key);
-                ok = cJSON_IsString(mk) && strcmp(mk->valuestring, match_val) == 0;
-            }
+            cJSON *mo = cJSON_GetObjectItemCaseSensitive(o, "model"), *ki = cJSON_GetObjectItemCaseSensitive(o, "kind");
+            cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
+            const char *line_kind = cJSON_IsString(ki) ? ki->valuestring : "predict";
+            int ok = cJSON_IsNumber(x) && x->valuedouble > 0 &&
+                     (!model || (cJSON_IsString(mo) && strcmp(mo->valuestring, model) == 0)) &&
+                     (!kind || strcmp(line_kind, kind) == 0);
             if (ok && nv == cap) {
                 cap = cap ? 2 * cap : 64;
                 double *nvp = realloc(v, cap * sizeof *v);
                 if (!nvp) ok = 0;
                 else v = nvp;
             }
-            if (ok) v[nv++] = x->valuedouble;
+            if (ok) v[nv++] = x->valuedouble / (cJSON_IsNumber(jobs) && jobs->valuedouble > 1 ? eff : 1);
             cJSON_Delete(o);
         }
         free(text);
@@ -160,10 +162,12 @@ static int add_step(pl_plan *plan, pl_kind kind, int run, const char *name, cons
 static int speeds_for(pl_plan *plan, pl_run *r, dg_err *err) {
     char base[128], pattern[2048];
     model_base(base, sizeof base, r->member->model);
-    snprintf(pattern, sizeof pattern, "%s/../*/members/%s-s*/metrics.jsonl", plan->o.work, base);
-    double tr = median_from(pattern, "images_per_s", NULL, NULL);
+    double eff = plan->preset->jobs_efficiency;
     snprintf(pattern, sizeof pattern, "%s/../*/timings.jsonl", plan->o.work);
-    double pr = median_from(pattern, "images_per_s", "model", base);
+    double tr = median_from(pattern, "images_per_s", base, "train", eff);
+    double pr = median_from(pattern, "images_per_s", base, "predict", eff);
+    snprintf(pattern, sizeof pattern, "%s/../*/members/%s-s*/metrics.jsonl", plan->o.work, base);
+    if (tr <= 0) tr = median_from(pattern, "images_per_s", NULL, NULL, eff);
     const pl_speed *conf = NULL;
     for (int i = 0; i < plan->preset->n_speeds; i++)
         if (!strcmp(plan->preset->speeds[i].model, base) || !strcmp(plan->preset->speeds[i].model, r->member->model))
@@ -472,8 +476,72 @@ static int written_by_running_step(const pl_plan *plan, int upto, const char *pa
     return 0;
 }
 
-int pl_plan_decide(pl_plan *plan, dg_err *err) {
+/* Replace the value after "--threads" in a stage's command. */
+static int set_threads(pl_stage *st, int threads, dg_err *err) {
+    for (int i = 1; i + 1 < st->argc; i++) {
+        if (strcmp(st->argv[i], "--threads") != 0) continue;
+        char v[16];
+        snprintf(v, sizeof v, "%d", threads);
+        char *d = strdup(v);
+        if (!d) return dg_fail(err, "out of memory");
+        free(st->argv[i + 1]);
+        st->argv[i + 1] = d;
+    }
+    return 0;
+}
+
+/* After the decisions: jobs, the member stages' threads, their estimates as they will run, and the total. */
+static int plan_jobs(pl_plan *plan, dg_err *err) {
+    int busy = 0; /* members with a stage to run */
+    for (int r = 0; r < plan->n_runs; r++) {
+        int work = 0;
+        for (int i = 0; i < plan->n_steps; i++) {
+            const pl_step *s = &plan->steps[i];
+            work |= s->run == r && (s->action == PL_RUN || s->action == PL_RESUME);
+        }
+        busy += work;
+    }
+    int T = plan->o.threads;
+    plan->jobs = plan->o.jobs < busy ? plan->o.jobs : busy;
+    if (plan->jobs < 1) plan->jobs = 1;
+    plan->job_threads = T;
+    if (plan->jobs > 1) plan->job_threads = T / plan->jobs > 1 ? T / plan->jobs : 1;
+    int lanes = plan->jobs < T ? plan->jobs : T;
+    double speedup = lanes > 1 ? lanes * plan->preset->jobs_efficiency : 1;
+    plan->job_slowdown = plan->jobs / speedup;
+    double *lane_end = calloc((size_t)plan->jobs, sizeof *lane_end);
+    if (!lane_end) return dg_fail(err, "out of memory");
     plan->total_s = 0;
+    for (int i = 0; i < plan->n_steps; i++) {
+        pl_step *s = &plan->steps[i];
+        if (s->run < 0) plan->total_s += s->estimate_s;
+        else if (set_threads(&s->stage, plan->job_threads, err) != 0) {
+            free(lane_end);
+            return -1;
+        }
+    }
+    for (int r = 0; r < plan->n_runs; r++) {
+        double chain = 0;
+        for (int i = 0; i < plan->n_steps; i++) {
+            pl_step *s = &plan->steps[i];
+            if (s->run != r) continue;
+            s->estimate_s *= plan->job_slowdown;
+            chain += s->estimate_s;
+        }
+        int first_free = 0;
+        for (int l = 1; l < plan->jobs; l++)
+            if (lane_end[l] < lane_end[first_free]) first_free = l;
+        lane_end[first_free] += chain;
+    }
+    double members = 0;
+    for (int l = 0; l < plan->jobs; l++) members = lane_end[l] > members ? lane_end[l] : members;
+    plan->total_s += members;
+    for (int i = 0; i < plan->n_steps; i++) plan->steps[i].stage.estimate_s = plan->steps[i].estimate_s;
+    free(lane_end);
+    return 0;
+}
+
+int pl_plan_decide(pl_plan *plan, dg_err *err) {
     for (int i = 0; i < plan->n_steps; i++) {
         pl_step *s = &plan->steps[i];
         if (pl_stage_decide(&s->stage, &s->action, s->why, sizeof s->why, err) != 0) return -1;
@@ -513,10 +581,8 @@ int pl_plan_decide(pl_plan *plan, dg_err *err) {
             }
         }
         s->estimate_s = est;
-        s->stage.estimate_s = est;
-        plan->total_s += est;
     }
-    return 0;
+    return plan_jobs(plan, err);
 }
 
 void pl_format_seconds(char *buf, size_t n, double s) {
@@ -543,7 +609,15 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
                 p->augment.both ? "" : " (validation estimate optimistic: copies of validation images are trained on)");
     fprintf(out, "members  %d model(s) x %d fold(s) = %d run(s); tta %d; ensemble %s\n", p->n_members,
             p->folds ? p->folds : 1, plan->n_runs, p->tta, pl_ensemble_name(p->ensemble));
-    fprintf(out, "work     %s; output %s; %d thread(s)\n\n", plan->o.work, plan->o.output, plan->o.threads);
+    fprintf(out, "work     %s; output %s; %d thread(s)\n", plan->o.work, plan->o.output, plan->o.threads);
+    if (plan->jobs > 1)
+        fprintf(out, "jobs     %d members at a time, %d thread(s) each: a member stage takes x%.2f its time alone "
+                     "(jobs_efficiency %.2f)\n", plan->jobs, plan->job_threads, plan->job_slowdown,
+                p->jobs_efficiency);
+    else
+        fprintf(out, "jobs     1: members one after another, %d thread(s)%s\n", plan->job_threads,
+                plan->o.jobs > 1 ? " (more jobs asked, but at most one member has work)" : "");
+    fprintf(out, "\n");
     fprintf(out, "  %-28s %-7s %9s  %s\n", "stage", "action", "estimate", "why / what");
     for (int i = 0; i < plan->n_steps; i++) {
         const pl_step *s = &plan->steps[i];
@@ -562,13 +636,13 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
     }
     char tot[32];
     pl_format_seconds(tot, sizeof tot, plan->total_s);
-    fprintf(out, "  %-28s %-7s %9s", "total", "", tot);
+    fprintf(out, "  %-28s %-7s %9s", plan->jobs > 1 ? "total (members in parallel)" : "total", "", tot);
     if (p->budget_minutes > 0) {
         char b[32];
         pl_format_seconds(b, sizeof b, p->budget_minutes * 60);
         fprintf(out, "  budget %s: %s", b, plan->total_s <= p->budget_minutes * 60 ? "fits" : "OVER BUDGET");
     }
-    fprintf(out, "\n\nspeeds (images/s on this machine; see docs/pipeline.md):\n");
+    fprintf(out, "\n\nspeeds (images/s of one stage alone on this machine; see docs/pipeline.md):\n");
     for (int i = 0; i < plan->n_runs; i++) {
         int dup = 0;
         for (int j = 0; j < i && !dup; j++) dup = !strcmp(plan->runs[j].member->model, plan->runs[i].member->model);
@@ -583,10 +657,18 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
 }
 
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err) {
-    if (step->kind != PL_PREDICT || step->run < 0 || seconds <= 0) return 0;
+    if ((step->kind != PL_PREDICT && step->kind != PL_TRAIN) || step->run < 0 || seconds <= 0) return 0;
+    const pl_run *r = &plan->runs[step->run];
+    double ips = (double)step->images / seconds;
+    if (step->kind == PL_TRAIN) {
+        char metrics[1500];
+        snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", r->run_dir);
+        ips = median_from(metrics, "images_per_s", NULL, NULL, 1);
+        if (ips <= 0) return 0;
+    }
     char path[1200], base[128];
     snprintf(path, sizeof path, "%s/timings.jsonl", plan->o.work);
-    model_base(base, sizeof base, plan->runs[step->run].member->model);
+    model_base(base, sizeof base, r->member->model);
     char *old = NULL;
     size_t n = 0;
     if (dg_path_exists(path) && dg_read_file(path, &old, &n, err) != 0) return -1;
@@ -596,10 +678,10 @@ int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double secon
         free(old);
         return dg_fail(err, "out of memory");
     }
-    int k = snprintf(buf, cap, "%s{\"stage\":\"%s\",\"model\":\"%s\",\"images\":%zu,\"seconds\":%.3f,"
-                               "\"images_per_s\":%.1f,\"threads\":%d}\n",
-                     old ? old : "", step->stage.name, base, step->images, seconds,
-                     (double)step->images / seconds, plan->o.threads);
+    int k = snprintf(buf, cap, "%s{\"stage\":\"%s\",\"kind\":\"%s\",\"model\":\"%s\",\"images\":%zu,\"seconds\":%.3f,"
+                               "\"images_per_s\":%.1f,\"threads\":%d,\"jobs\":%d}\n",
+                     old ? old : "", step->stage.name, step->kind == PL_TRAIN ? "train" : "predict", base, step->images,
+                     seconds, ips, plan->job_threads, plan->jobs);
     free(old);
     int rc = dg_write_file_atomic(path, buf, (size_t)k, err);
     free(buf);

@@ -8,11 +8,23 @@
  *   ensemble                    digits-ensemble -> the submission + its manifest
  * NAME is <model>-s<seed> (plus -f<k> with K folds). Stamps live in WORK/stamps/.
  *
+ * Concurrency (jobs): ingest and augment run first, one at a time with all T threads; then the members' chains
+ * (train-NAME, predict-NAME) run up to `jobs` at a time, each stage with max(1, T / jobs) threads; the ensemble
+ * runs last. jobs is capped at the number of members that have something to do, so a lone member left to resume
+ * gets all T threads.
+ *
  * Time estimate: a train stage takes epochs * (n_fit / train_ips + n_val / predict_ips) seconds (the validation
  * pass every epoch is inference), epochs left for a resumed run; a predict stage n_test * tta / predict_ips;
- * ingest CSV bytes / 300 MB/s; augment images / PL_AUGMENT_IPS; ensemble 1 s. images/s (ips) per model come from, in order:
- *   1. measured: the median images_per_s of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl
- *      (train), and WORK/../<any preset>/timings.jsonl (predict, written by digits-pipeline after each predict);
+ * ingest CSV bytes / 300 MB/s; augment images / PL_AUGMENT_IPS; ensemble 1 s. These are times alone on the machine.
+ * With jobs = N > 1 a member stage is slower by job_slowdown = N / speedup, speedup = min(N, T) x the preset's
+ * jobs_efficiency (1 if min(N, T) = 1): N concurrent members deliver speedup times the throughput of one alone.
+ * The members' part of the total is then the finish time of their chains handed in order to N lanes, each chain
+ * to the lane free first (sum / speedup when the chains are equal and N divides their count).
+ * images/s (ips) per model, as one stage alone with T threads, come from, in order:
+ *   1. measured: the median images_per_s of the model's lines in WORK/../<any preset>/timings.jsonl, which
+ *      digits-pipeline appends after each train (the run's median epoch speed) and predict stage; a line
+ *      measured with jobs > 1 counts images_per_s / jobs_efficiency. Train speeds without such lines: the median
+ *      of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl, as is;
  *   2. configured: the preset's `speed model=M train=.. predict=..` line;
  *   3. guessed from the model's FLOPs (nn_net_flops): train PL_TRAIN_GFLOPS / (3 x forward FLOPs), predict
  *      PL_PREDICT_GFLOPS / forward FLOPs, numbers measured for deotte on 2 AMD EPYC cores.
@@ -37,7 +49,8 @@ typedef struct pl_opts {
     char data_dir[1024]; /* train.csv, test.csv, sample_submission.csv; train.npy and test.npy are written here */
     char work[1024];     /* runs/<preset> */
     char output[1024];   /* the submission */
-    int threads;
+    int threads;         /* T: ingest, augment and ensemble get all of them */
+    int jobs;            /* members at once, >= 1 (the preset's jobs= or --jobs) */
 } pl_opts;
 
 typedef enum pl_kind { PL_INGEST, PL_AUGMENT, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
@@ -61,7 +74,7 @@ typedef struct pl_step {
     int run;                  /* index into runs, -1 if none */
     pl_action action;
     char why[256];
-    double estimate_s;
+    double estimate_s;        /* as it will run: member stages include the job_slowdown */
     size_t images;            /* images this step pushes through a net (for timings) */
 } pl_step;
 
@@ -72,14 +85,18 @@ typedef struct pl_plan {
     int n_runs, n_steps;
     pl_run *runs;
     pl_step *steps;
-    double total_s;
+    int jobs;                 /* members at once: min(o.jobs, members with work to do), at least 1 */
+    int job_threads;          /* --threads of member stages: max(1, T / jobs) */
+    double job_slowdown;      /* a member stage's time / its time alone (1 with jobs = 1) */
+    double total_s;           /* the wall time: stages before and after the members + the members' lanes */
 } pl_plan;
 
 /* Build the stages for a preset. Reads the data files' sizes and the model specs; runs nothing. */
 int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *err);
 
-/* Decide every step (pl_stage_decide) and estimate times. A step whose inputs are written by an earlier step that
- * will run is planned to run too (it re-checks when its turn comes). */
+/* Decide every step (pl_stage_decide), settle jobs and the member stages' --threads, and estimate times. A step
+ * whose inputs are written by an earlier step that will run is planned to run too (it re-checks when its turn
+ * comes). */
 int pl_plan_decide(pl_plan *plan, dg_err *err);
 
 /* The plan as a table: stages, members, actions, estimates, total vs the budget, where the speeds came from. */
@@ -88,7 +105,8 @@ void pl_plan_print(const pl_plan *plan, FILE *out);
 /* "1h02m", "4m10s", "12s" */
 void pl_format_seconds(char *buf, size_t n, double s);
 
-/* Record a finished predict step's speed in WORK/timings.jsonl (rewritten atomically). */
+/* Record a finished train or predict step's speed in WORK/timings.jsonl (rewritten atomically): a predict step's
+ * images / seconds, a train step's median epoch images_per_s from its metrics.jsonl; with threads and jobs. */
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err);
 
 void pl_plan_free(pl_plan *plan);

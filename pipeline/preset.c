@@ -269,11 +269,13 @@ static int parse_settings(pl_preset *p, const ctx *c, const tok *t, int nt, unsi
     for (int i = 0; i < nt; i++) {
         char key[64], val[512];
         if (split_kv(c, &t[i], key, sizeof key, val, sizeof val) != 0) return -1;
-        static const char *const keys[] = {"tta", "ensemble", "budget_minutes"};
+        static const char *const keys[] = {"tta", "ensemble", "budget_minutes", "jobs", "jobs_efficiency"};
         int k = 0;
-        while (k < 3 && strcmp(key, keys[k]) != 0) k++;
-        if (k == 3)
-            return fail_at(c, t[i].col, "unknown setting \"%s\"; expected tta, ensemble or budget_minutes", key);
+        while (k < 5 && strcmp(key, keys[k]) != 0) k++;
+        if (k == 5)
+            return fail_at(c, t[i].col,
+                           "unknown setting \"%s\"; expected tta, ensemble, budget_minutes, jobs or jobs_efficiency",
+                           key);
         if (*seen & (1u << k)) return fail_at(c, t[i].col, "%s given twice", key);
         *seen |= 1u << k;
         long v;
@@ -286,9 +288,16 @@ static int parse_settings(pl_preset *p, const ctx *c, const tok *t, int nt, unsi
             while (e < 3 && strcmp(val, kEnsembleNames[e]) != 0) e++;
             if (e == 3) return fail_at(c, t[i].col, "ensemble=%s: expected soft, hard or fit", val);
             p->ensemble = (pl_ensemble)e;
-        } else {
+        } else if (k == 2) {
             if (dg_parse_double(val, 1e-3, 1e7, &p->budget_minutes) != 0)
                 return fail_at(c, t[i].col, "budget_minutes=%s: expected minutes > 0", val);
+        } else if (k == 3) {
+            if (dg_parse_long(val, 1, PL_MAX_JOBS, &v) != 0)
+                return fail_at(c, t[i].col, "jobs=%s: expected an integer 1..%d", val, PL_MAX_JOBS);
+            p->jobs = (int)v;
+        } else {
+            if (dg_parse_double(val, 0.01, 1, &p->jobs_efficiency) != 0)
+                return fail_at(c, t[i].col, "jobs_efficiency=%s: expected a fraction in [0.01, 1]", val);
         }
     }
     return 0;
@@ -306,6 +315,8 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
     p->split_seed = 1;
     p->tta = 1;
     p->ensemble = PL_ENS_SOFT;
+    p->jobs = 1;
+    p->jobs_efficiency = PL_JOBS_EFFICIENCY;
     ctx c = {fname, 0, err};
     int split_line = 0;
     unsigned settings_seen = 0;
@@ -341,7 +352,7 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
             else
                 rc = fail_at(&c, t[0].col,
                              "unknown statement \"%s\"; expected split, member, members, augment, speed or a setting "
-                             "(tta=, ensemble=, budget_minutes=)", kw);
+                             "(tta=, ensemble=, budget_minutes=, jobs=, jobs_efficiency=)", kw);
             if (rc != 0) return -1;
         }
         s += len;

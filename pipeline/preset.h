@@ -10,6 +10,10 @@
  *   tta=4                                  test-time augmentation views for digits-predict (default 1)
  *   ensemble=soft                          soft | hard | fit (digits-ensemble --method; default soft)
  *   budget_minutes=15                      the plan warns when its estimate exceeds this
+ *   jobs=2                                 members trained at the same time (default 1; see docs/pipeline.md)
+ *   jobs_efficiency=0.76                   for the estimate: the throughput of `jobs` concurrent members with
+ *                                          T/jobs threads each, over jobs x that of one member alone with T
+ *                                          threads (default PL_JOBS_EFFICIENCY)
  *   speed model=deotte train=400 predict=2500    images/s on this machine, for the time estimate
  *   augment policy=kaggle [copies=1] [originals=yes] [seed=1] [apply=train]
  *                                          an offline digits-augment stage before training (see below)
@@ -33,6 +37,8 @@
 
 #define PL_MAX_MEMBERS 128
 #define PL_MAX_SPEEDS 32
+#define PL_MAX_JOBS 64
+#define PL_JOBS_EFFICIENCY 0.76 /* deotte on 2 cores: 2 x 950 images/s (1 thread each) vs 1250 (alone, 2 threads) */
 
 typedef struct pl_member {
     char model[128];     /* model spec name or path */
@@ -73,6 +79,8 @@ typedef struct pl_preset {
     int tta;
     pl_ensemble ensemble;
     double budget_minutes;   /* 0: none */
+    int jobs;                /* members trained at once, 1..PL_MAX_JOBS (default 1) */
+    double jobs_efficiency;  /* (0, 1], default PL_JOBS_EFFICIENCY */
     int n_speeds;
     pl_speed speeds[PL_MAX_SPEEDS];
     pl_augment augment;

@@ -1,6 +1,8 @@
 /* Tests for pipeline/driver (stamps, fingerprints, skip / re-run / resume decisions with tiny shell stages) and
  * pipeline/preset (strict parsing, errors with file:line:col, the shipped presets). */
 #include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 
 #include "kaggle/submission.h"
 #include "pipeline/dg_file.h"
+#include "pipeline/dg_progress.h"
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
 
@@ -298,6 +301,11 @@ static void test_preset_parse(void **state) {
     assert_float_equal(p.budget_minutes, 15, 1e-12);
     assert_int_equal(p.n_speeds, 1);
     assert_float_equal(p.speeds[0].train_ips, 400, 1e-9);
+    assert_int_equal(p.jobs, 1);
+    assert_float_equal(p.jobs_efficiency, PL_JOBS_EFFICIENCY, 1e-12);
+    assert_int_equal(pl_preset_parse(&p, "member model=x seed=3\njobs=3 jobs_efficiency=0.5\n", "f.preset", &err), 0);
+    assert_int_equal(p.jobs, 3);
+    assert_float_equal(p.jobs_efficiency, 0.5, 1e-12);
     /* defaults and folds */
     assert_int_equal(pl_preset_parse(&p, "split folds=5\nmember model=x seed=3\n", "f.preset", &err), 0);
     assert_int_equal(p.folds, 5);
@@ -359,6 +367,9 @@ static void test_preset_errors(void **state) {
     expect_error("member model=a seed=1\nensemble=avg\n", "bad.preset:2:1: ensemble=avg: expected soft, hard or fit");
     expect_error("member model=a seed=1\nbudget_minutes=-3\n", "bad.preset:2:1: budget_minutes=-3");
     expect_error("member model=a seed=1\ncolor=red\n", "bad.preset:2:1: unknown setting \"color\"");
+    expect_error("member model=a seed=1\njobs=0\n", "bad.preset:2:1: jobs=0: expected an integer 1..64");
+    expect_error("member model=a seed=1\njobs=2 jobs=3\n", "bad.preset:2:8: jobs given twice");
+    expect_error("member model=a seed=1\njobs_efficiency=1.5\n", "bad.preset:2:1: jobs_efficiency=1.5: expected");
     expect_error("member model=a seed=1\nspeed model=a\n", "bad.preset:2:1: speed: give train=");
     expect_error("member model=a seed=1\nspeed model=a train=0\n", "bad.preset:2:15: train=0");
     expect_error("member model=a seed=1\nmember model=a$b seed=2\n", "bad.preset:2:8: model=a$b");
@@ -384,6 +395,7 @@ static void test_shipped_presets(void **state) {
         assert_string_equal(p.name, names[i]);
         assert_true(p.n_members >= 1);
         assert_true(p.budget_minutes > 0);
+        assert_int_equal(p.jobs, i == 0 ? 1 : 2);
     }
     pl_preset p;
     dg_err err;
@@ -483,6 +495,239 @@ static void test_pipeline_end_to_end(void **state) {
     assert_int_equal(count_in(PTMP "/run4.log", "tiny.preset:1:30: epochs=two"), 1);
 }
 
+/* ---- jobs: members' chains at the same time, with fake stage programs (tiny shell scripts) ---- */
+#define JTMP DIGITS_TEST_TMP "/jobs"
+
+static void script(const char *name, const char *body) {
+    char path[512];
+    snprintf(path, sizeof path, JTMP "/bin/%s", name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s", body);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* Fake digits-ingest/-train/-predict/-ensemble in JTMP/bin. The train stage logs "NAME start|end TIME threads=T
+ * resume=R" to JTMP/log, writes a checkpoint, prints a line on stdout and one on stderr, fails with status 3 if
+ * JTMP/fail-NAME exists, else sleeps $(cat JTMP/sleep) seconds and writes its outputs. */
+static void setup_jobs(void) {
+    dg_err err;
+    assert_int_equal(system("rm -rf '" JTMP "'"), 0);
+    assert_int_equal(dg_mkdirs(JTMP "/bin", &err), 0);
+    assert_int_equal(dg_mkdirs(JTMP "/data", &err), 0);
+    script("digits-ingest", "while [ $# -gt 1 ]; do [ \"$1\" = -o ] && out=$2; shift; done\ncp \"$1\" \"$out\"\n");
+    script("digits-train",
+           "res=0\n"
+           "while [ $# -gt 0 ]; do case \"$1\" in --run) run=$2; shift;; --threads) thr=$2; shift;;"
+           " --resume) res=1;; esac; shift; done\n"
+           "m=${run##*/}\n"
+           "echo \"$m start $(date +%s.%N) threads=$thr resume=$res\" >> " JTMP "/log\n"
+           "mkdir -p \"$run\" && echo ck > \"$run/checkpoint.ckpt\"\n"
+           "echo \"epoch 1 of $m\"\n"
+           "echo \"validation of $m\" >&2\n"
+           "if [ -e " JTMP "/fail-$m ]; then echo \"$m: diverged\" >&2; exit 3; fi\n"
+           "sleep $(cat " JTMP "/sleep)\n"
+           "for f in result.json model.safetensors val_pred.npy val_ids.npy; do echo \"$m $f\" > \"$run/$f\"; done\n"
+           "echo \"$m end $(date +%s.%N)\" >> " JTMP "/log\n");
+    script("digits-predict", "while [ $# -gt 1 ]; do [ \"$1\" = -o ] && out=$2; shift; done\n"
+                             "echo \"probabilities of ${1##*/}\" > \"$out\"\n");
+    script("digits-ensemble", "while [ $# -gt 0 ]; do case \"$1\" in -o) out=$2; shift;; *=*) p=\"$p ${1#*=}\";;"
+                              " esac; shift; done\ncat $p > \"$out\" && echo '{}' > \"${out%.csv}.manifest.json\"\n");
+    put(JTMP "/sleep", "1\n");
+    FILE *tr = fopen(JTMP "/data/train.csv", "w"), *te = fopen(JTMP "/data/test.csv", "w");
+    assert_non_null(tr);
+    assert_non_null(te);
+    fprintf(tr, "label,pixel0\n");
+    fprintf(te, "pixel0\n");
+    for (int i = 0; i < 20; i++) fprintf(i < 17 ? tr : te, i < 17 ? "%d,%d\n" : "%d\n", i % 10, i);
+    fclose(tr);
+    fclose(te);
+    put(JTMP "/p.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=1\n"
+                          "speed model=mlp2 train=1000 predict=1000\njobs=2\n");
+}
+
+#define JOBS_CMD                                                                                                  \
+    DIGITS_BIN_DIR "/digits-pipeline -p " JTMP "/p.preset -d " JTMP "/data -w " JTMP "/work -o " JTMP             \
+                   "/sub.csv --bin-dir " JTMP "/bin --threads 2"
+
+/* digits-pipeline with the fake stages; returns its exit status and how long it took. */
+static int jobs_pipeline(const char *args, const char *log, double *seconds) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, JOBS_CMD " %s > " JTMP "/%s 2>&1", args, log);
+    double t0 = dg_now();
+    int rc = system(cmd);
+    if (seconds) *seconds = dg_now() - t0;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The time of the last "<member> <what> TIME" line of JTMP/log, or -1. */
+static double log_time(const char *member, const char *what) {
+    char key[64], *t = get(JTMP "/log");
+    snprintf(key, sizeof key, "%s %s ", member, what);
+    double v = -1;
+    for (const char *p = t; (p = strstr(p, key)) != NULL; p++) v = strtod(p + strlen(key), NULL);
+    free(t);
+    return v;
+}
+
+/* The last "<member> start" line of JTMP/log (malloc'd). */
+static char *last_start(const char *member) {
+    char key[64], *t = get(JTMP "/log"), *last = NULL;
+    snprintf(key, sizeof key, "%s start ", member);
+    for (char *p = t; (p = strstr(p, key)) != NULL; p++) last = p;
+    assert_non_null(last);
+    char *nl = strchr(last, '\n');
+    if (nl) *nl = '\0';
+    char *line = strdup(last);
+    free(t);
+    return line;
+}
+
+/* Every stamp of JTMP/work (name and text, mtimes left out), and the predictions and the submission. */
+static char *results(void) {
+    size_t cap = 1 << 16, n = 0;
+    char *out = calloc(cap, 1);
+    glob_t g;
+    assert_int_equal(glob(JTMP "/work/stamps/*.stamp", 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 7);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *t = get(g.gl_pathv[i]);
+        n += (size_t)snprintf(out + n, cap - n, "== %s\n", g.gl_pathv[i]);
+        for (char *save = NULL, *l = strtok_r(t, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            unsigned long long size;
+            long long mtime;
+            int used = 0;
+            if ((!strncmp(l, "in ", 3) || !strncmp(l, "out ", 4)) &&
+                sscanf(strchr(l, ' ') + 1, "%llu %lld %n", &size, &mtime, &used) == 2 && used > 0)
+                n += (size_t)snprintf(out + n, cap - n, "%.*s %llu %s\n", (int)(strchr(l, ' ') - l), l, size,
+                                      strchr(l, ' ') + 1 + used);
+            else
+                n += (size_t)snprintf(out + n, cap - n, "%s\n", l);
+        }
+        free(t);
+    }
+    globfree(&g);
+    static const char *const files[] = {JTMP "/work/preds/mlp2-s1.npy", JTMP "/work/preds/mlp2-s2.npy",
+                                        JTMP "/sub.csv"};
+    for (int i = 0; i < 3; i++) {
+        char *t = get(files[i]);
+        n += (size_t)snprintf(out + n, cap - n, "== %s\n%s", files[i], t);
+        free(t);
+    }
+    assert_true(n < cap - 1);
+    return out;
+}
+
+/* jobs=2 (the preset's) runs the two members' chains at the same time with 1 thread each; --jobs 1 runs them one
+ * after another with 2; both give the same stamps and files; a re-run skips everything. */
+static void test_jobs_concurrent(void **state) {
+    (void)state;
+    setup_jobs();
+    double t1, t2, t3;
+    assert_int_equal(jobs_pipeline("--jobs 1", "one.log", &t1), 0);
+    assert_int_equal(count_in(JTMP "/one.log", ": done in"), 7);
+    assert_int_equal(count_in(JTMP "/one.log", "jobs     1: members one after another, 2 thread(s)"), 1);
+    assert_int_equal(count_in(JTMP "/log", "threads=2 resume=0"), 2);
+    assert_int_equal(count_in(JTMP "/one.log", "[mlp2-s"), 0); /* jobs=1: the stages' output as it is */
+    assert_int_equal(count_in(JTMP "/one.log", "\nepoch 1 of mlp2-s2\n"), 1);
+    assert_true(log_time("mlp2-s2", "start") >= log_time("mlp2-s1", "end"));
+    assert_true(t1 >= 2.0);
+    char *seq = results();
+
+    assert_int_equal(system("rm -rf '" JTMP "/work' '" JTMP "/log' '" JTMP "/sub.csv'"), 0);
+    assert_int_equal(jobs_pipeline("", "two.log", &t2), 0);
+    assert_int_equal(count_in(JTMP "/two.log", ": done in"), 7);
+    assert_int_equal(count_in(JTMP "/two.log", "jobs     2 members at a time, 1 thread(s) each"), 1);
+    assert_int_equal(count_in(JTMP "/log", "threads=1 resume=0"), 2);
+    /* both trains ran at once: each started before the other ended; less wall time than the two sleeps */
+    double s1 = log_time("mlp2-s1", "start"), e1 = log_time("mlp2-s1", "end");
+    double s2 = log_time("mlp2-s2", "start"), e2 = log_time("mlp2-s2", "end");
+    assert_true(s1 > 0 && s2 > 0 && e1 >= s1 + 1 && e2 >= s2 + 1);
+    assert_true(s2 < e1 && s1 < e2);
+    assert_true(t2 < 2.0);
+    /* their output lines, stdout and stderr, come whole and prefixed with the member */
+    assert_int_equal(count_in(JTMP "/two.log", "\n[mlp2-s1] epoch 1 of mlp2-s1\n"), 1);
+    assert_int_equal(count_in(JTMP "/two.log", "\n[mlp2-s2] validation of mlp2-s2\n"), 1);
+    char *par = results();
+    assert_string_equal(par, seq);
+    free(seq);
+    free(par);
+
+    /* again: nothing runs */
+    assert_int_equal(jobs_pipeline("", "three.log", &t3), 0);
+    assert_int_equal(count_in(JTMP "/three.log", ": up to date"), 7);
+    assert_int_equal(count_in(JTMP "/three.log", ": done in"), 0);
+    assert_int_equal(count_in(JTMP "/log", " start "), 2);
+}
+
+/* A member failing while another runs: the other is stopped, exit 1 names the failed stage; the next run resumes
+ * the failed member from its checkpoint and finishes; the one after skips everything. */
+static void test_jobs_failure(void **state) {
+    (void)state;
+    setup_jobs();
+    put(JTMP "/fail-mlp2-s1", "");
+    assert_int_equal(jobs_pipeline("", "fail.log", NULL), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "digits-pipeline: stage train-mlp2-s1 failed"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "exited with status 3"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "\n[mlp2-s1] mlp2-s1: diverged\n"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s1: failed\n"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s2: stopping it (SIGTERM)"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s2: stopped"), 1);
+    assert_int_equal(count_in(JTMP "/fail.log", "predict-"), 2); /* in the plan only */
+    assert_false(dg_path_exists(JTMP "/work/members/mlp2-s2/result.json"));
+    assert_false(dg_path_exists(JTMP "/sub.csv"));
+
+    unlink(JTMP "/fail-mlp2-s1");
+    assert_int_equal(jobs_pipeline("", "again.log", NULL), 0);
+    assert_int_equal(count_in(JTMP "/again.log", "train-mlp2-s1: resume (interrupted; resuming from"), 1);
+    char *line = last_start("mlp2-s1");
+    assert_non_null(strstr(line, "threads=1 resume=1"));
+    free(line);
+    assert_int_equal(count_in(JTMP "/again.log", ": up to date"), 2); /* ingest-train, ingest-test */
+    assert_int_equal(count_in(JTMP "/again.log", ": done in"), 5);
+    assert_true(dg_path_exists(JTMP "/sub.csv"));
+    assert_int_equal(jobs_pipeline("", "skip.log", NULL), 0);
+    assert_int_equal(count_in(JTMP "/skip.log", ": up to date"), 7);
+}
+
+/* digits-pipeline killed (SIGKILL) while two members train: the members die with it, and the next run resumes
+ * both from their checkpoints. */
+static void test_jobs_killed_and_resumed(void **state) {
+    (void)state;
+    setup_jobs();
+    put(JTMP "/sleep", "3\n");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(JTMP "/killed.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+        execl("/bin/sh", "sh", "-c", "exec " JOBS_CMD, (char *)NULL);
+        _exit(127);
+    }
+    double t0 = dg_now();
+    while (!(dg_path_exists(JTMP "/work/members/mlp2-s1/checkpoint.ckpt") &&
+             dg_path_exists(JTMP "/work/members/mlp2-s2/checkpoint.ckpt")) &&
+           dg_now() - t0 < 20)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_true(dg_now() - t0 < 3);
+    put(JTMP "/sleep", "1\n");
+    assert_int_equal(jobs_pipeline("", "resumed.log", NULL), 0);
+    assert_int_equal(count_in(JTMP "/resumed.log", ": resume (interrupted; resuming from"), 2);
+    for (int m = 1; m <= 2; m++) {
+        char *line = last_start(m == 1 ? "mlp2-s1" : "mlp2-s2");
+        assert_non_null(strstr(line, "resume=1"));
+        free(line);
+    }
+    assert_int_equal(count_in(JTMP "/log", " end "), 2); /* the killed runs never finished */
+    assert_int_equal(jobs_pipeline("", "skip.log", NULL), 0);
+    assert_int_equal(count_in(JTMP "/skip.log", ": up to date"), 7);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_skip_when_unchanged_rerun_when_changed),
@@ -493,6 +738,9 @@ int main(void) {
         cmocka_unit_test(test_preset_errors),
         cmocka_unit_test(test_shipped_presets),
         cmocka_unit_test(test_pipeline_end_to_end),
+        cmocka_unit_test(test_jobs_concurrent),
+        cmocka_unit_test(test_jobs_failure),
+        cmocka_unit_test(test_jobs_killed_and_resumed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
