@@ -21,12 +21,7 @@ int aug_policy_load(aug_policy **policy, const char *name_or_path, dg_err *err) 
     if (!dg_path_exists(name_or_path))
         return dg_fail(err, "%s: not a policy preset (%s) and no such file", name_or_path, aug_policy_preset_names());
     char *data;
-    size_t n;
-    if (dg_read_file(name_or_path, &data, &n, err) != 0) return -1;
-    if (strlen(data) != n) {
-        free(data);
-        return dg_fail(err, "%s: not a policy file (it contains NUL bytes)", name_or_path);
-    }
+    if (dg_read_text(name_or_path, "policy file", &data, err) != 0) return -1;
     int rc = aug_policy_parse(policy, data, name_or_path, err);
     free(data);
     return rc;

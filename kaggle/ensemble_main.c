@@ -71,25 +71,6 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int load_ids(const char *path, int64_t **ids, size_t *n, dg_err *err) {
-    dg_npy_file f;
-    if (dg_npy_open(&f, path, 8, err) != 0) return -1;
-    if (!dg_npy_is(&f.h, "<i8") || f.h.ndim != 1) {
-        dg_fail(err, "%s: array %s; expected int64 row ids (n,)", path, f.h.descr);
-        dg_npy_close(&f);
-        return -1;
-    }
-    *n = f.h.shape[0];
-    *ids = malloc((*n ? *n : 1) * sizeof(int64_t));
-    if (!*ids) {
-        dg_npy_close(&f);
-        return dg_fail(err, "%s: out of memory", path);
-    }
-    memcpy(*ids, f.data, *n * sizeof(int64_t));
-    dg_npy_close(&f);
-    return 0;
-}
-
 /* Resolve one MEMBER argument and load what it names. */
 static int load_member(member *mb, const char *arg, int need_test, dg_err *err) {
     memset(mb, 0, sizeof *mb);
@@ -118,7 +99,7 @@ static int load_member(member *mb, const char *arg, int need_test, dg_err *err) 
         if (kg_probs_load(p, &mb->val_p, &mb->nv, err) != 0) return -1;
         size_t ni;
         snprintf(p, sizeof p, "%s/val_ids.npy", mb->run);
-        if (load_ids(p, &mb->val_ids, &ni, err) != 0) return -1;
+        if (dg_npy_load_i64(p, &mb->val_ids, &ni, err) != 0) return -1;
         if (ni != mb->nv)
             return dg_fail(err, "%s: %zu validation ids for %zu validation predictions (val_pred.npy)", p, ni, mb->nv);
     }

@@ -47,26 +47,6 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* ids (n,) int64 from a .npy; malloc'd copy. */
-static int load_ids(const char *path, int64_t **ids, size_t *n, dg_err *err) {
-    dg_npy_file f;
-    if (dg_npy_open(&f, path, 8, err) != 0) return -1;
-    if (!dg_npy_is(&f.h, "<i8") || f.h.ndim != 1) {
-        dg_fail(err, "%s: array %s with %d dimensions; expected int64 row ids (n,)", path, f.h.descr, f.h.ndim);
-        dg_npy_close(&f);
-        return -1;
-    }
-    *n = f.h.shape[0];
-    *ids = malloc((*n ? *n : 1) * sizeof(int64_t));
-    if (!*ids) {
-        dg_npy_close(&f);
-        return dg_fail(err, "%s: out of memory", path);
-    }
-    memcpy(*ids, f.data, *n * sizeof(int64_t));
-    dg_npy_close(&f);
-    return 0;
-}
-
 int main(int argc, char **argv) {
     opts o = kDefaults;
     static const struct option longopts[] = {
@@ -126,7 +106,7 @@ int main(int argc, char **argv) {
     if (kg_images_open(&im, o.data, &err) != 0) goto done;
     opened = 1;
     if (o.ids) {
-        if (load_ids(o.ids, &ids, &n, &err) != 0) goto done;
+        if (dg_npy_load_i64(o.ids, &ids, &n, &err) != 0) goto done;
         for (size_t i = 0; i < n; i++)
             if (ids[i] < 0 || (uint64_t)ids[i] >= im.n) {
                 dg_fail(&err, "%s: row id %lld at %zu is outside %s (%zu images)", o.ids, (long long)ids[i], i,

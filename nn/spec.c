@@ -468,12 +468,7 @@ int nn_spec_load(nn_spec *spec, const char *path_or_name, dg_err *err) {
         snprintf(path, sizeof path, "%s", path_or_name);
     }
     char *text;
-    size_t n;
-    if (dg_read_file(path, &text, &n, err) != 0) return -1;
-    if (strlen(text) != n) {
-        free(text);
-        return dg_fail(err, "%s: contains a NUL byte; not a spec file", path);
-    }
+    if (dg_read_text(path, "spec file", &text, err) != 0) return -1;
     int rc = nn_spec_parse(spec, text, path, err);
     free(text);
     return rc;

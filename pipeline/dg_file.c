@@ -113,6 +113,17 @@ int dg_read_file(const char *path, char **data, size_t *n, dg_err *err) {
     return 0;
 }
 
+int dg_read_text(const char *path, const char *what, char **text, dg_err *err) {
+    size_t n;
+    if (dg_read_file(path, text, &n, err) != 0) return -1;
+    if (strlen(*text) != n) {
+        free(*text);
+        *text = NULL;
+        return dg_fail(err, "%s: contains a NUL byte; not a %s", path, what);
+    }
+    return 0;
+}
+
 int dg_map_open(dg_map *m, const char *path, dg_err *err) {
     m->data = NULL;
     m->size = 0;

@@ -29,6 +29,8 @@ void dg_afile_abort(dg_afile *f);
 int dg_write_file_atomic(const char *path, const void *data, size_t n, dg_err *err);
 /* Read a whole file into a malloc'd, NUL-terminated buffer (*n excludes the NUL). */
 int dg_read_file(const char *path, char **data, size_t *n, dg_err *err);
+/* Read a text file (spec, policy, preset): like dg_read_file, but a NUL byte inside is an error naming `what`. */
+int dg_read_text(const char *path, const char *what, char **text, dg_err *err);
 
 typedef struct dg_map {
     const unsigned char *data;

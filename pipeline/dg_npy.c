@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const unsigned char NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -220,6 +221,25 @@ int dg_npy_open(dg_npy_file *f, const char *path, size_t elem_size, dg_err *err)
         }
     }
     f->data = f->map.data + f->h.data_offset;
+    return 0;
+}
+
+int dg_npy_load_i64(const char *path, int64_t **values, size_t *n, dg_err *err) {
+    dg_npy_file f;
+    if (dg_npy_open(&f, path, 8, err) != 0) return -1;
+    if (!dg_npy_is(&f.h, "<i8") || f.h.ndim != 1) {
+        dg_fail(err, "%s: array %s with %d dimensions; expected int64 row ids (n,)", path, f.h.descr, f.h.ndim);
+        dg_npy_close(&f);
+        return -1;
+    }
+    *n = f.h.shape[0];
+    *values = malloc((*n ? *n : 1) * sizeof(int64_t));
+    if (!*values) {
+        dg_npy_close(&f);
+        return dg_fail(err, "%s: out of memory", path);
+    }
+    memcpy(*values, f.data, *n * sizeof(int64_t));
+    dg_npy_close(&f);
     return 0;
 }
 

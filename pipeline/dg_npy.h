@@ -7,6 +7,7 @@
 #define DG_NPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "pipeline/dg_err.h"
@@ -50,5 +51,8 @@ typedef struct dg_npy_file {
 /* Map and parse; checks that the data section has exactly count*elem_size bytes (elem_size = 0 skips it). */
 int dg_npy_open(dg_npy_file *f, const char *path, size_t elem_size, dg_err *err);
 void dg_npy_close(dg_npy_file *f);
+
+/* Load a 1-D int64 array (row ids such as a run's val_ids.npy) into a malloc'd copy. */
+int dg_npy_load_i64(const char *path, int64_t **values, size_t *n, dg_err *err);
 
 #endif

@@ -408,12 +408,7 @@ int pl_preset_load(pl_preset *p, const char *name_or_path, dg_err *err) {
     char path[1024];
     if (pl_preset_find(name_or_path, path, sizeof path, err) != 0) return -1;
     char *text;
-    size_t n;
-    if (dg_read_file(path, &text, &n, err) != 0) return -1;
-    if (strlen(text) != n) {
-        free(text);
-        return dg_fail(err, "%s: contains a NUL byte; expected a text file", path);
-    }
+    if (dg_read_text(path, "preset file", &text, err) != 0) return -1;
     int rc = pl_preset_parse(p, text, path, err);
     free(text);
     return rc;
