@@ -1,13 +1,16 @@
 /* nn/layers_conv: 2-D convolution on NHWC activations with OHWI weights (see layers.h).
  *
- * Fast path: the batch is split into NN_GROUPS fixed groups of images, processed in parallel; inside a group,
- * chunks of images are lowered with im2col into a per-group scratch and multiplied with ONE single-threaded
- * cblas_sgemm per chunk (col (rows, K) x w^T (K, OC) -> out (rows, OC), rows = images * OH * OW). The bias,
- * activation and (optionally) the batch statistics of the output are applied while the GEMM result is still in
- * cache. Backward: dW (OC, K) = dout^T (OC, rows) x col (rows, K) per group, summed over groups in group order;
- * dcol = dout x w (rows, K) then col2im. Where im2col is the identity (1x1 stride-1 unpadded kernels, or a kernel
- * covering its whole unpadded input) the input is used in place.
- * Reference path (_ref): direct 7-deep loops, for tests.
+ * Three implementations, chosen per call by CPU and shape only (so results never depend on the thread count):
+ *  - AVX2 (nn/gemm_conv.h, when OC is a multiple of 16): implicit GEMM in 6x16 register tiles reading the
+ *    (padded) input directly, Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3 stride-1 layers; bias, activation and
+ *    batch statistics fused into the output stage. See "the AVX2 path" below for how the batch is split.
+ *  - portable (no AVX2, or other shapes): the batch is split into NN_GROUPS fixed groups of images processed in
+ *    parallel; inside a group, chunks of images are lowered with im2col into a per-group scratch and multiplied
+ *    with ONE single-threaded cblas_sgemm per chunk (col (rows, K) x w^T (K, OC) -> out (rows, OC), rows =
+ *    images * OH * OW); backward: dW (OC, K) = dout^T (OC, rows) x col (rows, K) per group, summed over groups in
+ *    group order; dcol = dout x w (rows, K) then col2im. Where im2col is the identity (1x1 stride-1 unpadded
+ *    kernels, or a kernel covering its whole unpadded input) the input is used in place.
+ *  - reference (_ref): direct 7-deep loops, for tests.
  */
 #include <cblas.h>
 #include <string.h>
@@ -78,11 +81,11 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 
 #define FRAME_BUDGET (48 * 1024) /* floats of input frame per chunk (groups) */
 #define PAR_FLOPS 4e6            /* smaller convolutions run on one thread (a fork/join costs more) */
-
-static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 #define SPLIT_PIXELS 16          /* split when an image has at most this many output pixels */
 #define GATHER_WASTE 1.25        /* gather (direct) only if it does at most this much more work than needed */
 #define WINO_GATHER_WASTE 1.7    /* the same for a Winograd gather */
+
+static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
@@ -259,14 +262,11 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
 /* Input gradient of n images (single thread): din (n, H, W, C), channels [c0, c1). frame/off: scratch for the
  * padded output gradient (gather) or the padded input gradient (scatter, pad > 0). */
 static void fast_input_grad(float *din, float *frame, int32_t *off, const float *go, const float *wd,
-                            const float *zero, int n, const nn_conv_dims *d, const fast_plan *f, int c0, int c1,
-                            int have_offsets) {
-    if (f->gather) {
+                            const float *zero, int n, const nn_conv_dims *d, const fast_plan *f, int c0, int c1) {
+    if (f->gather)
         nn_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
-    } else {
+    else
         nn_gconv_backward_data(nn_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
-    }
-    (void)have_offsets;
 }
 
 static void fast_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
@@ -321,7 +321,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 }
 #pragma omp for schedule(static)
                 for (int c0 = 0; c0 < C; c0 += 16)
-                    fast_input_grad(din, frame2, f.gather ? off2 : off, dout, wd, zero, B, d, &f, c0, c0 + 16, 1);
+                    fast_input_grad(din, frame2, f.gather ? off2 : off, dout, wd, zero, B, d, &f, c0, c0 + 16);
                 if (!f.gather && framed) {
 #pragma omp for schedule(static)
                     for (int i = 0; i < B; i++) nn_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
@@ -374,7 +374,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 } else {
                     memset(nn_gconv_framed(d) ? frame : di, 0, sizeof(float) * nn_gconv_frame_floats(d, n));
                 }
-                fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C, 1);
+                fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
                 if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
             }
             if (f.wino) nn_wino_wgrad_finish(dwg, area + f.wm, d);
