@@ -251,10 +251,14 @@ NN_AVX2 static void fwd_tile(float *tile, const float *const *p, const float *wf
 }
 
 NN_AVX2 static inline __m256 act8(__m256 v, nn_act act, __m256 slope) {
-    if (act == NN_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
-    if (act == NN_ACT_LEAKY)
+    switch (act) {
+    case NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case NN_ACT_LEAKY:
         return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
-    return v;
+    case NN_ACT_TANH: return nn_tanh8(v);
+    case NN_ACT_SIGMOID: return nn_sigmoid8(v);
+    default: return v;
+    }
 }
 
 NN_AVX2 static void flush_stats(double *sum, double *sq, __m256 *s0, __m256 *s1, __m256 *q0, __m256 *q1) {
@@ -274,7 +278,6 @@ NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, cons
     const int OC = d->OC, L = d->KW * d->C, P = n * d->OH * d->OW;
     const size_t K = (size_t)d->KH * L;
     const size_t rowstep = (size_t)frame_w(d) * d->C;
-    const int vec_act = act == NN_ACT_NONE || act == NN_ACT_RELU || act == NN_ACT_LEAKY;
     const __m256 vslope = _mm256_set1_ps(slope);
     float tile[TR * 16] __attribute__((aligned(32)));
     for (int oc0 = oc_begin; oc0 < oc_end; oc0 += 16) {
@@ -291,18 +294,10 @@ NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, cons
                 float *o = out + (size_t)(q + r) * OC + oc0;
                 __m256 v0 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r), b0);
                 __m256 v1 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r + 8), b1);
-                if (vec_act) {
-                    v0 = act8(v0, act, vslope);
-                    v1 = act8(v1, act, vslope);
-                    _mm256_storeu_ps(o, v0);
-                    _mm256_storeu_ps(o + 8, v1);
-                } else {
-                    _mm256_storeu_ps(o, v0);
-                    _mm256_storeu_ps(o + 8, v1);
-                    for (int j = 0; j < 16; j++) o[j] = nn_act_apply(o[j], act, slope);
-                    v0 = _mm256_loadu_ps(o);
-                    v1 = _mm256_loadu_ps(o + 8);
-                }
+                v0 = act8(v0, act, vslope);
+                v1 = act8(v1, act, vslope);
+                _mm256_storeu_ps(o, v0);
+                _mm256_storeu_ps(o + 8, v1);
                 if (sum) {
                     s0 = _mm256_add_ps(s0, v0);
                     s1 = _mm256_add_ps(s1, v1);
@@ -505,7 +500,6 @@ NN_AVX2 static void wino_gemm(float *m, const float *v0, size_t vstride, int nv,
 NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d), nb = OC / 16;
-    const int vec_act = act == NN_ACT_NONE || act == NN_ACT_RELU || act == NN_ACT_LEAKY;
     const __m256 vslope = _mm256_set1_ps(slope);
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
@@ -557,15 +551,8 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
                                 const int oh = 2 * ty + a, ow = 2 * tx + b;
                                 if (oh >= d->OH || ow >= d->OW) continue;
                                 float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
-                                __m256 v = _mm256_add_ps(y[a][b], bv);
-                                if (vec_act) {
-                                    v = act8(v, act, vslope);
-                                    _mm256_storeu_ps(o, v);
-                                } else {
-                                    _mm256_storeu_ps(o, v);
-                                    for (int j = 0; j < 8; j++) o[j] = nn_act_apply(o[j], act, slope);
-                                    v = _mm256_loadu_ps(o);
-                                }
+                                __m256 v = act8(_mm256_add_ps(y[a][b], bv), act, vslope);
+                                _mm256_storeu_ps(o, v);
                                 ssum = _mm256_add_ps(ssum, v);
                                 ssq = _mm256_fmadd_ps(v, v, ssq);
                             }

@@ -35,9 +35,63 @@ static inline __attribute__((always_inline)) void bias_act_rows(float *y, float 
     }
 }
 
+#if NN_X86
+/* y (n) = tanh or sigmoid of x (n) (may alias), 8 at a time; the last partial block through a padded copy, so
+ * every element gets the same arithmetic wherever it sits (results do not depend on how a loop is split). */
+NN_AVX2 static void act_smooth_avx2(float *y, const float *x, size_t n, nn_act act) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, act == NN_ACT_TANH ? nn_tanh8(v) : nn_sigmoid8(v));
+    }
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, sizeof(float) * (n - i));
+        __m256 v = _mm256_loadu_ps(t);
+        _mm256_storeu_ps(t, act == NN_ACT_TANH ? nn_tanh8(v) : nn_sigmoid8(v));
+        memcpy(y + i, t, sizeof(float) * (n - i));
+    }
+}
+#endif
+
+/* tanh and sigmoid: the AVX2 polynomials where available, libm otherwise. */
+static void act_smooth(float *y, const float *x, size_t n, nn_act act, int avx2) {
+#if NN_X86
+    if (avx2) {
+        act_smooth_avx2(y, x, n, act);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) y[i] = act == NN_ACT_TANH ? tanhf(x[i]) : 1.0f / (1.0f + expf(-x[i]));
+}
+
 void nn_bias_act(float *y, double *sum, double *sq, float *tmp, size_t rows, int C, size_t ld, const float *bias,
                  nn_act act, float slope) {
     int stats = sum != NULL;
+    if (act == NN_ACT_TANH || act == NN_ACT_SIGMOID) { /* bias, then the vectorized function, then the sums */
+        const int avx2 = nn_cpu_avx2();
+        for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
+            size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
+            float *ts = tmp, *tq = tmp + C;
+            if (stats) memset(tmp, 0, sizeof(float) * 2 * (size_t)C);
+            for (size_t r = r0; r < r0 + n; r++) {
+                float *row = y + r * ld;
+                for (int c = 0; c < C; c++) row[c] += bias[c];
+                act_smooth(row, row, (size_t)C, act, avx2);
+                if (stats)
+                    for (int c = 0; c < C; c++) {
+                        ts[c] += row[c];
+                        tq[c] += row[c] * row[c];
+                    }
+            }
+            if (stats)
+                for (int c = 0; c < C; c++) {
+                    sum[c] += ts[c];
+                    sq[c] += tq[c];
+                }
+        }
+        return;
+    }
     for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
         size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
         float *ts = tmp, *tq = tmp + C;
@@ -107,13 +161,16 @@ void nn_act_forward(float *y, const float *x, size_t n, nn_act act, float slope)
         for (size_t i = 0; i < n; i++) y[i] = nn_act_apply(x[i], NN_ACT_LEAKY, slope);
         break;
     case NN_ACT_TANH:
+    case NN_ACT_SIGMOID: {
+        const int avx2 = nn_cpu_avx2();
+        const size_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        for (size_t b = 0; b < nb; b++) {
+            size_t i0 = b * 4096, len = n - i0 < 4096 ? n - i0 : 4096;
+            act_smooth(y + i0, x + i0, len, act, avx2);
+        }
         break;
-    case NN_ACT_SIGMOID:
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
-        break;
+    }
     default:
         if (y != x) memcpy(y, x, sizeof(float) * n);
         break;

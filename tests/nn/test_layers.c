@@ -126,6 +126,39 @@ static void test_activations_fd(void **state) {
     assert_float_equal(y[2], 0.5f, 0);
 }
 
+/* tanh and sigmoid come from polynomials (AVX2) or libm: both within 5e-7 of the double-precision functions, and
+ * the same for every thread count and every position in a vector. */
+static void test_smooth_activations(void **state) {
+    (void)state;
+    const size_t n = 100003;
+    float *x = malloc(sizeof(float) * n), *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) x[i] = -30.0f + 60.0f * (float)i / (float)n; /* crosses 0 and +-0.625 */
+    x[7] = 1e-6f, x[8] = -3e-5f, x[9] = 0.0f, x[10] = 100.0f, x[11] = -100.0f;
+    for (int a = 0; a < 2; a++) {
+        nn_act act = a ? NN_ACT_SIGMOID : NN_ACT_TANH;
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        nn_act_forward(y1, x, n, act, 0.0f);
+        omp_set_num_threads(2);
+        nn_act_forward(y2, x, n, act, 0.0f);
+        omp_set_num_threads(threads);
+        assert_memory_equal(y1, y2, sizeof(float) * n);
+        double worst = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double want = a ? 1.0 / (1.0 + exp(-(double)x[i])) : tanh((double)x[i]);
+            double err = fabs(y1[i] - want) / fmax(fabs(want), 1e-30);
+            if (a && want < 1e-30) err = fabs(y1[i] - want); /* sigmoid far out: absolute */
+            worst = fmax(worst, err);
+        }
+        if (!(worst < 5e-7)) fail_msg("%s: worst relative error %g", a ? "sigmoid" : "tanh", worst);
+        /* a value gives the same result wherever it sits (vector lane or tail) */
+        float one[3] = {x[12345], x[12346], x[12347]}, out[3];
+        nn_act_forward(out, one, 3, act, 0.0f);
+        assert_memory_equal(out, y1 + 12345, sizeof out);
+    }
+    free(x), free(y1), free(y2);
+}
+
 /* ---- convolution ---- */
 
 static void conv_case(int B, int H, int W, int C, int OC, int K, int stride, int pad) {
@@ -607,6 +640,7 @@ static void test_softmax_xent(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations_fd),
+        cmocka_unit_test(test_smooth_activations),
         cmocka_unit_test(test_conv_shapes),
         cmocka_unit_test(test_im2col_adjoint),
         cmocka_unit_test(test_conv_fast_vs_ref),
