@@ -74,10 +74,17 @@ void nn_bias_act(float *y, double *sum, double *sq, float *tmp, size_t rows, int
             size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
             float *ts = tmp, *tq = tmp + C;
             if (stats) memset(tmp, 0, sizeof(float) * 2 * (size_t)C);
+            if (ld == (size_t)C) { /* contiguous rows: one call for the block (no per-row tails) */
+                for (size_t r = r0; r < r0 + n; r++)
+                    for (int c = 0; c < C; c++) y[r * ld + c] += bias[c];
+                act_smooth(y + r0 * ld, y + r0 * ld, n * (size_t)C, act, avx2);
+            }
             for (size_t r = r0; r < r0 + n; r++) {
                 float *row = y + r * ld;
-                for (int c = 0; c < C; c++) row[c] += bias[c];
-                act_smooth(row, row, (size_t)C, act, avx2);
+                if (ld != (size_t)C) {
+                    for (int c = 0; c < C; c++) row[c] += bias[c];
+                    act_smooth(row, row, (size_t)C, act, avx2);
+                }
                 if (stats)
                     for (int c = 0; c < C; c++) {
                         ts[c] += row[c];

@@ -407,9 +407,13 @@ void nn_im2col(float *col, const float *in, int n, const nn_conv_dims *d) {
                         memset(dst, 0, sizeof(float) * KW * C);
                         continue;
                     }
+                    const float *src = ib + ((size_t)ih * W + iw0 + kw0) * C;
+                    const size_t len = (size_t)(kw1 - kw0) * C;
                     if (kw0 > 0) memset(dst, 0, sizeof(float) * kw0 * C);
-                    memcpy(dst + (size_t)kw0 * C, ib + ((size_t)ih * W + iw0 + kw0) * C,
-                           sizeof(float) * (kw1 - kw0) * C);
+                    if (len < 32) /* short runs (few channels): a loop beats a memcpy call */
+                        for (size_t i = 0; i < len; i++) dst[(size_t)kw0 * C + i] = src[i];
+                    else
+                        memcpy(dst + (size_t)kw0 * C, src, sizeof(float) * len);
                     if (kw1 < KW) memset(dst + (size_t)kw1 * C, 0, sizeof(float) * (KW - kw1) * C);
                 }
             }
