@@ -18,9 +18,9 @@ NS=$BUILD_DIR/bench/net_speed
 field() { sed -n "s/.*[ (]$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 
 echo "# throughput $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
-peak1=$(OMP_NUM_THREADS=1 "$BUILD_DIR/bench/sgemm_peak" 2048 3 | sed -n 's/^sgemm 2048.*: \([0-9.]*\) GFLOPS/\1/p')
-peak2=$(OMP_NUM_THREADS=2 "$BUILD_DIR/bench/sgemm_peak" 2048 3 | sed -n 's/^sgemm 2048.*: \([0-9.]*\) GFLOPS/\1/p')
-echo "sgemm 2048^3 ceiling: ${peak1} GFLOPS (1 thread), ${peak2} GFLOPS (2 threads)"
+peak1=$(OMP_NUM_THREADS=1 "$BUILD_DIR/bench/sgemm_peak" 4096 3 | sed -n 's/^sgemm 4096.*: \([0-9.]*\) GFLOPS/\1/p')
+peak2=$(OMP_NUM_THREADS=2 "$BUILD_DIR/bench/sgemm_peak" 4096 3 | sed -n 's/^sgemm 4096.*: \([0-9.]*\) GFLOPS/\1/p')
+echo "sgemm 4096^3 ceiling: ${peak1} GFLOPS (1 thread), ${peak2} GFLOPS (2 threads)"
 printf '%-8s %5s | %9s %9s %6s | %9s %9s %6s | %8s %6s\n' model batch "ours-trn" "torch-trn" ratio "ours-inf" \
     "torch-inf" ratio "GFLOPS" "%peak"
 for mb in "mlp800 200" "lenet5 128" "deotte 64" "deotte 128"; do
