@@ -179,6 +179,23 @@ void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transpose
 
 /* work: frame (framed only) | tile offsets (n TY TX int32) | V (16, WINO_TILES, C) | m (16, 6, 16) | stats (2, OC) */
 static size_t wino_frame_sz(const nn_conv_dims *d, int n) { return wino_framed(d) ? (size_t)n * wino_img(d) : 0; }
+
+/* The input as the Winograd tiles read it: `in` itself, or (when the layer pads) a zero-framed copy in `frame`;
+ * toff[t] (n*TY*TX) = offset of tile t's top-left element in it. Returns the base the offsets refer to. */
+static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int n, const nn_conv_dims *d) {
+    const int C = d->C, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
+    const float *fr = in;
+    size_t istride = (size_t)d->H * d->W * C;
+    if (wino_framed(d)) {
+        istride = wino_img(d);
+        wino_pad(frame, in, n, d);
+        fr = frame;
+    }
+    for (int t = 0, i = 0; i < n; i++)
+        for (int ty = 0; ty < TY; ty++)
+            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
+    return fr;
+}
 static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
@@ -506,17 +523,8 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     float *V = (float *)toff + r16((size_t)n * TY * TX);
     float *m = V + r16(16 * (size_t)WINO_TILES * C);
     float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
-    const float *fr = in;
-    size_t istride = (size_t)d->H * d->W * C;
-    if (wino_framed(d)) {
-        istride = wino_img(d);
-        wino_pad(frame, in, n, d);
-        fr = frame;
-    }
+    const float *fr = wino_tiles(frame, toff, in, n, d);
     const int nt_all = n * TY * TX;
-    for (int t = 0, i = 0; i < n; i++)
-        for (int ty = 0; ty < TY; ty++)
-            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
     const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
@@ -682,17 +690,8 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
     float *U = V + r16(16 * (size_t)WINO_TILES * C);
-    const float *fr = in;
-    size_t istride = (size_t)d->H * d->W * C;
-    if (wino_framed(d)) {
-        istride = wino_img(d);
-        wino_pad(frame, in, n, d);
-        fr = frame;
-    }
+    const float *fr = wino_tiles(frame, toff, in, n, d);
     const int nt_all = n * TY * TX;
-    for (int t = 0, i = 0; i < n; i++)
-        for (int ty = 0; ty < TY; ty++)
-            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
         const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
