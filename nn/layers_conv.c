@@ -197,11 +197,24 @@ static void reduce_transpose(float *dw, const float *parts, size_t stride, int G
     }
 }
 
+/* Inside a parallel region (orphaned work-sharing, every thread calls it): the batch's input as the implicit-GEMM
+ * kernels read it — zero-framed into `frame` when the layer pads, one image per iteration — and the per-position
+ * offsets `off` into it. Ends with the barrier of the `single`. */
+static void gconv_stage_input(float *frame, int32_t *off, const float *in, int B, const nn_conv_dims *d, int framed) {
+    const size_t in_n = conv_in_n(d), fr1 = nn_gconv_frame_floats(d, 1);
+    if (framed) {
+#pragma omp for schedule(static)
+        for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
+    }
+#pragma omp single
+    nn_gconv_offsets(off, B, d);
+}
+
 static void fast_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
                          const float *bias, int B, const nn_conv_dims *d, nn_act act, float slope) {
     const fast_plan f = fast_plan_make(d, B);
     const int OC = d->OC, par = conv_flops(d, B) >= PAR_FLOPS;
-    const size_t in_n = conv_in_n(d), out_n = conv_out_n(d), fr1 = nn_gconv_frame_floats(d, 1);
+    const size_t in_n = conv_in_n(d), out_n = conv_out_n(d);
     float *wf = scratch;
     if (f.wino)
         nn_wino_pack(wf, w, d, 0);
@@ -214,12 +227,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         int32_t *off = (int32_t *)(area + f.off);
 #pragma omp parallel if (par)
         {
-            if (framed) {
-#pragma omp for schedule(static)
-                for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
-            }
-#pragma omp single
-            nn_gconv_offsets(off, B, d);
+            gconv_stage_input(frame, off, in, B, d, framed);
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16)
                 nn_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
@@ -293,12 +301,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
         for (int c = 0; c < OC; c++) db[c] = 0.0, zero[c] = 0.0f;
 #pragma omp parallel if (par)
         {
-            if (framed) {
-#pragma omp for schedule(static)
-                for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
-            }
-#pragma omp single
-            nn_gconv_offsets(off, B, d);
+            gconv_stage_input(frame, off, in, B, d, framed);
             /* output-channel blocks: activation gradient, bias and weight gradients over the whole batch */
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16) {
