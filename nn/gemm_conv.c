@@ -28,9 +28,6 @@ int nn_cpu_avx2(void) {
 }
 #endif
 
-int nn_gconv_ok(const nn_conv_dims *d) { return NN_X86 && d->OC % 16 == 0 && nn_cpu_avx2(); }
-int nn_gconv_data_ok(const nn_conv_dims *d) { return d->C % 16 == 0 && nn_gconv_ok(d); }
-
 /* Floats from one image's frame to the next: a multiple of 4 KiB would map the same pixel of every image to the
  * same L1 cache set (the weight-gradient kernel reads 64 images' pixels at once), so such strides get 16 more. */
 static size_t image_stride(const nn_conv_dims *d) {
@@ -267,17 +264,6 @@ NN_AVX2 static void fwd_tile(float *tile, const float *const *p, const float *wf
     _mm256_store_ps(tile + 80, a50), _mm256_store_ps(tile + 88, a51);
 }
 
-NN_AVX2 static inline __m256 act8(__m256 v, nn_act act, __m256 slope) {
-    switch (act) {
-    case NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-    case NN_ACT_LEAKY:
-        return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
-    case NN_ACT_TANH: return nn_tanh8(v);
-    case NN_ACT_SIGMOID: return nn_sigmoid8(v);
-    default: return v;
-    }
-}
-
 NN_AVX2 static void flush_stats(double *sum, double *sq, __m256 *s0, __m256 *s1, __m256 *q0, __m256 *q1) {
     float t[32];
     _mm256_storeu_ps(t, *s0), _mm256_storeu_ps(t + 8, *s1), _mm256_storeu_ps(t + 16, *q0);
@@ -311,8 +297,8 @@ NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, cons
                 float *o = out + (size_t)(q + r) * OC + oc0;
                 __m256 v0 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r), b0);
                 __m256 v1 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r + 8), b1);
-                v0 = act8(v0, act, vslope);
-                v1 = act8(v1, act, vslope);
+                v0 = nn_act8(v0, act, vslope);
+                v1 = nn_act8(v1, act, vslope);
                 _mm256_storeu_ps(o, v0);
                 _mm256_storeu_ps(o + 8, v1);
                 if (sum) {
@@ -559,7 +545,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
                                 const int oh = 2 * ty + a, ow = 2 * tx + b;
                                 if (oh >= d->OH || ow >= d->OW) continue;
                                 float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
-                                __m256 v = act8(_mm256_add_ps(y[a][b], bv), act, vslope);
+                                __m256 v = nn_act8(_mm256_add_ps(y[a][b], bv), act, vslope);
                                 _mm256_storeu_ps(o, v);
                                 ssum = _mm256_add_ps(ssum, v);
                                 ssq = _mm256_fmadd_ps(v, v, ssq);

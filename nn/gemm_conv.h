@@ -1,8 +1,9 @@
 /* nn/gemm_conv: convolution as an implicit GEMM with AVX2+FMA register tiles (no im2col matrix).
  *
- * Internal to nn/layers_conv.c, which picks these kernels when nn_gconv_ok() and otherwise falls back to
- * im2col + OpenBLAS. All functions are single-threaded and work on a chunk of n images; the caller splits the
- * batch into fixed groups and chunks.
+ * Internal to nn/layers_conv.c, which picks these kernels on an AVX2 CPU where OC (and, for the backward data pass,
+ * C) is a multiple of 16, nn/conv_small.h for other channel counts, and otherwise falls back to im2col + OpenBLAS.
+ * All functions are single-threaded and work on a chunk of n images; the caller splits the batch into fixed groups
+ * and chunks.
  *
  * The input of a chunk is first copied into a zero-padded frame (n, H + 2 pad, W + 2 pad, C) (skipped when
  * pad = 0, see nn_gconv_framed); output pixel q = (image, oh, ow) then reads the KH rows of KW*C contiguous floats
@@ -19,11 +20,6 @@
 #include <stdint.h>
 
 #include "nn/layers.h"
-
-/* 1 if the AVX2 kernels run on this CPU and suit the shape (OC a multiple of 16; for the backward data pass
- * also C a multiple of 16). */
-int nn_gconv_ok(const nn_conv_dims *d);
-int nn_gconv_data_ok(const nn_conv_dims *d);
 
 /* Floats of a chunk's padded frame (n images; images a little more than (H + 2 pad) (W + 2 pad) C apart when that
  * is a multiple of 4 KiB), and 1 if the input needs the copy into a frame (else the input is its own frame). */

@@ -1,10 +1,12 @@
 /* nn/layers_conv: 2-D convolution on NHWC activations with OHWI weights (see layers.h).
  *
  * Three implementations, chosen per call by CPU and shape only (so results never depend on the thread count):
- *  - AVX2 (nn/gemm_conv.h, when OC is a multiple of 16): implicit GEMM in 6x16 register tiles reading the
- *    (padded) input directly, Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3 stride-1 layers; bias, activation and
- *    batch statistics fused into the output stage. See "the AVX2 path" below for how the batch is split.
- *  - portable (no AVX2, or other shapes): the batch is split into NN_GROUPS fixed groups of images processed in
+ *  - AVX2 (every shape on an AVX2+FMA CPU): implicit GEMM reading the (padded) input directly, in 6x16 register
+ *    tiles (nn/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
+ *    12x8 tiles and row segments (nn/conv_small.h) otherwise; Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3
+ *    stride-1 layers with both multiples of 16; bias, activation and batch statistics fused into the output
+ *    stage. See "the AVX2 path" below for how the batch is split.
+ *  - portable (no AVX2): the batch is split into NN_GROUPS fixed groups of images processed in
  *    parallel; inside a group, chunks of images are lowered with im2col into a per-group scratch and multiplied
  *    with ONE single-threaded cblas_sgemm per chunk (col (rows, K) x w^T (K, OC) -> out (rows, OC), rows =
  *    images * OH * OW); backward: dW (OC, K) = dout^T (OC, rows) x col (rows, K) per group, summed over groups in
@@ -15,8 +17,10 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "nn/conv_small.h"
 #include "nn/gemm_conv.h"
 #include "nn/layers.h"
+#include "nn/simd.h"
 
 /* Floats of im2col per GEMM: chunks of images are grown up to this (one image at least). */
 #define COL_BUDGET (96 * 1024)
@@ -89,6 +93,7 @@ static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH 
 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
+    int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     size_t frame, off, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
@@ -99,12 +104,14 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     fast_plan f;
     memset(&f, 0, sizeof f);
     size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
-    f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32;
+    f.small = d->OC % 16 != 0;
+    f.seg = d->C % 16 != 0;
+    f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32 && !f.small && !f.seg;
     f.wino = !f.split && nn_wino_ok(d);
     /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
      * Winograd's 2.25 times fewer multiplications more than make up for */
     double waste = (double)d->H * d->W / ((double)d->OH * d->OW);
-    if (nn_gconv_transposed(&f.t, d) == 0) {
+    if (!f.seg && nn_gconv_transposed(&f.t, d) == 0) {
         f.wino_t = !f.split && nn_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
         f.gather = f.wino_t || waste <= GATHER_WASTE;
     }
@@ -126,12 +133,17 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
         else px = px > pxt ? px : pxt;
     } else if (f.split) {
         fr *= 2; /* input frame and input-gradient frame */
+    } else if (f.seg) {
+        fr += NN_SCONV_SLACK; /* the row-segment tiles add zeros a little past the frame */
     }
     size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
     if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
     if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
     if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
-    f.slot = round16((f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC);
+    size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
+    if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
+    if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
+    f.slot = round16(slot);
     f.shared = 2 * f.slot;
     f.frame = 0;
     f.off = round16(fr);
@@ -218,6 +230,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
     float *wf = scratch;
     if (f.wino)
         nn_wino_pack(wf, w, d, 0);
+    else if (f.small)
+        nn_sconv_pack_forward(wf, w, d);
     else
         nn_gconv_pack_forward(wf, w, d);
     if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
@@ -255,8 +269,12 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 a = area + f.frame;
             }
             nn_gconv_offsets(off, n, d);
-            nn_gconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
-                             slope, 0, OC);
+            if (f.small)
+                nn_sconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
+                                 slope);
+            else
+                nn_gconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
+                                 slope, 0, OC);
         }
     }
     if (stats)
@@ -289,6 +307,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
             nn_wino_pack(wd, w, &f.t, 1);
         else if (f.gather)
             nn_gconv_pack_transposed(wd, w, d);
+        else if (f.seg)
+            nn_sconv_pack_data(wd, w, d);
         else
             nn_gconv_pack_data(wd, w, d);
     }
@@ -363,10 +383,19 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                         a = frame;
                     }
                     nn_gconv_offsets(off, n, d);
-                    nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC); /* dwg (K, OC) (+)= */
+                    if (f.small) /* dwg (K, OC) (+)= */
+                        nn_sconv_backward_weight(dwg, i != i0, a, off, go, n, d);
+                    else
+                        nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC);
                 }
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
+                if (f.seg) { /* always into the frame (it has the slack the tiles need), then copied out */
+                    memset(frame, 0, sizeof(float) * (nn_gconv_frame_floats(d, n) + NN_SCONV_SLACK));
+                    nn_sconv_backward_data(frame, go, off, wd, zero, n, d);
+                    nn_gconv_unpad(di, frame, n, d);
+                    continue;
+                }
                 if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
                     nn_wino_forward(di, NULL, NULL, frame, go, wd, NULL, n, &f.t, NN_ACT_NONE, 0.0f);
                     continue;
@@ -449,7 +478,7 @@ void nn_col2im(float *din, const float *dcol, int n, const nn_conv_dims *d) {
 
 void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                        int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_gconv_ok(d)) {
+    if (nn_cpu_avx2()) {
         fast_forward(out, stats, scratch, in, w, bias, B, d, act, slope);
         return;
     }
@@ -486,7 +515,7 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
 
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                         const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_gconv_ok(d) && (!din || nn_gconv_data_ok(d))) {
+    if (nn_cpu_avx2()) {
         fast_backward(din, dw, dbias, scratch, dout, out, in, w, B, d, act, slope);
         return;
     }

@@ -9,6 +9,8 @@
 #ifndef NN_SIMD_H
 #define NN_SIMD_H
 
+#include "nn/layers.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NN_X86 1
 #include <immintrin.h>
@@ -56,6 +58,18 @@ NN_AVX2 static inline __m256 nn_tanh8(__m256 x) {
 NN_AVX2 static inline __m256 nn_sigmoid8(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, nn_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* act(v) of 8 floats, as nn_act_apply (the output stage of the AVX2 convolution kernels). */
+NN_AVX2 static inline __m256 nn_act8(__m256 v, nn_act act, __m256 slope) {
+    switch (act) {
+    case NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case NN_ACT_LEAKY:
+        return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    case NN_ACT_TANH: return nn_tanh8(v);
+    case NN_ACT_SIGMOID: return nn_sigmoid8(v);
+    default: return v;
+    }
 }
 #else
 #define NN_X86 0

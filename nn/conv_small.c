@@ -1,0 +1,288 @@
+/* nn/conv_small: AVX2+FMA convolution kernels for channel counts that are not multiples of 16 (see conv_small.h).
+ *
+ * Register tiles are small fixed arrays of vectors indexed by constants after full unrolling, so GCC keeps them in
+ * ymm registers (12 accumulators each). Blocks of 8 output channels waste the lanes past OC (6 of 8 used for
+ * OC = 6), against 6 of 16 with the 16-wide kernels of nn/gemm_conv.c.
+ */
+#include "nn/conv_small.h"
+
+#include <string.h>
+
+#include "nn/simd.h"
+
+#define FR 12       /* output pixels per forward tile */
+#define WR 6        /* k rows per weight-gradient tile (times two accumulator sets) */
+#define QBLOCK 64   /* pixels per block of the weight-gradient reduction (its rows stay in L1) */
+#define SEG_ACC 12  /* accumulators of a backward-data tile: rows x vectors */
+
+static inline int frame_w(const nn_conv_dims *d) { return d->W + 2 * d->pad; }
+static inline int seg_len(const nn_conv_dims *d) { return d->KW * d->C; }
+static inline int seg_pad(const nn_conv_dims *d) { return (seg_len(d) + 7) & ~7; }
+
+size_t nn_sconv_forward_floats(const nn_conv_dims *d) {
+    return (size_t)(d->OC + 7) / 8 * 8 * d->KH * d->KW * d->C;
+}
+
+size_t nn_sconv_data_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->OC * seg_pad(d); }
+
+void nn_sconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {
+    const size_t K = (size_t)d->KH * d->KW * d->C;
+    const int nb = (d->OC + 7) / 8;
+    for (int b = 0; b < nb; b++)
+        for (size_t k = 0; k < K; k++)
+            for (int j = 0; j < 8; j++) {
+                int oc = b * 8 + j;
+                wf[((size_t)b * K + k) * 8 + j] = oc < d->OC ? w[(size_t)oc * K + k] : 0.0f;
+            }
+}
+
+void nn_sconv_pack_data(float *ws, const float *w, const nn_conv_dims *d) {
+    const int L = seg_len(d), Lp = seg_pad(d), OC = d->OC;
+    for (int kh = 0; kh < d->KH; kh++)
+        for (int oc = 0; oc < OC; oc++) {
+            float *dst = ws + ((size_t)kh * OC + oc) * Lp;
+            memcpy(dst, w + ((size_t)oc * d->KH + kh) * L, sizeof(float) * L);
+            memset(dst + L, 0, sizeof(float) * (Lp - L));
+        }
+}
+
+#if NN_X86
+
+/* ---- forward ---- */
+
+/* tile (FR, 8) = sum over kh < KH, t < L of p[r][kh * rowstep + t] * wf[(kh * L + t) * 8 + (0..7)]. */
+NN_AVX2 static void fwd_tile8(float *tile, const float *const *p, const float *wf, int KH, int L, size_t rowstep) {
+    __m256 a[FR];
+    for (int r = 0; r < FR; r++) a[r] = _mm256_setzero_ps();
+    for (int kh = 0; kh < KH; kh++) {
+        const size_t o = (size_t)kh * rowstep;
+        const float *w = wf + (size_t)kh * L * 8;
+        for (int t = 0; t < L; t++, w += 8) {
+            const __m256 wv = _mm256_loadu_ps(w);
+            for (int r = 0; r < FR; r++) a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p[r] + o + t), wv, a[r]);
+        }
+    }
+    for (int r = 0; r < FR; r++) _mm256_store_ps(tile + 8 * r, a[r]);
+}
+
+NN_AVX2 static void flush8(double *sum, double *sq, int w, __m256 *s, __m256 *q) {
+    float t[16];
+    _mm256_storeu_ps(t, *s), _mm256_storeu_ps(t + 8, *q);
+    for (int j = 0; j < w; j++) {
+        sum[j] += t[j];
+        sq[j] += t[8 + j];
+    }
+    *s = *q = _mm256_setzero_ps();
+}
+
+NN_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, const float *frame, const int32_t *off,
+                                       const float *wf, const float *bias, int n, const nn_conv_dims *d, nn_act act,
+                                       float slope) {
+    const int OC = d->OC, L = seg_len(d), P = n * d->OH * d->OW, nb = (OC + 7) / 8;
+    const size_t K = (size_t)d->KH * L, rowstep = (size_t)frame_w(d) * d->C, total = (size_t)P * OC;
+    const __m256 vslope = _mm256_set1_ps(slope);
+    float tile[FR * 8] __attribute__((aligned(32)));
+    /* A pixel's 8 lanes are stored whole: past OC they run into the next pixel's first channels, which are written
+     * later (blocks in descending order, pixels in ascending order); only the chunk's last pixels store exactly. */
+    for (int b = nb - 1; b >= 0; b--) {
+        const int oc0 = 8 * b, w = OC - oc0 < 8 ? OC - oc0 : 8;
+        float bb[8] = {0};
+        if (bias) memcpy(bb, bias + oc0, sizeof(float) * w);
+        const __m256 bv = _mm256_loadu_ps(bb);
+        __m256 s = _mm256_setzero_ps(), q2 = s;
+        int since_flush = 0;
+        for (int q = 0; q < P; q += FR) {
+            const int nv = P - q < FR ? P - q : FR;
+            const float *p[FR];
+            for (int r = 0; r < FR; r++) p[r] = frame + off[q + (r < nv ? r : nv - 1)];
+            fwd_tile8(tile, p, wf + (size_t)b * K * 8, d->KH, L, rowstep);
+            for (int r = 0; r < nv; r++) {
+                const size_t at = (size_t)(q + r) * OC + oc0;
+                __m256 v = nn_act8(_mm256_add_ps(_mm256_load_ps(tile + 8 * r), bv), act, vslope);
+                if (w == 8 || at + 8 <= total) {
+                    _mm256_storeu_ps(out + at, v);
+                } else {
+                    float t[8];
+                    _mm256_storeu_ps(t, v);
+                    memcpy(out + at, t, sizeof(float) * w);
+                }
+                if (sum) {
+                    s = _mm256_add_ps(s, v);
+                    q2 = _mm256_fmadd_ps(v, v, q2);
+                }
+            }
+            if (sum && ++since_flush == 16) { /* float partials over at most 192 pixels */
+                flush8(sum + oc0, sq + oc0, w, &s, &q2);
+                since_flush = 0;
+            }
+        }
+        if (sum) flush8(sum + oc0, sq + oc0, w, &s, &q2);
+    }
+}
+
+/* ---- backward weight ---- */
+
+/* Rows [0, R) of a tile: dwt[r][0..w) (+)= sum_q frame[off[q] + o + r] * dout[q][0..w) over q < P (ld of dwt and
+ * dout: OC). Pixels q >= safe read their dout row masked (a full 8-float read would leave the chunk). */
+#define WT8_TILE(RV)                                                                                                  \
+    NN_AVX2 static void wt8_tile_##RV(float *dwt, int OC, int w, const float *frame, const int32_t *off, size_t o,  \
+                                      const float *dout, int P, int safe, __m256i mask, int accumulate) {            \
+        enum { R = RV };                                                                                              \
+        __m256 e[R], f[R];                                                                                            \
+        for (int r = 0; r < R; r++) e[r] = f[r] = _mm256_setzero_ps();                                                \
+        int q = 0;                                                                                                    \
+        for (; q + 1 < safe; q += 2) { /* two pixels, two accumulator sets: twice the independent FMA chains */      \
+            const float *fa = frame + off[q] + o, *fb = frame + off[q + 1] + o;                                       \
+            const __m256 da = _mm256_loadu_ps(dout + (size_t)q * OC);                                                 \
+            const __m256 db = _mm256_loadu_ps(dout + (size_t)(q + 1) * OC);                                           \
+            for (int r = 0; r < R; r++) {                                                                             \
+                e[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e[r]);                                        \
+                f[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fb + r), db, f[r]);                                        \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (; q < P; q++) {                                                                                          \
+            const float *fa = frame + off[q] + o, *dq = dout + (size_t)q * OC;                                        \
+            const __m256 da = q < safe ? _mm256_loadu_ps(dq) : _mm256_maskload_ps(dq, mask);                          \
+            for (int r = 0; r < R; r++) e[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e[r]);                \
+        }                                                                                                             \
+        for (int r = 0; r < R; r++) {                                                                                 \
+            float t[8], *dr = dwt + (size_t)r * OC;                                                                   \
+            _mm256_storeu_ps(t, _mm256_add_ps(e[r], f[r]));                                                           \
+            for (int j = 0; j < w; j++) dr[j] = accumulate ? dr[j] + t[j] : t[j];                                     \
+        }                                                                                                             \
+    }
+WT8_TILE(1)
+WT8_TILE(2)
+WT8_TILE(3)
+WT8_TILE(4)
+WT8_TILE(5)
+WT8_TILE(6)
+
+NN_AVX2 static void sconv_backward_weight_avx2(float *dwt, int accumulate, const float *frame, const int32_t *off,
+                                               const float *dout, int n, const nn_conv_dims *d) {
+    const int OC = d->OC, L = seg_len(d), P = n * d->OH * d->OW, nb = (OC + 7) / 8;
+    const size_t rowstep = (size_t)frame_w(d) * d->C, total = (size_t)P * OC;
+    for (int q0 = 0; q0 < P; q0 += QBLOCK) {
+        const int nq = P - q0 < QBLOCK ? P - q0 : QBLOCK, acc = accumulate || q0 > 0;
+        for (int b = 0; b < nb; b++) {
+            const int oc0 = 8 * b, w = OC - oc0 < 8 ? OC - oc0 : 8;
+            /* pixels of this block whose 8-float dout read stays inside the chunk */
+            long safe_all = w == 8 ? P : total >= (size_t)oc0 + 8 ? (long)((total - oc0 - 8) / OC) + 1 : 0;
+            long safe = safe_all - q0 < 0 ? 0 : safe_all - q0 > nq ? nq : safe_all - q0;
+            int32_t m[8];
+            for (int j = 0; j < 8; j++) m[j] = j < w ? -1 : 0;
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)m);
+            const float *dq = dout + (size_t)q0 * OC + oc0;
+            for (int kh = 0; kh < d->KH; kh++)
+                for (int t = 0; t < L; t += WR) {
+                    const int R = L - t < WR ? L - t : WR;
+                    float *dw = dwt + ((size_t)kh * L + t) * OC + oc0;
+                    const size_t o = (size_t)kh * rowstep + t;
+                    const int32_t *oq = off + q0;
+                    switch (R) {
+                    case 1: wt8_tile_1(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    case 2: wt8_tile_2(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    case 3: wt8_tile_3(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    case 4: wt8_tile_4(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    case 5: wt8_tile_5(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    default: wt8_tile_6(dw, OC, w, frame, oq, o, dq, nq, (int)safe, mask, acc); break;
+                    }
+                }
+        }
+    }
+}
+
+/* ---- backward data ---- */
+
+/* x[r][8v .. 8v+8) += sum_oc g[r][oc] * ws[oc * Lp + 8v .. 8v+8) for r < R, v < V. */
+#define SEG_TILE(RV, VV)                                                                                              \
+    NN_AVX2 static void seg_tile_##RV##_##VV(float *const *x, const float *const *g, const float *ws, int OC,       \
+                                             size_t Lp) {                                                            \
+        enum { R = RV, V = VV };                                                                                      \
+        __m256 a[R][V];                                                                                               \
+        for (int r = 0; r < R; r++)                                                                                   \
+            for (int v = 0; v < V; v++) a[r][v] = _mm256_setzero_ps();                                                \
+        for (int oc = 0; oc < OC; oc++, ws += Lp) {                                                                   \
+            __m256 wv[V];                                                                                             \
+            for (int v = 0; v < V; v++) wv[v] = _mm256_loadu_ps(ws + 8 * v);                                          \
+            for (int r = 0; r < R; r++) {                                                                             \
+                const __m256 b = _mm256_broadcast_ss(g[r] + oc);                                                      \
+                for (int v = 0; v < V; v++) a[r][v] = _mm256_fmadd_ps(b, wv[v], a[r][v]);                             \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (int r = 0; r < R; r++)                                                                                   \
+            for (int v = 0; v < V; v++)                                                                               \
+                _mm256_storeu_ps(x[r] + 8 * v, _mm256_add_ps(_mm256_loadu_ps(x[r] + 8 * v), a[r][v]));                \
+    }
+SEG_TILE(3, 1)
+SEG_TILE(3, 2)
+SEG_TILE(3, 3)
+SEG_TILE(3, 4)
+SEG_TILE(4, 1)
+SEG_TILE(4, 2)
+SEG_TILE(4, 3)
+SEG_TILE(6, 1)
+SEG_TILE(6, 2)
+SEG_TILE(12, 1)
+
+NN_AVX2 static void seg_tile(int R, int V, float *const *x, const float *const *g, const float *ws, int OC,
+                             size_t Lp) {
+    switch (R * 16 + V) {
+    case 3 * 16 + 1: seg_tile_3_1(x, g, ws, OC, Lp); break;
+    case 3 * 16 + 2: seg_tile_3_2(x, g, ws, OC, Lp); break;
+    case 3 * 16 + 3: seg_tile_3_3(x, g, ws, OC, Lp); break;
+    case 3 * 16 + 4: seg_tile_3_4(x, g, ws, OC, Lp); break;
+    case 4 * 16 + 1: seg_tile_4_1(x, g, ws, OC, Lp); break;
+    case 4 * 16 + 2: seg_tile_4_2(x, g, ws, OC, Lp); break;
+    case 4 * 16 + 3: seg_tile_4_3(x, g, ws, OC, Lp); break;
+    case 6 * 16 + 1: seg_tile_6_1(x, g, ws, OC, Lp); break;
+    case 6 * 16 + 2: seg_tile_6_2(x, g, ws, OC, Lp); break;
+    default: seg_tile_12_1(x, g, ws, OC, Lp); break;
+    }
+}
+
+NN_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, const int32_t *off, const float *ws,
+                                             const float *zero, int n, const nn_conv_dims *d) {
+    const int OC = d->OC, P = n * d->OH * d->OW, nvec = seg_pad(d) / 8;
+    const size_t Lp = (size_t)seg_pad(d), rowstep = (size_t)frame_w(d) * d->C;
+    /* the widest tile the segment allows (at most 4 vectors), rows to fill the 12 accumulators */
+    const int V0 = nvec < 4 ? nvec : 4, R = SEG_ACC / V0;
+    for (int q = 0; q < P; q += R) {
+        const int nv = P - q < R ? P - q : R;
+        const float *g[FR];
+        for (int r = 0; r < R; r++) g[r] = r < nv ? dout + (size_t)(q + r) * OC : zero; /* missing rows add 0 */
+        for (int kh = 0; kh < d->KH; kh++)
+            for (int v0 = 0; v0 < nvec; v0 += V0) {
+                const int V = nvec - v0 < V0 ? nvec - v0 : V0;
+                float *x[FR];
+                for (int r = 0; r < R; r++) x[r] = frame + off[q + (r < nv ? r : 0)] + kh * rowstep + 8 * v0;
+                seg_tile(R, V, x, g, ws + (size_t)kh * OC * Lp + 8 * v0, OC, Lp);
+            }
+    }
+}
+
+void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    sconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope);
+}
+
+void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                              int n, const nn_conv_dims *d) {
+    sconv_backward_weight_avx2(dwt, accumulate, frame, off, dout, n, d);
+}
+
+void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
+                            int n, const nn_conv_dims *d) {
+    sconv_backward_data_avx2(frame, dout, off, ws, zero, n, d);
+}
+
+#else /* no x86: never selected (the caller checks nn_cpu_avx2()) */
+
+void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
+void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                              int n, const nn_conv_dims *d) {}
+void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
+                            int n, const nn_conv_dims *d) {}
+
+#endif

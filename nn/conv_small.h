@@ -1,0 +1,51 @@
+/* nn/conv_small: AVX2+FMA convolution kernels for channel counts that are not multiples of 16 (lenet5's 1 -> 6 and
+ * 6 -> 16 layers), where the 6 x 16 register tiles of nn/gemm_conv.h do not fit.
+ *
+ * Internal to nn/layers_conv.c. Same conventions as nn/gemm_conv.h: single-threaded, on a chunk of n images whose
+ * input sits in a zero-padded frame (nn_gconv_pad, or the input itself when !nn_gconv_framed) with off[q] the frame
+ * offset of output pixel q's receptive field (nn_gconv_offsets), k = (kh, kw, c), o(k) = kh * Wp * C + kw * C + c.
+ *   forward (OC not a multiple of 16): out[q][oc] = act(sum_k frame[off[q] + o(k)] * w[oc][k] + bias[oc]), in
+ *     tiles of 12 pixels x 8 output channels (the last block of 8 partly used);
+ *   backward weight (OC not a multiple of 16): dwt[k][oc] (+)= sum_q frame[off[q] + o(k)] * dout[q][oc], in tiles
+ *     of up to 6 k x 8 output channels, two accumulator sets (even and odd pixels) to hide the FMA latency;
+ *   backward data (any C, used where C is not a multiple of 16): for each kernel row kh the KW * C contiguous frame
+ *     floats under a pixel get sum_oc dout[q][oc] * w[oc][kh][0..KW*C) ("row segments"), in tiles of up to 4
+ *     vectors of a segment x 12 / vectors pixels. Segments are padded to a multiple of 8 with zero weights, so a
+ *     tile adds exact zeros up to 7 floats past a segment: the frame needs NN_SCONV_SLACK floats after its end.
+ * Results do not depend on the thread count (the kernels are sequential; the caller fixes the chunks).
+ */
+#ifndef NN_CONV_SMALL_H
+#define NN_CONV_SMALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/layers.h"
+
+/* Floats a backward-data frame needs past its last image. */
+#define NN_SCONV_SLACK 16
+
+/* Floats of the packed weights of nn_sconv_pack_forward and nn_sconv_pack_data. */
+size_t nn_sconv_forward_floats(const nn_conv_dims *d);
+size_t nn_sconv_data_floats(const nn_conv_dims *d);
+
+/* wf (ceil(OC/8), K, 8) = w (OC, K) transposed in blocks of 8 output channels, zeros past OC. */
+void nn_sconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d);
+/* ws (KH, OC, Lp) = w (OC, KH, KW*C) with each row segment padded with zeros to Lp = KW*C rounded up to 8. */
+void nn_sconv_pack_data(float *ws, const float *w, const nn_conv_dims *d);
+
+/* out (n*OH*OW, OC) = act(conv + bias) (all OC channels); if sum is not NULL, sum/sq (OC) += per-channel sums of
+ * out and of its squares (ACCUMULATE). bias may be NULL. Writes nothing outside out. */
+void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope);
+
+/* dwt (K, OC) (+)= sum over the chunk's pixels of frame patches x dout (n*OH*OW, OC); accumulate = 0 writes. */
+void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                              int n, const nn_conv_dims *d);
+
+/* frame (n, Hp, Wp, C) (+ NN_SCONV_SLACK floats) += the input gradient of dout (n*OH*OW, OC) (ACCUMULATES; zero
+ * it first). ws from nn_sconv_pack_data; zero: OC zeros. */
+void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
+                            int n, const nn_conv_dims *d);
+
+#endif
