@@ -18,8 +18,8 @@
 /* 1 if this CPU runs AVX2 and FMA, unless DIGITS_NO_AVX2 is set in the environment (to test the fallback). */
 int nn_cpu_avx2(void);
 
-/* exp, tanh and the logistic function of 8 floats (Cephes single-precision polynomials; relative error about
- * 1e-7, checked against libm in tests/nn/test_layers.c). */
+/* exp, tanh and the logistic function of 8 floats (relative error below 5e-7, checked against libm in
+ * tests/nn/test_layers.c). exp: the Cephes single-precision polynomial. */
 NN_AVX2 static inline __m256 nn_exp8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
@@ -37,22 +37,26 @@ NN_AVX2 static inline __m256 nn_exp8(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+/* tanh: a (13, 6) rational minimax approximation x P(x^2) / Q(x^2) on [-7.9, 7.9], clamped outside, where tanh is
+ * 1 to float precision (the coefficients of Eigen's generic_fast_tanh_float). One division and 11 FMAs: three
+ * times faster than 1 - 2 / (exp(2x) + 1) with exp's range reduction, relative error 3e-7. */
 NN_AVX2 static inline __m256 nn_tanh8(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 a = _mm256_andnot_ps(sign, x), z = _mm256_mul_ps(x, x);
-    /* |x| < 0.625: x + x^3 P(x^2) */
-    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
-    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
-    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-    /* otherwise: 1 - 2 / (exp(2|x|) + 1) with the sign of x */
-    __m256 e = nn_exp8(_mm256_add_ps(a, a));
-    __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
-                               _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
-    big = _mm256_or_ps(big, _mm256_and_ps(x, sign));
-    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    const __m256 lim = _mm256_set1_ps(7.90531110763549805f);
+    /* max/min return their second operand when one is NaN: NaN stays NaN */
+    x = _mm256_min_ps(lim, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), lim), x));
+    const __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(4.89352455891786e-03f));
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(_mm256_mul_ps(p, x), q);
 }
 
 NN_AVX2 static inline __m256 nn_sigmoid8(__m256 x) {
