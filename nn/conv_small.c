@@ -123,33 +123,40 @@ NN_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, cons
 /* ---- backward weight ---- */
 
 /* Rows [0, R) of a tile: dwt[r][0..w) (+)= sum_q frame[off[q] + o + r] * dout[q][0..w) over q < P (ld of dwt and
- * dout: OC). Pixels q >= safe read their dout row masked (a full 8-float read would leave the chunk). */
+ * dout: OC). Pixels q >= safe read their dout row masked (a full 8-float read would leave the chunk). Named
+ * accumulators, not arrays: GCC kept arrays in memory here and stored them on every step. */
+#define WT8_ZERO(r) __m256 e##r = _mm256_setzero_ps(), f##r = e##r;
+#define WT8_PAIR(r)                                                                                                   \
+    if (R > r) {                                                                                                      \
+        e##r = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e##r);                                                \
+        f##r = _mm256_fmadd_ps(_mm256_broadcast_ss(fb + r), db, f##r);                                                \
+    }
+#define WT8_ONE(r)                                                                                                    \
+    if (R > r) e##r = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e##r);
+#define WT8_OUT(r)                                                                                                    \
+    if (R > r) {                                                                                                      \
+        float t[8], *dr = dwt + (size_t)r * OC;                                                                       \
+        _mm256_storeu_ps(t, _mm256_add_ps(e##r, f##r));                                                               \
+        for (int j = 0; j < w; j++) dr[j] = accumulate ? dr[j] + t[j] : t[j];                                         \
+    }
 #define WT8_TILE(RV)                                                                                                  \
     NN_AVX2 static void wt8_tile_##RV(float *dwt, int OC, int w, const float *frame, const int32_t *off, size_t o,  \
                                       const float *dout, int P, int safe, __m256i mask, int accumulate) {            \
         enum { R = RV };                                                                                              \
-        __m256 e[R], f[R];                                                                                            \
-        for (int r = 0; r < R; r++) e[r] = f[r] = _mm256_setzero_ps();                                                \
+        WT8_ZERO(0) WT8_ZERO(1) WT8_ZERO(2) WT8_ZERO(3) WT8_ZERO(4) WT8_ZERO(5)                                       \
         int q = 0;                                                                                                    \
         for (; q + 1 < safe; q += 2) { /* two pixels, two accumulator sets: twice the independent FMA chains */      \
             const float *fa = frame + off[q] + o, *fb = frame + off[q + 1] + o;                                       \
             const __m256 da = _mm256_loadu_ps(dout + (size_t)q * OC);                                                 \
             const __m256 db = _mm256_loadu_ps(dout + (size_t)(q + 1) * OC);                                           \
-            for (int r = 0; r < R; r++) {                                                                             \
-                e[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e[r]);                                        \
-                f[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fb + r), db, f[r]);                                        \
-            }                                                                                                         \
+            WT8_PAIR(0) WT8_PAIR(1) WT8_PAIR(2) WT8_PAIR(3) WT8_PAIR(4) WT8_PAIR(5)                                   \
         }                                                                                                             \
         for (; q < P; q++) {                                                                                          \
             const float *fa = frame + off[q] + o, *dq = dout + (size_t)q * OC;                                        \
             const __m256 da = q < safe ? _mm256_loadu_ps(dq) : _mm256_maskload_ps(dq, mask);                          \
-            for (int r = 0; r < R; r++) e[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(fa + r), da, e[r]);                \
+            WT8_ONE(0) WT8_ONE(1) WT8_ONE(2) WT8_ONE(3) WT8_ONE(4) WT8_ONE(5)                                         \
         }                                                                                                             \
-        for (int r = 0; r < R; r++) {                                                                                 \
-            float t[8], *dr = dwt + (size_t)r * OC;                                                                   \
-            _mm256_storeu_ps(t, _mm256_add_ps(e[r], f[r]));                                                           \
-            for (int j = 0; j < w; j++) dr[j] = accumulate ? dr[j] + t[j] : t[j];                                     \
-        }                                                                                                             \
+        WT8_OUT(0) WT8_OUT(1) WT8_OUT(2) WT8_OUT(3) WT8_OUT(4) WT8_OUT(5)                                             \
     }
 WT8_TILE(1)
 WT8_TILE(2)
@@ -247,15 +254,23 @@ NN_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, co
     const size_t Lp = (size_t)seg_pad(d), rowstep = (size_t)frame_w(d) * d->C;
     /* the widest tile the segment allows (at most 4 vectors), rows to fill the 12 accumulators */
     const int V0 = nvec < 4 ? nvec : 4, R = SEG_ACC / V0;
-    for (int q = 0; q < P; q += R) {
-        const int nv = P - q < R ? P - q : R;
+    /* Row r of tile i is pixel r * M + i: pixels far apart, whose segments do not overlap. Neighbouring pixels
+     * would (their fields are stride * C floats apart), and reading back a partly overlapping vector just stored
+     * stalls store-to-load forwarding. */
+    const int M = (P + R - 1) / R;
+    for (int i = 0; i < M; i++) {
         const float *g[FR];
-        for (int r = 0; r < R; r++) g[r] = r < nv ? dout + (size_t)(q + r) * OC : zero; /* missing rows add 0 */
+        int q[FR];
+        for (int r = 0; r < R; r++) {
+            const int p = r * M + i;
+            q[r] = p < P ? p : i; /* past the end: a zero gradient added to a valid pixel */
+            g[r] = p < P ? dout + (size_t)p * OC : zero;
+        }
         for (int kh = 0; kh < d->KH; kh++)
             for (int v0 = 0; v0 < nvec; v0 += V0) {
                 const int V = nvec - v0 < V0 ? nvec - v0 : V0;
                 float *x[FR];
-                for (int r = 0; r < R; r++) x[r] = frame + off[q + (r < nv ? r : 0)] + kh * rowstep + 8 * v0;
+                for (int r = 0; r < R; r++) x[r] = frame + off[q[r]] + kh * rowstep + 8 * v0;
                 seg_tile(R, V, x, g, ws + (size_t)kh * OC * Lp + 8 * v0, OC, Lp);
             }
     }
