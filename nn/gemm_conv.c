@@ -66,13 +66,16 @@ void nn_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d)
 }
 
 void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d) {
-    const int Wp = frame_w(d);
-    size_t q = 0;
+    /* sizes in locals: off (int32_t) may alias *d for the compiler, which then reloads them every step */
+    const int32_t img = (int32_t)image_stride(d), row = (int32_t)(d->stride * frame_w(d) * d->C),
+                  col = (int32_t)(d->stride * d->C);
+    const int OH = d->OH, OW = d->OW;
     for (int i = 0; i < n; i++)
-        for (int oh = 0; oh < d->OH; oh++)
-            for (int ow = 0; ow < d->OW; ow++)
-                off[q++] = (int32_t)((size_t)i * image_stride(d) +
-                                     ((size_t)oh * d->stride * Wp + (size_t)ow * d->stride) * d->C);
+        for (int oh = 0; oh < OH; oh++) {
+            int32_t *o = off + ((size_t)i * OH + oh) * OW;
+            const int32_t base = i * img + oh * row;
+            for (int ow = 0; ow < OW; ow++) o[ow] = base + ow * col;
+        }
 }
 
 void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {

@@ -164,26 +164,47 @@ size_t nn_conv2d_scratch(const nn_conv_dims *d, int B) {
     return na > nb ? na : nb;
 }
 
+/* tmp (w) = column sums of g (rows, w) (leading dimension ld). Contiguous rows of a width that is not a multiple
+ * of 8 are summed as flat periods of lcm(w, 8) floats (whole vectors; each column then gets several interleaved
+ * partial sums), else row by row. */
+static void col_sums(float *tmp, const float *g, size_t rows, int w, size_t ld) {
+    int per = w;
+    while (per % 8) per += w;
+    for (int c = 0; c < w; c++) tmp[c] = 0.0f;
+    size_t r = 0;
+    if (ld == (size_t)w && w % 8 && per <= 64) {
+        float acc[64] = {0};
+        const size_t rp = (size_t)(per / w);
+        for (; r + rp <= rows; r += rp) {
+            const float *p = g + r * ld;
+#pragma omp simd
+            for (int j = 0; j < per; j++) acc[j] += p[j];
+        }
+        for (int j = 0; j < per; j++) tmp[j % w] += acc[j];
+    }
+    for (; r < rows; r++) {
+        const float *gr = g + r * ld;
+#pragma omp simd
+        for (int c = 0; c < w; c++) tmp[c] += gr[c];
+    }
+}
+
 /* dout columns [oc0, oc1) of rows (rows, OC) *= act'(out); db[oc0..oc1) += their sums (double, over blocks of 256
- * rows) unless db is NULL. tmp: oc1 - oc0 floats. */
+ * rows) unless db is NULL. tmp: oc1 - oc0 floats. Whole rows (all OC columns) go through in blocks. */
 static void act_grad_bias(float *go, double *db, float *tmp, const float *out, size_t rows, int OC, int oc0, int oc1,
                           nn_act act, float slope) {
     const int w = oc1 - oc0;
-    if (!db) {
-        if (act != NN_ACT_NONE)
-            for (size_t r = 0; r < rows; r++)
-                nn_act_grad_inplace(go + r * OC + oc0, out + r * OC + oc0, (size_t)w, act, slope);
-        return;
-    }
     for (size_t r0 = 0; r0 < rows; r0 += 256) {
         size_t r1 = rows - r0 < 256 ? rows : r0 + 256;
-        for (int c = 0; c < w; c++) tmp[c] = 0.0f;
-        for (size_t r = r0; r < r1; r++) {
-            float *gr = go + r * OC + oc0;
-            if (act != NN_ACT_NONE) nn_act_grad_inplace(gr, out + r * OC + oc0, (size_t)w, act, slope);
-#pragma omp simd
-            for (int c = 0; c < w; c++) tmp[c] += gr[c];
+        if (act != NN_ACT_NONE) {
+            if (w == OC)
+                nn_act_grad_inplace(go + r0 * OC, out + r0 * OC, (r1 - r0) * OC, act, slope);
+            else
+                for (size_t r = r0; r < r1; r++)
+                    nn_act_grad_inplace(go + r * OC + oc0, out + r * OC + oc0, (size_t)w, act, slope);
         }
+        if (!db) continue;
+        col_sums(tmp, go + r0 * OC + oc0, r1 - r0, w, (size_t)OC);
         for (int c = 0; c < w; c++) db[oc0 + c] += tmp[c];
     }
 }
