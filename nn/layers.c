@@ -605,9 +605,80 @@ void nn_maxpool_backward(float *din, const float *dout, const int32_t *argmax, i
     }
 }
 
+#if NN_X86
+/* The 8 floats at p, or the left < 8 before a buffer's end (and zeros). */
+NN_AVX2 static inline __m256 load_upto8(const float *p, size_t left) {
+    if (left >= 8) return _mm256_loadu_ps(p);
+    float t[8] = {0};
+    memcpy(t, p, sizeof(float) * left);
+    return _mm256_loadu_ps(t);
+}
+NN_AVX2 static inline void store_upto8(float *p, __m256 v, size_t left) {
+    if (left >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    memcpy(p, t, sizeof(float) * left);
+}
+
+/* Average pooling of one image, 8 channels at a time, with the additions of the portable loop in the same order
+ * (the same bits). Where C is not a multiple of 8 a vector runs into the next pixel's channels and is stored
+ * whole: pixels are written in ascending order, so the next one overwrites them; only the image's end is exact. */
+NN_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W, int C, int size, int stride,
+                                       int OH, int OW, float inv) {
+    const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            const size_t o = ((size_t)oh * OW + ow) * C;
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                __m256 s = _mm256_setzero_ps();
+                for (int i = 0; i < size; i++)
+                    for (int j = 0; j < size; j++) {
+                        size_t at = (((size_t)oh * stride + i) * W + (size_t)ow * stride + j) * C + c0;
+                        s = _mm256_add_ps(s, load_upto8(in + at, in_n - at));
+                    }
+                store_upto8(out + o + c0, _mm256_mul_ps(s, vinv), out_n - o - c0);
+            }
+        }
+}
+
+/* Its backward where windows do not overlap (size <= stride): every input pixel gets 0 + inv * its window's
+ * gradient, or 0 outside every window (the portable result), written once in ascending order as above. */
+NN_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H, int W, int C, int size, int stride,
+                                            int OH, int OW, float inv) {
+    const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
+    const __m256 vinv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
+    for (int ih = 0; ih < H; ih++) {
+        const int oh = ih / stride, row_in = oh < OH && ih % stride < size;
+        for (int iw = 0, ow = 0, jw = 0; iw < W; iw++) {
+            const int inside = row_in && ow < OW && jw < size;
+            const size_t at = ((size_t)ih * W + iw) * C, g = ((size_t)oh * OW + ow) * C;
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                __m256 v = zero;
+                if (inside) v = _mm256_add_ps(zero, _mm256_mul_ps(load_upto8(dout + g + c0, out_n - g - c0), vinv));
+                store_upto8(din + at + c0, v, in_n - at - c0);
+            }
+            if (++jw == stride) jw = 0, ow++;
+        }
+    }
+}
+#endif
+
 void nn_avgpool_forward(float *out, const float *in, int B, int H, int W, int C, int size, int stride, int OH,
                         int OW) {
     float inv = 1.0f / (float)(size * size);
+#if NN_X86
+    if (nn_cpu_avx2()) {
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            avgpool_image_avx2(out + (size_t)b * OH * OW * C, in + (size_t)b * H * W * C, H, W, C, size, stride, OH,
+                               OW, inv);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *ib = in + (size_t)b * H * W * C;
@@ -629,6 +700,15 @@ void nn_avgpool_backward(float *din, const float *dout, int B, int H, int W, int
                          int OW) {
     float inv = 1.0f / (float)(size * size);
     size_t in_n = (size_t)H * W * C;
+#if NN_X86
+    if (size <= stride && nn_cpu_avx2()) {
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            avgpool_back_image_avx2(din + (size_t)b * in_n, dout + (size_t)b * OH * OW * C, H, W, C, size, stride, OH,
+                                    OW, inv);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *db = din + (size_t)b * in_n;
