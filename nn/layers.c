@@ -626,8 +626,9 @@ NN_AVX2 static inline void store_upto8(float *p, __m256 v, size_t left) {
 /* Average pooling of one image, 8 channels at a time, with the additions of the portable loop in the same order
  * (the same bits). Where C is not a multiple of 8 a vector runs into the next pixel's channels and is stored
  * whole: pixels are written in ascending order, so the next one overwrites them; only the image's end is exact. */
-NN_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W, int C, int size, int stride,
-                                       int OH, int OW, float inv) {
+NN_AVX2 static inline __attribute__((always_inline)) void avgpool_image(float *out, const float *in, int H, int W,
+                                                                      int C, int size, int stride, int OH, int OW,
+                                                                      float inv) {
     const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
     const __m256 vinv = _mm256_set1_ps(inv);
     for (int oh = 0; oh < OH; oh++)
@@ -645,25 +646,50 @@ NN_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W
         }
 }
 
-/* Its backward where windows do not overlap (size <= stride): every input pixel gets 0 + inv * its window's
- * gradient, or 0 outside every window (the portable result), written once in ascending order as above. */
-NN_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H, int W, int C, int size, int stride,
-                                            int OH, int OW, float inv) {
-    const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
+/* Its backward where windows tile the input (size == stride): every input pixel gets 0 + inv * its window's
+ * gradient, or 0 outside every window (the portable result), written once, row by row in ascending order as above
+ * (a row's uncovered tail is zeroed after the row, over any vector that ran into it). */
+NN_AVX2 static inline __attribute__((always_inline)) void avgpool_back_image(float *din, const float *dout, int H,
+                                                                           int W, int C, int s, int OH, int OW,
+                                                                           float inv) {
+    const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C, row = (size_t)W * C;
     const __m256 vinv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
     for (int ih = 0; ih < H; ih++) {
-        const int oh = ih / stride, row_in = oh < OH && ih % stride < size;
-        for (int iw = 0, ow = 0, jw = 0; iw < W; iw++) {
-            const int inside = row_in && ow < OW && jw < size;
-            const size_t at = ((size_t)ih * W + iw) * C, g = ((size_t)oh * OW + ow) * C;
-            for (int c0 = 0; c0 < C; c0 += 8) {
-                __m256 v = zero;
-                if (inside) v = _mm256_add_ps(zero, _mm256_mul_ps(load_upto8(dout + g + c0, out_n - g - c0), vinv));
-                store_upto8(din + at + c0, v, in_n - at - c0);
-            }
-            if (++jw == stride) jw = 0, ow++;
+        float *dr = din + ih * row;
+        const int oh = ih / s;
+        if (oh >= OH) {
+            memset(dr, 0, sizeof(float) * row);
+            continue;
         }
+        for (int ow = 0; ow < OW; ow++) {
+            const size_t g = ((size_t)oh * OW + ow) * C;
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                const __m256 v = _mm256_add_ps(zero, _mm256_mul_ps(load_upto8(dout + g + c0, out_n - g - c0), vinv));
+                for (int j = 0; j < s; j++) {
+                    const size_t at = ih * row + ((size_t)ow * s + j) * C + c0;
+                    store_upto8(din + at, v, in_n - at);
+                }
+            }
+        }
+        memset(dr + (size_t)OW * s * C, 0, sizeof(float) * (W - OW * s) * C);
     }
+}
+
+/* The common 2x2 windows of stride 2 as their own instances (constant loop bounds: the generic ones spent more on
+ * loop control than on the additions). */
+NN_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W, int C, int size, int stride,
+                                       int OH, int OW, float inv) {
+    if (size == 2 && stride == 2)
+        avgpool_image(out, in, H, W, C, 2, 2, OH, OW, inv);
+    else
+        avgpool_image(out, in, H, W, C, size, stride, OH, OW, inv);
+}
+NN_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H, int W, int C, int s, int OH,
+                                            int OW, float inv) {
+    if (s == 2)
+        avgpool_back_image(din, dout, H, W, C, 2, OH, OW, inv);
+    else
+        avgpool_back_image(din, dout, H, W, C, s, OH, OW, inv);
 }
 #endif
 
@@ -701,11 +727,10 @@ void nn_avgpool_backward(float *din, const float *dout, int B, int H, int W, int
     float inv = 1.0f / (float)(size * size);
     size_t in_n = (size_t)H * W * C;
 #if NN_X86
-    if (size <= stride && nn_cpu_avx2()) {
+    if (size == stride && nn_cpu_avx2()) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
-            avgpool_back_image_avx2(din + (size_t)b * in_n, dout + (size_t)b * OH * OW * C, H, W, C, size, stride, OH,
-                                    OW, inv);
+            avgpool_back_image_avx2(din + (size_t)b * in_n, dout + (size_t)b * OH * OW * C, H, W, C, size, OH, OW, inv);
         return;
     }
 #endif
