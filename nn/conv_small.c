@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "nn/gemm_conv.h"
 #include "nn/simd.h"
 
 #define FR 12       /* output pixels per forward tile */
@@ -276,6 +277,129 @@ NN_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, co
     }
 }
 
+/* ---- forward of one input channel, stride 1: output pixels along the vector ("planar") ---- */
+
+/* r[i][j] = r[j][i] for 8 vectors of 8. */
+NN_AVX2 static inline void transpose8(__m256 *r) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Lanes i < n set. */
+NN_AVX2 static inline __m256 lanes_below(int n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+}
+
+/* Output channels of the planar forward tile: 4, 6 or 8 (OC rounded up; the extra weights are zero). */
+static int planar_noc(int OC) { return OC <= 4 ? 4 : OC <= 6 ? 6 : 8; }
+
+int nn_sconv_planar_ok(const nn_conv_dims *d) { return d->C == 1 && d->stride == 1 && d->OC <= 8; }
+
+size_t nn_sconv_planar_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->KW * planar_noc(d->OC); }
+
+void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {
+    const int taps = d->KH * d->KW, noc = planar_noc(d->OC);
+    for (int t = 0; t < taps; t++)
+        for (int oc = 0; oc < noc; oc++) wb[(size_t)t * noc + oc] = oc < d->OC ? w[(size_t)oc * taps + t] : 0.0f;
+}
+
+/* One tile: NOC channels x NPV vectors of 8 neighbouring output pixels starting at frame row pointer src. */
+#define PLANAR_TILE(NOC, NPV)                                                                                         \
+    NN_AVX2 static void planar_tile_##NOC(__m256 *acc, const float *src, const float *wb, int KH, int KW,            \
+                                          size_t Wp) {                                                               \
+        __m256 a[NOC][NPV];                                                                                           \
+        for (int c = 0; c < NOC; c++)                                                                                 \
+            for (int v = 0; v < NPV; v++) a[c][v] = _mm256_setzero_ps();                                              \
+        for (int kh = 0; kh < KH; kh++)                                                                               \
+            for (int kw = 0; kw < KW; kw++, wb += NOC) {                                                              \
+                const float *x = src + kh * Wp + kw;                                                                  \
+                __m256 xv[NPV];                                                                                       \
+                for (int v = 0; v < NPV; v++) xv[v] = _mm256_loadu_ps(x + 8 * v);                                     \
+                for (int c = 0; c < NOC; c++) {                                                                       \
+                    const __m256 wv = _mm256_broadcast_ss(wb + c); /* one load for both vectors */                    \
+                    for (int v = 0; v < NPV; v++) a[c][v] = _mm256_fmadd_ps(xv[v], wv, a[c][v]);                      \
+                }                                                                                                     \
+            }                                                                                                         \
+        for (int c = 0; c < NOC; c++)                                                                                 \
+            for (int v = 0; v < NPV; v++) acc[v * 8 + c] = a[c][v];                                                   \
+    }
+PLANAR_TILE(4, 2)
+PLANAR_TILE(6, 2)
+PLANAR_TILE(8, 1)
+
+NN_AVX2 static void planar_forward_avx2(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                                        const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    const int OC = d->OC, OH = d->OH, OW = d->OW, noc = planar_noc(OC), npv = noc == 8 ? 1 : 2;
+    const size_t Wp = (size_t)frame_w(d), istride = nn_gconv_frame_floats(d, 1), total = (size_t)n * OH * OW * OC;
+    const __m256 vslope = _mm256_set1_ps(slope);
+    __m256 bv[8];
+    for (int c = 0; c < 8; c++) bv[c] = _mm256_set1_ps(bias && c < OC ? bias[c] : 0.0f);
+    for (int img = 0; img < n; img++)
+        for (int oh = 0; oh < OH; oh++) {
+            __m256 s[8], q[8];
+            for (int c = 0; c < 8; c++) s[c] = q[c] = _mm256_setzero_ps();
+            for (int ow0 = 0; ow0 < OW; ow0 += 8 * npv) {
+                __m256 acc[16] __attribute__((aligned(32)));
+                const float *src = frame + img * istride + oh * Wp + ow0;
+                switch (noc) {
+                case 4: planar_tile_4(acc, src, wb, d->KH, d->KW, Wp); break;
+                case 6: planar_tile_6(acc, src, wb, d->KH, d->KW, Wp); break;
+                default: planar_tile_8(acc, src, wb, d->KH, d->KW, Wp); break;
+                }
+                for (int v = 0; v < npv && ow0 + 8 * v < OW; v++) {
+                    __m256 *r = acc + 8 * v;
+                    const int valid = OW - ow0 - 8 * v < 8 ? OW - ow0 - 8 * v : 8;
+                    const __m256 m = lanes_below(valid);
+                    for (int c = 0; c < 8; c++) {
+                        r[c] = c < OC ? nn_act8(_mm256_add_ps(r[c], bv[c]), act, vslope) : _mm256_setzero_ps();
+                        if (sum && c < OC) {
+                            const __m256 x = _mm256_and_ps(r[c], m);
+                            s[c] = _mm256_add_ps(s[c], x);
+                            q[c] = _mm256_fmadd_ps(x, x, q[c]);
+                        }
+                    }
+                    transpose8(r); /* r[i]: the OC channels of pixel ow0 + 8 v + i */
+                    /* whole vectors run into the next pixels, which are stored after; the chunk's end exactly */
+                    for (int i = 0; i < valid; i++) {
+                        const size_t at = (((size_t)img * OH + oh) * OW + ow0 + 8 * v + i) * OC;
+                        if (at + 8 <= total) {
+                            _mm256_storeu_ps(out + at, r[i]);
+                        } else {
+                            float t[8];
+                            _mm256_storeu_ps(t, r[i]);
+                            memcpy(out + at, t, sizeof(float) * OC);
+                        }
+                    }
+                }
+            }
+            if (sum) /* float partials over one output row, then double */
+                for (int c = 0; c < OC; c++) {
+                    float ts[8], tq[8];
+                    _mm256_storeu_ps(ts, s[c]), _mm256_storeu_ps(tq, q[c]);
+                    for (int j = 0; j < 8; j++) sum[c] += ts[j], sq[c] += tq[j];
+                }
+        }
+}
+
+void nn_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    planar_forward_avx2(out, sum, sq, frame, wb, bias, n, d, act, slope);
+}
+
 void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     sconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope);
@@ -292,6 +416,12 @@ void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off,
 }
 
 #else /* no x86: never selected (the caller checks nn_cpu_avx2()) */
+
+int nn_sconv_planar_ok(const nn_conv_dims *d) { return 0; }
+size_t nn_sconv_planar_floats(const nn_conv_dims *d) { return 0; }
+void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {}
+void nn_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 
 void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}

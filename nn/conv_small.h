@@ -48,4 +48,20 @@ void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, co
 void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
                             int n, const nn_conv_dims *d);
 
+/* ---- forward of one input channel, stride 1 ("planar") ----
+ * There the inputs of 8 neighbouring output pixels of a row are 8 contiguous frame floats, so the pixels go along
+ * the vector instead: every lane is used, and a tile of 6 channels x 16 pixels loads one broadcast weight per two
+ * multiply-adds (the 12x8 tiles load one per multiply-add). 8x8 register transposes turn the tile into NHWC.
+ * The frame (nn_gconv_pad, always a copy here) needs NN_SCONV_SLACK readable floats after it: a row's last
+ * vector reads past the row. (The same layout for the weight gradient measured no faster than the 6x8 tiles.) */
+
+/* 1 if the planar forward takes d: C = 1, stride 1, OC <= 8. */
+int nn_sconv_planar_ok(const nn_conv_dims *d);
+/* wb (KH*KW, 4, 6 or 8 channels): w (OC, KH*KW) transposed, zeros past OC. */
+size_t nn_sconv_planar_floats(const nn_conv_dims *d);
+void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d);
+/* As nn_sconv_forward, from the chunk's frame (images nn_gconv_frame_floats(d, 1) apart). */
+void nn_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope);
+
 #endif

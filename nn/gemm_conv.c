@@ -53,6 +53,8 @@ void nn_gconv_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
             memcpy(fr + border, src + (size_t)h * d->W * C, sizeof(float) * d->W * C);
             memset(fr + border + (size_t)d->W * C, 0, sizeof(float) * border);
         }
+        /* the gap to the next image (see image_stride): kernels that read whole vectors past a row may touch it */
+        memset(f + (size_t)frame_h(d) * row, 0, sizeof(float) * (image_stride(d) - (size_t)frame_h(d) * row));
     }
 }
 

@@ -94,6 +94,7 @@ static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
     int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
+    int planar;                  /* nn/conv_small.h planar forward (one input channel, stride 1) */
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     size_t frame, off, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
@@ -106,6 +107,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
     f.small = d->OC % 16 != 0;
     f.seg = d->C % 16 != 0;
+    f.planar = f.small && nn_sconv_planar_ok(d);
     f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32 && !f.small && !f.seg;
     f.wino = !f.split && nn_wino_ok(d);
     /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
@@ -133,8 +135,8 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
         else px = px > pxt ? px : pxt;
     } else if (f.split) {
         fr *= 2; /* input frame and input-gradient frame */
-    } else if (f.seg) {
-        fr += NN_SCONV_SLACK; /* the row-segment tiles add zeros a little past the frame */
+    } else if (f.seg || f.planar) {
+        fr += NN_SCONV_SLACK; /* row-segment tiles add zeros, planar tiles read, a little past the frame */
     }
     size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
     if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
@@ -142,6 +144,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
     size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
     if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
+    if (f.planar && nn_sconv_planar_floats(d) > slot) slot = nn_sconv_planar_floats(d);
     if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
     f.slot = round16(slot);
     f.shared = 2 * f.slot;
@@ -251,6 +254,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
     float *wf = scratch;
     if (f.wino)
         nn_wino_pack(wf, w, d, 0);
+    else if (f.planar)
+        nn_sconv_pack_planar(wf, w, d);
     else if (f.small)
         nn_sconv_pack_forward(wf, w, d);
     else
@@ -283,6 +288,13 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
             if (f.wino) {
                 nn_wino_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, area + f.frame, a, wf, bias,
                                 n, d, act, slope);
+                continue;
+            }
+            if (f.planar) { /* always a copy: its tiles read past the frame */
+                nn_gconv_pad(area + f.frame, a, n, d);
+                memset(area + f.frame + nn_gconv_frame_floats(d, n), 0, sizeof(float) * NN_SCONV_SLACK);
+                nn_sconv_planar_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, area + f.frame, wf,
+                                        bias, n, d, act, slope);
                 continue;
             }
             if (nn_gconv_framed(d)) {

@@ -2,7 +2,7 @@
  * multiples of 16, on the AVX2 path against the portable im2col + OpenBLAS path (DIGITS_NO_AVX2=1) and the naive
  * reference, with fused activations and batch statistics; the AVX2 path bitwise the same on 1 and 2 threads and
  * writing nothing past its outputs (its 8-lane stores run past OC inside a chunk); gradients against central
- * finite differences. On a CPU without AVX2 both runs take the portable path and the comparisons still hold.
+ * finite differences (the planar kernels of one-channel stride-1 layers included). On a CPU without AVX2 both runs take the portable path and the comparisons still hold.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,6 +145,11 @@ static void test_small_vs_portable(void **state) {
     small_case(1, 5, 5, 2, 1, 3, 1, 1, NN_ACT_TANH);     /* one image, one filter */
     small_case(17, 4, 4, 6, 6, 4, 1, 0, NN_ACT_NONE);    /* 1x1 output, 17 images in 8 groups */
     small_case(2, 6, 6, 24, 10, 3, 1, 1, NN_ACT_NONE);   /* C = 24: segments of 9 vectors */
+    /* one input channel, stride 1: the planar kernels */
+    small_case(5, 7, 9, 1, 4, 3, 1, 1, NN_ACT_RELU);     /* 4 channels, rows of 9 pixels */
+    small_case(3, 12, 20, 1, 8, 5, 1, 0, NN_ACT_TANH);   /* 8 channels (one vector of pixels a tile) */
+    small_case(4, 5, 5, 1, 7, 3, 1, 2, NN_ACT_NONE);     /* rows shorter than a vector, more padding */
+    small_case(3, 6, 6, 1, 13, 3, 1, 1, NN_ACT_NONE);    /* 13 channels: 12x8 forward, planar weight gradient */
 }
 
 /* ---- finite differences (see tests/nn/test_layers.c for the tolerance argument) ---- */
