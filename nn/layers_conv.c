@@ -3,7 +3,8 @@
  * Three implementations, chosen per call by CPU and shape only (so results never depend on the thread count):
  *  - AVX2 (every shape on an AVX2+FMA CPU): implicit GEMM reading the (padded) input directly, in 6x16 register
  *    tiles (nn/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
- *    12x8 tiles and row segments (nn/conv_small.h) otherwise; Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3
+ *    12x8 tiles and row segments (nn/conv_small.h) otherwise, with output pixels along the vector for the
+ *    forward of one-channel stride-1 layers (a network's first); Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3
  *    stride-1 layers with both multiples of 16; bias, activation and batch statistics fused into the output
  *    stage. See "the AVX2 path" below for how the batch is split.
  *  - portable (no AVX2): the batch is split into NN_GROUPS fixed groups of images processed in
