@@ -1,8 +1,9 @@
 /* nn/conv_small: AVX2+FMA convolution kernels for channel counts that are not multiples of 16 (see conv_small.h).
  *
- * Register tiles are small fixed arrays of vectors indexed by constants after full unrolling, so GCC keeps them in
- * ymm registers (12 accumulators each). Blocks of 8 output channels waste the lanes past OC (6 of 8 used for
- * OC = 6), against 6 of 16 with the 16-wide kernels of nn/gemm_conv.c.
+ * Register tiles of 12 accumulators: small fixed arrays of vectors indexed by constants, which GCC keeps in ymm
+ * registers after full unrolling (the weight-gradient tile names its accumulators: there it did not). Blocks of 8
+ * output channels waste the lanes past OC (6 of 8 used for OC = 6), against 6 of 16 with the 16-wide kernels of
+ * nn/gemm_conv.c; the planar forward of one-channel layers wastes none.
  */
 #include "nn/conv_small.h"
 

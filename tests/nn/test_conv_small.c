@@ -2,7 +2,8 @@
  * multiples of 16, on the AVX2 path against the portable im2col + OpenBLAS path (DIGITS_NO_AVX2=1) and the naive
  * reference, with fused activations and batch statistics; the AVX2 path bitwise the same on 1 and 2 threads and
  * writing nothing past its outputs (its 8-lane stores run past OC inside a chunk); gradients against central
- * finite differences (the planar kernels of one-channel stride-1 layers included). On a CPU without AVX2 both runs take the portable path and the comparisons still hold.
+ * finite differences. One-channel stride-1 cases cover the planar forward. On a CPU without AVX2 both runs take
+ * the portable path and the comparisons still hold.
  */
 #include <setjmp.h>
 #include <stdarg.h>
