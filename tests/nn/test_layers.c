@@ -221,7 +221,7 @@ static void test_conv_fast_vs_ref(void **state) {
     conv_case(3, 10, 9, 16, 16, 3, 1, 0);  /* row tiles that cross output rows and images */
     conv_case(5, 12, 12, 32, 32, 5, 2, 2); /* deotte's 32C5S2 with padding */
     conv_case(7, 4, 4, 16, 32, 4, 1, 0);   /* 1x1 output: tiles across images */
-    conv_case(2, 6, 6, 1, 16, 3, 1, 1);    /* one input channel: input gradient on the fallback */
+    conv_case(2, 6, 6, 1, 16, 3, 1, 1);    /* one input channel: input gradient on conv_small's row segments */
     conv_case(13, 7, 5, 16, 48, 3, 2, 1);  /* odd sizes, 3 column blocks */
     conv_case(1, 3, 3, 16, 16, 3, 1, 2);   /* more padding than input */
     conv_case(6, 4, 4, 16, 32, 3, 1, 1);   /* few output pixels: channel split, transposed-conv input gradient */
