@@ -80,9 +80,9 @@ void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d) {
         }
 }
 
-void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {
+void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const size_t K = (size_t)d->KH * d->KW * d->C;
-    for (int oc = 0; oc < d->OC; oc++) {
+    for (int oc = oc0; oc < oc1; oc++) {
         float *dst = wf + (size_t)(oc / 16) * K * 16 + oc % 16;
         const float *src = w + oc * K;
         for (size_t k = 0; k < K; k++) dst[k * 16] = src[k];
@@ -96,10 +96,10 @@ int nn_gconv_transposed(nn_conv_dims *t, const nn_conv_dims *d) {
     return nn_conv_dims_finish(t);
 }
 
-void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d) {
+void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const int KH = d->KH, KW = d->KW, C = d->C, OC = d->OC;
     const size_t Kt = (size_t)KH * KW * OC;
-    for (int oc = 0; oc < OC; oc++)
+    for (int oc = oc0; oc < oc1; oc++)
         for (int kh = 0; kh < KH; kh++)
             for (int kw = 0; kw < KW; kw++) {
                 const float *src = w + (((size_t)oc * KH + kh) * KW + kw) * C;
@@ -108,9 +108,9 @@ void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d) 
             }
 }
 
-void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d) {
+void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const int taps = d->KH * d->KW, C = d->C, OC = d->OC;
-    for (int oc = 0; oc < OC; oc++)
+    for (int oc = oc0; oc < oc1; oc++)
         for (int t = 0; t < taps; t++)
             memcpy(wd + ((size_t)t * OC + oc) * C, w + ((size_t)oc * taps + t) * C, sizeof(float) * C);
 }
@@ -155,9 +155,9 @@ int nn_wino_ok(const nn_conv_dims *d) {
            nn_cpu_avx2();
 }
 
-void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed) {
+void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
-    for (int oc = 0; oc < OC; oc++)
+    for (int oc = oc0; oc < oc1; oc++)
         for (int c = 0; c < C; c++) {
             double g[3][3], gg[4][3];
             for (int kh = 0; kh < 3; kh++)
@@ -211,8 +211,35 @@ size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
            r16(16 * (size_t)WINO_TILES * d->OC);
 }
 
+#if NN_X86
+/* nn_wino_wgrad_finish 8 elements at a time (plane is a multiple of 256): the same additions in the same order. */
+NN_AVX2 static void wgrad_finish_avx2(float *dwt, const float *m, size_t plane) {
+    for (size_t e = 0; e < plane; e += 8) {
+        __m256 M[16], S[3][4];
+        for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(m + xi * plane + e);
+        for (int j = 0; j < 4; j++) {
+            S[0][j] = _mm256_add_ps(_mm256_add_ps(M[j], M[4 + j]), M[8 + j]);
+            S[1][j] = _mm256_sub_ps(M[4 + j], M[8 + j]);
+            S[2][j] = _mm256_add_ps(_mm256_add_ps(M[4 + j], M[8 + j]), M[12 + j]);
+        }
+        for (int i = 0; i < 3; i++) {
+            float *o = dwt + (size_t)i * 3 * plane + e;
+            _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(S[i][0], S[i][1]), S[i][2]));
+            _mm256_storeu_ps(o + plane, _mm256_sub_ps(S[i][1], S[i][2]));
+            _mm256_storeu_ps(o + 2 * plane, _mm256_add_ps(_mm256_add_ps(S[i][1], S[i][2]), S[i][3]));
+        }
+    }
+}
+#endif
+
 void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
     const size_t C = (size_t)d->C, OC = (size_t)d->OC, plane = C * OC;
+#if NN_X86
+    if (plane % 8 == 0) {
+        wgrad_finish_avx2(dwt, m, plane);
+        return;
+    }
+#endif
     for (size_t e = 0; e < plane; e++) { /* e = c * OC + oc */
         float M[16], S[3][4];
         for (int xi = 0; xi < 16; xi++) M[xi] = m[xi * plane + e];
@@ -646,7 +673,7 @@ NN_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int 
         FMA_ROW(r, b, u0, u1);                                                                                        \
     }
 #define WG_IN(r)                                                                                                      \
-    if (R > r) {                                                                                                      \
+    if (R > r && acc) {                                                                                               \
         a##r##0 = _mm256_loadu_ps(m + (size_t)r * OC);                                                               \
         a##r##1 = _mm256_loadu_ps(m + (size_t)r * OC + 8);                                                            \
     }
@@ -656,7 +683,7 @@ NN_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int 
         _mm256_storeu_ps(m + (size_t)r * OC + 8, a##r##1);                                                            \
     }
 #define WG_TILE(RV)                                                                                                   \
-    NN_AVX2 static void wg_tile_##RV(float *m, int OC, const float *v, int C, const float *u, int nt) {              \
+    NN_AVX2 static void wg_tile_##RV(float *m, int OC, const float *v, int C, const float *u, int nt, int acc) {     \
         enum { R = RV };                                                                                              \
         ZERO12;                                                                                                       \
         WG_IN(0) WG_IN(1) WG_IN(2) WG_IN(3) WG_IN(4) WG_IN(5)                                                         \
@@ -674,8 +701,8 @@ WG_TILE(4)
 WG_TILE(5)
 WG_TILE(6)
 
-NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in, const float *dout, int n,
-                                          const nn_conv_dims *d) {
+NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                          int n, const nn_conv_dims *d) {
     const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
@@ -688,6 +715,7 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in
         const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
         wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
         wgrad_dout(U, ustride, dout, t0, nt, d);
+        const int acc = accumulate || t0 > 0; /* else m starts from zero, as a zeroed m would */
         for (int xi = 0; xi < 16; xi++)
             for (int oc0 = 0; oc0 < OC; oc0 += 16)
                 for (int c0 = 0; c0 < C; c0 += TR) {
@@ -695,19 +723,20 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, float *work, const float *in
                     float *mm = m + ((size_t)xi * C + c0) * OC + oc0;
                     const float *v = V + xi * vstride + c0, *u = U + xi * ustride + oc0;
                     switch (R) {
-                    case 1: wg_tile_1(mm, OC, v, C, u, nt); break;
-                    case 2: wg_tile_2(mm, OC, v, C, u, nt); break;
-                    case 3: wg_tile_3(mm, OC, v, C, u, nt); break;
-                    case 4: wg_tile_4(mm, OC, v, C, u, nt); break;
-                    case 5: wg_tile_5(mm, OC, v, C, u, nt); break;
-                    default: wg_tile_6(mm, OC, v, C, u, nt); break;
+                    case 1: wg_tile_1(mm, OC, v, C, u, nt, acc); break;
+                    case 2: wg_tile_2(mm, OC, v, C, u, nt, acc); break;
+                    case 3: wg_tile_3(mm, OC, v, C, u, nt, acc); break;
+                    case 4: wg_tile_4(mm, OC, v, C, u, nt, acc); break;
+                    case 5: wg_tile_5(mm, OC, v, C, u, nt, acc); break;
+                    default: wg_tile_6(mm, OC, v, C, u, nt, acc); break;
                     }
                 }
     }
 }
 
-void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d) {
-    wgrad_accumulate_avx2(m, work, in, dout, n, d);
+void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                              const nn_conv_dims *d) {
+    wgrad_accumulate_avx2(m, accumulate, work, in, dout, n, d);
 }
 
 void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
@@ -735,6 +764,7 @@ void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, co
                               int n, const nn_conv_dims *d, int oc0, int oc1) {}
 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
-void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d) {}
+void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                              const nn_conv_dims *d) {}
 
 #endif

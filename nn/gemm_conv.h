@@ -33,16 +33,18 @@ void nn_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d)
 /* off (n * OH * OW): frame offset of each output pixel's receptive field. */
 void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d);
 
+/* The packing functions write the part of their layout that comes from output channels [oc0, oc1) of the d they
+ * are given (threads can pack disjoint ranges in parallel; [0, d->OC) is the whole layout). */
 /* wf (OC/16, K, 16) = w (OC, K) transposed, in blocks of 16 output channels (forward layout). */
-void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d);
+void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d, int oc0, int oc1);
 /* The transposed convolution that gives the input gradient of a stride-1 square convolution d: dims *t (input
  * OH x OW x OC, C filters, same kernel, pad KH - 1 - pad, output H x W) and its forward-layout weights
  * wt (C/16, KH*KW*OC, 16), w rotated by 180 degrees with in/out channels swapped. Returns -1 if d is not
  * stride 1 and square. */
 int nn_gconv_transposed(nn_conv_dims *t, const nn_conv_dims *d);
-void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d);
+void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d, int oc0, int oc1);
 /* wd (KH, KW, OC, C) from w (OC, KH, KW, C) (backward data layout). */
-void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d);
+void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc0, int oc1);
 
 /* Output channels [oc0, oc1) (multiples of 16) of out (n*OH*OW, OC) = act(conv + bias); if sum is not NULL,
  * sum/sq (OC) += per-channel sums of out and of its squares (ACCUMULATE). frame as above (the input itself when
@@ -70,7 +72,7 @@ void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, co
 int nn_wino_ok(const nn_conv_dims *d);
 /* u (16, OC/16, C, 16) = G g G^T of the weights w (OC, 3, 3, C). transposed = 1: of the transposed convolution
  * of nn_gconv_transposed (w still the (OC', 3, 3, C') weights of the original d'; d is the transposed dims). */
-void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed);
+void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1);
 /* Scratch floats of nn_wino_forward for n images. */
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n);
 /* out (n*OH*OW, OC) = act(conv + bias) for n images of in (n, H, W, C), as nn_gconv_forward (bias may be NULL, sum
@@ -80,10 +82,11 @@ void nn_wino_forward(float *out, double *sum, double *sq, float *work, const flo
 
 /* Weight gradient with Winograd F(3x3, 2x2): each 2x2 block of the output gradient and the 4x4 input tile under
  * it contribute to all 9 taps; transformed, the sum over tiles is 16 GEMMs (C x tiles) . (tiles x OC) with long
- * reductions. m (16, C, OC) ACCUMULATES the transformed sums of n images (zero it first); nn_wino_wgrad_finish
- * then writes dwt (K, OC) = A^T m A. work: nn_wino_wgrad_floats(d, n). */
+ * reductions. m (16, C, OC) ACCUMULATES the transformed sums of n images (accumulate = 0: writes them, as if m
+ * had been zeroed); nn_wino_wgrad_finish then writes dwt (K, OC) = A^T m A. work: nn_wino_wgrad_floats(d, n). */
 size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n);
-void nn_wino_wgrad_accumulate(float *m, float *work, const float *in, const float *dout, int n, const nn_conv_dims *d);
+void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                              const nn_conv_dims *d);
 void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d);
 
 #endif

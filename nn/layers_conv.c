@@ -247,20 +247,55 @@ static void gconv_stage_input(float *frame, int32_t *off, const float *in, int B
     nn_gconv_offsets(off, B, d);
 }
 
+/* Inside a parallel region (every thread calls it): the forward kernels' packed weights wf, in blocks of 16 output
+ * channels over the threads (one thread for the conv_small layouts). Ends with a barrier. */
+static void pack_forward_par(float *wf, const float *w, const nn_conv_dims *d, const fast_plan *f) {
+    if (f->planar || f->small) {
+#pragma omp single
+        {
+            if (f->planar)
+                nn_sconv_pack_planar(wf, w, d);
+            else
+                nn_sconv_pack_forward(wf, w, d);
+        }
+        return;
+    }
+#pragma omp for schedule(static)
+    for (int oc0 = 0; oc0 < d->OC; oc0 += 16) {
+        if (f->wino)
+            nn_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
+        else
+            nn_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
+    }
+}
+
+/* The same for the input-gradient kernels' weights wd: Winograd u of the transposed convolution, wt (gather), the
+ * conv_small layout (seg, one thread) or wd (scatter). Ends with a barrier. */
+static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, const fast_plan *f) {
+    if (f->seg) { /* (never gather) */
+#pragma omp single
+        nn_sconv_pack_data(wd, w, d);
+        return;
+    }
+    const int n = f->wino_t ? f->t.OC : d->OC; /* the channels the packing function runs over */
+#pragma omp for schedule(static)
+    for (int o0 = 0; o0 < n; o0 += 16) {
+        const int o1 = n - o0 < 16 ? n : o0 + 16;
+        if (f->wino_t)
+            nn_wino_pack(wd, w, &f->t, 1, o0, o1);
+        else if (f->gather)
+            nn_gconv_pack_transposed(wd, w, d, o0, o1);
+        else
+            nn_gconv_pack_data(wd, w, d, o0, o1);
+    }
+}
+
 static void fast_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
                          const float *bias, int B, const nn_conv_dims *d, nn_act act, float slope) {
     const fast_plan f = fast_plan_make(d, B);
     const int OC = d->OC, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t in_n = conv_in_n(d), out_n = conv_out_n(d);
     float *wf = scratch;
-    if (f.wino)
-        nn_wino_pack(wf, w, d, 0);
-    else if (f.planar)
-        nn_sconv_pack_planar(wf, w, d);
-    else if (f.small)
-        nn_sconv_pack_forward(wf, w, d);
-    else
-        nn_gconv_pack_forward(wf, w, d);
     if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
     if (f.split) {
         const int framed = nn_gconv_framed(d);
@@ -268,6 +303,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         int32_t *off = (int32_t *)(area + f.off);
 #pragma omp parallel if (par)
         {
+            pack_forward_par(wf, w, d, &f);
             gconv_stage_input(frame, off, in, B, d, framed);
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16)
@@ -276,39 +312,41 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (par)
-    for (int g = 0; g < f.G; g++) {
-        float *area = scratch + f.shared + (size_t)g * f.stride;
-        int32_t *off = (int32_t *)(area + f.off);
-        double *part = (double *)(area + f.part); /* (2, OC): sum, sum of squares */
-        for (int c = 0; c < 2 * OC; c++) part[c] = 0.0;
-        int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
-        for (int i = i0; i < i1; i += f.chunk) {
-            int n = i1 - i < f.chunk ? i1 - i : f.chunk;
-            const float *a = in + (size_t)i * in_n;
-            if (f.wino) {
-                nn_wino_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, area + f.frame, a, wf, bias,
-                                n, d, act, slope);
-                continue;
+#pragma omp parallel if (par)
+    {
+        pack_forward_par(wf, w, d, &f);
+#pragma omp for schedule(static)
+        for (int g = 0; g < f.G; g++) {
+            float *area = scratch + f.shared + (size_t)g * f.stride;
+            int32_t *off = (int32_t *)(area + f.off);
+            double *part = (double *)(area + f.part); /* (2, OC): sum, sum of squares */
+            for (int c = 0; c < 2 * OC; c++) part[c] = 0.0;
+            int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
+            for (int i = i0; i < i1; i += f.chunk) {
+                int n = i1 - i < f.chunk ? i1 - i : f.chunk;
+                const float *a = in + (size_t)i * in_n;
+                float *o = out + (size_t)i * out_n;
+                if (f.wino) {
+                    nn_wino_forward(o, stats ? part : NULL, part + OC, area + f.frame, a, wf, bias, n, d, act, slope);
+                    continue;
+                }
+                if (f.planar) { /* always a copy: its tiles read past the frame */
+                    nn_gconv_pad(area + f.frame, a, n, d);
+                    memset(area + f.frame + nn_gconv_frame_floats(d, n), 0, sizeof(float) * NN_SCONV_SLACK);
+                    nn_sconv_planar_forward(o, stats ? part : NULL, part + OC, area + f.frame, wf, bias, n, d, act,
+                                            slope);
+                    continue;
+                }
+                if (nn_gconv_framed(d)) {
+                    nn_gconv_pad(area + f.frame, a, n, d);
+                    a = area + f.frame;
+                }
+                nn_gconv_offsets(off, n, d);
+                if (f.small)
+                    nn_sconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope);
+                else
+                    nn_gconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope, 0, OC);
             }
-            if (f.planar) { /* always a copy: its tiles read past the frame */
-                nn_gconv_pad(area + f.frame, a, n, d);
-                memset(area + f.frame + nn_gconv_frame_floats(d, n), 0, sizeof(float) * NN_SCONV_SLACK);
-                nn_sconv_planar_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, area + f.frame, wf,
-                                        bias, n, d, act, slope);
-                continue;
-            }
-            if (nn_gconv_framed(d)) {
-                nn_gconv_pad(area + f.frame, a, n, d);
-                a = area + f.frame;
-            }
-            nn_gconv_offsets(off, n, d);
-            if (f.small)
-                nn_sconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
-                                 slope);
-            else
-                nn_gconv_forward(out + (size_t)i * out_n, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act,
-                                 slope, 0, OC);
         }
     }
     if (stats)
@@ -336,16 +374,6 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
     const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
     float *wd = scratch + f.slot; /* Winograd u of the transposed convolution, wt (gather) or wd (scatter) */
-    if (din) {
-        if (f.wino_t)
-            nn_wino_pack(wd, w, &f.t, 1);
-        else if (f.gather)
-            nn_gconv_pack_transposed(wd, w, d);
-        else if (f.seg)
-            nn_sconv_pack_data(wd, w, d);
-        else
-            nn_gconv_pack_data(wd, w, d);
-    }
     if (f.split) {
         float *area = scratch + f.shared, *dwt = area + f.dwt, *zero = area + f.zero;
         const int framed = nn_gconv_framed(d);
@@ -355,6 +383,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
         for (int c = 0; c < OC; c++) db[c] = 0.0, zero[c] = 0.0f;
 #pragma omp parallel if (par)
         {
+            if (din) pack_data_par(wd, w, d, &f);
             gconv_stage_input(frame, off, in, B, d, framed);
             /* output-channel blocks: activation gradient, bias and weight gradients over the whole batch */
 #pragma omp for schedule(static)
@@ -392,6 +421,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
     }
 #pragma omp parallel if (par)
     {
+        if (din) pack_data_par(wd, w, d, &f);
 #pragma omp for schedule(static)
         for (int g = 0; g < f.G; g++) {
             float *area = scratch + f.shared + (size_t)g * f.stride, *dwg = area + f.dwt, *zero = area + f.zero;
@@ -399,7 +429,6 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
             int32_t *off = (int32_t *)(area + f.off);
             double *dbg = (double *)(area + f.part); /* (OC) */
             for (int c = 0; c < OC; c++) dbg[c] = 0.0, zero[c] = 0.0f;
-            if (f.wino) memset(area + f.wm, 0, sizeof(float) * 16 * C * OC);
             int i0 = (int)nn_group_start((size_t)B, f.G, g), i1 = (int)nn_group_start((size_t)B, f.G, g + 1);
             for (int i = i0; i < i1; i += f.chunk) {
                 int n = i1 - i < f.chunk ? i1 - i : f.chunk;
@@ -410,7 +439,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                                   oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
                 if (f.wino) {
-                    nn_wino_wgrad_accumulate(area + f.wm, frame, a, go, n, d);
+                    nn_wino_wgrad_accumulate(area + f.wm, i != i0, frame, a, go, n, d);
                 } else {
                     if (nn_gconv_framed(d)) {
                         nn_gconv_pad(frame, a, n, d);
