@@ -286,12 +286,57 @@ size_t nn_batchnorm_scratch(size_t N, int C) {
     return G * 6 * (size_t)C + 7 * (size_t)C;
 }
 
+/* The batch-norm loops over rows below are compiled twice: for the build's baseline target and for AVX2 WITHOUT
+ * FMA (wider vectors, the same multiplications and additions, none fused: bitwise the same results), chosen at run
+ * time. */
+#if NN_X86
+#define BN_AVX2 __attribute__((target("avx2")))
+#endif
+
+/* t0 (C) += a over rows [r0, r1), t1 (C) += a^2 (mode 0) or a * (x - mean) * invstd (mode 1). */
+static inline __attribute__((always_inline)) void bn_sum_rows(float *t0, float *t1, const float *a, const float *x,
+                                                              const float *mean, const float *invstd, size_t r0,
+                                                              size_t r1, int C, int mode) {
+    for (size_t r = r0; r < r1; r++) {
+        const float *ar = a + r * C;
+        if (mode == 0) { /* sum a, sum a^2 */
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                t0[c] += ar[c];
+                t1[c] += ar[c] * ar[c];
+            }
+        } else { /* sum dy, sum dy * xhat */
+            const float *xr = x + r * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                t0[c] += ar[c];
+                t1[c] += ar[c] * ((xr[c] - mean[c]) * invstd[c]);
+            }
+        }
+    }
+}
+static void bn_sum_rows_base(float *t0, float *t1, const float *a, const float *x, const float *mean,
+                             const float *invstd, size_t r0, size_t r1, int C, int mode) {
+    bn_sum_rows(t0, t1, a, x, mean, invstd, r0, r1, C, mode);
+}
+#if NN_X86
+BN_AVX2 static void bn_sum_rows_avx2(float *t0, float *t1, const float *a, const float *x, const float *mean,
+                                     const float *invstd, size_t r0, size_t r1, int C, int mode) {
+    bn_sum_rows(t0, t1, a, x, mean, invstd, r0, r1, C, mode);
+}
+#endif
+
 /* Per-group sums of f0(row) and f1(row) over fixed row groups, reduced in group order into out0, out1 (C). */
 static void bn_reduce(double *out0, double *out1, float *scratch, const float *a, const float *x, const float *mean,
                       const float *invstd, size_t N, int C, int mode) {
     int G = nn_groups(N);
     double *part = (double *)scratch;
     float *tmpall = scratch + (size_t)G * 4 * C;
+    void (*rows)(float *, float *, const float *, const float *, const float *, const float *, size_t, size_t, int,
+                 int) = bn_sum_rows_base;
+#if NN_X86
+    if (nn_cpu_avx2()) rows = bn_sum_rows_avx2;
+#endif
 #pragma omp parallel for schedule(static)
     for (int g = 0; g < G; g++) {
         size_t r0 = nn_group_start(N, G, g), r1 = nn_group_start(N, G, g + 1);
@@ -301,23 +346,7 @@ static void bn_reduce(double *out0, double *out1, float *scratch, const float *a
         for (size_t rb = r0; rb < r1; rb += SUM_BLOCK) {
             size_t re = r1 - rb < SUM_BLOCK ? r1 : rb + SUM_BLOCK;
             memset(t0, 0, sizeof(float) * 2 * (size_t)C);
-            for (size_t r = rb; r < re; r++) {
-                const float *ar = a + r * C;
-                if (mode == 0) { /* sum a, sum a^2 */
-#pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        t0[c] += ar[c];
-                        t1[c] += ar[c] * ar[c];
-                    }
-                } else { /* sum dy, sum dy * xhat */
-                    const float *xr = x + r * C;
-#pragma omp simd
-                    for (int c = 0; c < C; c++) {
-                        t0[c] += ar[c];
-                        t1[c] += ar[c] * ((xr[c] - mean[c]) * invstd[c]);
-                    }
-                }
-            }
+            rows(t0, t1, a, x, mean, invstd, rb, re, C, mode);
             for (int c = 0; c < C; c++) {
                 p0[c] += t0[c];
                 p1[c] += t1[c];
@@ -339,15 +368,44 @@ void nn_batchnorm_stats(double *stats, float *scratch, const float *x, size_t N,
     bn_reduce(stats, stats + C, scratch, x, NULL, NULL, NULL, N, C, 0);
 }
 
-/* y (N, C) = (x - mean) * scale + shift per channel (subtracting first: no cancellation when |mean| >> std). */
-static void bn_apply(float *y, const float *x, const float *mean, const float *scale, const float *shift, size_t N,
-                     int C) {
-#pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
-    for (size_t r = 0; r < N; r++) {
+/* y = (x - mean) * scale + shift over rows [r0, r1) of (N, C) (subtracting first: no cancellation when
+ * |mean| >> std). */
+static inline __attribute__((always_inline)) void bn_apply_rows(float *y, const float *x, const float *mean,
+                                                                const float *scale, const float *shift, size_t r0,
+                                                                size_t r1, int C) {
+    for (size_t r = r0; r < r1; r++) {
         const float *xr = x + r * C;
         float *yr = y + r * C;
 #pragma omp simd
         for (int c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * scale[c] + shift[c];
+    }
+}
+static void bn_apply_rows_base(float *y, const float *x, const float *mean, const float *scale, const float *shift,
+                               size_t r0, size_t r1, int C) {
+    bn_apply_rows(y, x, mean, scale, shift, r0, r1, C);
+}
+#if NN_X86
+BN_AVX2 static void bn_apply_rows_avx2(float *y, const float *x, const float *mean, const float *scale,
+                                       const float *shift, size_t r0, size_t r1, int C) {
+    bn_apply_rows(y, x, mean, scale, shift, r0, r1, C);
+}
+#endif
+
+#define BN_ROWS 64 /* rows per work item of the elementwise passes */
+
+/* y (N, C) = (x - mean) * scale + shift per channel. */
+static void bn_apply(float *y, const float *x, const float *mean, const float *scale, const float *shift, size_t N,
+                     int C) {
+    void (*rows)(float *, const float *, const float *, const float *, const float *, size_t, size_t, int) =
+        bn_apply_rows_base;
+#if NN_X86
+    if (nn_cpu_avx2()) rows = bn_apply_rows_avx2;
+#endif
+    const size_t nb = (N + BN_ROWS - 1) / BN_ROWS;
+#pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
+    for (size_t b = 0; b < nb; b++) {
+        const size_t r0 = b * BN_ROWS, r1 = N - r0 < BN_ROWS ? N : r0 + BN_ROWS;
+        rows(y, x, mean, scale, shift, r0, r1, C);
     }
 }
 
@@ -407,6 +465,32 @@ static inline __attribute__((always_inline)) void bn_dx_rows(float *dx, float *b
     }
 }
 
+/* bn_dx_rows with the activation as a constant (one instance per activation). */
+static inline __attribute__((always_inline)) void bn_dx_block(float *dx, float *bsum, const float *dy, const float *x,
+                                                              const float *mean, const float *ca, const float *cb,
+                                                              const float *ck, size_t r0, size_t r1, int C,
+                                                              nn_act act, float slope, int bias) {
+    switch (act) {
+    case NN_ACT_RELU: bn_dx_rows(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, NN_ACT_RELU, slope, bias); break;
+    case NN_ACT_LEAKY: bn_dx_rows(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, NN_ACT_LEAKY, slope, bias); break;
+    case NN_ACT_TANH: bn_dx_rows(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, NN_ACT_TANH, slope, bias); break;
+    case NN_ACT_SIGMOID: bn_dx_rows(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, NN_ACT_SIGMOID, slope, bias); break;
+    default: bn_dx_rows(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, NN_ACT_NONE, slope, bias); break;
+    }
+}
+static void bn_dx_block_base(float *dx, float *bsum, const float *dy, const float *x, const float *mean,
+                             const float *ca, const float *cb, const float *ck, size_t r0, size_t r1, int C, nn_act act,
+                             float slope, int bias) {
+    bn_dx_block(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, act, slope, bias);
+}
+#if NN_X86
+BN_AVX2 static void bn_dx_block_avx2(float *dx, float *bsum, const float *dy, const float *x, const float *mean,
+                                     const float *ca, const float *cb, const float *ck, size_t r0, size_t r1, int C,
+                                     nn_act act, float slope, int bias) {
+    bn_dx_block(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, act, slope, bias);
+}
+#endif
+
 void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_prev, float *scratch, const float *dy,
                            const float *x, const float *mean, const float *invstd, const float *gamma, size_t N,
                            int C, int batch_stats, nn_act act, float slope) {
@@ -432,6 +516,11 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_
     double *part = (double *)scratch; /* (G, C) */
     float *tmpall = scratch + (size_t)G * 4 * C;
     const int bias = dbias_prev != NULL;
+    void (*rows)(float *, float *, const float *, const float *, const float *, const float *, const float *,
+                 const float *, size_t, size_t, int, nn_act, float, int) = bn_dx_block_base;
+#if NN_X86
+    if (nn_cpu_avx2()) rows = bn_dx_block_avx2;
+#endif
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
     for (int g = 0; g < G; g++) {
         size_t r0 = nn_group_start(N, G, g), r1 = nn_group_start(N, G, g + 1);
@@ -441,15 +530,7 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_
         for (size_t rb = r0; rb < r1; rb += SUM_BLOCK) {
             size_t re = r1 - rb < SUM_BLOCK ? r1 : rb + SUM_BLOCK;
             if (bias) memset(t, 0, sizeof(float) * (size_t)C);
-            switch (act) {
-            case NN_ACT_RELU: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_RELU, slope, bias); break;
-            case NN_ACT_LEAKY: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_LEAKY, slope, bias); break;
-            case NN_ACT_TANH: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_TANH, slope, bias); break;
-            case NN_ACT_SIGMOID:
-                bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_SIGMOID, slope, bias);
-                break;
-            default: bn_dx_rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, NN_ACT_NONE, slope, bias); break;
-            }
+            rows(dx, t, dy, x, mean, ca, cb, ck, rb, re, C, act, slope, bias);
             if (bias)
                 for (int c = 0; c < C; c++) pg[c] += t[c];
         }
