@@ -155,8 +155,54 @@ int nn_wino_ok(const nn_conv_dims *d) {
            nn_cpu_avx2();
 }
 
+#if NN_X86
+/* nn_wino_pack for 4 output channels at a time (oc0, oc1 multiples of 4): the same double arithmetic per lane,
+ * so the same bits. */
+NN_AVX2 static void wino_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+    const int C = d->C, OC = d->OC, nb = OC / 16;
+    const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
+    const __m256d half = _mm256_set1_pd(0.5);
+    for (int oc = oc0; oc < oc1; oc += 4)
+        for (int c = 0; c < C; c++) {
+            __m256d g[3][3], gg[4][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    __m128 v;
+                    if (transposed) {
+                        v = _mm_loadu_ps(w + (((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc);
+                    } else {
+                        const float *p = w + (((size_t)oc * 3 + kh) * 3 + kw) * C + c;
+                        v = _mm_setr_ps(p[0], p[s], p[2 * s], p[3 * s]);
+                    }
+                    g[kh][kw] = _mm256_cvtps_pd(v);
+                }
+            for (int j = 0; j < 3; j++) {
+                gg[0][j] = g[0][j];
+                gg[1][j] = _mm256_mul_pd(half, _mm256_add_pd(_mm256_add_pd(g[0][j], g[1][j]), g[2][j]));
+                gg[2][j] = _mm256_mul_pd(half, _mm256_add_pd(_mm256_sub_pd(g[0][j], g[1][j]), g[2][j]));
+                gg[3][j] = g[2][j];
+            }
+            for (int i = 0; i < 4; i++) {
+                __m256d r[4] = {gg[i][0],
+                                _mm256_mul_pd(half, _mm256_add_pd(_mm256_add_pd(gg[i][0], gg[i][1]), gg[i][2])),
+                                _mm256_mul_pd(half, _mm256_add_pd(_mm256_sub_pd(gg[i][0], gg[i][1]), gg[i][2])),
+                                gg[i][2]};
+                for (int j = 0; j < 4; j++)
+                    _mm_storeu_ps(u + (((size_t)(i * 4 + j) * nb + oc / 16) * C + c) * 16 + oc % 16,
+                                  _mm256_cvtpd_ps(r[j]));
+            }
+        }
+}
+#endif
+
 void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
+#if NN_X86
+    if (oc0 % 4 == 0 && oc1 % 4 == 0) {
+        wino_pack_avx2(u, w, d, transposed, oc0, oc1);
+        return;
+    }
+#endif
     for (int oc = oc0; oc < oc1; oc++)
         for (int c = 0; c < C; c++) {
             double g[3][3], gg[4][3];
