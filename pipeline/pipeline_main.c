@@ -338,6 +338,12 @@ int main(int argc, char **argv) {
         rc = DG_EXIT_OK;
         goto done;
     }
+    /* The stages inherit this environment. libgomp's threads spin ~300000 times at every barrier before they
+     * sleep: when another process takes a core, the spinning thread steals it from the one it waits for and a
+     * 2-thread digits-train collapsed from ~2300 to ~310 images/s. GOMP_SPINCOUNT=1000 costs 5-7% on an idle
+     * machine and keeps 1.5-1.7x more throughput beside one busy process (deotte-lite, batch 64, 2 threads,
+     * docs/pipeline.md). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "1000", 0);
     /* Every executable a stage will run must be there before anything starts. */
     for (int i = 0; i < plan.n_steps; i++) {
         if (plan.steps[i].action == PL_SKIP || plan.steps[i].action == PL_FINISH) continue;
