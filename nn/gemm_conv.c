@@ -518,9 +518,13 @@ NN_AVX2 static void gconv_backward_weight_avx2(float *dwt, int accumulate, const
 }
 
 
-/* V[(i*4 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 4x4 input tiles at fr + toff[t], t < nt. */
-NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
-                               size_t row) {
+/* V[(i*4 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 4x4 input tiles at fr + toff[t], t < nt. The two
+ * Winograd algorithms here differ only in B^T's last row: d1 - d3 for F(2x2, 3x3) (forward, input gradient),
+ * d3 - d1 for F(3x3, 2x2) (weight gradient); `last31` picks the second. Inlined into each caller with a constant,
+ * so each keeps its own straight-line code. */
+NN_AVX2 static inline __attribute__((always_inline)) void wino_bt(float *V, size_t vstride, const float *fr,
+                                                                  const int32_t *toff, int nt, int C, size_t row,
+                                                                  int last31) {
     for (int t = 0; t < nt; t++)
         for (int c0 = 0; c0 < C; c0 += 8) {
             const float *b = fr + toff[t] + c0;
@@ -531,16 +535,23 @@ NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const 
                 r[0][j] = _mm256_sub_ps(x[0][j], x[2][j]);
                 r[1][j] = _mm256_add_ps(x[1][j], x[2][j]);
                 r[2][j] = _mm256_sub_ps(x[2][j], x[1][j]);
-                r[3][j] = _mm256_sub_ps(x[1][j], x[3][j]);
+                r[3][j] = last31 ? _mm256_sub_ps(x[3][j], x[1][j]) : _mm256_sub_ps(x[1][j], x[3][j]);
             }
             float *v = V + (size_t)t * C + c0;
             for (int i = 0; i < 4; i++) { /* (.) B */
                 _mm256_storeu_ps(v + (size_t)(i * 4 + 0) * vstride, _mm256_sub_ps(r[i][0], r[i][2]));
                 _mm256_storeu_ps(v + (size_t)(i * 4 + 1) * vstride, _mm256_add_ps(r[i][1], r[i][2]));
                 _mm256_storeu_ps(v + (size_t)(i * 4 + 2) * vstride, _mm256_sub_ps(r[i][2], r[i][1]));
-                _mm256_storeu_ps(v + (size_t)(i * 4 + 3) * vstride, _mm256_sub_ps(r[i][1], r[i][3]));
+                _mm256_storeu_ps(v + (size_t)(i * 4 + 3) * vstride,
+                                 last31 ? _mm256_sub_ps(r[i][3], r[i][1]) : _mm256_sub_ps(r[i][1], r[i][3]));
             }
         }
+}
+
+/* F(2x2, 3x3)'s input transform. */
+NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                               size_t row) {
+    wino_bt(V, vstride, fr, toff, nt, C, row, 0);
 }
 
 /* m (16, 6, 16): for each of the 16 transform positions, rows of V (6 tiles from v0) times u (C, 16). */
@@ -653,29 +664,10 @@ void nn_wino_forward(float *out, double *sum, double *sq, float *work, const flo
 
 /* ---- Winograd F(3x3, 2x2) weight gradient ---- */
 
-/* V[(i*4 + j) * vstride + t * C + c] = (B^T d B)[i][j] with F(3x3, 2x2)'s B^T (its last row is d3 - d1). */
+/* F(3x3, 2x2)'s input transform (its B^T's last row is d3 - d1). */
 NN_AVX2 static void wgrad_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
                                 size_t row) {
-    for (int t = 0; t < nt; t++)
-        for (int c0 = 0; c0 < C; c0 += 8) {
-            const float *b = fr + toff[t] + c0;
-            __m256 x[4][4], r[4][4];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) x[i][j] = _mm256_loadu_ps(b + i * row + (size_t)j * C);
-            for (int j = 0; j < 4; j++) {
-                r[0][j] = _mm256_sub_ps(x[0][j], x[2][j]);
-                r[1][j] = _mm256_add_ps(x[1][j], x[2][j]);
-                r[2][j] = _mm256_sub_ps(x[2][j], x[1][j]);
-                r[3][j] = _mm256_sub_ps(x[3][j], x[1][j]);
-            }
-            float *v = V + (size_t)t * C + c0;
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(v + (size_t)(i * 4 + 0) * vstride, _mm256_sub_ps(r[i][0], r[i][2]));
-                _mm256_storeu_ps(v + (size_t)(i * 4 + 1) * vstride, _mm256_add_ps(r[i][1], r[i][2]));
-                _mm256_storeu_ps(v + (size_t)(i * 4 + 2) * vstride, _mm256_sub_ps(r[i][2], r[i][1]));
-                _mm256_storeu_ps(v + (size_t)(i * 4 + 3) * vstride, _mm256_sub_ps(r[i][3], r[i][1]));
-            }
-        }
+    wino_bt(V, vstride, fr, toff, nt, C, row, 1);
 }
 
 /* U[(i*4 + j) * ustride + t * OC + oc] = (G g G^T)[i][j], g the 2x2 output-gradient block of tile t (zero where
