@@ -120,25 +120,31 @@ void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc
 
 #define WINO_TILES 48 /* tiles per transform chunk: V (16, 48, C) stays in L2 */
 
-static inline int wino_ty(const nn_conv_dims *d) { return (d->OH + 1) / 2; }
-static inline int wino_tx(const nn_conv_dims *d) { return (d->OW + 1) / 2; }
-/* The frame covers every tile: (2 TY + 2) x (2 TX + 2) x C per image, input at (pad, pad), zeros elsewhere. */
-static inline int wino_fh(const nn_conv_dims *d) { return 2 * wino_ty(d) + 2; }
-static inline int wino_fw(const nn_conv_dims *d) { return 2 * wino_tx(d) + 2; }
-static size_t wino_img(const nn_conv_dims *d) {
-    size_t s = (size_t)wino_fh(d) * wino_fw(d) * d->C;
+/* Tile geometry of F(m x m, 3x3), m = 2 or 4: TY x TX tiles of m x m output pixels, each read from an (m + 2)^2
+ * input tile; the frame covers every tile: (m TY + 2) x (m TX + 2) x C per image, input at (pad, pad), zeros
+ * elsewhere. */
+static inline int wt_ty(const nn_conv_dims *d, int m) { return (d->OH + m - 1) / m; }
+static inline int wt_tx(const nn_conv_dims *d, int m) { return (d->OW + m - 1) / m; }
+static inline int wt_fh(const nn_conv_dims *d, int m) { return m * wt_ty(d, m) + 2; }
+static inline int wt_fw(const nn_conv_dims *d, int m) { return m * wt_tx(d, m) + 2; }
+static size_t wt_img(const nn_conv_dims *d, int m) {
+    size_t s = (size_t)wt_fh(d, m) * wt_fw(d, m) * d->C;
     return s % 1024 == 0 ? s + 16 : s;
 }
-static int wino_framed(const nn_conv_dims *d) {
-    return d->pad > 0 || wino_fh(d) != d->H || wino_fw(d) != d->W || wino_img(d) != (size_t)d->H * d->W * d->C;
+static int wt_framed(const nn_conv_dims *d, int m) {
+    return d->pad > 0 || wt_fh(d, m) != d->H || wt_fw(d, m) != d->W ||
+           wt_img(d, m) != (size_t)d->H * d->W * d->C;
 }
+static inline int wino_ty(const nn_conv_dims *d) { return wt_ty(d, 2); }
+static inline int wino_tx(const nn_conv_dims *d) { return wt_tx(d, 2); }
+static inline int wino_fw(const nn_conv_dims *d) { return wt_fw(d, 2); }
 
-/* frame (n images, wino_img(d) apart) = in (n, H, W, C) at (pad, pad), zeros around (only the borders written). */
-static void wino_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
-    const int C = d->C, fh = wino_fh(d), fw = wino_fw(d), p = d->pad;
+/* frame (n images, wt_img(d, m) apart) = in (n, H, W, C) at (pad, pad), zeros around (only the borders written). */
+static void wino_pad(float *frame, const float *in, int n, const nn_conv_dims *d, int m) {
+    const int C = d->C, fh = wt_fh(d, m), fw = wt_fw(d, m), p = d->pad;
     const size_t row = (size_t)fw * C, left = (size_t)p * C, right = (size_t)(fw - p - d->W) * C;
     for (int i = 0; i < n; i++) {
-        float *f = frame + (size_t)i * wino_img(d);
+        float *f = frame + (size_t)i * wt_img(d, m);
         memset(f, 0, sizeof(float) * p * row);
         memset(f + (size_t)(p + d->H) * row, 0, sizeof(float) * (fh - p - d->H) * row);
         for (int h = 0; h < d->H; h++) {
@@ -226,35 +232,38 @@ void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transpose
 }
 
 /* work: frame (framed only) | tile offsets (n TY TX int32) | V (16, WINO_TILES, C) | m (16, 6, 16) | stats (2, OC) */
-static size_t wino_frame_sz(const nn_conv_dims *d, int n) { return wino_framed(d) ? (size_t)n * wino_img(d) : 0; }
+static size_t wino_frame_sz(const nn_conv_dims *d, int n, int m) {
+    return wt_framed(d, m) ? (size_t)n * wt_img(d, m) : 0;
+}
 
-/* The input as the Winograd tiles read it: `in` itself, or (when the layer pads) a zero-framed copy in `frame`;
- * toff[t] (n*TY*TX) = offset of tile t's top-left element in it. Returns the base the offsets refer to. */
-static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int n, const nn_conv_dims *d) {
-    const int C = d->C, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
+/* The input as the Winograd tiles of F(m x m, 3x3) read it: `in` itself, or (when the layer pads) a zero-framed copy
+ * in `frame`; toff[t] (n*TY*TX) = offset of tile t's top-left element in it. Returns the base the offsets refer to. */
+static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int n, const nn_conv_dims *d, int m) {
+    const int C = d->C, TY = wt_ty(d, m), TX = wt_tx(d, m), fw = wt_fw(d, m);
     const float *fr = in;
     size_t istride = (size_t)d->H * d->W * C;
-    if (wino_framed(d)) {
-        istride = wino_img(d);
-        wino_pad(frame, in, n, d);
+    if (wt_framed(d, m)) {
+        istride = wt_img(d, m);
+        wino_pad(frame, in, n, d, m);
         fr = frame;
     }
     for (int t = 0, i = 0; i < n; i++)
         for (int ty = 0; ty < TY; ty++)
-            for (int tx = 0; tx < TX; tx++) toff[t++] = (int32_t)(i * istride + ((size_t)2 * ty * fw + 2 * tx) * C);
+            for (int tx = 0; tx < TX; tx++)
+                toff[t++] = (int32_t)(i * istride + ((size_t)m * ty * fw + (size_t)m * tx) * C);
     return fr;
 }
 static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
-           16 * 6 * 16 + r16(2 * (size_t)d->OC);
+    return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
+           r16(16 * (size_t)WINO_TILES * d->C) + 16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
 /* work of the weight gradient: frame | tile offsets | V (16, WINO_TILES, C) | U (16, WINO_TILES, OC) */
 size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
-           r16(16 * (size_t)WINO_TILES * d->OC);
+    return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
+           r16(16 * (size_t)WINO_TILES * d->C) + r16(16 * (size_t)WINO_TILES * d->OC);
 }
 
 #if NN_X86
@@ -554,10 +563,11 @@ NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const 
     wino_bt(V, vstride, fr, toff, nt, C, row, 0);
 }
 
-/* m (16, 6, 16): for each of the 16 transform positions, rows of V (6 tiles from v0) times u (C, 16). */
-NN_AVX2 static void wino_gemm(float *m, const float *v0, size_t vstride, int nv, const float *u, size_t ustride,
-                              int C) {
-    for (int xi = 0; xi < 16; xi++) {
+/* m (npos, 6, 16): for each of the npos transform positions (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)), rows of V
+ * (6 tiles from v0) times u (C, 16). */
+NN_AVX2 static inline __attribute__((always_inline)) void wino_gemm(float *m, const float *v0, size_t vstride, int nv,
+                                                                    const float *u, size_t ustride, int C, int npos) {
+    for (int xi = 0; xi < npos; xi++) {
         const float *v = v0 + (size_t)xi * vstride;
         const float *p0 = v, *p1 = v + (size_t)(nv > 1 ? 1 : 0) * C, *p2 = v + (size_t)(nv > 2 ? 2 : 0) * C;
         const float *p3 = v + (size_t)(nv > 3 ? 3 : 0) * C, *p4 = v + (size_t)(nv > 4 ? 4 : 0) * C;
@@ -594,11 +604,11 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d), nb = OC / 16;
     const __m256 vslope = _mm256_set1_ps(slope);
     float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
     float *m = V + r16(16 * (size_t)WINO_TILES * C);
     float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
-    const float *fr = wino_tiles(frame, toff, in, n, d);
+    const float *fr = wino_tiles(frame, toff, in, n, d, 2);
     const int nt_all = n * TY * TX;
     const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
@@ -609,7 +619,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
         for (int g0 = 0; g0 < nt; g0 += TR) {
             const int nv = nt - g0 < TR ? nt - g0 : TR;
             for (int ob = 0; ob < nb; ob++) {
-                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C);
+                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C, 16);
                 const __m256 zero = _mm256_setzero_ps();
                 for (int r = 0; r < nv; r++) {
                     const int t = t0 + g0 + r, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
@@ -660,6 +670,209 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     wino_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
+}
+
+/* ---- Winograd F(4x4, 3x3) ----
+ * Points 0, 1, -1, 2, -2, infinity (Lavin and Gray 2016): 36 multiplications per 16 output pixels instead of 16 per
+ * 4, 1.78 times fewer than F(2x2, 3x3), with 6x6 input tiles. Transforms:
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] */
+
+#define WINO4_TILES 24 /* tiles per transform chunk: V (36, 24, C) stays in L2 */
+
+/* (G g)[0..5] from g[0..2], in double (the weights are transformed once per step). */
+#define WINO4_G(o, g0, g1, g2)                                                                                         \
+    do {                                                                                                               \
+        (o)[0] = (g0) / 4.0;                                                                                           \
+        (o)[1] = -((g0) + (g1) + (g2)) / 6.0;                                                                          \
+        (o)[2] = -((g0) - (g1) + (g2)) / 6.0;                                                                          \
+        (o)[3] = (g0) / 24.0 + (g1) / 12.0 + (g2) / 6.0;                                                              \
+        (o)[4] = (g0) / 24.0 - (g1) / 12.0 + (g2) / 6.0;                                                              \
+        (o)[5] = (g2);                                                                                                 \
+    } while (0)
+
+int nn_wino4_ok(const nn_conv_dims *d) { return nn_wino_ok(d); }
+
+/* nn_wino4_pack for 4 output channels at a time (oc0, oc1 multiples of 4): WINO4_G on 4 double lanes (GCC vector
+ * arithmetic), the same operations as the scalar code, so the same bits. */
+NN_AVX2 static void wino4_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+    const int C = d->C, OC = d->OC, nb = OC / 16;
+    const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
+    for (int oc = oc0; oc < oc1; oc += 4)
+        for (int c = 0; c < C; c++) {
+            __m256d g[3][3], gg[6][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) {
+                    __m128 v;
+                    if (transposed) {
+                        v = _mm_loadu_ps(w + (((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc);
+                    } else {
+                        const float *p = w + (((size_t)oc * 3 + kh) * 3 + kw) * C + c;
+                        v = _mm_setr_ps(p[0], p[s], p[2 * s], p[3 * s]);
+                    }
+                    g[kh][kw] = _mm256_cvtps_pd(v);
+                }
+            for (int j = 0; j < 3; j++) {
+                __m256d col[6];
+                WINO4_G(col, g[0][j], g[1][j], g[2][j]);
+                for (int i = 0; i < 6; i++) gg[i][j] = col[i];
+            }
+            for (int i = 0; i < 6; i++) {
+                __m256d r[6];
+                WINO4_G(r, gg[i][0], gg[i][1], gg[i][2]);
+                for (int j = 0; j < 6; j++)
+                    _mm_storeu_ps(u + (((size_t)(i * 6 + j) * nb + oc / 16) * C + c) * 16 + oc % 16,
+                                  _mm256_cvtpd_ps(r[j]));
+            }
+        }
+}
+
+void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+    const int C = d->C, OC = d->OC, nb = OC / 16;
+    if (oc0 % 4 == 0 && oc1 % 4 == 0) {
+        wino4_pack_avx2(u, w, d, transposed, oc0, oc1);
+        return;
+    }
+    for (int oc = oc0; oc < oc1; oc++)
+        for (int c = 0; c < C; c++) {
+            double g[3][3], gg[6][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++)
+                    g[kh][kw] = transposed ? w[(((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc]
+                                           : w[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
+            for (int j = 0; j < 3; j++) { /* G g */
+                double col[6];
+                WINO4_G(col, g[0][j], g[1][j], g[2][j]);
+                for (int i = 0; i < 6; i++) gg[i][j] = col[i];
+            }
+            for (int i = 0; i < 6; i++) { /* (G g) G^T */
+                double r[6];
+                WINO4_G(r, gg[i][0], gg[i][1], gg[i][2]);
+                for (int j = 0; j < 6; j++)
+                    u[(((size_t)(i * 6 + j) * nb + oc / 16) * C + c) * 16 + oc % 16] = (float)r[j];
+            }
+        }
+}
+
+/* work: frame (framed only) | tile offsets | V (36, WINO4_TILES, C) | m (36, 6, 16) | stats (2, OC) */
+size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
+    return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
+           r16(36 * (size_t)WINO4_TILES * d->C) + 36 * 6 * 16 + r16(2 * (size_t)d->OC);
+}
+
+/* B^T x for one column of six vectors (x[k * xs]), into r[k * rs]. */
+#define WINO4_BT(r, rs, x, xs)                                                                                         \
+    do {                                                                                                               \
+        const __m256 d0 = (x)[0], d1 = (x)[(xs)], d2 = (x)[2 * (xs)], d3 = (x)[3 * (xs)], d4 = (x)[4 * (xs)],         \
+                     d5 = (x)[5 * (xs)];                                                                               \
+        const __m256 f4 = _mm256_set1_ps(4.0f), f5 = _mm256_set1_ps(5.0f), f2 = _mm256_set1_ps(2.0f);                 \
+        const __m256 q_a = _mm256_add_ps(d1, d2), q_b = _mm256_sub_ps(d1, d2), q_c = _mm256_sub_ps(d3, d1);                 \
+        const __m256 q_e = _mm256_sub_ps(d4, d2);                                                                        \
+        (r)[0] = _mm256_fmadd_ps(f4, d0, _mm256_fnmadd_ps(f5, d2, d4));                                                \
+        (r)[(rs)] = _mm256_fnmadd_ps(f4, q_a, _mm256_add_ps(d3, d4));                                                    \
+        (r)[2 * (rs)] = _mm256_fmadd_ps(f4, q_b, _mm256_sub_ps(d4, d3));                                                 \
+        (r)[3 * (rs)] = _mm256_fmadd_ps(f2, q_c, q_e);                                                                     \
+        (r)[4 * (rs)] = _mm256_fnmadd_ps(f2, q_c, q_e);                                                                    \
+        (r)[5 * (rs)] = _mm256_fmadd_ps(f4, d1, _mm256_fnmadd_ps(f5, d3, d5));                                         \
+    } while (0)
+
+/* A^T m for one column of six vectors, into y[k * ys], k < 4. */
+#define WINO4_AT(y, ys, m, ms)                                                                                         \
+    do {                                                                                                               \
+        const __m256 m0 = (m)[0], m1 = (m)[(ms)], m2 = (m)[2 * (ms)], m3 = (m)[3 * (ms)], m4 = (m)[4 * (ms)],         \
+                     m5 = (m)[5 * (ms)];                                                                               \
+        const __m256 q_a = _mm256_add_ps(m1, m2), q_b = _mm256_sub_ps(m1, m2), q_c = _mm256_add_ps(m3, m4);                 \
+        const __m256 q_e = _mm256_sub_ps(m3, m4);                                                                        \
+        (y)[0] = _mm256_add_ps(_mm256_add_ps(m0, q_a), q_c);                                                               \
+        (y)[(ys)] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), q_e, q_b);                                                       \
+        (y)[2 * (ys)] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), q_c, q_a);                                                   \
+        (y)[3 * (ys)] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), q_e, q_b), m5);                                \
+    } while (0)
+
+/* V[(i*6 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 6x6 input tiles at fr + toff[t], t < nt. */
+NN_AVX2 static void wino4_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                                size_t row) {
+    for (int t = 0; t < nt; t++)
+        for (int c0 = 0; c0 < C; c0 += 8) {
+            const float *b = fr + toff[t] + c0;
+            __m256 x[36], r[36];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) x[i * 6 + j] = _mm256_loadu_ps(b + i * row + (size_t)j * C);
+            for (int j = 0; j < 6; j++) WINO4_BT(r + j, 6, x + j, 6);  /* B^T d, column j */
+            for (int i = 0; i < 6; i++) WINO4_BT(x + i * 6, 1, r + i * 6, 1); /* (.) B, row i */
+            float *v = V + (size_t)t * C + c0;
+            for (int k = 0; k < 36; k++) _mm256_storeu_ps(v + (size_t)k * vstride, x[k]);
+        }
+}
+
+NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, float *work, const float *in,
+                                       const float *u, const float *bias, int n, const nn_conv_dims *d, nn_act act,
+                                       float slope) {
+    const int C = d->C, OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4), fw = wt_fw(d, 4), nb = OC / 16;
+    const __m256 vslope = _mm256_set1_ps(slope);
+    float *frame = work;
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
+    float *V = (float *)toff + r16((size_t)n * TY * TX);
+    float *m = V + r16(36 * (size_t)WINO4_TILES * C);
+    float *st = m + 36 * 6 * 16; /* (2, OC) float partial sums */
+    const float *fr = wino_tiles(frame, toff, in, n, d, 4);
+    const int nt_all = n * TY * TX;
+    const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
+    if (sum) memset(st, 0, sizeof(float) * 2 * OC);
+    for (int t0 = 0; t0 < nt_all; t0 += WINO4_TILES) {
+        const int nt = nt_all - t0 < WINO4_TILES ? nt_all - t0 : WINO4_TILES;
+        const size_t vstride = (size_t)nt * C;
+        wino4_input(V, vstride, fr, toff + t0, nt, C, row);
+        for (int g0 = 0; g0 < nt; g0 += TR) {
+            const int nv = nt - g0 < TR ? nt - g0 : TR;
+            for (int ob = 0; ob < nb; ob++) {
+                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C, 36);
+                const __m256 zero = _mm256_setzero_ps();
+                for (int r = 0; r < nv; r++) {
+                    const int t = t0 + g0 + r, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
+                    for (int h = 0; h < 2; h++) {
+                        const int oc = ob * 16 + h * 8;
+                        __m256 M[36], S[24], y[16];
+                        for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(m + xi * 96 + r * 16 + h * 8);
+                        for (int j = 0; j < 6; j++) WINO4_AT(S + j, 6, M + j, 6);  /* A^T M, column j */
+                        for (int i = 0; i < 4; i++) WINO4_AT(y + i * 4, 1, S + i * 6, 1); /* (.) A, row i */
+                        const __m256 bv = bias ? _mm256_loadu_ps(bias + oc) : zero;
+                        __m256 ssum = zero, ssq = zero;
+                        for (int a = 0; a < 4; a++) {
+                            const int oh = 4 * ty + a;
+                            if (oh >= d->OH) break;
+                            for (int b = 0; b < 4; b++) {
+                                const int ow = 4 * tx + b;
+                                if (ow >= d->OW) break;
+                                float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
+                                __m256 v = nn_act8(_mm256_add_ps(y[a * 4 + b], bv), act, vslope);
+                                _mm256_storeu_ps(o, v);
+                                ssum = _mm256_add_ps(ssum, v);
+                                ssq = _mm256_fmadd_ps(v, v, ssq);
+                            }
+                        }
+                        if (sum) {
+                            _mm256_storeu_ps(st + oc, _mm256_add_ps(_mm256_loadu_ps(st + oc), ssum));
+                            _mm256_storeu_ps(st + OC + oc, _mm256_add_ps(_mm256_loadu_ps(st + OC + oc), ssq));
+                        }
+                    }
+                }
+            }
+        }
+        if (sum) { /* float partials over at most 16 WINO4_TILES pixels, then double */
+            for (int c = 0; c < OC; c++) {
+                sum[c] += st[c];
+                sq[c] += st[OC + c];
+            }
+            memset(st, 0, sizeof(float) * 2 * OC);
+        }
+    }
+}
+
+void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    wino4_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
 }
 
 /* ---- Winograd F(3x3, 2x2) weight gradient ---- */
@@ -743,10 +956,10 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work,
                                           int n, const nn_conv_dims *d) {
     const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
     float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
     float *U = V + r16(16 * (size_t)WINO_TILES * C);
-    const float *fr = wino_tiles(frame, toff, in, n, d);
+    const float *fr = wino_tiles(frame, toff, in, n, d, 2);
     const int nt_all = n * TY * TX;
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
@@ -804,5 +1017,10 @@ void nn_wino_forward(float *out, double *sum, double *sq, float *work, const flo
                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
                               const nn_conv_dims *d) {}
+int nn_wino4_ok(const nn_conv_dims *d) { return 0; }
+void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {}
+size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) { return 0; }
+void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 
 #endif

@@ -89,6 +89,7 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 #define SPLIT_PIXELS 16          /* split when an image has at most this many output pixels */
 #define GATHER_WASTE 1.25        /* gather (direct) only if it does at most this much more work than needed */
 #define WINO_GATHER_WASTE 1.7    /* the same for a Winograd gather */
+#define WINO4_RATIO 0.7          /* F(4x4, 3x3) if its multiplications are at most this share of F(2x2, 3x3)'s */
 
 static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 
@@ -97,10 +98,18 @@ typedef struct fast_plan {
     int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
     int planar;                  /* nn/conv_small.h planar forward (one input channel, stride 1) */
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
+    int w4, w4_t;                /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     size_t frame, off, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
     size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
 } fast_plan;
+
+/* 1 if F(4x4, 3x3) does clearly fewer multiplications than F(2x2, 3x3) for d's output size (36 per 4x4 tile
+ * against 16 per 2x2 tile, partial tiles counted whole): 24x24 0.56, 10x10 0.81, 8x8 0.56. */
+static int wino4_pays(const nn_conv_dims *d) {
+    double t4 = (double)((d->OH + 3) / 4) * ((d->OW + 3) / 4), t2 = (double)((d->OH + 1) / 2) * ((d->OW + 1) / 2);
+    return nn_wino4_ok(d) && 36.0 * t4 <= WINO4_RATIO * 16.0 * t2;
+}
 
 static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     fast_plan f;
@@ -118,6 +127,8 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
         f.wino_t = !f.split && nn_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
         f.gather = f.wino_t || waste <= GATHER_WASTE;
     }
+    f.w4 = f.wino && wino4_pays(d);
+    f.w4_t = f.wino_t && wino4_pays(&f.t);
     f.G = f.split ? 1 : nn_groups((size_t)B);
     if (f.split) {
         f.chunk = B;
@@ -143,7 +154,10 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
     if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
     if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
+    if (f.w4 && nn_wino4_work_floats(d, f.chunk) > work) work = nn_wino4_work_floats(d, f.chunk);
+    if (f.w4_t && nn_wino4_work_floats(&f.t, f.chunk) > work) work = nn_wino4_work_floats(&f.t, f.chunk);
     size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
+    if ((f.w4 || f.w4_t) && 36 * C * OC > slot) slot = 36 * C * OC;
     if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
     if (f.planar && nn_sconv_planar_floats(d) > slot) slot = nn_sconv_planar_floats(d);
     if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
@@ -262,7 +276,9 @@ static void pack_forward_par(float *wf, const float *w, const nn_conv_dims *d, c
     }
 #pragma omp for schedule(static)
     for (int oc0 = 0; oc0 < d->OC; oc0 += 16) {
-        if (f->wino)
+        if (f->w4)
+            nn_wino4_pack(wf, w, d, 0, oc0, oc0 + 16);
+        else if (f->wino)
             nn_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
         else
             nn_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
@@ -281,7 +297,9 @@ static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, cons
 #pragma omp for schedule(static)
     for (int o0 = 0; o0 < n; o0 += 16) {
         const int o1 = n - o0 < 16 ? n : o0 + 16;
-        if (f->wino_t)
+        if (f->w4_t)
+            nn_wino4_pack(wd, w, &f->t, 1, o0, o1);
+        else if (f->wino_t)
             nn_wino_pack(wd, w, &f->t, 1, o0, o1);
         else if (f->gather)
             nn_gconv_pack_transposed(wd, w, d, o0, o1);
@@ -327,7 +345,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 const float *a = in + (size_t)i * in_n;
                 float *o = out + (size_t)i * out_n;
                 if (f.wino) {
-                    nn_wino_forward(o, stats ? part : NULL, part + OC, area + f.frame, a, wf, bias, n, d, act, slope);
+                    (f.w4 ? nn_wino4_forward : nn_wino_forward)(o, stats ? part : NULL, part + OC, area + f.frame, a,
+                                                                wf, bias, n, d, act, slope);
                     continue;
                 }
                 if (f.planar) { /* always a copy: its tiles read past the frame */
@@ -460,7 +479,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     continue;
                 }
                 if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
-                    nn_wino_forward(di, NULL, NULL, frame, go, wd, NULL, n, &f.t, NN_ACT_NONE, 0.0f);
+                    (f.w4_t ? nn_wino4_forward : nn_wino_forward)(di, NULL, NULL, frame, go, wd, NULL, n, &f.t,
+                                                                  NN_ACT_NONE, 0.0f);
                     continue;
                 }
                 if (f.gather) {
