@@ -119,6 +119,8 @@ void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc
 /* ---- Winograd F(2x2, 3x3) ---- */
 
 #define WINO_TILES 48 /* tiles per transform chunk: V (16, 48, C) stays in L2 */
+#define WINO4_TILES 24 /* the same for F(4x4, 3x3): V (36, 24, C) */
+#define WINO4_WG_TILES 48 /* F(4x4, 3x3) weight gradient: longer reductions per pass over m (36, C, OC) */
 
 /* Tile geometry of F(m x m, 3x3), m = 2 or 4: TY x TX tiles of m x m output pixels, each read from an (m + 2)^2
  * input tile; the frame covers every tile: (m TY + 2) x (m TX + 2) x C per image, input at (pad, pad), zeros
@@ -310,6 +312,16 @@ void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
         }
     }
 }
+
+/* Weight gradient with F(4x4, 3x3)'s own matrices (the transpose of its forward: y = A^T [(G g) .* (B^T d)]
+ * gives dg = G^T [(B^T d) .* (A dy)]): m (36, C, OC) sums (B^T d B) .* (A dY A^T) over 6x6 input tiles d and 4x4
+ * output-gradient blocks dY; dwt = G^T m G. G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0;
+ * 0 -1/6 -1/6 1/6 1/6 1] (nn_wino4_wgrad_finish, AVX2 only: OC is a multiple of 16). */
+size_t nn_wino4_wgrad_floats(const nn_conv_dims *d, int n) {
+    return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
+           r16(36 * (size_t)WINO4_WG_TILES * d->C) + r16(36 * (size_t)WINO4_WG_TILES * d->OC);
+}
+
 
 #if NN_X86
 
@@ -679,8 +691,6 @@ void nn_wino_forward(float *out, double *sum, double *sq, float *work, const flo
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] */
 
-#define WINO4_TILES 24 /* tiles per transform chunk: V (36, 24, C) stays in L2 */
-
 /* (G g)[0..5] from g[0..2], in double (the weights are transformed once per step). */
 #define WINO4_G(o, g0, g1, g2)                                                                                         \
     do {                                                                                                               \
@@ -952,6 +962,27 @@ WG_TILE(4)
 WG_TILE(5)
 WG_TILE(6)
 
+/* m (npos, C, OC) (+)= for each transform position, V[xi] (nt, C)^T . U[xi] (nt, OC); acc = 0: m starts from zero,
+ * as a zeroed m would. */
+NN_AVX2 static void wg_gemms(float *m, const float *V, size_t vstride, const float *U, size_t ustride, int nt, int C,
+                             int OC, int npos, int acc) {
+    for (int xi = 0; xi < npos; xi++)
+        for (int oc0 = 0; oc0 < OC; oc0 += 16)
+            for (int c0 = 0; c0 < C; c0 += TR) {
+                const int R = C - c0 < TR ? C - c0 : TR;
+                float *mm = m + ((size_t)xi * C + c0) * OC + oc0;
+                const float *v = V + xi * vstride + c0, *u = U + xi * ustride + oc0;
+                switch (R) {
+                case 1: wg_tile_1(mm, OC, v, C, u, nt, acc); break;
+                case 2: wg_tile_2(mm, OC, v, C, u, nt, acc); break;
+                case 3: wg_tile_3(mm, OC, v, C, u, nt, acc); break;
+                case 4: wg_tile_4(mm, OC, v, C, u, nt, acc); break;
+                case 5: wg_tile_5(mm, OC, v, C, u, nt, acc); break;
+                default: wg_tile_6(mm, OC, v, C, u, nt, acc); break;
+                }
+            }
+}
+
 NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work, const float *in, const float *dout,
                                           int n, const nn_conv_dims *d) {
     const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
@@ -966,28 +997,102 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work,
         const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
         wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
         wgrad_dout(U, ustride, dout, t0, nt, d);
-        const int acc = accumulate || t0 > 0; /* else m starts from zero, as a zeroed m would */
-        for (int xi = 0; xi < 16; xi++)
-            for (int oc0 = 0; oc0 < OC; oc0 += 16)
-                for (int c0 = 0; c0 < C; c0 += TR) {
-                    const int R = C - c0 < TR ? C - c0 : TR;
-                    float *mm = m + ((size_t)xi * C + c0) * OC + oc0;
-                    const float *v = V + xi * vstride + c0, *u = U + xi * ustride + oc0;
-                    switch (R) {
-                    case 1: wg_tile_1(mm, OC, v, C, u, nt, acc); break;
-                    case 2: wg_tile_2(mm, OC, v, C, u, nt, acc); break;
-                    case 3: wg_tile_3(mm, OC, v, C, u, nt, acc); break;
-                    case 4: wg_tile_4(mm, OC, v, C, u, nt, acc); break;
-                    case 5: wg_tile_5(mm, OC, v, C, u, nt, acc); break;
-                    default: wg_tile_6(mm, OC, v, C, u, nt, acc); break;
-                    }
-                }
+        wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 16, accumulate || t0 > 0);
     }
 }
 
 void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
                               const nn_conv_dims *d) {
     wgrad_accumulate_avx2(m, accumulate, work, in, dout, n, d);
+}
+
+/* U[k * ustride + t * OC + oc] = (A g A^T)[k / 6][k % 6], g the 4x4 output-gradient block of tile t (zero where the
+ * block leaves the output). A (6x4) = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]. */
+#define WINO4_A(o, os, g0, g1, g2, g3)                                                                                 \
+    do {                                                                                                               \
+        const __m256 q_p = _mm256_add_ps(g0, g2), q_q = _mm256_add_ps(g1, g3);                                         \
+        const __m256 q_r = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), g2, g0);                                              \
+        const __m256 q_s = _mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), g3, g1));         \
+        (o)[0] = (g0);                                                                                                 \
+        (o)[(os)] = _mm256_add_ps(q_p, q_q);                                                                           \
+        (o)[2 * (os)] = _mm256_sub_ps(q_p, q_q);                                                                       \
+        (o)[3 * (os)] = _mm256_add_ps(q_r, q_s);                                                                       \
+        (o)[4 * (os)] = _mm256_sub_ps(q_r, q_s);                                                                       \
+        (o)[5 * (os)] = (g3);                                                                                          \
+    } while (0)
+
+NN_AVX2 static void wgrad4_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
+    const int OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4);
+    const __m256 zero = _mm256_setzero_ps();
+    for (int k = 0; k < nt; k++) {
+        const int t = t0 + k, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
+        const int oh = 4 * ty, ow = 4 * tx;
+        const int nh = d->OH - oh < 4 ? d->OH - oh : 4, nw = d->OW - ow < 4 ? d->OW - ow : 4;
+        const float *g0 = dout + (((size_t)img * d->OH + oh) * d->OW + ow) * OC;
+        for (int oc = 0; oc < OC; oc += 8) {
+            __m256 g[4][4], a[6][4], r[36];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    g[i][j] = i < nh && j < nw ? _mm256_loadu_ps(g0 + ((size_t)i * d->OW + j) * OC + oc) : zero;
+            for (int j = 0; j < 4; j++) WINO4_A(&a[0][j], 4, g[0][j], g[1][j], g[2][j], g[3][j]); /* A g */
+            for (int i = 0; i < 6; i++) WINO4_A(r + i * 6, 1, a[i][0], a[i][1], a[i][2], a[i][3]); /* (.) A^T */
+            float *u = U + (size_t)k * OC + oc;
+            for (int x = 0; x < 36; x++) _mm256_storeu_ps(u + (size_t)x * ustride, r[x]);
+        }
+    }
+}
+
+NN_AVX2 static void wgrad4_accumulate_avx2(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                           int n, const nn_conv_dims *d) {
+    const int C = d->C, OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4), fw = wt_fw(d, 4);
+    float *frame = work;
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
+    float *V = (float *)toff + r16((size_t)n * TY * TX);
+    float *U = V + r16(36 * (size_t)WINO4_WG_TILES * C);
+    const float *fr = wino_tiles(frame, toff, in, n, d, 4);
+    const int nt_all = n * TY * TX, nchunk = (nt_all + WINO4_WG_TILES - 1) / WINO4_WG_TILES;
+    const int per = (nt_all + nchunk - 1) / nchunk; /* equal chunks: each pass over m gets a long reduction */
+    for (int t0 = 0; t0 < nt_all; t0 += per) {
+        const int nt = nt_all - t0 < per ? nt_all - t0 : per;
+        const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
+        wino4_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
+        wgrad4_dout(U, ustride, dout, t0, nt, d);
+        wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 36, accumulate || t0 > 0);
+    }
+}
+
+void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                               const nn_conv_dims *d) {
+    wgrad4_accumulate_avx2(m, accumulate, work, in, dout, n, d);
+}
+
+/* G^T applied to one column of six vectors (m[k * ms]), into o[k * os], k < 3. */
+#define WINO4_GT(o, os, m, ms)                                                                                         \
+    do {                                                                                                               \
+        const __m256 q_a = _mm256_add_ps((m)[(ms)], (m)[2 * (ms)]), q_b = _mm256_sub_ps((m)[2 * (ms)], (m)[(ms)]);     \
+        const __m256 q_c = _mm256_add_ps((m)[3 * (ms)], (m)[4 * (ms)]);                                                \
+        const __m256 q_e = _mm256_sub_ps((m)[3 * (ms)], (m)[4 * (ms)]);                                                \
+        const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f);                                                              \
+        (o)[0] = _mm256_fmadd_ps(_mm256_set1_ps(0.25f), (m)[0],                                                        \
+                                 _mm256_fnmadd_ps(sixth, q_a, _mm256_mul_ps(_mm256_set1_ps(1.0f / 24.0f), q_c)));     \
+        (o)[(os)] = _mm256_fmadd_ps(sixth, q_b, _mm256_mul_ps(_mm256_set1_ps(1.0f / 12.0f), q_e));                     \
+        (o)[2 * (os)] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(q_c, q_a), (m)[5 * (ms)]);                                \
+    } while (0)
+
+NN_AVX2 static void wgrad4_finish_avx2(float *dwt, const float *m, size_t plane) {
+    for (size_t e = 0; e < plane; e += 8) {
+        __m256 M[36], S[18], r[3];
+        for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(m + xi * plane + e);
+        for (int j = 0; j < 6; j++) WINO4_GT(S + j, 6, M + j, 6); /* G^T M, column j */
+        for (int i = 0; i < 3; i++) {                                /* (.) G, row i */
+            WINO4_GT(r, 1, S + i * 6, 1);
+            for (int k = 0; k < 3; k++) _mm256_storeu_ps(dwt + (size_t)(i * 3 + k) * plane + e, r[k]);
+        }
+    }
+}
+
+void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
+    wgrad4_finish_avx2(dwt, m, (size_t)d->C * d->OC);
 }
 
 void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
@@ -1020,6 +1125,9 @@ void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float
 int nn_wino4_ok(const nn_conv_dims *d) { return 0; }
 void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {}
 size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) { return 0; }
+void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                               const nn_conv_dims *d) {}
+void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {}
 void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 

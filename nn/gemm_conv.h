@@ -97,5 +97,10 @@ size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n);
 void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
                               const nn_conv_dims *d);
 void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d);
+/* The same with F(4x4, 3x3)'s matrices (6x6 input tiles, 4x4 output-gradient blocks): m (36, C, OC). */
+size_t nn_wino4_wgrad_floats(const nn_conv_dims *d, int n);
+void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                               const nn_conv_dims *d);
+void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d);
 
 #endif

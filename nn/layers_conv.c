@@ -90,6 +90,8 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 #define GATHER_WASTE 1.25        /* gather (direct) only if it does at most this much more work than needed */
 #define WINO_GATHER_WASTE 1.7    /* the same for a Winograd gather */
 #define WINO4_RATIO 0.7          /* F(4x4, 3x3) if its multiplications are at most this share of F(2x2, 3x3)'s */
+#define WINO4_WG_FLOATS 65536    /* and its weight gradient if its sums (36, C, OC) fit in half of a 512 KiB L2 (1 thread, \
+                                    64 images: backward 13.2 -> 10.6 ms at 26x26x32 -> 32, 6.5 -> 6.8 ms at 10x10x64 -> 64) */
 
 static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 
@@ -98,7 +100,7 @@ typedef struct fast_plan {
     int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
     int planar;                  /* nn/conv_small.h planar forward (one input channel, stride 1) */
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
-    int w4, w4_t;                /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) */
+    int w4, w4_t, w4_g;          /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) (w4_g: weight gradient) */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     size_t frame, off, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
     size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
@@ -129,6 +131,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     }
     f.w4 = f.wino && wino4_pays(d);
     f.w4_t = f.wino_t && wino4_pays(&f.t);
+    f.w4_g = f.w4 && 36 * C * OC <= WINO4_WG_FLOATS;
     f.G = f.split ? 1 : nn_groups((size_t)B);
     if (f.split) {
         f.chunk = B;
@@ -155,6 +158,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
     if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
     if (f.w4 && nn_wino4_work_floats(d, f.chunk) > work) work = nn_wino4_work_floats(d, f.chunk);
+    if (f.w4_g && nn_wino4_wgrad_floats(d, f.chunk) > work) work = nn_wino4_wgrad_floats(d, f.chunk);
     if (f.w4_t && nn_wino4_work_floats(&f.t, f.chunk) > work) work = nn_wino4_work_floats(&f.t, f.chunk);
     size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
     if ((f.w4 || f.w4_t) && 36 * C * OC > slot) slot = 36 * C * OC;
@@ -168,8 +172,8 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B) {
     f.dwt = round16(work);
     f.zero = f.dwt + round16(K * OC);
     f.part = f.zero + round16(OC > C ? OC : C);
-    f.wm = f.part + round16(4 * OC);                     /* Winograd weight-gradient sums (16, C, OC) */
-    f.stride = f.wm + (f.wino ? round16(16 * C * OC) : 0);
+    f.wm = f.part + round16(4 * OC);                     /* Winograd weight-gradient sums (16 or 36, C, OC) */
+    f.stride = f.wm + (f.wino ? round16((f.w4_g ? 36 : 16) * C * OC) : 0);
     return f;
 }
 
@@ -458,7 +462,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                                   oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
                 if (f.wino) {
-                    nn_wino_wgrad_accumulate(area + f.wm, i != i0, frame, a, go, n, d);
+                    (f.w4_g ? nn_wino4_wgrad_accumulate : nn_wino_wgrad_accumulate)(area + f.wm, i != i0, frame, a,
+                                                                                  go, n, d);
                 } else {
                     if (nn_gconv_framed(d)) {
                         nn_gconv_pad(frame, a, n, d);
@@ -492,7 +497,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
                 if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
             }
-            if (f.wino) nn_wino_wgrad_finish(dwg, area + f.wm, d);
+            if (f.wino) (f.w4_g ? nn_wino4_wgrad_finish : nn_wino_wgrad_finish)(dwg, area + f.wm, d);
         }
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
         reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);

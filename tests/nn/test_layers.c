@@ -231,6 +231,7 @@ static void test_conv_fast_vs_ref(void **state) {
     conv_case(3, 10, 10, 16, 32, 3, 1, 0);  /* 8x8 output: F(4x4) forward, F(2x2) input gradient (10x10) */
     conv_case(4, 12, 12, 32, 64, 3, 1, 0);  /* 10x10 output: F(2x2) forward, F(4x4) input gradient (12x12) */
     conv_case(2, 22, 22, 16, 16, 3, 1, 1);  /* padded, partial 4x4 tiles at the right and bottom */
+    conv_case(2, 10, 10, 64, 64, 3, 1, 0);  /* F(4x4) forward, F(3x3, 2x2) weight gradient (64x64 channels) */
 }
 
 /* The portable im2col + OpenBLAS path (what runs without AVX2) against the reference too. */
