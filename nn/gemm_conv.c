@@ -302,6 +302,87 @@ void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
     }
 }
 
+/* ---- stride-2 convolutions on the space-to-depth input ---- */
+
+int nn_s2d_dims(nn_conv_dims *s, nn_conv_dims *t, const nn_conv_dims *d) {
+    if (!NN_X86 || d->stride != 2 || d->pad != 2 || d->KH != d->KW || (d->KH != 5 && d->KH != 6) ||
+        d->OH != (d->H + 1) / 2 || d->OW != (d->W + 1) / 2 || d->C % 4 != 0 || d->OC % 16 != 0 || !nn_cpu_avx2())
+        return 0;
+    *s = (nn_conv_dims){.H = d->OH + 2, .W = d->OW + 2, .C = 4 * d->C, .OC = d->OC, .KH = 3, .KW = 3, .stride = 1};
+    *t = (nn_conv_dims){.H = d->OH, .W = d->OW, .C = d->OC, .OC = 4 * d->C, .KH = 3, .KW = 3, .stride = 1, .pad = 1};
+    return nn_conv_dims_finish(s) == 0 && nn_conv_dims_finish(t) == 0;
+}
+
+void nn_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d) {
+    const int C = d->C, SH = d->OH + 2, SW = d->OW + 2, p = d->pad;
+    const size_t C4 = 4 * (size_t)C, img = (size_t)SH * SW * C4, in_n = (size_t)d->H * d->W * C;
+    for (int i = 0; i < n; i++)
+        for (int Y = 0; Y < SH; Y++)
+            for (int py = 0; py < 2; py++) {
+                const int h = 2 * Y + py - p;
+                float *dst = S + i * img + (size_t)Y * SW * C4 + (size_t)py * 2 * C; /* (SW, 4C) with 2C used */
+                if (h < 0 || h >= d->H) {
+                    for (int X = 0; X < SW; X++) memset(dst + X * C4, 0, sizeof(float) * 2 * C);
+                    continue;
+                }
+                const float *src = in + i * in_n + (size_t)h * d->W * C;
+                for (int X = 0; X < SW; X++)
+                    for (int px = 0; px < 2; px++) {
+                        const int w = 2 * X + px - p;
+                        float *o = dst + X * C4 + (size_t)px * C;
+                        if (w < 0 || w >= d->W)
+                            memset(o, 0, sizeof(float) * C);
+                        else
+                            memcpy(o, src + (size_t)w * C, sizeof(float) * C);
+                    }
+            }
+}
+
+void nn_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+    const int C = d->C, K = d->KH;
+    for (int oc = oc0; oc < oc1; oc++)
+        for (int dy = 0; dy < 3; dy++)
+            for (int dx = 0; dx < 3; dx++)
+                for (int py = 0; py < 2; py++)
+                    for (int px = 0; px < 2; px++) {
+                        const int kh = 2 * dy + py, kw = 2 * dx + px;
+                        float *o = ws + ((((size_t)oc * 3 + dy) * 3 + dx) * 4 + py * 2 + px) * C;
+                        if (kh < K && kw < K)
+                            memcpy(o, w + (((size_t)oc * K + kh) * K + kw) * C, sizeof(float) * C);
+                        else
+                            memset(o, 0, sizeof(float) * C);
+                    }
+}
+
+void nn_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d) {
+    const int C = d->C, H = d->H, W = d->W, p = d->pad;
+    const size_t C4 = 4 * (size_t)C;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < H; h++) {
+            const int Y = (h + p) / 2 - 1, py = (h + p) % 2; /* S row Y + 1 holds input row h */
+            const float *src = dS + ((size_t)i * d->OH + Y) * d->OW * C4 + (size_t)py * 2 * C;
+            float *dst = din + ((size_t)i * H + h) * W * C;
+            for (int w = 0; w < W; w++) {
+                const int X = (w + p) / 2 - 1, px = (w + p) % 2;
+                memcpy(dst + (size_t)w * C, src + X * C4 + (size_t)px * C, sizeof(float) * C);
+            }
+        }
+}
+
+void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
+    const int C = d->C, K = d->KH;
+    const size_t blk = (size_t)C * d->OC; /* one (py, px) block of a tap: rows (c) of OC */
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = 0; dx < 3; dx++)
+            for (int py = 0; py < 2; py++)
+                for (int px = 0; px < 2; px++) {
+                    const int kh = 2 * dy + py, kw = 2 * dx + px;
+                    if (kh < K && kw < K)
+                        memcpy(dwt + ((size_t)kh * K + kw) * blk, dws + ((size_t)(dy * 3 + dx) * 4 + py * 2 + px) * blk,
+                               sizeof(float) * blk);
+                }
+}
+
 #if NN_X86
 
 #define ZERO12                                                                                                        \
