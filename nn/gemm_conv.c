@@ -119,6 +119,10 @@ void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc
 /* ---- Winograd F(2x2, 3x3) ---- */
 
 #define WINO_TILES 48 /* tiles per transform chunk: V (16, 48, C) stays in L2 */
+/* Floats between the 16 planes of the transformed tiles V (or U), nt * n + 16: a cache line more than the data, so
+ * that the planes do not all fall into one or two L1 sets when nt * n floats are a multiple of 2 KiB (48 x 32,
+ * 36 x 128): the 16 stores of a tile's transform then no longer evict each other. */
+static inline size_t wino_plane(int nt, int n) { return (size_t)nt * n + 16; }
 
 static inline int wino_ty(const nn_conv_dims *d) { return (d->OH + 1) / 2; }
 static inline int wino_tx(const nn_conv_dims *d) { return (d->OW + 1) / 2; }
@@ -225,7 +229,8 @@ void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transpose
         }
 }
 
-/* work: frame (framed only) | tile offsets (n TY TX int32) | V (16, WINO_TILES, C) | m (16, 6, 16) | stats (2, OC) */
+/* work: frame (framed only) | tile offsets (n TY TX int32) | V (16 planes of WINO_TILES x C, wino_plane apart) |
+ * m (16, 6, 16) | stats (2, OC) */
 static size_t wino_frame_sz(const nn_conv_dims *d, int n) { return wino_framed(d) ? (size_t)n * wino_img(d) : 0; }
 
 /* The input as the Winograd tiles read it: `in` itself, or (when the layer pads) a zero-framed copy in `frame`;
@@ -247,14 +252,15 @@ static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int
 static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * wino_plane(WINO_TILES, d->C)) +
            16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
-/* work of the weight gradient: frame | tile offsets | V (16, WINO_TILES, C) | U (16, WINO_TILES, OC) */
+/* work of the weight gradient: frame | tile offsets | V (16 planes of WINO_TILES x C) | U (16 planes of
+ * WINO_TILES x OC), planes wino_plane apart */
 size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * (size_t)WINO_TILES * d->C) +
-           r16(16 * (size_t)WINO_TILES * d->OC);
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * wino_plane(WINO_TILES, d->C)) +
+           r16(16 * wino_plane(WINO_TILES, d->OC));
 }
 
 #if NN_X86
@@ -677,7 +683,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *m = V + r16(16 * (size_t)WINO_TILES * C);
+    float *m = V + r16(16 * wino_plane(WINO_TILES, C));
     float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
     const float *fr = wino_tiles(frame, toff, in, n, d);
     const int nt_all = n * TY * TX;
@@ -685,7 +691,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = (size_t)nt * C;
+        const size_t vstride = wino_plane(nt, C);
         wino_input(V, vstride, fr, toff + t0, nt, C, row);
         for (int g0 = 0; g0 < nt; g0 += TR) {
             const int nv = nt - g0 < TR ? nt - g0 : TR;
@@ -826,12 +832,12 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work,
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *U = V + r16(16 * (size_t)WINO_TILES * C);
+    float *U = V + r16(16 * wino_plane(WINO_TILES, C));
     const float *fr = wino_tiles(frame, toff, in, n, d);
     const int nt_all = n * TY * TX;
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
+        const size_t vstride = wino_plane(nt, C), ustride = wino_plane(nt, OC);
         wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
         wgrad_dout(U, ustride, dout, t0, nt, d);
         const int acc = accumulate || t0 > 0; /* else m starts from zero, as a zeroed m would */
