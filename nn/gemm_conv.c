@@ -119,6 +119,10 @@ void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc
 /* ---- Winograd F(2x2, 3x3) ---- */
 
 #define WINO_TILES 48 /* tiles per transform chunk: V (16, 48, C) stays in L2 */
+/* Floats between the 16 planes of the transformed tiles V (or U), nt * n + 16: a cache line more than the data, so
+ * that the planes do not all fall into one or two L1 sets when nt * n floats are a multiple of 2 KiB (48 x 32,
+ * 36 x 128): the 16 stores of a tile's transform then no longer evict each other. */
+static inline size_t wino_plane(int nt, int n) { return (size_t)nt * n + 16; }
 #define WINO4_TILES 24 /* the same for F(4x4, 3x3): V (36, 24, C) */
 #define WINO4_WG_TILES 48 /* F(4x4, 3x3) weight gradient: longer reductions per pass over m (36, C, OC) */
 
@@ -233,7 +237,8 @@ void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transpose
         }
 }
 
-/* work: frame (framed only) | tile offsets (n TY TX int32) | V (16, WINO_TILES, C) | m (16, 6, 16) | stats (2, OC) */
+/* work: frame (framed only) | tile offsets (n TY TX int32) | V (16 planes of WINO_TILES x C, wino_plane apart) |
+ * m (16, 6, 16) | stats (2, OC) */
 static size_t wino_frame_sz(const nn_conv_dims *d, int n, int m) {
     return wt_framed(d, m) ? (size_t)n * wt_img(d, m) : 0;
 }
@@ -259,13 +264,14 @@ static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
-           r16(16 * (size_t)WINO_TILES * d->C) + 16 * 6 * 16 + r16(2 * (size_t)d->OC);
+           r16(16 * wino_plane(WINO_TILES, d->C)) + 16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
-/* work of the weight gradient: frame | tile offsets | V (16, WINO_TILES, C) | U (16, WINO_TILES, OC) */
+/* work of the weight gradient: frame | tile offsets | V (16 planes of WINO_TILES x C) | U (16 planes of
+ * WINO_TILES x OC), planes wino_plane apart */
 size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
-           r16(16 * (size_t)WINO_TILES * d->C) + r16(16 * (size_t)WINO_TILES * d->OC);
+           r16(16 * wino_plane(WINO_TILES, d->C)) + r16(16 * wino_plane(WINO_TILES, d->OC));
 }
 
 #if NN_X86
@@ -319,9 +325,89 @@ void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
  * 0 -1/6 -1/6 1/6 1/6 1] (nn_wino4_wgrad_finish, AVX2 only: OC is a multiple of 16). */
 size_t nn_wino4_wgrad_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
-           r16(36 * (size_t)WINO4_WG_TILES * d->C) + r16(36 * (size_t)WINO4_WG_TILES * d->OC);
+           r16(36 * wino_plane(WINO4_WG_TILES, d->C)) + r16(36 * wino_plane(WINO4_WG_TILES, d->OC));
 }
 
+/* ---- stride-2 convolutions on the space-to-depth input ---- */
+
+int nn_s2d_dims(nn_conv_dims *s, nn_conv_dims *t, const nn_conv_dims *d) {
+    if (!NN_X86 || d->stride != 2 || d->pad != 2 || d->KH != d->KW || (d->KH != 5 && d->KH != 6) ||
+        d->OH != (d->H + 1) / 2 || d->OW != (d->W + 1) / 2 || d->C % 4 != 0 || d->OC % 16 != 0 || !nn_cpu_avx2())
+        return 0;
+    *s = (nn_conv_dims){.H = d->OH + 2, .W = d->OW + 2, .C = 4 * d->C, .OC = d->OC, .KH = 3, .KW = 3, .stride = 1};
+    *t = (nn_conv_dims){.H = d->OH, .W = d->OW, .C = d->OC, .OC = 4 * d->C, .KH = 3, .KW = 3, .stride = 1, .pad = 1};
+    return nn_conv_dims_finish(s) == 0 && nn_conv_dims_finish(t) == 0;
+}
+
+void nn_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d) {
+    const int C = d->C, SH = d->OH + 2, SW = d->OW + 2, p = d->pad;
+    const size_t C4 = 4 * (size_t)C, img = (size_t)SH * SW * C4, in_n = (size_t)d->H * d->W * C;
+    for (int i = 0; i < n; i++)
+        for (int Y = 0; Y < SH; Y++)
+            for (int py = 0; py < 2; py++) {
+                const int h = 2 * Y + py - p;
+                float *dst = S + i * img + (size_t)Y * SW * C4 + (size_t)py * 2 * C; /* (SW, 4C) with 2C used */
+                if (h < 0 || h >= d->H) {
+                    for (int X = 0; X < SW; X++) memset(dst + X * C4, 0, sizeof(float) * 2 * C);
+                    continue;
+                }
+                const float *src = in + i * in_n + (size_t)h * d->W * C;
+                for (int X = 0; X < SW; X++)
+                    for (int px = 0; px < 2; px++) {
+                        const int w = 2 * X + px - p;
+                        float *o = dst + X * C4 + (size_t)px * C;
+                        if (w < 0 || w >= d->W)
+                            memset(o, 0, sizeof(float) * C);
+                        else
+                            memcpy(o, src + (size_t)w * C, sizeof(float) * C);
+                    }
+            }
+}
+
+void nn_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+    const int C = d->C, K = d->KH;
+    for (int oc = oc0; oc < oc1; oc++)
+        for (int dy = 0; dy < 3; dy++)
+            for (int dx = 0; dx < 3; dx++)
+                for (int py = 0; py < 2; py++)
+                    for (int px = 0; px < 2; px++) {
+                        const int kh = 2 * dy + py, kw = 2 * dx + px;
+                        float *o = ws + ((((size_t)oc * 3 + dy) * 3 + dx) * 4 + py * 2 + px) * C;
+                        if (kh < K && kw < K)
+                            memcpy(o, w + (((size_t)oc * K + kh) * K + kw) * C, sizeof(float) * C);
+                        else
+                            memset(o, 0, sizeof(float) * C);
+                    }
+}
+
+void nn_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d) {
+    const int C = d->C, H = d->H, W = d->W, p = d->pad;
+    const size_t C4 = 4 * (size_t)C;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < H; h++) {
+            const int Y = (h + p) / 2 - 1, py = (h + p) % 2; /* S row Y + 1 holds input row h */
+            const float *src = dS + ((size_t)i * d->OH + Y) * d->OW * C4 + (size_t)py * 2 * C;
+            float *dst = din + ((size_t)i * H + h) * W * C;
+            for (int w = 0; w < W; w++) {
+                const int X = (w + p) / 2 - 1, px = (w + p) % 2;
+                memcpy(dst + (size_t)w * C, src + X * C4 + (size_t)px * C, sizeof(float) * C);
+            }
+        }
+}
+
+void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
+    const int C = d->C, K = d->KH;
+    const size_t blk = (size_t)C * d->OC; /* one (py, px) block of a tap: rows (c) of OC */
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = 0; dx < 3; dx++)
+            for (int py = 0; py < 2; py++)
+                for (int px = 0; px < 2; px++) {
+                    const int kh = 2 * dy + py, kw = 2 * dx + px;
+                    if (kh < K && kw < K)
+                        memcpy(dwt + ((size_t)kh * K + kw) * blk, dws + ((size_t)(dy * 3 + dx) * 4 + py * 2 + px) * blk,
+                               sizeof(float) * blk);
+                }
+}
 
 #if NN_X86
 
@@ -618,7 +704,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *m = V + r16(16 * (size_t)WINO_TILES * C);
+    float *m = V + r16(16 * wino_plane(WINO_TILES, C));
     float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
     const float *fr = wino_tiles(frame, toff, in, n, d, 2);
     const int nt_all = n * TY * TX;
@@ -626,7 +712,7 @@ NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = (size_t)nt * C;
+        const size_t vstride = wino_plane(nt, C);
         wino_input(V, vstride, fr, toff + t0, nt, C, row);
         for (int g0 = 0; g0 < nt; g0 += TR) {
             const int nv = nt - g0 < TR ? nt - g0 : TR;
@@ -768,7 +854,7 @@ void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transpos
 /* work: frame (framed only) | tile offsets | V (36, WINO4_TILES, C) | m (36, 6, 16) | stats (2, OC) */
 size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
-           r16(36 * (size_t)WINO4_TILES * d->C) + 36 * 6 * 16 + r16(2 * (size_t)d->OC);
+           r16(36 * wino_plane(WINO4_TILES, d->C)) + 36 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
 /* B^T x for one column of six vectors (x[k * xs]), into r[k * rs]. */
@@ -824,7 +910,7 @@ NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, floa
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *m = V + r16(36 * (size_t)WINO4_TILES * C);
+    float *m = V + r16(36 * wino_plane(WINO4_TILES, C));
     float *st = m + 36 * 6 * 16; /* (2, OC) float partial sums */
     const float *fr = wino_tiles(frame, toff, in, n, d, 4);
     const int nt_all = n * TY * TX;
@@ -832,7 +918,7 @@ NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, floa
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
     for (int t0 = 0; t0 < nt_all; t0 += WINO4_TILES) {
         const int nt = nt_all - t0 < WINO4_TILES ? nt_all - t0 : WINO4_TILES;
-        const size_t vstride = (size_t)nt * C;
+        const size_t vstride = wino_plane(nt, C);
         wino4_input(V, vstride, fr, toff + t0, nt, C, row);
         for (int g0 = 0; g0 < nt; g0 += TR) {
             const int nv = nt - g0 < TR ? nt - g0 : TR;
@@ -989,12 +1075,12 @@ NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work,
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *U = V + r16(16 * (size_t)WINO_TILES * C);
+    float *U = V + r16(16 * wino_plane(WINO_TILES, C));
     const float *fr = wino_tiles(frame, toff, in, n, d, 2);
     const int nt_all = n * TY * TX;
     for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
         const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
+        const size_t vstride = wino_plane(nt, C), ustride = wino_plane(nt, OC);
         wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
         wgrad_dout(U, ustride, dout, t0, nt, d);
         wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 16, accumulate || t0 > 0);
@@ -1048,13 +1134,13 @@ NN_AVX2 static void wgrad4_accumulate_avx2(float *m, int accumulate, float *work
     float *frame = work;
     int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *U = V + r16(36 * (size_t)WINO4_WG_TILES * C);
+    float *U = V + r16(36 * wino_plane(WINO4_WG_TILES, C));
     const float *fr = wino_tiles(frame, toff, in, n, d, 4);
     const int nt_all = n * TY * TX, nchunk = (nt_all + WINO4_WG_TILES - 1) / WINO4_WG_TILES;
     const int per = (nt_all + nchunk - 1) / nchunk; /* equal chunks: each pass over m gets a long reduction */
     for (int t0 = 0; t0 < nt_all; t0 += per) {
         const int nt = nt_all - t0 < per ? nt_all - t0 : per;
-        const size_t vstride = (size_t)nt * C, ustride = (size_t)nt * OC;
+        const size_t vstride = wino_plane(nt, C), ustride = wino_plane(nt, OC);
         wino4_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
         wgrad4_dout(U, ustride, dout, t0, nt, d);
         wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 36, accumulate || t0 > 0);

@@ -103,4 +103,28 @@ void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const floa
                                const nn_conv_dims *d);
 void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d);
 
+/* ---- stride-2 convolutions as 3x3 stride-1 ones on the space-to-depth input ----
+ * A KxK (K = 5 or 6) stride-2 convolution with pad 2 is a 3x3 "valid" stride-1 convolution s of the space-to-depth
+ * rearrangement of its zero-padded input, S (OH + 2, OW + 2, 4C) with S[Y][X][(py, px, c)] = in[2Y + py - 2]
+ * [2X + px - 2][c] (zero outside), and weights ws[oc][dy][dx][(py, px, c)] = w[oc][2dy + py][2dx + px][c] (zero
+ * where 2dy + py or 2dx + px >= K). s then runs on the Winograd kernels above: the weight gradient as the weight
+ * gradient of s (its taps gathered back), the input gradient as the transposed convolution t of s cut to the
+ * space-to-depth pixels that hold input pixels (rows and columns 1..OH, 1..OW of S, so pad 1), rearranged back:
+ * 16 multiplications per 2x2 output pixels and (4C, OC) channel pair instead of 25 (K = 5) per pixel and (C, OC).
+ * (The forward could run as s too, but measured slower than the direct kernel: see nn/layers_conv.c.) */
+
+/* 1 if d is KxK (K = 5 or 6), stride 2, pad 2, with OH = (H + 1) / 2 and OW = (W + 1) / 2 (every input pixel in
+ * S's rows and columns 1..OH, 1..OW), C a multiple of 4 and OC of 16, on an AVX2 CPU. Then *s = the stride-1
+ * convolution (OH + 2, OW + 2, 4C) -> (OH, OW, OC), *t = its transposed convolution (OH, OW, OC) -> (OH, OW, 4C)
+ * (3x3, pad 1, for nn_wino_pack(..., transposed = 1) with ws). */
+int nn_s2d_dims(nn_conv_dims *s, nn_conv_dims *t, const nn_conv_dims *d);
+/* S (n, OH + 2, OW + 2, 4C) from in (n, H, W, C). */
+void nn_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d);
+/* Output channels [oc0, oc1) of ws (OC, 3, 3, 4C) from w (OC, K, K, C). */
+void nn_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, int oc1);
+/* din (n, H, W, C) from dS (n, OH, OW, 4C), the input gradient of s at S's pixels (1..OH, 1..OW). */
+void nn_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d);
+/* dwt (K*K*C, OC) from dws (9 * 4C, OC), the weight gradient of s (taps of kernel positions >= K dropped). */
+void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d);
+
 #endif
