@@ -252,15 +252,15 @@ static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int
 static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * wino_plane(WINO_TILES, d->C)) +
-           16 * 6 * 16 + r16(2 * (size_t)d->OC);
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
+           r16(16 * wino_plane(WINO_TILES, d->C)) + 16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
 /* work of the weight gradient: frame | tile offsets | V (16 planes of WINO_TILES x C) | U (16 planes of
  * WINO_TILES x OC), planes wino_plane apart */
 size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
-    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) + r16(16 * wino_plane(WINO_TILES, d->C)) +
-           r16(16 * wino_plane(WINO_TILES, d->OC));
+    return r16(wino_frame_sz(d, n)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
+           r16(16 * wino_plane(WINO_TILES, d->C)) + r16(16 * wino_plane(WINO_TILES, d->OC));
 }
 
 #if NN_X86
