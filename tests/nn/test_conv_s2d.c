@@ -109,6 +109,13 @@ static void s2d_case(int B, int H, int W, int C, int OC, int K) {
     assert_memory_equal(o.din, o1.din, sizeof(float) * in_n);
     assert_memory_equal(o.dw, o1.dw, sizeof(float) * wn);
     assert_memory_equal(o.db, o1.db, sizeof(float) * OC);
+    /* without the input gradient (a network's first layer): the same weight and bias gradients */
+    float *scratch = malloc(sizeof(float) * nn_conv2d_scratch(&d, B)), *g = malloc(sizeof(float) * out_n);
+    memcpy(g, dout, sizeof(float) * out_n);
+    nn_conv2d_backward(NULL, o1.dw, o1.db, scratch, g, o.out, in, w, B, &d, NN_ACT_RELU, 0.0f);
+    assert_memory_equal(o.dw, o1.dw, sizeof(float) * wn);
+    assert_memory_equal(o.db, o1.db, sizeof(float) * OC);
+    free(scratch), free(g);
     run_free(&o), run_free(&o1);
     free(in), free(w), free(bias), free(dout), free(ref), free(rdin), free(rdw), free(rdb);
 }
