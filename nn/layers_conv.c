@@ -103,6 +103,8 @@ typedef struct fast_plan {
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
     int w4, w4_t, w4_g;          /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) (w4_g: weight gradient) */
     int s2d_data, s2d_wgrad;     /* backward: stride 2 as Winograd on the space-to-depth input (nn_s2d_dims) */
+    int s2d_w4;                  /* ... its input gradient with F(4x4, 3x3) */
+    int s2d_fwd;                 /* forward: the same, with F(4x4, 3x3) */
     nn_conv_dims t;              /* the transposed convolution (gather) */
     nn_conv_dims s, st;          /* space-to-depth: the stride-1 convolution and its transposed convolution */
     size_t frame, off, sbuf, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
@@ -133,6 +135,8 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
         f.s2d_data = 1;
         f.s2d_wgrad = !f.split;
         f.split = 0;
+    } else if (!backward && !f.split && nn_s2d_dims(&f.s, &f.st, d) && nn_wino4_ok(&f.s) && f.s.OH >= 8) {
+        f.s2d_fwd = 1;
     }
     f.wino = !f.split && nn_wino_ok(d);
     /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
@@ -145,6 +149,7 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     f.w4 = f.wino && wino4_pays(d);
     f.w4_t = f.wino_t && wino4_pays(&f.t);
     f.w4_g = f.w4 && 36 * C * OC <= WINO4_WG_FLOATS;
+    f.s2d_w4 = f.s2d_data && f.st.OH >= 8 && wino4_pays(&f.st);
     f.G = f.split ? 1 : nn_groups((size_t)B);
     if (f.split) {
         f.chunk = B;
@@ -174,20 +179,23 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     if (f.w4_g && nn_wino4_wgrad_floats(d, f.chunk) > work) work = nn_wino4_wgrad_floats(d, f.chunk);
     if (f.w4_t && nn_wino4_work_floats(&f.t, f.chunk) > work) work = nn_wino4_work_floats(&f.t, f.chunk);
     if (f.s2d_data && nn_wino_work_floats(&f.st, f.chunk) > work) work = nn_wino_work_floats(&f.st, f.chunk);
+    if (f.s2d_w4 && nn_wino4_work_floats(&f.st, f.chunk) > work) work = nn_wino4_work_floats(&f.st, f.chunk);
+    if (f.s2d_fwd && nn_wino4_work_floats(&f.s, f.chunk) > work) work = nn_wino4_work_floats(&f.s, f.chunk);
     if (f.s2d_wgrad && nn_wino_wgrad_floats(&f.s, f.chunk) > work) work = nn_wino_wgrad_floats(&f.s, f.chunk);
     size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
-    if (f.s2d_data && 64 * C * OC > slot) slot = 64 * C * OC; /* Winograd u of st */
+    if (f.s2d_data && (f.s2d_w4 ? 144 : 64) * C * OC > slot) slot = (f.s2d_w4 ? 144 : 64) * C * OC; /* u of st */
+    if (f.s2d_fwd && 144 * C * OC > slot) slot = 144 * C * OC; /* u of s */
     if ((f.w4 || f.w4_t) && 36 * C * OC > slot) slot = 36 * C * OC;
     if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
     if (f.planar && nn_sconv_planar_floats(d) > slot) slot = nn_sconv_planar_floats(d);
     if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
     f.slot = round16(slot);
-    f.shared = (f.s2d_data ? 3 : 2) * f.slot; /* a third slot: the weights ws of s */
+    f.shared = (f.s2d_data || f.s2d_fwd ? 3 : 2) * f.slot; /* a third slot: the weights ws of s */
     f.frame = 0;
     f.off = round16(fr);
     f.sbuf = round16(work); /* S (chunk, OH+2, OW+2, 4C), its input gradient, s's weight gradient (36 C, OC) */
     size_t sb = (size_t)f.chunk * (d->OH + 2) * (d->OW + 2) * 4 * C;
-    f.dwt = f.sbuf + (f.s2d_data ? round16(sb > 36 * C * OC ? sb : 36 * C * OC) : 0);
+    f.dwt = f.sbuf + (f.s2d_data || f.s2d_fwd ? round16(sb > 36 * C * OC ? sb : 36 * C * OC) : 0);
     f.zero = f.dwt + round16(K * OC);
     f.part = f.zero + round16(OC > C ? OC : C);
     f.wm = f.part + round16(4 * OC); /* Winograd weight-gradient sums (16 or 36, C, OC; s2d: 16, 4C, OC) */
@@ -296,6 +304,14 @@ static void pack_forward_par(float *wf, const float *w, const nn_conv_dims *d, c
         }
         return;
     }
+    if (f->s2d_fwd) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of s */
+        float *ws = wf + 2 * f->slot;
+#pragma omp for schedule(static)
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
+#pragma omp for schedule(static)
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_wino4_pack(wf, ws, &f->s, 0, oc0, oc0 + 16);
+        return;
+    }
 #pragma omp for schedule(static)
     for (int oc0 = 0; oc0 < d->OC; oc0 += 16) {
         if (f->w4)
@@ -315,7 +331,7 @@ static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, cons
 #pragma omp for schedule(static)
         for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
-        for (int o0 = 0; o0 < f->st.OC; o0 += 16) nn_wino_pack(wd, ws, &f->st, 1, o0, o0 + 16);
+        for (int o0 = 0; o0 < f->st.OC; o0 += 16) (f->s2d_w4 ? nn_wino4_pack : nn_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
         return;
     }
     if (f->seg) { /* (never gather) */
@@ -377,6 +393,12 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 if (f.wino) {
                     (f.w4 ? nn_wino4_forward : nn_wino_forward)(o, stats ? part : NULL, part + OC, area + f.frame, a,
                                                                 wf, bias, n, d, act, slope);
+                    continue;
+                }
+                if (f.s2d_fwd) {
+                    nn_s2d_input(area + f.sbuf, a, n, d);
+                    nn_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n, &f.s,
+                                     act, slope);
                     continue;
                 }
                 if (f.planar) { /* always a copy: its tiles read past the frame */
@@ -507,7 +529,8 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
                 if (f.s2d_data) { /* S's input gradient (n, OH, OW, 4C) at the pixels that hold input pixels */
-                    nn_wino_forward(area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n, &f.st, NN_ACT_NONE, 0.0f);
+                    (f.s2d_w4 ? nn_wino4_forward : nn_wino_forward)(area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n,
+                                                                    &f.st, NN_ACT_NONE, 0.0f);
                     nn_s2d_grad_input(di, area + f.sbuf, n, d);
                     continue;
                 }
