@@ -697,78 +697,6 @@ NN_AVX2 static inline __attribute__((always_inline)) void wino_gemm(float *m, co
     }
 }
 
-NN_AVX2 static void wino_forward_avx2(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
-    const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d), nb = OC / 16;
-    const __m256 vslope = _mm256_set1_ps(slope);
-    float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
-    float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *m = V + r16(16 * wino_plane(WINO_TILES, C));
-    float *st = m + 16 * 6 * 16; /* (2, OC) float partial sums */
-    const float *fr = wino_tiles(frame, toff, in, n, d, 2);
-    const int nt_all = n * TY * TX;
-    const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
-    if (sum) memset(st, 0, sizeof(float) * 2 * OC);
-    for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
-        const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = wino_plane(nt, C);
-        wino_input(V, vstride, fr, toff + t0, nt, C, row);
-        for (int g0 = 0; g0 < nt; g0 += TR) {
-            const int nv = nt - g0 < TR ? nt - g0 : TR;
-            for (int ob = 0; ob < nb; ob++) {
-                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C, 16);
-                const __m256 zero = _mm256_setzero_ps();
-                for (int r = 0; r < nv; r++) {
-                    const int t = t0 + g0 + r, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
-                    for (int h = 0; h < 2; h++) {
-                        const int oc = ob * 16 + h * 8;
-                        __m256 M[16];
-                        for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(m + xi * 96 + r * 16 + h * 8);
-                        __m256 s0[4], s1[4];
-                        for (int j = 0; j < 4; j++) { /* A^T M */
-                            s0[j] = _mm256_add_ps(_mm256_add_ps(M[j], M[4 + j]), M[8 + j]);
-                            s1[j] = _mm256_sub_ps(_mm256_sub_ps(M[4 + j], M[8 + j]), M[12 + j]);
-                        }
-                        __m256 y[2][2]; /* (.) A */
-                        y[0][0] = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
-                        y[0][1] = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
-                        y[1][0] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
-                        y[1][1] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
-                        const __m256 bv = bias ? _mm256_loadu_ps(bias + oc) : zero;
-                        __m256 ssum = zero, ssq = zero;
-                        for (int a = 0; a < 2; a++)
-                            for (int b = 0; b < 2; b++) {
-                                const int oh = 2 * ty + a, ow = 2 * tx + b;
-                                if (oh >= d->OH || ow >= d->OW) continue;
-                                float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
-                                __m256 v = nn_act8(_mm256_add_ps(y[a][b], bv), act, vslope);
-                                _mm256_storeu_ps(o, v);
-                                ssum = _mm256_add_ps(ssum, v);
-                                ssq = _mm256_fmadd_ps(v, v, ssq);
-                            }
-                        if (sum) {
-                            _mm256_storeu_ps(st + oc, _mm256_add_ps(_mm256_loadu_ps(st + oc), ssum));
-                            _mm256_storeu_ps(st + OC + oc, _mm256_add_ps(_mm256_loadu_ps(st + OC + oc), ssq));
-                        }
-                    }
-                }
-            }
-        }
-        if (sum) { /* float partials over at most 4 WINO_TILES pixels, then double */
-            for (int c = 0; c < OC; c++) {
-                sum[c] += st[c];
-                sq[c] += st[OC + c];
-            }
-            memset(st, 0, sizeof(float) * 2 * OC);
-        }
-    }
-}
-
-void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                     const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
-    wino_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
-}
 
 /* ---- Winograd F(4x4, 3x3) ----
  * Points 0, 1, -1, 2, -2, infinity (Lavin and Gray 2016): 36 multiplications per 16 output pixels instead of 16 per
@@ -902,52 +830,74 @@ NN_AVX2 static void wino4_input(float *V, size_t vstride, const float *fr, const
         }
 }
 
-NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, float *work, const float *in,
-                                       const float *u, const float *bias, int n, const nn_conv_dims *d, nn_act act,
-                                       float slope) {
-    const int C = d->C, OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4), fw = wt_fw(d, 4), nb = OC / 16;
+/* y (m*m) = A^T M A for one 8-channel slice of the GEMM results mr (positions 96 floats apart). */
+NN_AVX2 static inline __attribute__((always_inline)) void wino_output2(__m256 *y, const float *mr) {
+    __m256 M[16], s0[4], s1[4];
+    for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(mr + xi * 96);
+    for (int j = 0; j < 4; j++) { /* A^T M */
+        s0[j] = _mm256_add_ps(_mm256_add_ps(M[j], M[4 + j]), M[8 + j]);
+        s1[j] = _mm256_sub_ps(_mm256_sub_ps(M[4 + j], M[8 + j]), M[12 + j]);
+    }
+    y[0] = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]); /* (.) A */
+    y[1] = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
+    y[2] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
+    y[3] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
+}
+NN_AVX2 static inline __attribute__((always_inline)) void wino_output4(__m256 *y, const float *mr) {
+    __m256 M[36], S[24];
+    for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(mr + xi * 96);
+    for (int j = 0; j < 6; j++) WINO4_AT(S + j, 6, M + j, 6);          /* A^T M, column j */
+    for (int i = 0; i < 4; i++) WINO4_AT(y + i * 4, 1, S + i * 6, 1); /* (.) A, row i */
+}
+
+/* The forward of F(m x m, 3x3), m = 2 or 4 (a constant in each caller): input transform of a chunk of tiles, GEMMs
+ * in 6-tile x 16-channel blocks, output transform fused with bias, activation and batch statistics. */
+NN_AVX2 static inline __attribute__((always_inline)) void
+wino_forward_m(float *out, double *sum, double *sq, float *work, const float *in, const float *u, const float *bias,
+               int n, const nn_conv_dims *d, nn_act act, float slope, const int mt) {
+    const int np = mt == 2 ? 16 : 36, chunk = mt == 2 ? WINO_TILES : WINO4_TILES;
+    const int C = d->C, OC = d->OC, TY = wt_ty(d, mt), TX = wt_tx(d, mt), fw = wt_fw(d, mt), nb = OC / 16;
     const __m256 vslope = _mm256_set1_ps(slope);
     float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, mt)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *m = V + r16(36 * wino_plane(WINO4_TILES, C));
-    float *st = m + 36 * 6 * 16; /* (2, OC) float partial sums */
-    const float *fr = wino_tiles(frame, toff, in, n, d, 4);
+    float *m = V + r16(np * wino_plane(chunk, C));
+    float *st = m + np * 6 * 16; /* (2, OC) float partial sums */
+    const float *fr = wino_tiles(frame, toff, in, n, d, mt);
     const int nt_all = n * TY * TX;
     const size_t row = (size_t)fw * C, ustride = (size_t)nb * C * 16;
     if (sum) memset(st, 0, sizeof(float) * 2 * OC);
-    for (int t0 = 0; t0 < nt_all; t0 += WINO4_TILES) {
-        const int nt = nt_all - t0 < WINO4_TILES ? nt_all - t0 : WINO4_TILES;
+    for (int t0 = 0; t0 < nt_all; t0 += chunk) {
+        const int nt = nt_all - t0 < chunk ? nt_all - t0 : chunk;
         const size_t vstride = wino_plane(nt, C);
-        wino4_input(V, vstride, fr, toff + t0, nt, C, row);
+        if (mt == 2)
+            wino_input(V, vstride, fr, toff + t0, nt, C, row);
+        else
+            wino4_input(V, vstride, fr, toff + t0, nt, C, row);
         for (int g0 = 0; g0 < nt; g0 += TR) {
             const int nv = nt - g0 < TR ? nt - g0 : TR;
             for (int ob = 0; ob < nb; ob++) {
-                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C, 36);
+                wino_gemm(m, V + (size_t)g0 * C, vstride, nv, u + (size_t)ob * C * 16, ustride, C, np);
                 const __m256 zero = _mm256_setzero_ps();
                 for (int r = 0; r < nv; r++) {
                     const int t = t0 + g0 + r, img = t / (TY * TX), ty = t / TX % TY, tx = t % TX;
                     for (int h = 0; h < 2; h++) {
                         const int oc = ob * 16 + h * 8;
-                        __m256 M[36], S[24], y[16];
-                        for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(m + xi * 96 + r * 16 + h * 8);
-                        for (int j = 0; j < 6; j++) WINO4_AT(S + j, 6, M + j, 6);  /* A^T M, column j */
-                        for (int i = 0; i < 4; i++) WINO4_AT(y + i * 4, 1, S + i * 6, 1); /* (.) A, row i */
+                        __m256 y[16];
+                        if (mt == 2)
+                            wino_output2(y, m + r * 16 + h * 8);
+                        else
+                            wino_output4(y, m + r * 16 + h * 8);
                         const __m256 bv = bias ? _mm256_loadu_ps(bias + oc) : zero;
                         __m256 ssum = zero, ssq = zero;
-                        for (int a = 0; a < 4; a++) {
-                            const int oh = 4 * ty + a;
-                            if (oh >= d->OH) break;
-                            for (int b = 0; b < 4; b++) {
-                                const int ow = 4 * tx + b;
-                                if (ow >= d->OW) break;
-                                float *o = out + (((size_t)img * d->OH + oh) * d->OW + ow) * OC + oc;
-                                __m256 v = nn_act8(_mm256_add_ps(y[a * 4 + b], bv), act, vslope);
+                        for (int a = 0; a < mt && mt * ty + a < d->OH; a++)
+                            for (int b = 0; b < mt && mt * tx + b < d->OW; b++) {
+                                float *o = out + (((size_t)img * d->OH + mt * ty + a) * d->OW + mt * tx + b) * OC + oc;
+                                __m256 v = nn_act8(_mm256_add_ps(y[a * mt + b], bv), act, vslope);
                                 _mm256_storeu_ps(o, v);
                                 ssum = _mm256_add_ps(ssum, v);
                                 ssq = _mm256_fmadd_ps(v, v, ssq);
                             }
-                        }
                         if (sum) {
                             _mm256_storeu_ps(st + oc, _mm256_add_ps(_mm256_loadu_ps(st + oc), ssum));
                             _mm256_storeu_ps(st + OC + oc, _mm256_add_ps(_mm256_loadu_ps(st + OC + oc), ssq));
@@ -956,7 +906,7 @@ NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, floa
                 }
             }
         }
-        if (sum) { /* float partials over at most 16 WINO4_TILES pixels, then double */
+        if (sum) { /* float partials over at most chunk * mt * mt pixels, then double */
             for (int c = 0; c < OC; c++) {
                 sum[c] += st[c];
                 sq[c] += st[OC + c];
@@ -966,9 +916,14 @@ NN_AVX2 static void wino4_forward_avx2(float *out, double *sum, double *sq, floa
     }
 }
 
-void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
-    wino4_forward_avx2(out, sum, sq, work, in, u, bias, n, d, act, slope);
+NN_AVX2 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    wino_forward_m(out, sum, sq, work, in, u, bias, n, d, act, slope, 2);
+}
+
+NN_AVX2 void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                              const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+    wino_forward_m(out, sum, sq, work, in, u, bias, n, d, act, slope, 4);
 }
 
 /* ---- Winograd F(3x3, 2x2) weight gradient ---- */

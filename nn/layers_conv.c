@@ -4,10 +4,12 @@
  *  - AVX2 (every shape on an AVX2+FMA CPU): implicit GEMM reading the (padded) input directly, in 6x16 register
  *    tiles (nn/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
  *    12x8 tiles and row segments (nn/conv_small.h) otherwise, with output pixels along the vector for the
- *    forward of one-channel stride-1 layers (a network's first); Winograd F(2x2,3x3) / F(3x3,2x2) for 3x3
- *    stride-1 layers with both multiples of 16, and for the backward of 5x5 and 6x6 stride-2 layers rewritten as
- *    3x3 stride-1 ones on the space-to-depth input (nn_s2d_dims); bias, activation and batch statistics fused into
- *    the output stage. See "the AVX2 path" below for how the batch is split.
+ *    forward of one-channel stride-1 layers (a network's first); Winograd for 3x3 stride-1 layers with both
+ *    multiples of 16: F(4x4,3x3) where the output sides are close to multiples of 4 (wino4_pays; its weight
+ *    gradient where its sums fit in L2), else F(2x2,3x3) / F(3x3,2x2); 5x5 and 6x6 stride-2 layers rewritten as
+ *    3x3 stride-1 ones on the space-to-depth input (nn_s2d_dims) for their backward, and for their forward with
+ *    F(4x4,3x3) where the output is at least 8x8; bias, activation and batch statistics fused into the output
+ *    stage. See "the AVX2 path" below for how the batch is split.
  *  - portable (no AVX2): the batch is split into NN_GROUPS fixed groups of images processed in
  *    parallel; inside a group, chunks of images are lowered with im2col into a per-group scratch and multiplied
  *    with ONE single-threaded cblas_sgemm per chunk (col (rows, K) x w^T (K, OC) -> out (rows, OC), rows =
