@@ -168,26 +168,34 @@ int nn_wino_ok(const nn_conv_dims *d) {
 }
 
 #if NN_X86
+/* g[kh][kw] (4 double lanes) = the 3x3 weights of output channels oc..oc+3 and input channel c, of w (OC, 3, 3, C),
+ * or transposed = 1: of the transposed convolution (w (C, 3, 3, OC) rotated by 180 degrees). */
+NN_AVX2 static inline void wino_load_g(__m256d g[3][3], const float *w, const nn_conv_dims *d, int transposed, int oc,
+                                       int c) {
+    const int C = d->C, OC = d->OC;
+    const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
+    for (int kh = 0; kh < 3; kh++)
+        for (int kw = 0; kw < 3; kw++) {
+            __m128 v;
+            if (transposed) {
+                v = _mm_loadu_ps(w + (((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc);
+            } else {
+                const float *p = w + (((size_t)oc * 3 + kh) * 3 + kw) * C + c;
+                v = _mm_setr_ps(p[0], p[s], p[2 * s], p[3 * s]);
+            }
+            g[kh][kw] = _mm256_cvtps_pd(v);
+        }
+}
+
 /* nn_wino_pack for 4 output channels at a time (oc0, oc1 multiples of 4): the same double arithmetic per lane,
  * so the same bits. */
 NN_AVX2 static void wino_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
-    const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
     const __m256d half = _mm256_set1_pd(0.5);
     for (int oc = oc0; oc < oc1; oc += 4)
         for (int c = 0; c < C; c++) {
             __m256d g[3][3], gg[4][3];
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) {
-                    __m128 v;
-                    if (transposed) {
-                        v = _mm_loadu_ps(w + (((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc);
-                    } else {
-                        const float *p = w + (((size_t)oc * 3 + kh) * 3 + kw) * C + c;
-                        v = _mm_setr_ps(p[0], p[s], p[2 * s], p[3 * s]);
-                    }
-                    g[kh][kw] = _mm256_cvtps_pd(v);
-                }
+            wino_load_g(g, w, d, transposed, oc, c);
             for (int j = 0; j < 3; j++) {
                 gg[0][j] = g[0][j];
                 gg[1][j] = _mm256_mul_pd(half, _mm256_add_pd(_mm256_add_pd(g[0][j], g[1][j]), g[2][j]));
@@ -722,21 +730,10 @@ int nn_wino4_ok(const nn_conv_dims *d) { return nn_wino_ok(d); }
  * arithmetic), the same operations as the scalar code, so the same bits. */
 NN_AVX2 static void wino4_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
-    const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
     for (int oc = oc0; oc < oc1; oc += 4)
         for (int c = 0; c < C; c++) {
             __m256d g[3][3], gg[6][3];
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) {
-                    __m128 v;
-                    if (transposed) {
-                        v = _mm_loadu_ps(w + (((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc);
-                    } else {
-                        const float *p = w + (((size_t)oc * 3 + kh) * 3 + kw) * C + c;
-                        v = _mm_setr_ps(p[0], p[s], p[2 * s], p[3 * s]);
-                    }
-                    g[kh][kw] = _mm256_cvtps_pd(v);
-                }
+            wino_load_g(g, w, d, transposed, oc, c);
             for (int j = 0; j < 3; j++) {
                 __m256d col[6];
                 WINO4_G(col, g[0][j], g[1][j], g[2][j]);
