@@ -1021,28 +1021,6 @@ NN_AVX2 static void wg_gemms(float *m, const float *V, size_t vstride, const flo
             }
 }
 
-NN_AVX2 static void wgrad_accumulate_avx2(float *m, int accumulate, float *work, const float *in, const float *dout,
-                                          int n, const nn_conv_dims *d) {
-    const int C = d->C, OC = d->OC, TY = wino_ty(d), TX = wino_tx(d), fw = wino_fw(d);
-    float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 2)));
-    float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *U = V + r16(16 * wino_plane(WINO_TILES, C));
-    const float *fr = wino_tiles(frame, toff, in, n, d, 2);
-    const int nt_all = n * TY * TX;
-    for (int t0 = 0; t0 < nt_all; t0 += WINO_TILES) {
-        const int nt = nt_all - t0 < WINO_TILES ? nt_all - t0 : WINO_TILES;
-        const size_t vstride = wino_plane(nt, C), ustride = wino_plane(nt, OC);
-        wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
-        wgrad_dout(U, ustride, dout, t0, nt, d);
-        wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 16, accumulate || t0 > 0);
-    }
-}
-
-void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
-                              const nn_conv_dims *d) {
-    wgrad_accumulate_avx2(m, accumulate, work, in, dout, n, d);
-}
 
 /* U[k * ustride + t * OC + oc] = (A g A^T)[k / 6][k % 6], g the 4x4 output-gradient block of tile t (zero where the
  * block leaves the output). A (6x4) = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]. */
@@ -1080,28 +1058,43 @@ NN_AVX2 static void wgrad4_dout(float *U, size_t ustride, const float *dout, int
     }
 }
 
-NN_AVX2 static void wgrad4_accumulate_avx2(float *m, int accumulate, float *work, const float *in, const float *dout,
-                                           int n, const nn_conv_dims *d) {
-    const int C = d->C, OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4), fw = wt_fw(d, 4);
+/* The weight-gradient sums of F(m x m, 3x3), m = 2 or 4 (a constant in each caller), over chunks of tiles: F(3x3, 2x2)
+ * in chunks of WINO_TILES, F(4x4, 3x3)'s transpose in equal chunks of at most WINO4_WG_TILES (each pass over the
+ * larger m (36, C, OC) gets a long reduction). */
+NN_AVX2 static inline __attribute__((always_inline)) void wgrad_accumulate_m(float *m, int accumulate, float *work,
+                                                                             const float *in, const float *dout, int n,
+                                                                             const nn_conv_dims *d, const int mt) {
+    const int np = mt == 2 ? 16 : 36, chunk = mt == 2 ? WINO_TILES : WINO4_WG_TILES;
+    const int C = d->C, OC = d->OC, TY = wt_ty(d, mt), TX = wt_tx(d, mt), fw = wt_fw(d, mt);
     float *frame = work;
-    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, 4)));
+    int32_t *toff = (int32_t *)(work + r16(wino_frame_sz(d, n, mt)));
     float *V = (float *)toff + r16((size_t)n * TY * TX);
-    float *U = V + r16(36 * wino_plane(WINO4_WG_TILES, C));
-    const float *fr = wino_tiles(frame, toff, in, n, d, 4);
-    const int nt_all = n * TY * TX, nchunk = (nt_all + WINO4_WG_TILES - 1) / WINO4_WG_TILES;
-    const int per = (nt_all + nchunk - 1) / nchunk; /* equal chunks: each pass over m gets a long reduction */
+    float *U = V + r16(np * wino_plane(chunk, C));
+    const float *fr = wino_tiles(frame, toff, in, n, d, mt);
+    const int nt_all = n * TY * TX, nchunk = (nt_all + chunk - 1) / chunk;
+    const int per = mt == 2 ? chunk : (nt_all + nchunk - 1) / nchunk;
     for (int t0 = 0; t0 < nt_all; t0 += per) {
         const int nt = nt_all - t0 < per ? nt_all - t0 : per;
         const size_t vstride = wino_plane(nt, C), ustride = wino_plane(nt, OC);
-        wino4_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
-        wgrad4_dout(U, ustride, dout, t0, nt, d);
-        wg_gemms(m, V, vstride, U, ustride, nt, C, OC, 36, accumulate || t0 > 0);
+        if (mt == 2) {
+            wgrad_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
+            wgrad_dout(U, ustride, dout, t0, nt, d);
+        } else {
+            wino4_input(V, vstride, fr, toff + t0, nt, C, (size_t)fw * C);
+            wgrad4_dout(U, ustride, dout, t0, nt, d);
+        }
+        wg_gemms(m, V, vstride, U, ustride, nt, C, OC, np, accumulate || t0 > 0);
     }
 }
 
-void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
-                               const nn_conv_dims *d) {
-    wgrad4_accumulate_avx2(m, accumulate, work, in, dout, n, d);
+NN_AVX2 void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                      int n, const nn_conv_dims *d) {
+    wgrad_accumulate_m(m, accumulate, work, in, dout, n, d, 2);
+}
+
+NN_AVX2 void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                       int n, const nn_conv_dims *d) {
+    wgrad_accumulate_m(m, accumulate, work, in, dout, n, d, 4);
 }
 
 /* G^T applied to one column of six vectors (m[k * ms]), into o[k * os], k < 3. */
