@@ -788,13 +788,13 @@ size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
         const __m256 d0 = (x)[0], d1 = (x)[(xs)], d2 = (x)[2 * (xs)], d3 = (x)[3 * (xs)], d4 = (x)[4 * (xs)],         \
                      d5 = (x)[5 * (xs)];                                                                               \
         const __m256 f4 = _mm256_set1_ps(4.0f), f5 = _mm256_set1_ps(5.0f), f2 = _mm256_set1_ps(2.0f);                 \
-        const __m256 q_a = _mm256_add_ps(d1, d2), q_b = _mm256_sub_ps(d1, d2), q_c = _mm256_sub_ps(d3, d1);                 \
-        const __m256 q_e = _mm256_sub_ps(d4, d2);                                                                        \
+        const __m256 q_a = _mm256_add_ps(d1, d2), q_b = _mm256_sub_ps(d1, d2), q_c = _mm256_sub_ps(d3, d1);            \
+        const __m256 q_e = _mm256_sub_ps(d4, d2);                                                                      \
         (r)[0] = _mm256_fmadd_ps(f4, d0, _mm256_fnmadd_ps(f5, d2, d4));                                                \
-        (r)[(rs)] = _mm256_fnmadd_ps(f4, q_a, _mm256_add_ps(d3, d4));                                                    \
-        (r)[2 * (rs)] = _mm256_fmadd_ps(f4, q_b, _mm256_sub_ps(d4, d3));                                                 \
-        (r)[3 * (rs)] = _mm256_fmadd_ps(f2, q_c, q_e);                                                                     \
-        (r)[4 * (rs)] = _mm256_fnmadd_ps(f2, q_c, q_e);                                                                    \
+        (r)[(rs)] = _mm256_fnmadd_ps(f4, q_a, _mm256_add_ps(d3, d4));                                                  \
+        (r)[2 * (rs)] = _mm256_fmadd_ps(f4, q_b, _mm256_sub_ps(d4, d3));                                               \
+        (r)[3 * (rs)] = _mm256_fmadd_ps(f2, q_c, q_e);                                                                 \
+        (r)[4 * (rs)] = _mm256_fnmadd_ps(f2, q_c, q_e);                                                                \
         (r)[5 * (rs)] = _mm256_fmadd_ps(f4, d1, _mm256_fnmadd_ps(f5, d3, d5));                                         \
     } while (0)
 
@@ -803,12 +803,12 @@ size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
     do {                                                                                                               \
         const __m256 m0 = (m)[0], m1 = (m)[(ms)], m2 = (m)[2 * (ms)], m3 = (m)[3 * (ms)], m4 = (m)[4 * (ms)],         \
                      m5 = (m)[5 * (ms)];                                                                               \
-        const __m256 q_a = _mm256_add_ps(m1, m2), q_b = _mm256_sub_ps(m1, m2), q_c = _mm256_add_ps(m3, m4);                 \
-        const __m256 q_e = _mm256_sub_ps(m3, m4);                                                                        \
-        (y)[0] = _mm256_add_ps(_mm256_add_ps(m0, q_a), q_c);                                                               \
-        (y)[(ys)] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), q_e, q_b);                                                       \
-        (y)[2 * (ys)] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), q_c, q_a);                                                   \
-        (y)[3 * (ys)] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), q_e, q_b), m5);                                \
+        const __m256 q_a = _mm256_add_ps(m1, m2), q_b = _mm256_sub_ps(m1, m2), q_c = _mm256_add_ps(m3, m4);            \
+        const __m256 q_e = _mm256_sub_ps(m3, m4);                                                                      \
+        (y)[0] = _mm256_add_ps(_mm256_add_ps(m0, q_a), q_c);                                                           \
+        (y)[(ys)] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), q_e, q_b);                                                   \
+        (y)[2 * (ys)] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), q_c, q_a);                                               \
+        (y)[3 * (ys)] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), q_e, q_b), m5);                            \
     } while (0)
 
 /* V[(i*6 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 6x6 input tiles at fr + toff[t], t < nt. */

@@ -93,8 +93,9 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 #define GATHER_WASTE 1.25        /* gather (direct) only if it does at most this much more work than needed */
 #define WINO_GATHER_WASTE 1.7    /* the same for a Winograd gather */
 #define WINO4_RATIO 0.7          /* F(4x4, 3x3) if its multiplications are at most this share of F(2x2, 3x3)'s */
-#define WINO4_WG_FLOATS 65536    /* and its weight gradient if its sums (36, C, OC) fit in half of a 512 KiB L2 (1 thread, \
-                                    64 images: backward 13.2 -> 10.6 ms at 26x26x32 -> 32, 6.5 -> 6.8 ms at 10x10x64 -> 64) */
+/* ... and its weight gradient if its sums (36, C, OC) fit in half of a 512 KiB L2. Measured (1 thread, 64 images):
+ * backward 13.2 -> 10.6 ms at 26x26x32 -> 32, but 6.5 -> 6.8 ms at 10x10x64 -> 64. */
+#define WINO4_WG_FLOATS 65536
 
 static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 
@@ -124,7 +125,8 @@ static int wino4_pays(const nn_conv_dims *d) {
  * nn_s2d_dims: the input gradient goes through the space-to-depth Winograd path (deotte's 24x24x32 -> 12x12x32 and
  * 8x8x64 -> 4x4x64, 1 thread: 1.25x and 1.35x faster than the scattered input gradient), and so does the weight
  * gradient where the layer is not split (the first: 4% faster; the second, split, is 1.5x slower that way). Their
- * forward stays direct (the Winograd forward of the space-to-depth convolution measured 2-15% slower). */
+ * forward takes it with F(4x4, 3x3) where the output is at least 8x8 (24x24x32 -> 12x12x32: 5.2 -> 4.2 ms, 1 thread,
+ * 64 images; with F(2x2, 3x3) it measured 2-15% slower than direct; at 4x4 outputs F(4x4) did not pay either). */
 static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     fast_plan f;
     memset(&f, 0, sizeof f);
@@ -333,7 +335,8 @@ static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, cons
 #pragma omp for schedule(static)
         for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
-        for (int o0 = 0; o0 < f->st.OC; o0 += 16) (f->s2d_w4 ? nn_wino4_pack : nn_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
+        for (int o0 = 0; o0 < f->st.OC; o0 += 16)
+            (f->s2d_w4 ? nn_wino4_pack : nn_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
         return;
     }
     if (f->seg) { /* (never gather) */
@@ -399,8 +402,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 }
                 if (f.s2d_fwd) {
                     nn_s2d_input(area + f.sbuf, a, n, d);
-                    nn_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n, &f.s,
-                                     act, slope);
+                    nn_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n,
+                                     &f.s, act, slope);
                     continue;
                 }
                 if (f.planar) { /* always a copy: its tiles read past the frame */
