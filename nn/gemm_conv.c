@@ -162,6 +162,13 @@ static void wino_pad(float *frame, const float *in, int n, const nn_conv_dims *d
     }
 }
 
+/* Tap (kh, kw) from input channel c to output channel oc of w (OC, 3, 3, C), or transposed = 1: of the transposed
+ * convolution (w (C, 3, 3, OC) rotated by 180 degrees). The scalar packings read their weights through it. */
+static inline float wino_weight(const float *w, const nn_conv_dims *d, int transposed, int oc, int c, int kh, int kw) {
+    return transposed ? w[(((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * d->OC + oc]
+                      : w[(((size_t)oc * 3 + kh) * 3 + kw) * d->C + c];
+}
+
 int nn_wino_ok(const nn_conv_dims *d) {
     return NN_X86 && d->KH == 3 && d->KW == 3 && d->stride == 1 && d->C % 16 == 0 && d->OC % 16 == 0 &&
            nn_cpu_avx2();
@@ -227,9 +234,7 @@ void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transpose
         for (int c = 0; c < C; c++) {
             double g[3][3], gg[4][3];
             for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++)
-                    g[kh][kw] = transposed ? w[(((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc]
-                                           : w[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
+                for (int kw = 0; kw < 3; kw++) g[kh][kw] = wino_weight(w, d, transposed, oc, c, kh, kw);
             for (int j = 0; j < 3; j++) { /* G g */
                 gg[0][j] = g[0][j];
                 gg[1][j] = 0.5 * (g[0][j] + g[1][j] + g[2][j]);
@@ -759,9 +764,7 @@ void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transpos
         for (int c = 0; c < C; c++) {
             double g[3][3], gg[6][3];
             for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++)
-                    g[kh][kw] = transposed ? w[(((size_t)c * 3 + 2 - kh) * 3 + 2 - kw) * OC + oc]
-                                           : w[(((size_t)oc * 3 + kh) * 3 + kw) * C + c];
+                for (int kw = 0; kw < 3; kw++) g[kh][kw] = wino_weight(w, d, transposed, oc, c, kh, kw);
             for (int j = 0; j < 3; j++) { /* G g */
                 double col[6];
                 WINO4_G(col, g[0][j], g[1][j], g[2][j]);
