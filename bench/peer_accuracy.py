@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     ap.add_argument("--json", help="also write the per-epoch record here")
     a = ap.parse_args()
+    if a.minutes <= 0 or a.threads < 1 or a.batch < 1:
+        ap.error("--minutes must be > 0, --threads and --batch >= 1")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
