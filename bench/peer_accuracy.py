@@ -43,10 +43,10 @@ def evaluate(model, x, y):
     model.eval()
     correct, loss = 0, 0.0
     with torch.no_grad():
-        for s in range(0, len(x), 500):
-            out = model(x[s:s + 500])
-            loss += F.cross_entropy(out, y[s:s + 500], reduction="sum").item()
-            correct += (out.argmax(1) == y[s:s + 500]).sum().item()
+        for xb, yb in zip(x.split(500), y.split(500)):
+            out = model(xb)
+            loss += F.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
     model.train()
     return correct / len(x), loss / len(x)
 
@@ -73,8 +73,8 @@ def main():
     val = np.load(a.val_ids).astype(np.int64)
     mask = np.ones(len(labels), dtype=bool)
     mask[val] = False
-    tr = torch.from_numpy(np.nonzero(mask)[0])
-    xv, yv = images[torch.from_numpy(val)], labels[torch.from_numpy(val)]
+    tr, va = torch.from_numpy(np.nonzero(mask)[0]), torch.from_numpy(val)
+    xv, yv = images[va], labels[va]
     xt, yt = images[tr], labels[tr]
 
     model = make("deotte")
@@ -96,14 +96,15 @@ def main():
         sched.step()
         acc, loss = evaluate(model, xv, yv)
         epoch += 1
-        last = time.perf_counter() - e0
-        history.append({"epoch": epoch, "val_acc": acc, "val_loss": loss, "seconds": last,
-                        "elapsed": time.perf_counter() - t0})
-        print(f"epoch {epoch}: val_acc {acc * 100:.2f}% val_loss {loss:.4f} ({last:.1f} s, "
-              f"{time.perf_counter() - t0:.0f} s in all)", flush=True)
-    total = time.perf_counter() - t0
-    errors = round((1 - history[-1]["val_acc"]) * len(yv)) if history else len(yv)
-    print(f"epochs={epoch} seconds={total:.0f} threads={a.threads} val_acc={history[-1]['val_acc'] * 100:.2f} "
+        now = time.perf_counter()
+        last = now - e0
+        history.append({"epoch": epoch, "val_acc": acc, "val_loss": loss, "seconds": last, "elapsed": now - t0})
+        print(f"epoch {epoch}: val_acc {acc * 100:.2f}% val_loss {loss:.4f} ({last:.1f} s, {now - t0:.0f} s in all)",
+              flush=True)
+    # the first epoch always runs (last = 0 and the budget is positive), so history is not empty
+    final = history[-1]
+    errors = round((1 - final["val_acc"]) * len(yv))
+    print(f"epochs={epoch} seconds={final['elapsed']:.0f} threads={a.threads} val_acc={final['val_acc'] * 100:.2f} "
           f"errors={errors} of {len(yv)}", flush=True)
     if a.json:
         tmp = a.json + ".tmp"
