@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "augment/affine.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 int aug_policy_load(aug_policy **policy, const char *name_or_path, dg_err *err) {
     *policy = NULL;

@@ -11,7 +11,7 @@
 
 #include "augment/elastic.h"
 #include "augment/policy.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef struct aug_policy aug_policy;
 

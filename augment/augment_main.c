@@ -21,10 +21,10 @@
 
 #include "augment/augment.h"
 #include "augment/params_file.h"
-#include "kaggle/export.h"
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_sink.h"
+#include "core/dg_cli.h"
+#include "core/dg_dataset.h"
+#include "core/dg_progress.h"
 
 #define MAX_COPIES 100000
 
@@ -75,7 +75,7 @@ static void on_signal(int sig) { interrupted = sig; }
 
 /* Everything a run writes, so a failure anywhere can remove it all. */
 typedef struct outputs {
-    kg_sink *sink;
+    dg_sink *sink;
     aug_params_writer params;
     int params_open;
     dg_afile preview;
@@ -83,7 +83,7 @@ typedef struct outputs {
 } outputs;
 
 static void abort_all(outputs *o) {
-    kg_sink_abort(o->sink);
+    dg_sink_abort(o->sink);
     o->sink = NULL;
     if (o->params_open) aug_params_writer_abort(&o->params);
     o->params_open = 0;
@@ -111,9 +111,9 @@ static int check_space(const char *path, double bytes, dg_err *err) {
     return rc;
 }
 
-static double bytes_per_image(kg_format fmt, int labelled) {
+static double bytes_per_image(dg_format fmt, int labelled) {
     switch (fmt) {
-    case KG_FMT_CSV: return 2.0 * DG_PIXELS + 4; /* MNIST rows average under 2 bytes a pixel */
+    case DG_FMT_CSV: return 2.0 * DG_PIXELS + 4; /* MNIST rows average under 2 bytes a pixel */
     default: return DG_PIXELS + (labelled ? 1 : 0);
     }
 }
@@ -184,7 +184,7 @@ static int write_preview(outputs *o, const char *path, const aug_policy *pol, co
 
 static int add_row(outputs *o, const uint8_t *image, int label, const aug_row *row, const aug_policy *pol,
                    dg_err *err) {
-    if (kg_sink_add(o->sink, image, label, err) != 0) return -1;
+    if (dg_sink_add(o->sink, image, label, err) != 0) return -1;
     if (o->params_open && aug_params_writer_add(&o->params, row, pol, err) != 0) return -1;
     return 0;
 }
@@ -381,8 +381,8 @@ int main(int argc, char **argv) {
             return DG_EXIT_USAGE;
         }
     }
-    kg_format fmt;
-    if (kg_format_parse(op.format, &fmt) != 0) {
+    dg_format fmt;
+    if (dg_format_parse(op.format, &fmt) != 0) {
         fprintf(stderr, "digits-augment: --format: expected dataset, npy, idx or csv, got \"%s\"\n", op.format);
         return DG_EXIT_USAGE;
     }
@@ -437,7 +437,7 @@ int main(int argc, char **argv) {
     if (check_space(op.out, need, &err) != 0) goto fail;
 
     /* Open every output first: an unwritable path fails before any work. */
-    if (kg_sink_open(&o.sink, fmt, op.out, ds.has_labels, &err) != 0) goto fail;
+    if (dg_sink_open(&o.sink, fmt, op.out, ds.has_labels, &err) != 0) goto fail;
     if (op.params_out) {
         if (aug_params_writer_open(&o.params, op.params_out, &err) != 0) goto fail;
         o.params_open = 1;
@@ -472,14 +472,14 @@ int main(int argc, char **argv) {
         if (aug_params_writer_commit(&o.params, &err) != 0) goto fail_committed;
         committed_params = 1;
     }
-    kg_sink *sink = o.sink;
+    dg_sink *sink = o.sink;
     o.sink = NULL;
-    if (kg_sink_commit(sink, &err) != 0) goto fail_committed;
+    if (dg_sink_commit(sink, &err) != 0) goto fail_committed;
 
     if (!op.quiet) {
         double t = dg_now() - t0;
         fprintf(stderr, "digits-augment: %s -> %s (%s): %zu images (%s%s) in %.2f s, %.0f images/s\n", op.data, op.out,
-                kg_format_name(fmt), rows, op.replay ? "replay of " : "policy ", op.replay ? op.replay : op.policy, t,
+                dg_format_name(fmt), rows, op.replay ? "replay of " : "policy ", op.replay ? op.replay : op.policy, t,
                 (double)rows / (t > 0 ? t : 1e-9));
     }
     rc = DG_EXIT_OK;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "augment/simd.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #define NBLOCKS (AUG_NOISE_COUNT / 8) /* 200 Philox blocks per field */
 #define LANES 8

@@ -21,9 +21,9 @@
 #include <stdio.h>
 
 #include "augment/policy.h"
-#include "pipeline/dg_err.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_err.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 #define AUG_PARAMS_DESCR                                                                                          \
     "[('src', '<u4'), ('copy', '<i4'), ('seed', '<u8'), ('epoch', '<u4'), ('id', '<u4'), ('m', '<f4', (6,)), "   \

@@ -12,7 +12,7 @@
 #include "augment/affine.h"
 #include "augment/deskew.h"
 #include "augment/elastic.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 static const struct {
     const char *name, *text;

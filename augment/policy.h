@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define AUG_MAX_OPS 32
 

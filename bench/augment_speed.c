@@ -16,9 +16,9 @@
 #include <time.h>
 
 #include "augment/augment.h"
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_cli.h"
+#include "core/dg_dataset.h"
+#include "core/dg_progress.h"
 
 static void usage(FILE *fp) {
     fprintf(fp, "usage: augment_speed [--data FILE.npy] [--images N (20000)] [--policy P (simard, kaggle)]...\n"

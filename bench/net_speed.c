@@ -16,7 +16,7 @@
 #include "nn/net.h"
 #include "nn/optim.h"
 #include "nn/spec.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 static const char *const DEOTTE =
     "name deotte\ninput 1x28x28\n"

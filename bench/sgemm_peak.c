@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_cli.h"
+#include "core/dg_progress.h"
 
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/dg_npy.h"
+#include "core/dg_npy.h"
 
 #define KG_P_FLOOR 1e-7
 

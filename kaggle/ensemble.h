@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define KG_CLASSES 10
 #define KG_ROW_SUM_TOL 1e-3 /* |sum of a row - 1| allowed */

@@ -10,10 +10,10 @@
 
 #include "kaggle/ensemble.h"
 #include "kaggle/submission.h"
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_cli.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 typedef enum method { M_SOFT, M_HARD, M_FIT } method;
 static const char *const kMethodNames[] = {"soft", "hard", "fit"};

@@ -1,11 +1,11 @@
-/* digits-export: a dataset file -> CSV, .npy, IDX or another dataset file (see kaggle/export.h). */
+/* digits-export: a dataset file -> CSV, .npy, IDX or another dataset file (see core/dg_sink.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "kaggle/export.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_sink.h"
+#include "core/dg_dataset.h"
+#include "core/dg_progress.h"
 
 static void usage(FILE *fp) {
     fprintf(fp,
@@ -42,8 +42,8 @@ int main(int argc, char **argv) {
         default: usage(stderr); return DG_EXIT_USAGE;
         }
     }
-    kg_format fmt;
-    if (!fmt_name || kg_format_parse(fmt_name, &fmt) != 0) {
+    dg_format fmt;
+    if (!fmt_name || dg_format_parse(fmt_name, &fmt) != 0) {
         fprintf(stderr, "digits-export: --format: expected csv, npy, idx or dataset, found %s%s%s\n",
                 fmt_name ? "\"" : "", fmt_name ? fmt_name : "nothing", fmt_name ? "\"" : "");
         return DG_EXIT_USAGE;
@@ -60,16 +60,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "digits-export: %s\n", err.msg);
         return DG_EXIT_FAIL;
     }
-    kg_sink *s;
-    if (kg_sink_open(&s, fmt, out, ds.has_labels, &err) != 0) {
+    dg_sink *s;
+    if (dg_sink_open(&s, fmt, out, ds.has_labels, &err) != 0) {
         fprintf(stderr, "digits-export: %s\n", err.msg);
         dg_dataset_close(&ds);
         return DG_EXIT_FAIL;
     }
     for (size_t i = 0; i < ds.n; i++) {
-        if (kg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err) != 0) {
+        if (dg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err) != 0) {
             fprintf(stderr, "digits-export: %s\n", err.msg);
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             dg_dataset_close(&ds);
             return DG_EXIT_FAIL;
         }
@@ -77,16 +77,16 @@ int main(int argc, char **argv) {
     size_t n = ds.n;
     int labelled = ds.has_labels;
     dg_dataset_close(&ds);
-    if (kg_sink_commit(s, &err) != 0) {
+    if (dg_sink_commit(s, &err) != 0) {
         fprintf(stderr, "digits-export: %s\n", err.msg);
         return DG_EXIT_FAIL;
     }
     if (!quiet) {
         char names[2][4096];
-        int k = kg_sink_paths(fmt, out, labelled, names, &err);
+        int k = dg_sink_paths(fmt, out, labelled, names, &err);
         fprintf(stderr, "digits-export: %s -> %s%s%s: %zu %s images (%s) in %.3f s\n", argv[optind], names[0],
                 k == 2 ? " + " : "", k == 2 ? names[1] : "", n, labelled ? "labelled" : "unlabelled",
-                kg_format_name(fmt), dg_now() - t0);
+                dg_format_name(fmt), dg_now() - t0);
     }
     return DG_EXIT_OK;
 }

@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_cli.h"
+#include "core/dg_dataset.h"
+#include "core/dg_progress.h"
 
 #define KG_BLOCK ((size_t)1 << 20) /* pread block */
 #define KG_PAD 64                  /* readable bytes past a block, so fast_row may look 16 bytes ahead */

@@ -1,4 +1,4 @@
-/* kaggle/ingest: Kaggle "Digit Recognizer" CSV -> the project's dataset file (pipeline/dg_dataset.h).
+/* kaggle/ingest: Kaggle "Digit Recognizer" CSV -> the project's dataset file (core/dg_dataset.h).
  *
  * Reads train.csv ("label,pixel0,...,pixel783", labelled) or test.csv ("pixel0,...,pixel783", unlabelled) and
  * writes one dataset .npy through dg_dataset_writer (write-then-rename: on any error no output file appears).
@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef enum kg_expect {
     KG_EXPECT_AUTO = 0, /* decide from the header */

@@ -4,14 +4,14 @@
 #include <string.h>
 
 #include "kaggle/ingest.h"
-#include "pipeline/dg_cli.h"
+#include "core/dg_cli.h"
 
 static void usage(FILE *fp, const kg_ingest_opts *d) {
     fprintf(fp,
             "usage: digits-ingest [--expect train|test|auto] [--threads N] [--reference] -o OUT.npy IN.csv\n"
             "\n"
             "Convert a Kaggle Digit Recognizer CSV (train.csv: label,pixel0..pixel783; test.csv: pixel0..pixel783)\n"
-            "into a dataset file (NumPy structured array, see pipeline/dg_dataset.h). A malformed file is rejected\n"
+            "into a dataset file (NumPy structured array, see core/dg_dataset.h). A malformed file is rejected\n"
             "with one line naming file:line:column and what was expected; no output file is left behind.\n"
             "\n"
             "  -o, --output PATH   dataset file to write (required)\n"

@@ -1,6 +1,6 @@
 /* kaggle/predict: class probabilities of trained models on a set of images, with test-time augmentation.
  *
- * Images come from a dataset file (pipeline/dg_dataset.h: data/test.npy, data/train.npy) or a plain .npy of
+ * Images come from a dataset file (core/dg_dataset.h: data/test.npy, data/train.npy) or a plain .npy of
  * uint8 images (N, 28, 28), (N, 28, 28, 1) or (N, 784). A model is a model.safetensors file (nn/model.h) or a
  * digits-train run directory holding one. Prediction runs in batches through nn_net_forward in inference mode;
  * with test-time augmentation (TTA) each image is also shown to the net under a few fixed small transforms
@@ -15,9 +15,9 @@
 #include <stdint.h>
 
 #include "nn/net.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_err.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_err.h"
+#include "core/dg_npy.h"
 
 /* Images, read-only and memory-mapped. */
 typedef struct kg_images {

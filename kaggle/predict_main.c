@@ -9,9 +9,9 @@
 #include "kaggle/predict.h"
 #include "kaggle/submission.h"
 #include "nn/model.h"
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_npy.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_cli.h"
+#include "core/dg_npy.h"
+#include "core/dg_progress.h"
 
 typedef struct opts {
     const char *data, *output, *labels, *ids;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 #define KG_HEADER "ImageId,Label"
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 /* Check submission text (len bytes, need not be NUL-terminated): header, ids 1..N in order, labels 0..9.
  * expect_n > 0: exactly that many rows. crlf = 1 accepts CRLF line ends (files others wrote, like Kaggle's

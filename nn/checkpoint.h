@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "nn/schedule.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define NN_CKPT_VERSION 1
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "nn/simd.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 /* Rows per float partial sum before it is added into a double: keeps float sums short (relative error ~1e-6). */
 #define SUM_BLOCK 256

@@ -9,7 +9,7 @@
 #define NN_MODEL_H
 
 #include "nn/net.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 /* extra_meta: a JSON object text whose string values are added to __metadata__ (NULL for none).
  * Written atomically. */

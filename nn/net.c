@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #define N_CLASSES 10
 #define MAX_TENSORS (4 * NN_MAX_LAYERS)

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #include "nn/spec.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef struct nn_net nn_net;
 

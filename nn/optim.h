@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "nn/spec.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef struct nn_optim_range {
     size_t offset, count; /* floats, into the parameter vector */

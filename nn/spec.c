@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_cli.h"
+#include "core/dg_file.h"
 
 /* ---- names ---- */
 

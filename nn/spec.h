@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define NN_MAX_LAYERS 64
 

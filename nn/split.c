@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 /* order (n): rows grouped by class, each class's rows shuffled with its own keyed stream. */
 static int stratified_order(uint32_t *order, const uint8_t *labels, size_t n, int n_classes, uint64_t seed,

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef struct nn_split {
     uint32_t *train; /* (n_train) row indices, ascending */

@@ -14,11 +14,11 @@
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "nn/split.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
-#include "pipeline/dg_progress.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
+#include "core/dg_progress.h"
+#include "core/dg_rng.h"
 
 void nn_train_opts_defaults(nn_train_opts *o) {
     memset(o, 0, sizeof *o);

@@ -24,13 +24,13 @@
 #include <stdio.h>
 
 #include "nn/spec.h"
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 /* nn_train_run's return value for a usage error (bad option value for this dataset/model), besides 0 and -1. */
 #define NN_TRAIN_USAGE (-2)
 
 typedef struct nn_train_opts {
-    const char *data;      /* labelled dataset .npy (pipeline/dg_dataset.h) */
+    const char *data;      /* labelled dataset .npy (core/dg_dataset.h) */
     const char *model;     /* model NAME (experiments/models/NAME.spec) or spec PATH */
     const char *run_dir;   /* created if missing */
     uint64_t seed;         /* init, shuffling, dropout, augmentation */

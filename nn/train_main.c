@@ -9,7 +9,7 @@
 #include "nn/net.h"
 #include "nn/spec.h"
 #include "nn/train.h"
-#include "pipeline/dg_cli.h"
+#include "core/dg_cli.h"
 
 static void usage(FILE *out) {
     nn_train_opts d;

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;

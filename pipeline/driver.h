@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define PL_MAX_ARGS 256
 #define PL_MAX_FILES 1024

@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_cli.h"
+#include "core/dg_file.h"
+#include "core/dg_progress.h"
 #include "pipeline/driver.h"
 #include "pipeline/plan.h"
 #include "pipeline/preset.h"

@@ -12,8 +12,8 @@
 
 #include "nn/net.h"
 #include "nn/spec.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
 
 /* ---- small helpers ---- */
 

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
 

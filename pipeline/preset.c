@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "kaggle/predict.h"
-#include "pipeline/dg_cli.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_cli.h"
+#include "core/dg_file.h"
 
 static const char *const kEnsembleNames[] = {"soft", "hard", "fit"};
 

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #define PL_MAX_MEMBERS 128
 #define PL_MAX_SPEEDS 32

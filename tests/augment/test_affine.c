@@ -10,7 +10,7 @@
 
 #include "augment/affine.h"
 #include "augment/augment.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 #include "aug_testutil.h"
 
 /* params with the backward map of forward map f. */

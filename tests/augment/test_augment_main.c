@@ -15,9 +15,9 @@
 #include <sys/wait.h>
 
 #include "augment/augment.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 #include "aug_testutil.h"
 
 #define TDIR DIGITS_TEST_TMP "/augment_main"

@@ -11,7 +11,7 @@
 
 #include "augment/augment.h"
 #include "augment/elastic.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 #include "aug_testutil.h"
 
 static aug_elastic_scratch scratch; /* large; one per test program */

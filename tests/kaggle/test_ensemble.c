@@ -14,9 +14,9 @@
 
 #include "kaggle/ensemble.h"
 #include "kaggle/submission.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 /* Row with probability hi on class a, lo on class b, the rest spread evenly. */
 static void row(float *r, int a, float hi, int b, float lo) {

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kaggle/export.h"
+#include "core/dg_sink.h"
 #include "kaggle/ingest.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_dataset.h"
+#include "core/dg_rng.h"
 
 #define FIX DIGITS_FIXTURES "/ingest/"
 #define TMP DIGITS_TEST_TMP "/ingest_"
@@ -490,11 +490,11 @@ static void test_real_train_csv_round_trip(void **state) {
     dg_dataset ds;
     assert_int_equal(dg_dataset_open(&ds, out, &err), 0);
     assert_int_equal(ds.n, st.rows);
-    kg_sink *s;
-    assert_int_equal(kg_sink_open(&s, KG_FMT_CSV, back, 1, &err), 0);
+    dg_sink *s;
+    assert_int_equal(dg_sink_open(&s, DG_FMT_CSV, back, 1, &err), 0);
     for (size_t i = 0; i < ds.n; i++)
-        assert_int_equal(kg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err), 0);
-    assert_int_equal(kg_sink_commit(s, &err), 0);
+        assert_int_equal(dg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err), 0);
+    assert_int_equal(dg_sink_commit(s, &err), 0);
     dg_dataset_close(&ds);
     size_t diff = compare_files(train, back);
     if (diff) {
@@ -524,11 +524,11 @@ static void test_fixture_round_trip(void **state) {
         assert_int_equal(kg_ingest(path, out, KG_EXPECT_AUTO, 2, NULL, &err), 0);
         dg_dataset ds;
         assert_int_equal(dg_dataset_open(&ds, out, &err), 0);
-        kg_sink *s;
-        assert_int_equal(kg_sink_open(&s, KG_FMT_CSV, back, ds.has_labels, &err), 0);
+        dg_sink *s;
+        assert_int_equal(dg_sink_open(&s, DG_FMT_CSV, back, ds.has_labels, &err), 0);
         for (size_t i = 0; i < ds.n; i++)
-            assert_int_equal(kg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err), 0);
-        assert_int_equal(kg_sink_commit(s, &err), 0);
+            assert_int_equal(dg_sink_add(s, dg_dataset_image(&ds, i), dg_dataset_label(&ds, i), &err), 0);
+        assert_int_equal(dg_sink_commit(s, &err), 0);
         dg_dataset_close(&ds);
         assert_int_equal(compare_files(path, back), 0);
         unlink(out);

@@ -16,9 +16,9 @@
 #include "nn/model.h"
 #include "nn/net.h"
 #include "nn/spec.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 #define TMP DIGITS_TEST_TMP "/kg_predict"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "kaggle/submission.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 #define TMP DIGITS_TEST_TMP "/kg_sub"
 

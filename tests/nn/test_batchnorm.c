@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 static float *randv(size_t n, uint32_t key, float lo, float hi) {
     float *v = malloc(sizeof(float) * (n ? n : 1));

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "nn/checkpoint.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 #define CK DIGITS_TEST_TMP "/ck.ckpt"
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 static float *randv(size_t n, float lo, float hi, uint32_t key) {
     float *v = malloc(sizeof(float) * (n ? n : 1));

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #define GUARD 32          /* floats past each output buffer that must stay untouched */
 #define SENTINEL 12345.0f

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "nn/gemm_conv.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 typedef void pack_fn(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1);
 

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #define FD_H 1e-2f
 #define FD_TOL 1e-3

@@ -15,7 +15,7 @@
 
 #include "nn/model.h"
 #include "nn/net.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 #define PATH DIGITS_TEST_TMP "/m.safetensors"
 

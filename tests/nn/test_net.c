@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "nn/net.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 void openblas_set_num_threads(int num_threads);
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #define GUARD 16
 #define SENTINEL -777.0f

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "nn/net.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_npy.h"
 
 #define REF_DIR DIGITS_FIXTURES "/nn"
 

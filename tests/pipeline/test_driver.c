@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "kaggle/submission.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_progress.h"
+#include "core/dg_file.h"
+#include "core/dg_progress.h"
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
 

@@ -1,4 +1,4 @@
-/* Tests for kaggle/export: each sink format read back independently (dataset reader, .npy reader, raw IDX bytes,
+/* Tests for core/dg_sink: each sink format read back independently (dataset reader, .npy reader, raw IDX bytes,
  * CSV text), atomic commit/abort, label checks, and the digits-export / digits-ingest command lines (exit codes,
  * one-line errors, CSV -> dataset -> CSV identity). */
 #include <setjmp.h>
@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kaggle/export.h"
+#include "core/dg_sink.h"
 #include "kaggle/ingest.h"
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 #define TMP DIGITS_TEST_TMP "/export_"
 #define N_IMG 5
@@ -24,64 +24,64 @@
 static uint8_t px(int i, int p) { return (uint8_t)((p * 13 + i * 101 + (p * p) % 7) & 0xff); }
 static int lab(int i) { return (i * 3 + 1) % 10; }
 
-static void write_sink(kg_format fmt, const char *path, int labelled, int n) {
+static void write_sink(dg_format fmt, const char *path, int labelled, int n) {
     dg_err err;
-    kg_sink *s;
-    assert_int_equal(kg_sink_open(&s, fmt, path, labelled, &err), 0);
+    dg_sink *s;
+    assert_int_equal(dg_sink_open(&s, fmt, path, labelled, &err), 0);
     uint8_t img[DG_PIXELS];
     for (int i = 0; i < n; i++) {
         for (int p = 0; p < DG_PIXELS; p++) img[p] = px(i, p);
-        assert_int_equal(kg_sink_add(s, img, labelled ? lab(i) : -1, &err), 0);
+        assert_int_equal(dg_sink_add(s, img, labelled ? lab(i) : -1, &err), 0);
     }
-    assert_int_equal(kg_sink_count(s), (size_t)n);
+    assert_int_equal(dg_sink_count(s), (size_t)n);
     /* Nothing under the final names before the commit. */
     char names[2][4096];
-    int k = kg_sink_paths(fmt, path, labelled, names, &err);
+    int k = dg_sink_paths(fmt, path, labelled, names, &err);
     assert_true(k >= 1);
     for (int j = 0; j < k; j++) assert_false(dg_path_exists(names[j]));
-    if (kg_sink_commit(s, &err) != 0) fail_msg("%s", err.msg);
+    if (dg_sink_commit(s, &err) != 0) fail_msg("%s", err.msg);
     for (int j = 0; j < k; j++) assert_true(dg_path_exists(names[j]));
 }
 
-static void remove_outputs(kg_format fmt, const char *path, int labelled) {
+static void remove_outputs(dg_format fmt, const char *path, int labelled) {
     dg_err err;
     char names[2][4096];
-    int k = kg_sink_paths(fmt, path, labelled, names, &err);
+    int k = dg_sink_paths(fmt, path, labelled, names, &err);
     for (int j = 0; j < k; j++) unlink(names[j]);
 }
 
 static void test_format_names(void **state) {
     (void)state;
-    kg_format f;
-    assert_int_equal(kg_format_parse("dataset", &f), 0);
-    assert_int_equal(f, KG_FMT_DATASET);
-    assert_int_equal(kg_format_parse("npy", &f), 0);
-    assert_int_equal(f, KG_FMT_NPY);
-    assert_int_equal(kg_format_parse("idx", &f), 0);
-    assert_int_equal(f, KG_FMT_IDX);
-    assert_int_equal(kg_format_parse("csv", &f), 0);
-    assert_int_equal(f, KG_FMT_CSV);
-    assert_int_equal(kg_format_parse("CSV", &f), -1);
-    assert_int_equal(kg_format_parse("", &f), -1);
+    dg_format f;
+    assert_int_equal(dg_format_parse("dataset", &f), 0);
+    assert_int_equal(f, DG_FMT_DATASET);
+    assert_int_equal(dg_format_parse("npy", &f), 0);
+    assert_int_equal(f, DG_FMT_NPY);
+    assert_int_equal(dg_format_parse("idx", &f), 0);
+    assert_int_equal(f, DG_FMT_IDX);
+    assert_int_equal(dg_format_parse("csv", &f), 0);
+    assert_int_equal(f, DG_FMT_CSV);
+    assert_int_equal(dg_format_parse("CSV", &f), -1);
+    assert_int_equal(dg_format_parse("", &f), -1);
     dg_err err;
     char names[2][4096];
-    assert_int_equal(kg_sink_paths(KG_FMT_NPY, "a/b.npy", 1, names, &err), 2);
+    assert_int_equal(dg_sink_paths(DG_FMT_NPY, "a/b.npy", 1, names, &err), 2);
     assert_string_equal(names[0], "a/b.npy");
     assert_string_equal(names[1], "a/b-labels.npy");
-    assert_int_equal(kg_sink_paths(KG_FMT_NPY, "a/b", 1, names, &err), 2);
+    assert_int_equal(dg_sink_paths(DG_FMT_NPY, "a/b", 1, names, &err), 2);
     assert_string_equal(names[1], "a/b-labels.npy");
-    assert_int_equal(kg_sink_paths(KG_FMT_NPY, "a/b.npy", 0, names, &err), 1);
-    assert_int_equal(kg_sink_paths(KG_FMT_IDX, "m/train", 1, names, &err), 2);
+    assert_int_equal(dg_sink_paths(DG_FMT_NPY, "a/b.npy", 0, names, &err), 1);
+    assert_int_equal(dg_sink_paths(DG_FMT_IDX, "m/train", 1, names, &err), 2);
     assert_string_equal(names[0], "m/train-images-idx3-ubyte");
     assert_string_equal(names[1], "m/train-labels-idx1-ubyte");
-    assert_int_equal(kg_sink_paths(KG_FMT_CSV, "x.csv", 1, names, &err), 1);
+    assert_int_equal(dg_sink_paths(DG_FMT_CSV, "x.csv", 1, names, &err), 1);
 }
 
 static void test_dataset_sink(void **state) {
     (void)state;
     for (int labelled = 0; labelled < 2; labelled++) {
         const char *path = TMP "ds.npy";
-        write_sink(KG_FMT_DATASET, path, labelled, N_IMG);
+        write_sink(DG_FMT_DATASET, path, labelled, N_IMG);
         dg_err err;
         dg_dataset ds;
         assert_int_equal(dg_dataset_open(&ds, path, &err), 0);
@@ -101,7 +101,7 @@ static void test_npy_sink(void **state) {
     for (int labelled = 0; labelled < 2; labelled++) {
         for (int n = 0; n <= N_IMG; n += N_IMG) { /* also an empty array */
             const char *path = TMP "img.npy";
-            write_sink(KG_FMT_NPY, path, labelled, n);
+            write_sink(DG_FMT_NPY, path, labelled, n);
             dg_err err;
             dg_npy_file f;
             if (dg_npy_open(&f, path, 1, &err) != 0) fail_msg("%s", err.msg);
@@ -126,7 +126,7 @@ static void test_npy_sink(void **state) {
             } else {
                 assert_false(dg_path_exists(lpath));
             }
-            remove_outputs(KG_FMT_NPY, path, labelled);
+            remove_outputs(DG_FMT_NPY, path, labelled);
         }
     }
 }
@@ -139,7 +139,7 @@ static void test_idx_sink(void **state) {
     (void)state;
     for (int labelled = 0; labelled < 2; labelled++) {
         const char *path = TMP "mnist";
-        write_sink(KG_FMT_IDX, path, labelled, N_IMG);
+        write_sink(DG_FMT_IDX, path, labelled, N_IMG);
         dg_err err;
         char *d;
         size_t len;
@@ -164,7 +164,7 @@ static void test_idx_sink(void **state) {
         } else {
             assert_false(dg_path_exists(TMP "mnist-labels-idx1-ubyte"));
         }
-        remove_outputs(KG_FMT_IDX, path, labelled);
+        remove_outputs(DG_FMT_IDX, path, labelled);
     }
 }
 
@@ -172,7 +172,7 @@ static void test_csv_sink(void **state) {
     (void)state;
     for (int labelled = 0; labelled < 2; labelled++) {
         const char *path = TMP "out.csv";
-        write_sink(KG_FMT_CSV, path, labelled, N_IMG);
+        write_sink(DG_FMT_CSV, path, labelled, N_IMG);
         /* The expected text, built independently with printf. */
         size_t cap = 1 << 20, n = 0;
         char *want = malloc(cap);
@@ -211,30 +211,30 @@ static void test_csv_sink(void **state) {
 
 static void test_abort_and_bad_label(void **state) {
     (void)state;
-    static const kg_format fmts[] = {KG_FMT_DATASET, KG_FMT_NPY, KG_FMT_IDX, KG_FMT_CSV};
+    static const dg_format fmts[] = {DG_FMT_DATASET, DG_FMT_NPY, DG_FMT_IDX, DG_FMT_CSV};
     uint8_t img[DG_PIXELS] = {0};
     for (int f = 0; f < 4; f++) {
         const char *path = TMP "aborted.bin";
         dg_err err;
-        kg_sink *s;
-        assert_int_equal(kg_sink_open(&s, fmts[f], path, 1, &err), 0);
-        assert_int_equal(kg_sink_add(s, img, 4, &err), 0);
-        assert_int_equal(kg_sink_add(s, img, 10, &err), -1);
+        dg_sink *s;
+        assert_int_equal(dg_sink_open(&s, fmts[f], path, 1, &err), 0);
+        assert_int_equal(dg_sink_add(s, img, 4, &err), 0);
+        assert_int_equal(dg_sink_add(s, img, 10, &err), -1);
         assert_non_null(strstr(err.msg, "label 10"));
-        assert_int_equal(kg_sink_add(s, img, -1, &err), -1);
-        kg_sink_abort(s);
+        assert_int_equal(dg_sink_add(s, img, -1, &err), -1);
+        dg_sink_abort(s);
         char names[2][4096], tmp[4200];
-        int k = kg_sink_paths(fmts[f], path, 1, names, &err);
+        int k = dg_sink_paths(fmts[f], path, 1, names, &err);
         for (int j = 0; j < k; j++) {
             assert_false(dg_path_exists(names[j]));
             snprintf(tmp, sizeof tmp, "%.4000s.tmp.%ld", names[j], (long)getpid());
             assert_false(dg_path_exists(tmp));
         }
         /* An unwritable path fails at open, naming it. */
-        assert_int_equal(kg_sink_open(&s, fmts[f], DIGITS_TEST_TMP "/no_such_dir/x", 1, &err), -1);
+        assert_int_equal(dg_sink_open(&s, fmts[f], DIGITS_TEST_TMP "/no_such_dir/x", 1, &err), -1);
         assert_non_null(strstr(err.msg, "no_such_dir"));
     }
-    kg_sink_abort(NULL);
+    dg_sink_abort(NULL);
 }
 
 /* Run a command line; returns its exit status, with stderr in *msg (malloc'd). */

@@ -1,62 +1,62 @@
-/* kaggle/export: streaming dataset sinks (see export.h). */
-#include "kaggle/export.h"
+/* dg_sink: streaming dataset sinks (see dg_sink.h). */
+#include "core/dg_sink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_file.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_npy.h"
 
 #define KG_NPY_HEADER 128                /* fixed, so the final N can be written in place */
 #define KG_NPY_PLACEHOLDER 999999999999u /* widest N the fixed header must hold */
 #define KG_CSV_LINE (DG_PIXELS * 4 + 8)  /* "255," per field, label, '\n' */
 
-struct kg_sink {
-    kg_format fmt;
+struct dg_sink {
+    dg_format fmt;
     int has_labels;
     size_t n;
-    dg_dataset_writer ds; /* KG_FMT_DATASET */
+    dg_dataset_writer ds; /* DG_FMT_DATASET */
     dg_afile img, lab;    /* the other formats: images (or the CSV) and labels */
-    char *line;           /* KG_FMT_CSV: one formatted row */
+    char *line;           /* DG_FMT_CSV: one formatted row */
 };
 
-int kg_format_parse(const char *name, kg_format *fmt) {
+int dg_format_parse(const char *name, dg_format *fmt) {
     static const char *names[] = {"dataset", "npy", "idx", "csv"};
     for (int i = 0; i < 4; i++)
         if (strcmp(name, names[i]) == 0) {
-            *fmt = (kg_format)i;
+            *fmt = (dg_format)i;
             return 0;
         }
     return -1;
 }
 
-const char *kg_format_name(kg_format fmt) {
+const char *dg_format_name(dg_format fmt) {
     switch (fmt) {
-    case KG_FMT_DATASET: return "dataset";
-    case KG_FMT_NPY: return "npy";
-    case KG_FMT_IDX: return "idx";
-    case KG_FMT_CSV: return "csv";
+    case DG_FMT_DATASET: return "dataset";
+    case DG_FMT_NPY: return "npy";
+    case DG_FMT_IDX: return "idx";
+    case DG_FMT_CSV: return "csv";
     }
     return "?";
 }
 
-int kg_sink_paths(kg_format fmt, const char *path, int has_labels, char names[2][4096], dg_err *err) {
+int dg_sink_paths(dg_format fmt, const char *path, int has_labels, char names[2][4096], dg_err *err) {
     size_t len = strlen(path);
     int k = 0, ok = 1;
     switch (fmt) {
-    case KG_FMT_DATASET:
-    case KG_FMT_CSV: ok = snprintf(names[k++], 4096, "%s", path) < 4096; break;
-    case KG_FMT_NPY:
+    case DG_FMT_DATASET:
+    case DG_FMT_CSV: ok = snprintf(names[k++], 4096, "%s", path) < 4096; break;
+    case DG_FMT_NPY:
         ok = snprintf(names[k++], 4096, "%s", path) < 4096;
         if (has_labels) {
             size_t stem = len >= 4 && strcmp(path + len - 4, ".npy") == 0 ? len - 4 : len;
             ok = ok && snprintf(names[k++], 4096, "%.*s-labels.npy", (int)stem, path) < 4096;
         }
         break;
-    case KG_FMT_IDX:
+    case DG_FMT_IDX:
         ok = snprintf(names[k++], 4096, "%s-images-idx3-ubyte", path) < 4096;
         if (has_labels) ok = ok && snprintf(names[k++], 4096, "%s-labels-idx1-ubyte", path) < 4096;
         break;
@@ -74,12 +74,12 @@ static void put_be32(uint8_t *p, uint32_t v) {
 }
 
 /* The header of an images (labels = 0) or labels (labels = 1) file for n images; 0 or -1. */
-static int write_header(kg_sink *s, FILE *fp, int labels, size_t n) {
-    if (s->fmt == KG_FMT_NPY) {
+static int write_header(dg_sink *s, FILE *fp, int labels, size_t n) {
+    if (s->fmt == DG_FMT_NPY) {
         size_t shape[3] = {n, DG_SIDE, DG_SIDE};
         return dg_npy_write_header(fp, "'|u1'", shape, labels ? 1 : 3, KG_NPY_HEADER) == KG_NPY_HEADER ? 0 : -1;
     }
-    if (s->fmt == KG_FMT_IDX) {
+    if (s->fmt == DG_FMT_IDX) {
         uint8_t h[16];
         put_be32(h, labels ? 0x00000801u : 0x00000803u);
         put_be32(h + 4, (uint32_t)n);
@@ -88,7 +88,7 @@ static int write_header(kg_sink *s, FILE *fp, int labels, size_t n) {
         size_t len = labels ? 8 : 16;
         return fwrite(h, 1, len, fp) == len ? 0 : -1;
     }
-    if (s->fmt == KG_FMT_CSV) {
+    if (s->fmt == DG_FMT_CSV) {
         if (labels) return 0;
         if (s->has_labels && fputs("label,", fp) == EOF) return -1;
         for (int i = 0; i < DG_PIXELS; i++)
@@ -97,21 +97,21 @@ static int write_header(kg_sink *s, FILE *fp, int labels, size_t n) {
     return 0;
 }
 
-static void sink_free(kg_sink *s) {
+static void sink_free(dg_sink *s) {
     free(s->line);
     free(s);
 }
 
-int kg_sink_open(kg_sink **out, kg_format fmt, const char *path, int has_labels, dg_err *err) {
+int dg_sink_open(dg_sink **out, dg_format fmt, const char *path, int has_labels, dg_err *err) {
     *out = NULL;
     char names[2][4096];
-    int nfiles = kg_sink_paths(fmt, path, has_labels, names, err);
+    int nfiles = dg_sink_paths(fmt, path, has_labels, names, err);
     if (nfiles < 0) return -1;
-    kg_sink *s = calloc(1, sizeof *s);
+    dg_sink *s = calloc(1, sizeof *s);
     if (!s) return dg_fail(err, "%s: out of memory", path);
     s->fmt = fmt;
     s->has_labels = has_labels ? 1 : 0;
-    if (fmt == KG_FMT_DATASET) {
+    if (fmt == DG_FMT_DATASET) {
         if (dg_dataset_writer_open(&s->ds, path, s->has_labels, err) != 0) {
             sink_free(s);
             return -1;
@@ -119,7 +119,7 @@ int kg_sink_open(kg_sink **out, kg_format fmt, const char *path, int has_labels,
         *out = s;
         return 0;
     }
-    if (fmt == KG_FMT_CSV && !(s->line = malloc(KG_CSV_LINE))) {
+    if (fmt == DG_FMT_CSV && !(s->line = malloc(KG_CSV_LINE))) {
         sink_free(s);
         return dg_fail(err, "%s: out of memory", path);
     }
@@ -129,17 +129,17 @@ int kg_sink_open(kg_sink **out, kg_format fmt, const char *path, int has_labels,
     }
     if (write_header(s, s->img.fp, 0, KG_NPY_PLACEHOLDER) != 0) {
         dg_fail_errno(err, "%s: write failed", names[0]);
-        kg_sink_abort(s);
+        dg_sink_abort(s);
         return -1;
     }
     if (nfiles == 2) {
         if (dg_afile_open(&s->lab, names[1], err) != 0) {
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             return -1;
         }
         if (write_header(s, s->lab.fp, 1, KG_NPY_PLACEHOLDER) != 0) {
             dg_fail_errno(err, "%s: write failed", names[1]);
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             return -1;
         }
     }
@@ -147,10 +147,10 @@ int kg_sink_open(kg_sink **out, kg_format fmt, const char *path, int has_labels,
     return 0;
 }
 
-size_t kg_sink_count(const kg_sink *s) { return s->n; }
+size_t dg_sink_count(const dg_sink *s) { return s->n; }
 
 /* One CSV row into s->line; returns its length. */
-static size_t format_csv_row(const kg_sink *s, const uint8_t *image, int label) {
+static size_t format_csv_row(const dg_sink *s, const uint8_t *image, int label) {
     static const char digits[] = "0123456789";
     char *p = s->line;
     if (s->has_labels) {
@@ -168,18 +168,18 @@ static size_t format_csv_row(const kg_sink *s, const uint8_t *image, int label) 
     return (size_t)(p - s->line);
 }
 
-int kg_sink_add(kg_sink *s, const uint8_t *image, int label, dg_err *err) {
+int dg_sink_add(dg_sink *s, const uint8_t *image, int label, dg_err *err) {
     if (s->has_labels && (label < 0 || label >= DG_CLASSES))
         return dg_fail(err, "%s: image %zu has label %d, expected 0..9",
-                       s->fmt == KG_FMT_DATASET ? s->ds.f.path : s->img.path, s->n, label);
-    if (s->fmt == KG_FMT_DATASET) {
+                       s->fmt == DG_FMT_DATASET ? s->ds.f.path : s->img.path, s->n, label);
+    if (s->fmt == DG_FMT_DATASET) {
         if (dg_dataset_writer_add(&s->ds, image, label, err) != 0) return -1;
         s->n++;
         return 0;
     }
-    if (s->fmt == KG_FMT_IDX && s->n >= 0xffffffffu)
+    if (s->fmt == DG_FMT_IDX && s->n >= 0xffffffffu)
         return dg_fail(err, "%s: more images than IDX can count", s->img.path);
-    if (s->fmt == KG_FMT_CSV) {
+    if (s->fmt == DG_FMT_CSV) {
         size_t len = format_csv_row(s, image, label);
         if (fwrite(s->line, 1, len, s->img.fp) != len) return dg_fail_errno(err, "%s: write failed", s->img.path);
     } else {
@@ -191,22 +191,22 @@ int kg_sink_add(kg_sink *s, const uint8_t *image, int label, dg_err *err) {
     return 0;
 }
 
-int kg_sink_commit(kg_sink *s, dg_err *err) {
-    if (s->fmt == KG_FMT_DATASET) {
+int dg_sink_commit(dg_sink *s, dg_err *err) {
+    if (s->fmt == DG_FMT_DATASET) {
         int rc = dg_dataset_writer_commit(&s->ds, err);
         sink_free(s);
         return rc;
     }
     /* Final counts into the headers. */
-    if (s->fmt != KG_FMT_CSV) {
+    if (s->fmt != DG_FMT_CSV) {
         if (fseek(s->img.fp, 0, SEEK_SET) != 0 || write_header(s, s->img.fp, 0, s->n) != 0) {
             dg_fail_errno(err, "%s: write failed", s->img.path);
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             return -1;
         }
         if (s->lab.fp && (fseek(s->lab.fp, 0, SEEK_SET) != 0 || write_header(s, s->lab.fp, 1, s->n) != 0)) {
             dg_fail_errno(err, "%s: write failed", s->lab.path);
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             return -1;
         }
     }
@@ -217,7 +217,7 @@ int kg_sink_commit(kg_sink *s, dg_err *err) {
         size_t n = strlen(s->img.path) + 1;
         first = malloc(n);
         if (!first) {
-            kg_sink_abort(s);
+            dg_sink_abort(s);
             return dg_fail(err, "out of memory");
         }
         memcpy(first, s->img.path, n);
@@ -235,9 +235,9 @@ int kg_sink_commit(kg_sink *s, dg_err *err) {
     return rc;
 }
 
-void kg_sink_abort(kg_sink *s) {
+void dg_sink_abort(dg_sink *s) {
     if (!s) return;
-    if (s->fmt == KG_FMT_DATASET) {
+    if (s->fmt == DG_FMT_DATASET) {
         dg_dataset_writer_abort(&s->ds);
     } else {
         dg_afile_abort(&s->img);

@@ -1,5 +1,5 @@
 /* dg_rng: Philox4x32-10 and the draws built on it (see dg_rng.h). */
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 #include <math.h>
 

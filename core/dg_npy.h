@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "pipeline/dg_err.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_err.h"
+#include "core/dg_file.h"
 
 #define DG_NPY_MAXDIM 8
 

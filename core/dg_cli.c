@@ -1,5 +1,5 @@
 /* dg_cli: strict number parsing and thread settings (see dg_cli.h). */
-#include "pipeline/dg_cli.h"
+#include "core/dg_cli.h"
 
 #include <ctype.h>
 #include <errno.h>

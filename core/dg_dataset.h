@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/dg_err.h"
-#include "pipeline/dg_file.h"
+#include "core/dg_err.h"
+#include "core/dg_file.h"
 
 #define DG_SIDE 28
 #define DG_PIXELS (DG_SIDE * DG_SIDE)

@@ -1,9 +1,9 @@
 /* dg_dataset: reading and writing the project's dataset file (see dg_dataset.h). */
-#include "pipeline/dg_dataset.h"
+#include "core/dg_dataset.h"
 
 #include <string.h>
 
-#include "pipeline/dg_npy.h"
+#include "core/dg_npy.h"
 
 #define HEADER_BYTES 128 /* fixed, so the final N can be written in place */
 

@@ -1,5 +1,5 @@
 /* dg_progress: terminal progress bar (see dg_progress.h). */
-#include "pipeline/dg_progress.h"
+#include "core/dg_progress.h"
 
 #include <stdio.h>
 #include <time.h>

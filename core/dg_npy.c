@@ -1,5 +1,5 @@
 /* dg_npy: .npy header parsing and writing (see dg_npy.h and numpy/lib/format.py). */
-#include "pipeline/dg_npy.h"
+#include "core/dg_npy.h"
 
 #include <ctype.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 typedef struct dg_afile {
     FILE *fp;        /* write through this */

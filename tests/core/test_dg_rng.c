@@ -1,4 +1,4 @@
-/* Tests for pipeline/dg_rng: Philox4x32-10 known-answer vectors (Random123's kat_vectors) and the draws. */
+/* Tests for core/dg_rng: Philox4x32-10 known-answer vectors (Random123's kat_vectors) and the draws. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/dg_rng.h"
+#include "core/dg_rng.h"
 
 static void test_philox_known_answers(void **state) {
     (void)state;

@@ -1,4 +1,4 @@
-/* Tests for pipeline/dg_dataset and dg_npy: write/read round trip, atomic output, rejection of foreign files. */
+/* Tests for core/dg_dataset and dg_npy: write/read round trip, atomic output, rejection of foreign files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/dg_dataset.h"
-#include "pipeline/dg_npy.h"
+#include "core/dg_dataset.h"
+#include "core/dg_npy.h"
 
 static void test_roundtrip_labelled(void **state) {
     (void)state;

@@ -1,5 +1,5 @@
 /* dg_err: error message formatting (see dg_err.h). */
-#include "pipeline/dg_err.h"
+#include "core/dg_err.h"
 
 #include <errno.h>
 #include <stdarg.h>

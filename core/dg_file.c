@@ -1,5 +1,5 @@
 /* dg_file: write-then-rename outputs and read-only maps (see dg_file.h). */
-#include "pipeline/dg_file.h"
+#include "core/dg_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
