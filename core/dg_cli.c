@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -59,4 +60,11 @@ void dg_set_threads(int n) {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+}
+
+int dg_cli_exit(const char *prog, int rc, const dg_err *err) {
+    if (rc == DG_EXIT_OK) return rc;
+    const char *msg = err && err->msg[0] ? err->msg : "failed";
+    fprintf(stderr, "%s: %s%s\n", prog, msg, rc == DG_EXIT_USAGE ? " (see --help)" : "");
+    return rc;
 }
