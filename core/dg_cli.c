@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-void openblas_set_num_threads(int num_threads); /* cblas.h of some builds lacks it */
+/* cblas.h of some builds lacks these */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_parallel(void);
+char *openblas_get_config(void);
 
 int dg_parse_long(const char *s, long lo, long hi, long *out) {
     if (!s || !*s || isspace((unsigned char)*s)) return -1;
@@ -56,10 +59,26 @@ int dg_default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+int dg_blas_is_openmp(void) { return openblas_get_parallel() == 2; }
+
 void dg_set_threads(int n) {
     if (n < 1) n = 1;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(dg_blas_is_openmp() ? n : 1);
+}
+
+void dg_stage_init(const char *prog, char **argv) {
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") && setenv("GOMP_SPINCOUNT", "1000", 0) == 0) {
+        execv("/proc/self/exe", argv);
+        /* exec failed: this process keeps libgomp's default; its children (if any) get the setting */
+    }
+    if (!dg_blas_is_openmp()) {
+        int par = openblas_get_parallel();
+        fprintf(stderr,
+                "%s: note: the OpenBLAS loaded is the %s build (%s), not the OpenMP one; BLAS runs on one thread "
+                "(install libopenblas-openmp-dev and rebuild)\n",
+                prog, par == 1 ? "pthread" : par == 0 ? "single-threaded" : "unknown", openblas_get_config());
+    }
 }
 
 int dg_cli_exit(const char *prog, int rc, const dg_err *err) {

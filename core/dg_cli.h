@@ -15,8 +15,20 @@ int dg_parse_double(const char *s, double lo, double hi, double *out);
 
 /* Threads to use: the OMP_NUM_THREADS / --threads value if set, else the number of online CPUs. */
 int dg_default_threads(void);
-/* Set OpenMP's and OpenBLAS's thread count together (one pool). */
+/* Set OpenMP's and OpenBLAS's thread count together (one pool). If the OpenBLAS loaded is not the OpenMP build,
+ * OpenBLAS gets one thread, so that its own pthreads and our OpenMP threads cannot fight for the cores. */
 void dg_set_threads(int n);
+/* 1 if the OpenBLAS loaded at run time is its OpenMP build (openblas_get_parallel() == 2). */
+int dg_blas_is_openmp(void);
+
+/* The first call of every stage main. It is the one place for process-wide settings:
+ * - OpenMP's wait policy: unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, GOMP_SPINCOUNT=1000, so that a
+ *   2-thread stage does not collapse when another process takes a core (libgomp's default spins ~300 ms;
+ *   docs/pipeline.md). libgomp reads it only when the program starts, so the stage re-executes itself once with it
+ *   set (/proc/self/exe); if that fails it goes on with the default policy.
+ * - The OpenBLAS build: if it is not the OpenMP one, one note on stderr ("prog: note: ...").
+ * Stages started by digits-pipeline inherit its environment and so do not re-execute. */
+void dg_stage_init(const char *prog, char **argv);
 
 /* Every stage has the same shape, so that its main stays a few lines and tests call the rest:
  *   int <stage>_parse(int argc, char **argv, <stage>_opts *o, dg_err *err);  defaults first, then argv;
