@@ -13,9 +13,14 @@
  * runs last. jobs is capped at the number of members that have something to do, so a lone member left to resume
  * gets all T threads.
  *
- * Time estimate: a train stage takes epochs * (n_fit / train_ips + n_val / predict_ips) seconds (the validation
- * pass every epoch is inference), epochs left for a resumed run; a predict stage n_test * tta / predict_ips;
- * ingest CSV bytes / 300 MB/s; augment images / PL_AUGMENT_IPS; ensemble 1 s. These are times alone on the machine.
+ * Time estimate, in seconds, of a stage that will run (one that is up to date counts 0):
+ *   train     2 + epochs * (n_fit / train_ips + n_val / predict_ips)   (the validation pass every epoch is
+ *             inference; epochs left for a resumed run: epochs - lines of its metrics.jsonl)
+ *   predict   1 + n_test * tta / predict_ips
+ *   ingest    0.5 + CSV bytes / 300e6
+ *   augment   1 + images written / PL_AUGMENT_IPS
+ *   ensemble  1
+ * (the constant terms are each program's start-up). These are times alone on the machine.
  * With jobs = N > 1 a member stage is slower by job_slowdown = N / speedup, speedup = min(N, T) x the preset's
  * jobs_efficiency (1 if min(N, T) = 1): N concurrent members deliver speedup times the throughput of one alone.
  * The members' part of the total is then the finish time of their chains handed in order to N lanes, each chain
@@ -28,7 +33,6 @@
  *   2. configured: the preset's `speed model=M train=.. predict=..` line;
  *   3. guessed from the model's FLOPs (nn_net_flops): train PL_TRAIN_GFLOPS / (3 x forward FLOPs), predict
  *      PL_PREDICT_GFLOPS / forward FLOPs, numbers measured for deotte on 2 AMD EPYC cores.
- * A stage that is up to date counts 0 s.
  */
 #ifndef PL_PLAN_H
 #define PL_PLAN_H
@@ -108,6 +112,9 @@ void pl_format_seconds(char *buf, size_t n, double s);
 /* Record a finished train or predict step's speed in WORK/timings.jsonl (rewritten atomically): a predict step's
  * images / seconds, a train step's median epoch images_per_s from its metrics.jsonl; with threads and jobs. */
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err);
+
+/* The manifest written beside a submission: "sub.csv" -> "sub.manifest.json", "sub" -> "sub.manifest.json". */
+void pl_manifest_path(char *out, size_t n, const char *output);
 
 void pl_plan_free(pl_plan *plan);
 
