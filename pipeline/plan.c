@@ -161,7 +161,7 @@ static size_t count_lines(const char *path) {
 
 /* ---- speeds ---- */
 
-static int speeds_for(pl_plan *plan, pl_run *r, dg_err *err) {
+static int speeds_for(pl_plan *plan, pl_member_run *r, dg_err *err) {
     char base[128], pattern[2048];
     model_base(base, sizeof base, r->member->model);
     double eff = plan->preset->jobs_efficiency;
@@ -359,10 +359,10 @@ static int member_spec(builder *b, const pl_member *m, char *spec_path, size_t n
 }
 
 /* The next run: member m on fold k (1..K, or 1 without folds), with its planning speeds. */
-static pl_run *new_run(builder *b, const pl_member *m, int k, const char *spec_path, int spec_epochs) {
+static pl_member_run *new_run(builder *b, const pl_member *m, int k, const char *spec_path, int spec_epochs) {
     pl_plan *plan = b->plan;
     const pl_preset *p = b->p;
-    pl_run *r = &plan->runs[plan->n_runs++];
+    pl_member_run *r = &plan->runs[plan->n_runs++];
     char base[128];
     model_base(base, sizeof base, m->model);
     if (p->folds) snprintf(r->name, sizeof r->name, "%s-s%llu-f%d", base, (unsigned long long)m->seed, k);
@@ -379,7 +379,7 @@ static pl_run *new_run(builder *b, const pl_member *m, int k, const char *spec_p
 /* train-NAME: digits-train of run ri into its run directory; resumable from its checkpoint. */
 static int add_train(builder *b, int ri) {
     const pl_preset *p = b->p;
-    const pl_run *r = &b->plan->runs[ri];
+    const pl_member_run *r = &b->plan->runs[ri];
     const pl_member *m = r->member;
     argb *a = command(b, "digits-train");
     push_opt(a, "--data", "%s", b->train_used);
@@ -402,8 +402,8 @@ static int add_train(builder *b, int ri) {
     static const char *const outs[] = {"result.json", "model.safetensors", "val_pred.npy", "val_ids.npy"};
     for (int i = 0; i < 4; i++) path_join(out[i], sizeof out[i], r->run_dir, outs[i]);
     snprintf(name, sizeof name, "train-%s", r->name);
-    pl_step *s = add_step(b, PL_TRAIN, ri, name,
-                          (const char *[]){b->train_used, r->spec_path, strchr(m->augment, '/') ? m->augment : "", NULL},
+    const char *policy_file = strchr(m->augment, '/') ? m->augment : "";
+    pl_step *s = add_step(b, PL_TRAIN, ri, name, (const char *[]){b->train_used, r->spec_path, policy_file, NULL},
                           (const char *[]){out[0], out[1], out[2], out[3], NULL});
     if (!s) return -1;
     snprintf(s->stage.own_dir, sizeof s->stage.own_dir, "%s", r->run_dir);
@@ -416,7 +416,7 @@ static int add_train(builder *b, int ri) {
 
 /* predict-NAME: digits-predict of run ri's model on the test set, with the preset's TTA. */
 static int add_predict(builder *b, int ri) {
-    const pl_run *r = &b->plan->runs[ri];
+    const pl_member_run *r = &b->plan->runs[ri];
     argb *a = command(b, "digits-predict");
     push_opt(a, "--data", "%s", b->test_used);
     push_opt(a, "-o", "%s", r->pred);
@@ -604,7 +604,7 @@ int pl_plan_decide(pl_plan *plan, dg_err *err) {
             }
         }
         double est = 0;
-        const pl_run *r = s->run >= 0 ? &plan->runs[s->run] : NULL;
+        const pl_member_run *r = s->run >= 0 ? &plan->runs[s->run] : NULL;
         if (s->action == PL_RUN || s->action == PL_RESUME) {
             switch (s->kind) {
             case PL_INGEST: {
@@ -652,7 +652,8 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         fprintf(out, "split    hold-out %g (split-seed %llu): fit %zu, validate %zu\n", p->val_frac,
                 (unsigned long long)p->split_seed, plan->n_fit, plan->n_val);
     if (p->augment.on)
-        fprintf(out, "augment  offline: policy %s, %d copies%s, applied to %s%s\n", p->augment.policy, p->augment.copies,
+        fprintf(out, "augment  offline: policy %s, %d copies%s, applied to %s%s\n", p->augment.policy,
+                p->augment.copies,
                 p->augment.originals ? " + originals" : "", p->augment.both ? "train and test" : "train",
                 p->augment.both ? "" : " (validation estimate optimistic: copies of validation images are trained on)");
     fprintf(out, "members  %d model(s) x %d fold(s) = %d run(s); tta %d; ensemble %s\n", p->n_members,
@@ -673,7 +674,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         if (s->estimate_s > 0) pl_format_seconds(est, sizeof est, s->estimate_s);
         char what[512] = "";
         if (s->kind == PL_TRAIN) {
-            const pl_run *r = &plan->runs[s->run];
+            const pl_member_run *r = &plan->runs[s->run];
             char fold[32] = "";
             if (r->fold) snprintf(fold, sizeof fold, ", fold %d/%d", r->fold, p->folds);
             snprintf(what, sizeof what, " [%s seed %llu%s, %d epochs, augment %s]", r->member->model,
@@ -695,7 +696,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         int dup = 0;
         for (int j = 0; j < i && !dup; j++) dup = !strcmp(plan->runs[j].member->model, plan->runs[i].member->model);
         if (dup) continue;
-        const pl_run *r = &plan->runs[i];
+        const pl_member_run *r = &plan->runs[i];
         char ep[32];
         pl_format_seconds(ep, sizeof ep,
                           (double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips);
@@ -706,7 +707,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
 
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err) {
     if ((step->kind != PL_PREDICT && step->kind != PL_TRAIN) || step->run < 0 || seconds <= 0) return 0;
-    const pl_run *r = &plan->runs[step->run];
+    const pl_member_run *r = &plan->runs[step->run];
     double ips = (double)step->images / seconds;
     if (step->kind == PL_TRAIN) {
         char metrics[1500];

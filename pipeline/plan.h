@@ -60,7 +60,7 @@ typedef struct pl_opts {
 typedef enum pl_kind { PL_INGEST, PL_AUGMENT, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
 
 /* One trained model: a preset member, on one fold when the preset uses folds. */
-typedef struct pl_run {
+typedef struct pl_member_run {
     char name[256];
     char run_dir[1400];
     char pred[1400];          /* its test probabilities */
@@ -70,7 +70,7 @@ typedef struct pl_run {
     char spec_path[4096];
     double train_ips, predict_ips;
     char speed_from[64];      /* "measured", "preset", "FLOPs guess" */
-} pl_run;
+} pl_member_run;
 
 typedef struct pl_step {
     pl_stage stage;
@@ -87,7 +87,7 @@ typedef struct pl_plan {
     const pl_preset *preset;
     size_t n_train, n_test, n_fit, n_val;
     int n_runs, n_steps;
-    pl_run *runs;
+    pl_member_run *runs;
     pl_step *steps;
     int jobs;                 /* members at once: min(o.jobs, members with work to do), at least 1 */
     int job_threads;          /* --threads of member stages: max(1, T / jobs) */
