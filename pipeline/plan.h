@@ -32,7 +32,7 @@
  *      of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl, as is;
  *   2. configured: the preset's `speed model=M train=.. predict=..` line;
  *   3. guessed from the model's FLOPs (nn_net_flops): train PL_TRAIN_GFLOPS / (3 x forward FLOPs), predict
- *      PL_PREDICT_GFLOPS / forward FLOPs, numbers measured for deotte on 2 AMD EPYC cores.
+ *      PL_PREDICT_GFLOPS / forward FLOPs, rough rates of deotte on a 2-core machine (bench/RESULTS.md).
  */
 #ifndef PL_PLAN_H
 #define PL_PLAN_H
