@@ -26,16 +26,12 @@ typedef struct argb {
     int overflow;
 } argb;
 
-static void push(argb *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void push(argb *a, const char *fmt, ...) {
+static void vpush(argb *a, const char *fmt, va_list ap) {
     if (a->n == PL_MAX_ARGS) {
         a->overflow = 1;
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
     int k = vsnprintf(a->store + a->used, sizeof a->store - a->used, fmt, ap);
-    va_end(ap);
     if (k < 0 || (size_t)k >= sizeof a->store - a->used) {
         a->overflow = 1;
         return;
@@ -43,6 +39,25 @@ static void push(argb *a, const char *fmt, ...) {
     a->v[a->n++] = a->store + a->used;
     a->v[a->n] = NULL;
     a->used += (size_t)k + 1;
+}
+
+/* Append one word. */
+static void push(argb *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void push(argb *a, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vpush(a, fmt, ap);
+    va_end(ap);
+}
+
+/* Append an option and its value: "--epochs" "16". */
+static void push_opt(argb *a, const char *flag, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void push_opt(argb *a, const char *flag, const char *fmt, ...) {
+    push(a, "%s", flag);
+    va_list ap;
+    va_start(ap, fmt);
+    vpush(a, fmt, ap);
+    va_end(ap);
 }
 
 static void path_join(char *out, size_t n, const char *dir, const char *name) {
@@ -144,22 +159,9 @@ static size_t count_lines(const char *path) {
     return n;
 }
 
-/* ---- building ---- */
+/* ---- speeds ---- */
 
-static int add_step(pl_plan *plan, pl_kind kind, int run, const char *name, const argb *a, dg_err *err) {
-    if (a->overflow) return dg_fail(err, "%s: command too long", name);
-    pl_step *s = &plan->steps[plan->n_steps];
-    memset(s, 0, sizeof *s);
-    char stamp[1400];
-    snprintf(stamp, sizeof stamp, "%s/stamps/%s.stamp", plan->o.work, name);
-    if (pl_stage_init(&s->stage, name, stamp, a->v, err) != 0) return -1;
-    s->kind = kind;
-    s->run = run;
-    plan->n_steps++;
-    return 0;
-}
-
-static int speeds_for(pl_plan *plan, pl_run *r, dg_err *err) {
+static int speeds_for(pl_plan *plan, pl_member_run *r, dg_err *err) {
     char base[128], pattern[2048];
     model_base(base, sizeof base, r->member->model);
     double eff = plan->preset->jobs_efficiency;
@@ -209,255 +211,301 @@ static int speeds_for(pl_plan *plan, pl_run *r, dg_err *err) {
     return 0;
 }
 
-int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *err) {
-    memset(plan, 0, sizeof *plan);
-    plan->o = *o;
-    plan->preset = p;
+/* ---- building: one function per stage kind ---- */
+
+/* What the stage builders share. */
+typedef struct builder {
+    pl_plan *plan;
+    const pl_preset *p;
+    const pl_opts *o;
+    dg_err *err;
+    char threads[16]; /* every stage's --threads until pl_plan_decide sets the member stages' */
     char train_csv[1100], test_csv[1100], train_npy[1100], test_npy[1100], sample[1100];
-    path_join(train_csv, sizeof train_csv, o->data_dir, "train.csv");
-    path_join(test_csv, sizeof test_csv, o->data_dir, "test.csv");
-    path_join(train_npy, sizeof train_npy, o->data_dir, "train.npy");
-    path_join(test_npy, sizeof test_npy, o->data_dir, "test.npy");
-    path_join(sample, sizeof sample, o->data_dir, "sample_submission.csv");
-    int have_train_csv = dg_path_exists(train_csv), have_test_csv = dg_path_exists(test_csv);
-    if (!have_train_csv && !dg_path_exists(train_npy))
-        return dg_fail(err, "%s: not found (nor %s): unzip the competition's train.csv, test.csv and "
-                            "sample_submission.csv into %s", train_csv, train_npy, o->data_dir);
-    if (!have_test_csv && !dg_path_exists(test_npy))
-        return dg_fail(err, "%s: not found (nor %s): unzip the competition files into %s", test_csv, test_npy,
-                       o->data_dir);
-    if (count_rows(train_npy, train_csv, &plan->n_train, err) != 0) return -1;
-    if (count_rows(test_npy, test_csv, &plan->n_test, err) != 0) return -1;
-    if (plan->n_train < 10 || plan->n_test < 1)
-        return dg_fail(err, "%s: %zu training and %zu test images: too few", o->data_dir, plan->n_train, plan->n_test);
-    if (p->folds) {
-        plan->n_val = plan->n_train / (size_t)p->folds;
-    } else {
-        plan->n_val = (size_t)(p->val_frac * (double)plan->n_train + 0.5);
+    char train_used[1100], test_used[1100]; /* what the members read: the .npy files, or the augmented ones */
+    int have_train_csv, have_test_csv, have_sample;
+    argb a;                                 /* the command of the step being built */
+} builder;
+
+/* Start a step's command: BIN_DIR/exe. */
+static argb *command(builder *b, const char *exe) {
+    memset(&b->a, 0, sizeof b->a);
+    push(&b->a, "%s/%s", b->o->bin_dir, exe);
+    return &b->a;
+}
+
+/* Append the step with b->a as its command, reading ins and writing outs (NULL-terminated lists; an empty string
+ * is left out, for files that only some presets have). NULL on error. */
+static pl_step *add_step(builder *b, pl_kind kind, int run, const char *name, const char *const *ins,
+                         const char *const *outs) {
+    pl_plan *plan = b->plan;
+    if (b->a.overflow) {
+        dg_fail(b->err, "%s: command too long", name);
+        return NULL;
     }
+    pl_step *s = &plan->steps[plan->n_steps];
+    memset(s, 0, sizeof *s);
+    char stamp[1400];
+    snprintf(stamp, sizeof stamp, "%s/stamps/%s.stamp", plan->o.work, name);
+    if (pl_stage_init(&s->stage, name, stamp, b->a.v, b->err) != 0) return NULL;
+    s->kind = kind;
+    s->run = run;
+    plan->n_steps++;
+    for (int i = 0; ins && ins[i]; i++)
+        if (ins[i][0] && pl_stage_input(&s->stage, ins[i], b->err) != 0) return NULL;
+    for (int i = 0; outs && outs[i]; i++)
+        if (outs[i][0] && pl_stage_output(&s->stage, outs[i], b->err) != 0) return NULL;
+    return s;
+}
+
+/* The hold-out or fold sizes from n_train. */
+static void split_sizes(pl_plan *plan) {
+    const pl_preset *p = plan->preset;
+    if (p->folds) plan->n_val = plan->n_train / (size_t)p->folds;
+    else plan->n_val = (size_t)(p->val_frac * (double)plan->n_train + 0.5);
     plan->n_fit = plan->n_train - plan->n_val;
+}
 
-    int K = p->folds ? p->folds : 1;
-    int n_runs = p->n_members * K;
-    plan->runs = calloc((size_t)n_runs, sizeof *plan->runs);
-    plan->steps = calloc((size_t)(5 + 2 * n_runs), sizeof *plan->steps);
-    if (!plan->runs || !plan->steps) return dg_fail(err, "out of memory");
-    argb *a = malloc(sizeof *a);
-    if (!a) return dg_fail(err, "out of memory");
-    char threads[16];
-    snprintf(threads, sizeof threads, "%d", o->threads);
-    int rc = -1;
+/* The data files, their sizes and the split. */
+static int plan_data(builder *b) {
+    const pl_opts *o = b->o;
+    pl_plan *plan = b->plan;
+    path_join(b->train_csv, sizeof b->train_csv, o->data_dir, "train.csv");
+    path_join(b->test_csv, sizeof b->test_csv, o->data_dir, "test.csv");
+    path_join(b->train_npy, sizeof b->train_npy, o->data_dir, "train.npy");
+    path_join(b->test_npy, sizeof b->test_npy, o->data_dir, "test.npy");
+    path_join(b->sample, sizeof b->sample, o->data_dir, "sample_submission.csv");
+    snprintf(b->train_used, sizeof b->train_used, "%s", b->train_npy);
+    snprintf(b->test_used, sizeof b->test_used, "%s", b->test_npy);
+    b->have_train_csv = dg_path_exists(b->train_csv);
+    b->have_test_csv = dg_path_exists(b->test_csv);
+    b->have_sample = dg_path_exists(b->sample);
+    if (!b->have_train_csv && !dg_path_exists(b->train_npy))
+        return dg_fail(b->err, "%s: not found (nor %s): unzip the competition's train.csv, test.csv and "
+                               "sample_submission.csv into %s", b->train_csv, b->train_npy, o->data_dir);
+    if (!b->have_test_csv && !dg_path_exists(b->test_npy))
+        return dg_fail(b->err, "%s: not found (nor %s): unzip the competition files into %s", b->test_csv,
+                       b->test_npy, o->data_dir);
+    if (count_rows(b->train_npy, b->train_csv, &plan->n_train, b->err) != 0) return -1;
+    if (count_rows(b->test_npy, b->test_csv, &plan->n_test, b->err) != 0) return -1;
+    if (plan->n_train < 10 || plan->n_test < 1)
+        return dg_fail(b->err, "%s: %zu training and %zu test images: too few", o->data_dir, plan->n_train,
+                       plan->n_test);
+    split_sizes(plan);
+    return 0;
+}
 
-    /* ingest */
+/* ingest-train, ingest-test: CSV -> .npy, for each CSV there is. */
+static int add_ingest(builder *b) {
     for (int t = 0; t < 2; t++) {
-        if (!(t == 0 ? have_train_csv : have_test_csv)) continue;
-        memset(a, 0, sizeof *a);
-        push(a, "%s/digits-ingest", o->bin_dir);
-        push(a, "--expect");
-        push(a, t == 0 ? "train" : "test");
-        push(a, "--threads");
-        push(a, "%s", threads);
-        push(a, "-o");
-        push(a, "%s", t == 0 ? train_npy : test_npy);
-        push(a, "%s", t == 0 ? train_csv : test_csv);
-        if (add_step(plan, PL_INGEST, -1, t == 0 ? "ingest-train" : "ingest-test", a, err) != 0) goto done;
-        pl_step *s = &plan->steps[plan->n_steps - 1];
-        if (pl_stage_input(&s->stage, t == 0 ? train_csv : test_csv, err) != 0 ||
-            pl_stage_output(&s->stage, t == 0 ? train_npy : test_npy, err) != 0)
-            goto done;
+        if (!(t == 0 ? b->have_train_csv : b->have_test_csv)) continue;
+        const char *csv = t == 0 ? b->train_csv : b->test_csv, *npy = t == 0 ? b->train_npy : b->test_npy;
+        argb *a = command(b, "digits-ingest");
+        push_opt(a, "--expect", "%s", t == 0 ? "train" : "test");
+        push_opt(a, "--threads", "%s", b->threads);
+        push_opt(a, "-o", "%s", npy);
+        push(a, "%s", csv);
+        if (!add_step(b, PL_INGEST, -1, t == 0 ? "ingest-train" : "ingest-test", (const char *[]){csv, NULL},
+                      (const char *[]){npy, NULL}))
+            return -1;
     }
+    return 0;
+}
 
-    /* offline augmentation (optional) */
-    char train_used[1100], test_used[1100];
-    snprintf(train_used, sizeof train_used, "%s", train_npy);
-    snprintf(test_used, sizeof test_used, "%s", test_npy);
-    if (p->augment.on) {
-        const pl_augment *ag = &p->augment;
-        for (int t = 0; t < (ag->both ? 2 : 1); t++) {
-            char *used = t == 0 ? train_used : test_used;
-            snprintf(used, sizeof train_used, "%s/data/%s-aug.npy", o->work, t == 0 ? "train" : "test");
-            memset(a, 0, sizeof *a);
-            push(a, "%s/digits-augment", o->bin_dir);
-            push(a, "--data");
-            push(a, "%s", t == 0 ? train_npy : test_npy);
-            push(a, "--out");
-            push(a, "%s", used);
-            push(a, "--policy");
-            push(a, "%s", ag->policy);
-            push(a, "--copies");
-            push(a, "%d", ag->copies);
-            if (ag->originals) push(a, "--keep-originals");
-            push(a, "--seed");
-            push(a, "%llu", (unsigned long long)ag->seed);
-            push(a, "--threads");
-            push(a, "%s", threads);
-            if (add_step(plan, PL_AUGMENT, -1, t == 0 ? "augment-train" : "augment-test", a, err) != 0) goto done;
-            pl_step *s = &plan->steps[plan->n_steps - 1];
-            if (pl_stage_input(&s->stage, t == 0 ? train_npy : test_npy, err) != 0 ||
-                (strchr(ag->policy, '/') && pl_stage_input(&s->stage, ag->policy, err) != 0) ||
-                pl_stage_output(&s->stage, used, err) != 0)
-                goto done;
-            s->images = (t == 0 ? plan->n_train : plan->n_test) * (size_t)ag->copies;
-        }
-        plan->n_train *= (size_t)(ag->copies + ag->originals);
-        if (p->folds) plan->n_val = plan->n_train / (size_t)p->folds;
-        else plan->n_val = (size_t)(p->val_frac * (double)plan->n_train + 0.5);
-        plan->n_fit = plan->n_train - plan->n_val;
+/* augment-train[, augment-test]: the preset's offline augmentation; the members then read its output, and the
+ * training set grows to (copies + originals) x n_train. */
+static int add_augment(builder *b) {
+    const pl_augment *ag = &b->p->augment;
+    pl_plan *plan = b->plan;
+    if (!ag->on) return 0;
+    for (int t = 0; t < (ag->both ? 2 : 1); t++) {
+        char *used = t == 0 ? b->train_used : b->test_used;
+        const char *src = t == 0 ? b->train_npy : b->test_npy;
+        snprintf(used, sizeof b->train_used, "%s/data/%s-aug.npy", b->o->work, t == 0 ? "train" : "test");
+        argb *a = command(b, "digits-augment");
+        push_opt(a, "--data", "%s", src);
+        push_opt(a, "--out", "%s", used);
+        push_opt(a, "--policy", "%s", ag->policy);
+        push_opt(a, "--copies", "%d", ag->copies);
+        if (ag->originals) push(a, "--keep-originals");
+        push_opt(a, "--seed", "%llu", (unsigned long long)ag->seed);
+        push_opt(a, "--threads", "%s", b->threads);
+        pl_step *s = add_step(b, PL_AUGMENT, -1, t == 0 ? "augment-train" : "augment-test",
+                              (const char *[]){src, strchr(ag->policy, '/') ? ag->policy : "", NULL},
+                              (const char *[]){used, NULL});
+        if (!s) return -1;
+        s->images = (t == 0 ? plan->n_train : plan->n_test) * (size_t)ag->copies;
     }
+    plan->n_train *= (size_t)(ag->copies + ag->originals);
+    split_sizes(plan);
+    return 0;
+}
 
-    /* members: train, then predict */
-    for (int mi = 0; mi < p->n_members; mi++) {
-        const pl_member *m = &p->members[mi];
-        nn_spec spec;
-        char spec_path[PATH_MAX];
-        if (is_name(m->model)) {
-            if (nn_spec_find(m->model, spec_path, sizeof spec_path, err) != 0) {
-                dg_err_prefix(err, "%s:%d", p->file, m->line);
-                goto done;
-            }
-        } else {
-            snprintf(spec_path, sizeof spec_path, "%s", m->model);
-        }
-        /* The stamp records the spec by its absolute path, so the working directory does not matter. */
-        char abs_path[PATH_MAX];
-        if (realpath(spec_path, abs_path)) memcpy(spec_path, abs_path, sizeof spec_path);
-        if (nn_spec_load(&spec, spec_path, err) != 0) {
-            dg_err_prefix(err, "%s:%d: model %s", p->file, m->line, m->model);
-            goto done;
-        }
-        int spec_epochs = spec.hyper.epochs;
-        nn_spec_free(&spec);
-        for (int k = 1; k <= K; k++) {
-            pl_run *r = &plan->runs[plan->n_runs++];
-            char base[128];
-            model_base(base, sizeof base, m->model);
-            if (p->folds) snprintf(r->name, sizeof r->name, "%s-s%llu-f%d", base, (unsigned long long)m->seed, k);
-            else snprintf(r->name, sizeof r->name, "%s-s%llu", base, (unsigned long long)m->seed);
-            snprintf(r->run_dir, sizeof r->run_dir, "%s/members/%s", o->work, r->name);
-            snprintf(r->pred, sizeof r->pred, "%s/preds/%s.npy", o->work, r->name);
-            r->member = m;
-            r->fold = p->folds ? k : 0;
-            r->epochs = m->epochs ? m->epochs : spec_epochs;
-            snprintf(r->spec_path, sizeof r->spec_path, "%s", spec_path);
-            if (speeds_for(plan, r, err) != 0) goto done;
-
-            memset(a, 0, sizeof *a);
-            push(a, "%s/digits-train", o->bin_dir);
-            push(a, "--data");
-            push(a, "%s", train_used);
-            push(a, "--model");
-            push(a, "%s", m->model);
-            push(a, "--run");
-            push(a, "%s", r->run_dir);
-            push(a, "--seed");
-            push(a, "%llu", (unsigned long long)m->seed);
-            push(a, "--split-seed");
-            push(a, "%llu", (unsigned long long)p->split_seed);
-            if (p->folds) {
-                push(a, "--folds");
-                push(a, "%d", p->folds);
-                push(a, "--fold");
-                push(a, "%d", k);
-            } else {
-                push(a, "--val-frac");
-                push(a, "%.10g", p->val_frac);
-            }
-            push(a, "--epochs");
-            push(a, "%d", r->epochs);
-            if (m->batch) {
-                push(a, "--batch");
-                push(a, "%d", m->batch);
-            }
-            if (m->lr > 0) {
-                push(a, "--lr");
-                push(a, "%.10g", m->lr);
-            }
-            if (m->augment[0]) {
-                push(a, "--augment");
-                push(a, "%s", m->augment);
-            }
-            push(a, "--threads");
-            push(a, "%s", threads);
-            char name[300];
-            snprintf(name, sizeof name, "train-%s", r->name);
-            if (add_step(plan, PL_TRAIN, plan->n_runs - 1, name, a, err) != 0) goto done;
-            pl_step *s = &plan->steps[plan->n_steps - 1];
-            char f[1500];
-            if (pl_stage_input(&s->stage, train_used, err) != 0 || pl_stage_input(&s->stage, spec_path, err) != 0)
-                goto done;
-            if (strchr(m->augment, '/') && pl_stage_input(&s->stage, m->augment, err) != 0) goto done;
-            static const char *const outs[] = {"result.json", "model.safetensors", "val_pred.npy", "val_ids.npy"};
-            for (int i = 0; i < 4; i++) {
-                path_join(f, sizeof f, r->run_dir, outs[i]);
-                if (pl_stage_output(&s->stage, f, err) != 0) goto done;
-            }
-            snprintf(s->stage.own_dir, sizeof s->stage.own_dir, "%s", r->run_dir);
-            path_join(s->stage.done_file, sizeof s->stage.done_file, r->run_dir, "result.json");
-            path_join(s->stage.resume_file, sizeof s->stage.resume_file, r->run_dir, "checkpoint.ckpt");
-            snprintf(s->stage.resume_arg, sizeof s->stage.resume_arg, "--resume");
-            s->images = (size_t)r->epochs * plan->n_fit;
-
-            memset(a, 0, sizeof *a);
-            push(a, "%s/digits-predict", o->bin_dir);
-            push(a, "--data");
-            push(a, "%s", test_used);
-            push(a, "-o");
-            push(a, "%s", r->pred);
-            push(a, "--tta");
-            push(a, "%d", p->tta);
-            push(a, "--threads");
-            push(a, "%s", threads);
-            push(a, "%s", r->run_dir);
-            snprintf(name, sizeof name, "predict-%s", r->name);
-            if (add_step(plan, PL_PREDICT, plan->n_runs - 1, name, a, err) != 0) goto done;
-            s = &plan->steps[plan->n_steps - 1];
-            path_join(f, sizeof f, r->run_dir, "model.safetensors");
-            if (pl_stage_input(&s->stage, test_used, err) != 0 || pl_stage_input(&s->stage, f, err) != 0 ||
-                pl_stage_output(&s->stage, r->pred, err) != 0)
-                goto done;
-            s->images = plan->n_test * (size_t)p->tta;
-        }
-    }
-
-    /* ensemble */
-    memset(a, 0, sizeof *a);
-    push(a, "%s/digits-ensemble", o->bin_dir);
-    push(a, "--method");
-    push(a, "%s", pl_ensemble_name(p->ensemble));
-    push(a, "--train");
-    push(a, "%s", train_used);
-    int have_sample = dg_path_exists(sample);
-    if (have_sample) {
-        push(a, "--sample");
-        push(a, "%s", sample);
+/* A member's spec file (absolute, so that stamps do not depend on the working directory) and its epochs. */
+static int member_spec(builder *b, const pl_member *m, char *spec_path, size_t n, int *spec_epochs) {
+    const pl_preset *p = b->p;
+    if (is_name(m->model)) {
+        if (nn_spec_find(m->model, spec_path, n, b->err) != 0) return dg_err_prefix(b->err, "%s:%d", p->file, m->line);
     } else {
-        push(a, "--rows");
-        push(a, "%zu", plan->n_test);
+        snprintf(spec_path, n, "%s", m->model);
     }
-    push(a, "-o");
-    push(a, "%s", o->output);
+    char abs_path[PATH_MAX];
+    if (realpath(spec_path, abs_path)) snprintf(spec_path, n, "%s", abs_path);
+    nn_spec spec;
+    if (nn_spec_load(&spec, spec_path, b->err) != 0)
+        return dg_err_prefix(b->err, "%s:%d: model %s", p->file, m->line, m->model);
+    *spec_epochs = spec.hyper.epochs;
+    nn_spec_free(&spec);
+    return 0;
+}
+
+/* The next run: member m on fold k (1..K, or 1 without folds), with its planning speeds. */
+static pl_member_run *new_run(builder *b, const pl_member *m, int k, const char *spec_path, int spec_epochs) {
+    pl_plan *plan = b->plan;
+    const pl_preset *p = b->p;
+    pl_member_run *r = &plan->runs[plan->n_runs++];
+    char base[128];
+    model_base(base, sizeof base, m->model);
+    if (p->folds) snprintf(r->name, sizeof r->name, "%s-s%llu-f%d", base, (unsigned long long)m->seed, k);
+    else snprintf(r->name, sizeof r->name, "%s-s%llu", base, (unsigned long long)m->seed);
+    snprintf(r->run_dir, sizeof r->run_dir, "%s/members/%s", b->o->work, r->name);
+    snprintf(r->pred, sizeof r->pred, "%s/preds/%s.npy", b->o->work, r->name);
+    r->member = m;
+    r->fold = p->folds ? k : 0;
+    r->epochs = m->epochs ? m->epochs : spec_epochs;
+    snprintf(r->spec_path, sizeof r->spec_path, "%s", spec_path);
+    return speeds_for(plan, r, b->err) == 0 ? r : NULL;
+}
+
+/* train-NAME: digits-train of run ri into its run directory; resumable from its checkpoint. */
+static int add_train(builder *b, int ri) {
+    const pl_preset *p = b->p;
+    const pl_member_run *r = &b->plan->runs[ri];
+    const pl_member *m = r->member;
+    argb *a = command(b, "digits-train");
+    push_opt(a, "--data", "%s", b->train_used);
+    push_opt(a, "--model", "%s", m->model);
+    push_opt(a, "--run", "%s", r->run_dir);
+    push_opt(a, "--seed", "%llu", (unsigned long long)m->seed);
+    push_opt(a, "--split-seed", "%llu", (unsigned long long)p->split_seed);
+    if (p->folds) {
+        push_opt(a, "--folds", "%d", p->folds);
+        push_opt(a, "--fold", "%d", r->fold);
+    } else {
+        push_opt(a, "--val-frac", "%.10g", p->val_frac);
+    }
+    push_opt(a, "--epochs", "%d", r->epochs);
+    if (m->batch) push_opt(a, "--batch", "%d", m->batch);
+    if (m->lr > 0) push_opt(a, "--lr", "%.10g", m->lr);
+    if (m->augment[0]) push_opt(a, "--augment", "%s", m->augment);
+    push_opt(a, "--threads", "%s", b->threads);
+    char name[300], out[4][1500];
+    static const char *const outs[] = {"result.json", "model.safetensors", "val_pred.npy", "val_ids.npy"};
+    for (int i = 0; i < 4; i++) path_join(out[i], sizeof out[i], r->run_dir, outs[i]);
+    snprintf(name, sizeof name, "train-%s", r->name);
+    const char *policy_file = strchr(m->augment, '/') ? m->augment : "";
+    pl_step *s = add_step(b, PL_TRAIN, ri, name, (const char *[]){b->train_used, r->spec_path, policy_file, NULL},
+                          (const char *[]){out[0], out[1], out[2], out[3], NULL});
+    if (!s) return -1;
+    snprintf(s->stage.own_dir, sizeof s->stage.own_dir, "%s", r->run_dir);
+    path_join(s->stage.done_file, sizeof s->stage.done_file, r->run_dir, "result.json");
+    path_join(s->stage.resume_file, sizeof s->stage.resume_file, r->run_dir, "checkpoint.ckpt");
+    snprintf(s->stage.resume_arg, sizeof s->stage.resume_arg, "--resume");
+    s->images = (size_t)r->epochs * b->plan->n_fit;
+    return 0;
+}
+
+/* predict-NAME: digits-predict of run ri's model on the test set, with the preset's TTA. */
+static int add_predict(builder *b, int ri) {
+    const pl_member_run *r = &b->plan->runs[ri];
+    argb *a = command(b, "digits-predict");
+    push_opt(a, "--data", "%s", b->test_used);
+    push_opt(a, "-o", "%s", r->pred);
+    push_opt(a, "--tta", "%d", b->p->tta);
+    push_opt(a, "--threads", "%s", b->threads);
+    push(a, "%s", r->run_dir);
+    char name[300], model[1500];
+    snprintf(name, sizeof name, "predict-%s", r->name);
+    path_join(model, sizeof model, r->run_dir, "model.safetensors");
+    pl_step *s = add_step(b, PL_PREDICT, ri, name, (const char *[]){b->test_used, model, NULL},
+                          (const char *[]){r->pred, NULL});
+    if (!s) return -1;
+    s->images = b->plan->n_test * (size_t)b->p->tta;
+    return 0;
+}
+
+/* A member's runs (one per fold), each a train step then a predict step. */
+static int add_member(builder *b, const pl_member *m) {
+    char spec_path[PATH_MAX];
+    int spec_epochs = 0;
+    if (member_spec(b, m, spec_path, sizeof spec_path, &spec_epochs) != 0) return -1;
+    for (int k = 1; k <= (b->p->folds ? b->p->folds : 1); k++) {
+        if (!new_run(b, m, k, spec_path, spec_epochs)) return -1;
+        if (add_train(b, b->plan->n_runs - 1) != 0 || add_predict(b, b->plan->n_runs - 1) != 0) return -1;
+    }
+    return 0;
+}
+
+/* ensemble: digits-ensemble of every run's validation and test predictions -> the submission and its manifest. */
+static int add_ensemble(builder *b) {
+    pl_plan *plan = b->plan;
+    argb *a = command(b, "digits-ensemble");
+    push_opt(a, "--method", "%s", pl_ensemble_name(b->p->ensemble));
+    push_opt(a, "--train", "%s", b->train_used);
+    if (b->have_sample) push_opt(a, "--sample", "%s", b->sample);
+    else push_opt(a, "--rows", "%zu", plan->n_test);
+    push_opt(a, "-o", "%s", b->o->output);
     for (int i = 0; i < plan->n_runs; i++) push(a, "%s=%s", plan->runs[i].run_dir, plan->runs[i].pred);
-    if (add_step(plan, PL_ENSEMBLE, -1, "ensemble", a, err) != 0) goto done;
-    pl_step *s = &plan->steps[plan->n_steps - 1];
-    if (pl_stage_input(&s->stage, train_used, err) != 0 || (have_sample && pl_stage_input(&s->stage, sample, err) != 0))
-        goto done;
+    char manifest[1100];
+    pl_manifest_path(manifest, sizeof manifest, b->o->output);
+    pl_step *s = add_step(b, PL_ENSEMBLE, -1, "ensemble",
+                          (const char *[]){b->train_used, b->have_sample ? b->sample : "", NULL}, NULL);
+    if (!s) return -1;
     for (int i = 0; i < plan->n_runs; i++) {
         static const char *const ins[] = {"result.json", "val_pred.npy", "val_ids.npy"};
         char f[1500];
         for (int j = 0; j < 3; j++) {
             path_join(f, sizeof f, plan->runs[i].run_dir, ins[j]);
-            if (pl_stage_input(&s->stage, f, err) != 0) goto done;
+            if (pl_stage_input(&s->stage, f, b->err) != 0) return -1;
         }
-        if (pl_stage_input(&s->stage, plan->runs[i].pred, err) != 0) goto done;
+        if (pl_stage_input(&s->stage, plan->runs[i].pred, b->err) != 0) return -1;
     }
-    char manifest[1100];
-    size_t ol = strlen(o->output);
-    int csv = ol > 4 && strcmp(o->output + ol - 4, ".csv") == 0;
-    snprintf(manifest, sizeof manifest, "%.*s.manifest.json", (int)(csv ? ol - 4 : ol), o->output);
-    if (pl_stage_output(&s->stage, o->output, err) != 0 || pl_stage_output(&s->stage, manifest, err) != 0) goto done;
-    rc = 0;
+    if (pl_stage_output(&s->stage, b->o->output, b->err) != 0 || pl_stage_output(&s->stage, manifest, b->err) != 0)
+        return -1;
+    return 0;
+}
+
+void pl_manifest_path(char *out, size_t n, const char *output) {
+    size_t ol = strlen(output);
+    int csv = ol > 4 && strcmp(output + ol - 4, ".csv") == 0;
+    snprintf(out, n, "%.*s.manifest.json", (int)(csv ? ol - 4 : ol), output);
+}
+
+int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *err) {
+    memset(plan, 0, sizeof *plan);
+    plan->o = *o;
+    plan->preset = p;
+    builder *b = calloc(1, sizeof *b);
+    if (!b) return dg_fail(err, "out of memory");
+    b->plan = plan;
+    b->p = p;
+    b->o = o;
+    b->err = err;
+    snprintf(b->threads, sizeof b->threads, "%d", o->threads);
+    int rc = -1;
+    if (plan_data(b) != 0) goto done;
+    int n_runs = p->n_members * (p->folds ? p->folds : 1);
+    plan->runs = calloc((size_t)n_runs, sizeof *plan->runs);
+    plan->steps = calloc((size_t)(5 + 2 * n_runs), sizeof *plan->steps); /* 2 ingest, 2 augment, ensemble */
+    if (!plan->runs || !plan->steps) {
+        dg_fail(err, "out of memory");
+        goto done;
+    }
+    if (add_ingest(b) != 0 || add_augment(b) != 0) goto done;
+    for (int mi = 0; mi < p->n_members; mi++)
+        if (add_member(b, &p->members[mi]) != 0) goto done;
+    rc = add_ensemble(b);
 done:
-    free(a);
+    free(b);
     return rc;
 }
 
@@ -556,7 +604,7 @@ int pl_plan_decide(pl_plan *plan, dg_err *err) {
             }
         }
         double est = 0;
-        const pl_run *r = s->run >= 0 ? &plan->runs[s->run] : NULL;
+        const pl_member_run *r = s->run >= 0 ? &plan->runs[s->run] : NULL;
         if (s->action == PL_RUN || s->action == PL_RESUME) {
             switch (s->kind) {
             case PL_INGEST: {
@@ -604,7 +652,8 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         fprintf(out, "split    hold-out %g (split-seed %llu): fit %zu, validate %zu\n", p->val_frac,
                 (unsigned long long)p->split_seed, plan->n_fit, plan->n_val);
     if (p->augment.on)
-        fprintf(out, "augment  offline: policy %s, %d copies%s, applied to %s%s\n", p->augment.policy, p->augment.copies,
+        fprintf(out, "augment  offline: policy %s, %d copies%s, applied to %s%s\n", p->augment.policy,
+                p->augment.copies,
                 p->augment.originals ? " + originals" : "", p->augment.both ? "train and test" : "train",
                 p->augment.both ? "" : " (validation estimate optimistic: copies of validation images are trained on)");
     fprintf(out, "members  %d model(s) x %d fold(s) = %d run(s); tta %d; ensemble %s\n", p->n_members,
@@ -625,7 +674,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         if (s->estimate_s > 0) pl_format_seconds(est, sizeof est, s->estimate_s);
         char what[512] = "";
         if (s->kind == PL_TRAIN) {
-            const pl_run *r = &plan->runs[s->run];
+            const pl_member_run *r = &plan->runs[s->run];
             char fold[32] = "";
             if (r->fold) snprintf(fold, sizeof fold, ", fold %d/%d", r->fold, p->folds);
             snprintf(what, sizeof what, " [%s seed %llu%s, %d epochs, augment %s]", r->member->model,
@@ -647,7 +696,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         int dup = 0;
         for (int j = 0; j < i && !dup; j++) dup = !strcmp(plan->runs[j].member->model, plan->runs[i].member->model);
         if (dup) continue;
-        const pl_run *r = &plan->runs[i];
+        const pl_member_run *r = &plan->runs[i];
         char ep[32];
         pl_format_seconds(ep, sizeof ep,
                           (double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips);
@@ -658,7 +707,7 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
 
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err) {
     if ((step->kind != PL_PREDICT && step->kind != PL_TRAIN) || step->run < 0 || seconds <= 0) return 0;
-    const pl_run *r = &plan->runs[step->run];
+    const pl_member_run *r = &plan->runs[step->run];
     double ips = (double)step->images / seconds;
     if (step->kind == PL_TRAIN) {
         char metrics[1500];

@@ -13,9 +13,14 @@
  * runs last. jobs is capped at the number of members that have something to do, so a lone member left to resume
  * gets all T threads.
  *
- * Time estimate: a train stage takes epochs * (n_fit / train_ips + n_val / predict_ips) seconds (the validation
- * pass every epoch is inference), epochs left for a resumed run; a predict stage n_test * tta / predict_ips;
- * ingest CSV bytes / 300 MB/s; augment images / PL_AUGMENT_IPS; ensemble 1 s. These are times alone on the machine.
+ * Time estimate, in seconds, of a stage that will run (one that is up to date counts 0):
+ *   train     2 + epochs * (n_fit / train_ips + n_val / predict_ips)   (the validation pass every epoch is
+ *             inference; epochs left for a resumed run: epochs - lines of its metrics.jsonl)
+ *   predict   1 + n_test * tta / predict_ips
+ *   ingest    0.5 + CSV bytes / 300e6
+ *   augment   1 + images written / PL_AUGMENT_IPS
+ *   ensemble  1
+ * (the constant terms are each program's start-up). These are times alone on the machine.
  * With jobs = N > 1 a member stage is slower by job_slowdown = N / speedup, speedup = min(N, T) x the preset's
  * jobs_efficiency (1 if min(N, T) = 1): N concurrent members deliver speedup times the throughput of one alone.
  * The members' part of the total is then the finish time of their chains handed in order to N lanes, each chain
@@ -27,8 +32,7 @@
  *      of every epoch in WORK/../<any preset>/members/<model>-s<seed>/metrics.jsonl, as is;
  *   2. configured: the preset's `speed model=M train=.. predict=..` line;
  *   3. guessed from the model's FLOPs (nn_net_flops): train PL_TRAIN_GFLOPS / (3 x forward FLOPs), predict
- *      PL_PREDICT_GFLOPS / forward FLOPs, numbers measured for deotte on 2 AMD EPYC cores.
- * A stage that is up to date counts 0 s.
+ *      PL_PREDICT_GFLOPS / forward FLOPs, rough rates of deotte on a 2-core machine (bench/RESULTS.md).
  */
 #ifndef PL_PLAN_H
 #define PL_PLAN_H
@@ -56,7 +60,7 @@ typedef struct pl_opts {
 typedef enum pl_kind { PL_INGEST, PL_AUGMENT, PL_TRAIN, PL_PREDICT, PL_ENSEMBLE } pl_kind;
 
 /* One trained model: a preset member, on one fold when the preset uses folds. */
-typedef struct pl_run {
+typedef struct pl_member_run {
     char name[256];
     char run_dir[1400];
     char pred[1400];          /* its test probabilities */
@@ -66,7 +70,7 @@ typedef struct pl_run {
     char spec_path[4096];
     double train_ips, predict_ips;
     char speed_from[64];      /* "measured", "preset", "FLOPs guess" */
-} pl_run;
+} pl_member_run;
 
 typedef struct pl_step {
     pl_stage stage;
@@ -83,7 +87,7 @@ typedef struct pl_plan {
     const pl_preset *preset;
     size_t n_train, n_test, n_fit, n_val;
     int n_runs, n_steps;
-    pl_run *runs;
+    pl_member_run *runs;
     pl_step *steps;
     int jobs;                 /* members at once: min(o.jobs, members with work to do), at least 1 */
     int job_threads;          /* --threads of member stages: max(1, T / jobs) */
@@ -108,6 +112,9 @@ void pl_format_seconds(char *buf, size_t n, double s);
 /* Record a finished train or predict step's speed in WORK/timings.jsonl (rewritten atomically): a predict step's
  * images / seconds, a train step's median epoch images_per_s from its metrics.jsonl; with threads and jobs. */
 int pl_plan_record_timing(const pl_plan *plan, const pl_step *step, double seconds, dg_err *err);
+
+/* The manifest written beside a submission: "sub.csv" -> "sub.manifest.json", "sub" -> "sub.manifest.json". */
+void pl_manifest_path(char *out, size_t n, const char *output);
 
 void pl_plan_free(pl_plan *plan);
 

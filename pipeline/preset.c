@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kaggle/predict.h"
+#include "kaggle/predict.h" /* KG_TTA_MAX: the views digits-predict has, so that tta= fails at parse time */
 #include "core/dg_cli.h"
 #include "core/dg_file.h"
 

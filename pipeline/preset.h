@@ -38,7 +38,9 @@
 #define PL_MAX_MEMBERS 128
 #define PL_MAX_SPEEDS 32
 #define PL_MAX_JOBS 64
-#define PL_JOBS_EFFICIENCY 0.76 /* deotte on 2 cores: 2 x 950 images/s (1 thread each) vs 1250 (alone, 2 threads) */
+/* Default jobs_efficiency: N members side by side deliver min(N, T) x this times the throughput of one member alone
+ * with all T threads (deotte on 2 cores; the figures are in docs/pipeline.md). */
+#define PL_JOBS_EFFICIENCY 0.76
 
 typedef struct pl_member {
     char model[128];     /* model spec name or path */
