@@ -15,7 +15,7 @@
  * (seed, DG_RNG_DROPOUT, global step), augmentation from (seed, DG_RNG_AUGMENT, epoch, row), initialization from
  * (seed, DG_RNG_INIT, 0, tensor). A run resumed from its checkpoint therefore ends with the same bits as one that
  * never stopped (same seed and thread count).
- * Not here: option parsing and exit codes (nn/train_main.c), the kernels (nn/net.c).
+ * Not here: option parsing and exit codes (nn/train_cli.h), the kernels (nn/net.c).
  */
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H

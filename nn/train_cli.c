@@ -1,0 +1,191 @@
+/* nn/train_cli: digits-train's options, --help and run (see nn/train_cli.h). */
+#include "nn/train_cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "core/dg_cli.h"
+#include "nn/net.h"
+#include "nn/spec.h"
+
+void nn_train_cli_usage(FILE *out) {
+    nn_train_opts d;
+    nn_train_opts_defaults(&d);
+    nn_hyper h;
+    nn_hyper_defaults(&h);
+    fprintf(out,
+            "usage: digits-train --data FILE.npy --model NAME|PATH --run DIR [options]\n"
+            "\n"
+            "Train a model (experiments/models/NAME.spec, or a spec file) on a labelled dataset, holding out a\n"
+            "stratified validation split, checkpointing every epoch into DIR.\n"
+            "\n"
+            "  --data FILE        labelled dataset (.npy from digits-ingest)\n"
+            "  --model NAME|PATH  model spec; a NAME is looked up in $DIGITS_MODELS, ./experiments/models and the\n"
+            "                     source tree's experiments/models\n"
+            "  --run DIR          run directory (created): spec.txt, metrics.jsonl, checkpoint.ckpt,\n"
+            "                     model.safetensors, val_pred.npy, val_ids.npy, result.json (written last)\n"
+            "  --seed S           initialization, shuffling, dropout, augmentation (default %llu)\n"
+            "  --split-seed S     the validation split (default %llu)\n"
+            "  --val-frac F       stratified hold-out fraction in (0, 1) (default %g)\n"
+            "  --folds K --fold k stratified K-fold instead: fold k (1..K) validates\n"
+            "  --epochs N         override the spec's epochs (spec default %d)\n"
+            "  --batch B          override the spec's batch size (spec default %d)\n"
+            "  --lr X             override the spec's learning rate (spec default %g)\n"
+            "  --augment POLICY   override the spec's augmentation: a preset (kaggle, simard, ciresan), a policy\n"
+            "                     file, or none (spec default none)\n"
+            "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
+            "  --resume           continue DIR from its checkpoint (bit-identical to an uninterrupted run with the\n"
+            "                     same seed and threads); a finished DIR is left as it is\n"
+            "  --summary          print the model's layers, shapes, parameters and FLOPs, and exit\n"
+            "  --quiet            no per-epoch lines or progress bar\n"
+            "  --help             this text\n"
+            "\n"
+            "Exit status: 0 result.json written, 1 failure (the last good checkpoint stays), 2 usage error.\n",
+            (unsigned long long)d.seed, (unsigned long long)d.split_seed, d.val_frac, h.epochs, h.batch,
+            (double)h.lr, dg_default_threads());
+}
+
+static int bad(dg_err *err, const char *opt, const char *val, const char *what) {
+    dg_fail(err, "%s %s: expected %s", opt, val, what);
+    return DG_EXIT_USAGE;
+}
+
+/* The message getopt would have printed for the option it just rejected (it runs with opterr = 0). */
+static int bad_option(char **argv, const char *shortopts, const struct option *longopts, dg_err *err) {
+    const char *a = argv[optind - 1];
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    if (strncmp(a, "--", 2) != 0) {
+        if (optopt && strchr(shortopts, optopt)) dg_fail(err, "option requires an argument -- '%c'", optopt);
+        else dg_fail(err, "invalid option -- '%c'", optopt ? optopt : '?');
+    } else if (!optopt) {
+        char alts[512] = "";
+        size_t n = 0;
+        for (const struct option *l = longopts; l->name && n < sizeof alts; l++)
+            if (strncmp(l->name, a + 2, len - 2) == 0)
+                n += (size_t)snprintf(alts + n, sizeof alts - n, " '--%s'", l->name);
+        if (alts[0]) dg_fail(err, "option '%.*s' is ambiguous; possibilities:%s", (int)len, a, alts);
+        else dg_fail(err, "unrecognized option '%s'", a);
+    } else {
+        const char *name = a + 2; /* the full name: the one given may be an abbreviation */
+        int n = (int)len - 2;
+        for (const struct option *l = longopts; l->name; l++)
+            if (l->val == optopt && strncmp(l->name, a + 2, len - 2) == 0) name = l->name, n = (int)strlen(l->name);
+        if (eq) dg_fail(err, "option '--%.*s' doesn't allow an argument", n, name);
+        else dg_fail(err, "option '--%.*s' requires an argument", n, name);
+    }
+    return DG_EXIT_USAGE;
+}
+
+int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err) {
+    memset(o, 0, sizeof *o);
+    nn_train_opts_defaults(&o->train);
+    o->threads = dg_default_threads();
+    nn_train_opts *t = &o->train;
+    int have_frac = 0, quiet = 0;
+    enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
+           O_AUGMENT, O_THREADS, O_RESUME, O_SUMMARY, O_QUIET, O_HELP };
+    static const struct option longopts[] = {
+        {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
+        {"run", required_argument, 0, O_RUN},         {"seed", required_argument, 0, O_SEED},
+        {"split-seed", required_argument, 0, O_SPLIT_SEED}, {"val-frac", required_argument, 0, O_VAL_FRAC},
+        {"folds", required_argument, 0, O_FOLDS},     {"fold", required_argument, 0, O_FOLD},
+        {"epochs", required_argument, 0, O_EPOCHS},   {"batch", required_argument, 0, O_BATCH},
+        {"lr", required_argument, 0, O_LR},           {"augment", required_argument, 0, O_AUGMENT},
+        {"threads", required_argument, 0, O_THREADS}, {"resume", no_argument, 0, O_RESUME},
+        {"summary", no_argument, 0, O_SUMMARY},       {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+    };
+    long v;
+    int c;
+    optind = 0; /* a full getopt reset (glibc), so parse may run more than once */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_DATA: t->data = optarg; break;
+        case O_MODEL: t->model = optarg; break;
+        case O_RUN: t->run_dir = optarg; break;
+        case O_SEED:
+            if (dg_parse_u64(optarg, &t->seed) != 0) return bad(err, "--seed", optarg, "an unsigned integer");
+            break;
+        case O_SPLIT_SEED:
+            if (dg_parse_u64(optarg, &t->split_seed) != 0)
+                return bad(err, "--split-seed", optarg, "an unsigned integer");
+            break;
+        case O_VAL_FRAC:
+            if (dg_parse_double(optarg, 0, 1, &t->val_frac) != 0 || t->val_frac <= 0 || t->val_frac >= 1)
+                return bad(err, "--val-frac", optarg, "a number in (0, 1)");
+            have_frac = 1;
+            break;
+        case O_FOLDS:
+            if (dg_parse_long(optarg, 2, 1000, &v) != 0) return bad(err, "--folds", optarg, "an integer in 2..1000");
+            t->folds = (int)v;
+            break;
+        case O_FOLD:
+            if (dg_parse_long(optarg, 1, 1000, &v) != 0) return bad(err, "--fold", optarg, "an integer in 1..K");
+            t->fold = (int)v;
+            break;
+        case O_EPOCHS:
+            if (dg_parse_long(optarg, 1, 100000, &v) != 0)
+                return bad(err, "--epochs", optarg, "an integer in 1..100000");
+            t->epochs = (int)v;
+            break;
+        case O_BATCH:
+            if (dg_parse_long(optarg, 1, 65536, &v) != 0) return bad(err, "--batch", optarg, "an integer in 1..65536");
+            t->batch = (int)v;
+            break;
+        case O_LR:
+            if (dg_parse_float(optarg, 0, 10, &t->lr) != 0 || t->lr <= 0)
+                return bad(err, "--lr", optarg, "a number in (0, 10]");
+            break;
+        case O_AUGMENT: t->augment = optarg; break;
+        case O_THREADS:
+            if (dg_parse_long(optarg, 1, 1024, &v) != 0)
+                return bad(err, "--threads", optarg, "an integer in 1..1024");
+            o->threads = (int)v;
+            break;
+        case O_RESUME: t->resume = 1; break;
+        case O_SUMMARY: o->summary = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case O_HELP: o->help = 1; return 0;
+        default: return bad_option(argv, "", longopts, err);
+        }
+    }
+    if (quiet) t->log = NULL;
+    if (optind < argc) return dg_fail(err, "unexpected argument '%s'", argv[optind]), DG_EXIT_USAGE;
+    if (!t->model) return dg_fail(err, "--model is required"), DG_EXIT_USAGE;
+    if ((t->folds != 0) != (t->fold != 0))
+        return dg_fail(err, "--folds K and --fold k go together"), DG_EXIT_USAGE;
+    if (t->folds && have_frac) return dg_fail(err, "--val-frac and --folds exclude each other"), DG_EXIT_USAGE;
+    if (t->folds && t->fold > t->folds)
+        return dg_fail(err, "--fold %d: expected 1..%d", t->fold, t->folds), DG_EXIT_USAGE;
+    if (!o->summary && (!t->data || !t->run_dir))
+        return dg_fail(err, "--data and --run are required"), DG_EXIT_USAGE;
+    return 0;
+}
+
+static int exit_code(int train_rc) {
+    return train_rc == 0 ? DG_EXIT_OK : train_rc == NN_TRAIN_USAGE ? DG_EXIT_USAGE : DG_EXIT_FAIL;
+}
+
+/* The model o->train would train: its layers, shapes, parameters and FLOPs, to o->out. */
+static int summary(const nn_train_cli_opts *o, dg_err *err) {
+    if (!o->train.model) return dg_fail(err, "--model is required"), DG_EXIT_USAGE;
+    nn_spec spec;
+    int rc = nn_train_spec(&spec, &o->train, err);
+    if (rc != 0) return exit_code(rc);
+    nn_net *net;
+    if (nn_net_create(&net, &spec, spec.hyper.batch, err) != 0) {
+        nn_spec_free(&spec);
+        return DG_EXIT_FAIL;
+    }
+    if (o->out) nn_net_summary(net, o->out);
+    nn_net_free(net);
+    nn_spec_free(&spec);
+    return DG_EXIT_OK;
+}
+
+int nn_train_cli_run(const nn_train_cli_opts *o, dg_err *err) {
+    if (o->summary) return summary(o, err);
+    return exit_code(nn_train_run(&o->train, err));
+}
