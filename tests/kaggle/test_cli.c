@@ -1,12 +1,14 @@
 /* Tests for kaggle/cli: getopt errors turned into messages (unknown long and short options, a bundle, a flag
- * given a value, a missing argument), parsing again after kg_cli_getopt_reset, usage failures, kg_ends_with. */
+ * given a value, a missing argument), with nothing printed by getopt, parsing again after kg_cli_getopt_reset, usage failures, kg_ends_with. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_check.h"
 #include "kaggle/cli.h"
@@ -43,6 +45,19 @@ static void test_bad_option(void **state) {
     assert_string_equal(err.msg, "option '--output' requires an argument");
     assert_int_equal(SCAN(&err, "-q", "-o"), DG_EXIT_USAGE);
     assert_string_equal(err.msg, "option '-o' requires an argument");
+    /* getopt itself prints nothing: the message is the caller's to print */
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *cap = tmpfile();
+    assert_true(saved >= 0 && cap);
+    dup2(fileno(cap), 2);
+    int rc = SCAN(&err, "--outptu", "-x", "-o");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(rc, DG_EXIT_USAGE);
+    assert_int_equal(lseek(fileno(cap), 0, SEEK_END), 0); /* nothing reached fd 2 */
+    fclose(cap);
     /* a parse that stopped half-way does not leak into the next one */
     assert_int_equal(SCAN(&err, "-qxq", "-o", "y"), DG_EXIT_USAGE);
     assert_int_equal(SCAN(&err, "-q", "-o", "y", "--quiet"), 0);

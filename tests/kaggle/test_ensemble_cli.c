@@ -2,7 +2,7 @@
  * fit a usage error naming the option, no member), its usage text, and runs on tiny run directories written here:
  * three members sharing a hold-out, each wrong on a different validation row, so that the soft vote is right
  * everywhere. Checked: the submission, --probs-out against the mean computed here, the manifest (path, weights,
- * estimate, command), the summary lines, hard/given/fitted weights, --estimate-only to its FILE *, disjoint folds
+ * estimate, command), the summary lines, hard vote (given weights, and a case where it differs from the soft vote), fitted weights, --estimate-only to its FILE *, disjoint folds
  * (out-of-fold estimate; nothing to fit on), and inputs that must fail with nothing written. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -233,6 +233,32 @@ static void test_run_shared(void **state) {
     assert_has(man, "\"weight\":\t0.5");
     free(man);
     assert_false(dg_path_exists(TMP "/hard.manifest.json"));
+
+    /* hard and soft vote part ways: two members lean to 1, one is sure of 2 */
+    float lean[2 * 10], sure[2 * 10];
+    for (int i = 0; i < 2; i++) {
+        row(lean + i * 10, 1, 0.45f, 2, 0.40f);
+        row(sure + i * 10, 2, 0.95f, 1, 0.0f);
+    }
+    save_probs(TMP "/lean.npy", lean, 2);
+    save_probs(TMP "/sure.npy", sure, 2);
+    assert_int_equal(PARSE(&o, &err, "-q", "-m", "hard", "-o", TMP "/split.csv", TMP "/lean.npy", TMP "/lean.npy",
+                           TMP "/sure.npy"),
+                     DG_EXIT_OK);
+    assert_int_equal(kg_ensemble_cli_run(&o, &err), DG_EXIT_OK);
+    sub = read_text(TMP "/split.csv");
+    assert_string_equal(sub, "ImageId,Label\n1,1\n2,1\n");
+    free(sub);
+    assert_int_equal(PARSE(&o, &err, "-q", "-o", TMP "/split.csv", TMP "/lean.npy", TMP "/lean.npy", TMP "/sure.npy"),
+                     DG_EXIT_OK);
+    assert_int_equal(kg_ensemble_cli_run(&o, &err), DG_EXIT_OK);
+    sub = read_text(TMP "/split.csv");
+    assert_string_equal(sub, "ImageId,Label\n1,2\n2,2\n");
+    free(sub);
+    man = read_text(TMP "/split.manifest.json");
+    assert_has(man, "\"mode\":\t\"none\"");
+    assert_has(man, "\"run\":\tnull");
+    free(man);
 
     /* fitted weights */
     assert_int_equal(PARSE(&o, &err, "-m", "fit", "--train", TMP "/train.npy", "-o", TMP "/fit.csv", TMP "/run0",

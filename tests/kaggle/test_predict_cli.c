@@ -111,48 +111,53 @@ static void make_image(uint8_t *img, int i) {
         }
 }
 
-/* N labelled images (label i % 10) and two saved models: TMP "a.safetensors", TMP "run/model.safetensors". */
-static void write_inputs(void) {
+static const char *const kModels[2] = {TMP "a.safetensors", TMP "run/model.safetensors"};
+
+/* Two saved models, kModels[0] and kModels[1] (a run directory's). */
+static void write_models(void) {
     dg_err err = {{0}};
-    dg_dataset_writer w;
-    uint8_t img[DG_PIXELS];
-    assert_int_equal(dg_dataset_writer_open(&w, TMP "data.npy", 1, &err), 0);
-    for (int i = 0; i < N; i++) {
-        make_image(img, i);
-        assert_int_equal(dg_dataset_writer_add(&w, img, i % 10, &err), 0);
-    }
-    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
     assert_int_equal(dg_mkdirs(TMP "run", &err), 0);
-    const char *paths[2] = {TMP "a.safetensors", TMP "run/model.safetensors"};
     for (int k = 0; k < 2; k++) {
         nn_spec spec;
         nn_net *net = NULL;
         assert_int_equal(nn_spec_parse(&spec, kSpec, "<test>", &err), 0);
         assert_int_equal(nn_net_create(&net, &spec, 4, &err), 0);
         nn_net_init(net, 11 + (uint64_t)k);
-        assert_int_equal(nn_model_save(paths[k], net, NULL, &err), 0);
+        assert_int_equal(nn_model_save(kModels[k], net, NULL, &err), 0);
         nn_net_free(net);
         nn_spec_free(&spec);
     }
 }
 
-/* want (N, 10): the mean over both models and the first tta views of one-image forward passes. */
-static void reference(float *want, int tta) {
+/* N images, labelled labels[i] (NULL: i % 10). */
+static void write_data(const uint8_t *labels) {
     dg_err err = {{0}};
-    const char *paths[2] = {TMP "a.safetensors", TMP "run/model.safetensors"};
+    dg_dataset_writer w;
+    uint8_t img[DG_PIXELS];
+    assert_int_equal(dg_dataset_writer_open(&w, TMP "data.npy", 1, &err), 0);
+    for (int i = 0; i < N; i++) {
+        make_image(img, i);
+        assert_int_equal(dg_dataset_writer_add(&w, img, labels ? labels[i] : i % 10, &err), 0);
+    }
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+}
+
+/* want[k] (N, 10): model k's mean over the first tta views of one-image forward passes. */
+static void reference(float want[2][N * 10], int tta) {
+    dg_err err = {{0}};
     float x[DG_PIXELS];
     uint8_t img[DG_PIXELS];
-    memset(want, 0, N * 10 * sizeof(float));
+    memset(want, 0, 2 * N * 10 * sizeof(float));
     for (int k = 0; k < 2; k++) {
         nn_net *net = NULL;
-        assert_int_equal(nn_model_load(paths[k], 1, &net, &err), 0);
+        assert_int_equal(nn_model_load(kModels[k], 1, &net, &err), 0);
         for (int i = 0; i < N; i++) {
             make_image(img, i);
             for (int v = 0; v < tta; v++) {
                 kg_tta_apply(x, img, v);
                 nn_net_forward(net, x, 1, 0, 0, 0);
                 const float *p = nn_net_probs(net);
-                for (int c = 0; c < 10; c++) want[i * 10 + c] += p[c] / (float)(2 * tta);
+                for (int c = 0; c < 10; c++) want[k][i * 10 + c] += p[c] / (float)tta;
             }
         }
         nn_net_free(net);
@@ -170,9 +175,18 @@ static void test_run(void **state) {
     (void)state;
     kg_predict_cli_opts o;
     dg_err err = {{0}};
-    write_inputs();
-    float want[N * 10];
-    reference(want, 2);
+    /* the labels are model a's answers, so that the two models and their mean score differently */
+    write_models();
+    float per[2][N * 10], want[N * 10];
+    reference(per, 2);
+    uint8_t labels[N];
+    int hits[2] = {0, 0};
+    for (int i = 0; i < N * 10; i++) want[i] = per[0][i] / 2 + per[1][i] / 2;
+    for (int i = 0; i < N; i++) {
+        labels[i] = (uint8_t)argmax(per[0] + i * 10);
+        for (int k = 0; k < 2; k++) hits[k] += argmax(per[k] + i * 10) == labels[i];
+    }
+    write_data(labels);
     unlink(TMP "p.npy");
     unlink(TMP "l.npy");
     assert_int_equal(PARSE(&o, &err, "-d", TMP "data.npy", "-o", TMP "p.npy", "-l", TMP "l.npy", "--tta", "2", "-b",
@@ -196,14 +210,17 @@ static void test_run(void **state) {
     int ok = 0;
     for (int i = 0; i < N; i++) {
         assert_int_equal(((const uint8_t *)l.data)[i], argmax(got + i * 10));
-        ok += argmax(got + i * 10) == i % 10;
+        ok += argmax(got + i * 10) == labels[i];
     }
     dg_npy_close(&l);
     dg_npy_close(&f);
     char line[256];
-    assert_has(log, "digits-predict: " TMP "a.safetensors: accuracy ");
-    assert_has(log, "digits-predict: " TMP "run/model.safetensors: accuracy ");
-    assert_has(log, "on 8 labelled images (tta 2)");
+    assert_int_equal(hits[0], N);
+    assert_true(hits[1] != ok); /* the fixture tells the models' accuracies from their mean's */
+    assert_has(log, "digits-predict: " TMP "a.safetensors: accuracy 1.0000 on 8 labelled images (tta 2)\n");
+    snprintf(line, sizeof line, "digits-predict: " TMP "run/model.safetensors: accuracy %.4f on 8 labelled images",
+             hits[1] / (double)N);
+    assert_has(log, line);
     assert_has(log, "digits-predict: 8 images x 2 model(s) x 2 view(s) in ");
     snprintf(line, sizeof line, "digits-predict: mean of 2 models: accuracy %.4f\n", ok / (double)N);
     assert_has(log, line);
@@ -249,7 +266,8 @@ static void test_run_errors(void **state) {
     (void)state;
     kg_predict_cli_opts o;
     dg_err err = {{0}};
-    write_inputs();
+    write_models();
+    write_data(NULL);
     unlink(TMP "p.npy");
     int64_t ids[2] = {0, N};
     size_t ishape[1] = {2};
