@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli_check.h"
 #include "kaggle/ensemble_cli.h"
 #include "core/dg_cli.h"
@@ -260,7 +262,15 @@ static void test_run_shared(void **state) {
     assert_has(man, "\"run\":\tnull");
     free(man);
 
-    /* fitted weights */
+    /* fitted weights: run2's validation predictions are made worse (wrong on 6 of its 10 rows), so the fit gives it
+     * less weight than the others */
+    float vp[NV * 10];
+    for (int k = 0; k < NV; k++) {
+        int y = (int)((1 + 3 * k) % 10);
+        if (k < 6) row(vp + k * 10, (y + 1) % 10, 0.6f, y, 0.3f);
+        else row(vp + k * 10, y, 0.7f, (y + 1) % 10, 0.2f);
+    }
+    save_probs(TMP "/run2/val_pred.npy", vp, NV);
     assert_int_equal(PARSE(&o, &err, "-m", "fit", "--train", TMP "/train.npy", "-o", TMP "/fit.csv", TMP "/run0",
                            TMP "/run1", TMP "/run2"),
                      DG_EXIT_OK);
@@ -273,6 +283,17 @@ static void test_run_shared(void **state) {
     man = read_text(TMP "/fit.manifest.json");
     assert_has(man, "\"weights_from\":\t\"fitted on shared validation rows\"");
     assert_has(man, "\"fit_crossval_acc\":");
+    cJSON *doc = cJSON_Parse(man), *members = cJSON_GetObjectItemCaseSensitive(doc, "members");
+    assert_int_equal(cJSON_GetArraySize(members), 3);
+    double w[3], sum = 0;
+    for (int j = 0; j < 3; j++) {
+        w[j] = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(members, j), "weight"));
+        sum += w[j];
+    }
+    assert_float_equal(sum, 1.0, 1e-9);
+    assert_float_equal(w[0], w[1], 1e-6); /* run0 and run1 are alike */
+    assert_true(w[2] < 0.2);
+    cJSON_Delete(doc);
     free(man);
 
     /* --estimate-only: the JSON to o.out, no test probabilities needed, nothing written */
