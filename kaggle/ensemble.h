@@ -11,7 +11,7 @@
  * rows) and val_ids.npy (which rows of the train dataset those are). Rows every member saw as validation
  * (same hold-out, different seeds) give the ensemble accuracy against the mean member accuracy; K-fold members
  * with disjoint folds give an out-of-fold accuracy over all rows, each row predicted by the members that held it
- * out. This module does no file naming or command-line handling (see ensemble_main.c).
+ * out. This module does no file naming or command-line handling (see ensemble_cli.h).
  */
 #ifndef KG_ENSEMBLE_H
 #define KG_ENSEMBLE_H

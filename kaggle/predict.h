@@ -6,7 +6,7 @@
  * with test-time augmentation (TTA) each image is also shown to the net under a few fixed small transforms
  * (1-pixel shifts, +-8 degree rotations, 8% zooms) and the probabilities of all views are averaged. The transforms
  * are fixed, not random, so results are reproducible without any RNG.
- * Writing files and option parsing are in predict_main.c.
+ * Writing files and option parsing are in predict_cli.h.
  */
 #ifndef KG_PREDICT_H
 #define KG_PREDICT_H
