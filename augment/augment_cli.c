@@ -54,33 +54,6 @@ void aug_cli_usage(FILE *fp) {
             (unsigned long long)d->seed, d->epoch, d->preview_rows, d->preview_copies, d->batch);
 }
 
-/* The message getopt would have printed for the option it just rejected (it runs with opterr = 0). */
-static int bad_option(char **argv, const char *shortopts, const struct option *longopts, dg_err *err) {
-    const char *a = argv[optind - 1];
-    const char *eq = strchr(a, '=');
-    size_t len = eq ? (size_t)(eq - a) : strlen(a);
-    if (strncmp(a, "--", 2) != 0) {
-        if (optopt && strchr(shortopts, optopt)) dg_fail(err, "option requires an argument -- '%c'", optopt);
-        else dg_fail(err, "invalid option -- '%c'", optopt ? optopt : '?');
-    } else if (!optopt) {
-        char alts[512] = "";
-        size_t n = 0;
-        for (const struct option *l = longopts; l->name && n < sizeof alts; l++)
-            if (strncmp(l->name, a + 2, len - 2) == 0)
-                n += (size_t)snprintf(alts + n, sizeof alts - n, " '--%s'", l->name);
-        if (alts[0]) dg_fail(err, "option '%.*s' is ambiguous; possibilities:%s", (int)len, a, alts);
-        else dg_fail(err, "unrecognized option '%s'", a);
-    } else {
-        const char *name = a + 2; /* the full name: the one given may be an abbreviation */
-        int n = (int)len - 2;
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == optopt && strncmp(l->name, a + 2, len - 2) == 0) name = l->name, n = (int)strlen(l->name);
-        if (eq) dg_fail(err, "option '--%.*s' doesn't allow an argument", n, name);
-        else dg_fail(err, "option '--%.*s' requires an argument", n, name);
-    }
-    return DG_EXIT_USAGE;
-}
-
 static int usage_error(dg_err *err, const char *what, const char *arg) {
     dg_fail(err, "%s, got \"%s\"", what, arg);
     return DG_EXIT_USAGE;
@@ -112,8 +85,7 @@ int aug_cli_parse(int argc, char **argv, aug_cli_opts *o, dg_err *err) {
                                              {0, 0, 0, 0}};
     int c, policy_given = 0, copies_given = 0;
     const char *bad = NULL;
-    optind = 0; /* a full getopt reset (glibc), so parse may run more than once */
-    opterr = 0;
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->data = optarg; break;
@@ -152,7 +124,7 @@ int aug_cli_parse(int argc, char **argv, aug_cli_opts *o, dg_err *err) {
             break;
         case 'q': o->quiet = 1; break;
         case 'h': o->help = 1; return 0;
-        default: return bad_option(argv, shortopts, longopts, err);
+        default: return dg_cli_bad_option(c, argv, shortopts, longopts, err);
         }
         if (bad) return usage_error(err, bad, optarg);
     }

@@ -14,12 +14,7 @@
 
 #define NPY_HEADER 256 /* fixed, so the final count can be written in place */
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n > k && strcmp(s + n - k, suffix) == 0;
-}
-
-int aug_params_path_ok(const char *path) { return ends_with(path, ".npy") || ends_with(path, ".jsonl"); }
+int aug_params_path_ok(const char *path) { return dg_ends_with(path, ".npy") || dg_ends_with(path, ".jsonl"); }
 
 static int npy_header(aug_params_writer *w) {
     size_t shape[1] = {w->n};
@@ -29,7 +24,7 @@ static int npy_header(aug_params_writer *w) {
 int aug_params_writer_open(aug_params_writer *w, const char *path, dg_err *err) {
     memset(w, 0, sizeof *w);
     if (!aug_params_path_ok(path)) return dg_fail(err, "%s: a parameters file must end in .npy or .jsonl", path);
-    w->jsonl = ends_with(path, ".jsonl");
+    w->jsonl = dg_ends_with(path, ".jsonl");
     if (dg_afile_open(&w->f, path, err) != 0) return -1;
     if (!w->jsonl) {
         w->n = 999999999999u; /* placeholder as wide as any real count */
@@ -117,7 +112,7 @@ int aug_params_reader_open(aug_params_reader *r, const char *path, dg_err *err) 
     memset(r, 0, sizeof *r);
     r->path = path;
     if (!aug_params_path_ok(path)) return dg_fail(err, "%s: a parameters file must end in .npy or .jsonl", path);
-    r->jsonl = ends_with(path, ".jsonl");
+    r->jsonl = dg_ends_with(path, ".jsonl");
     if (!r->jsonl) {
         if (dg_npy_open(&r->npy, path, 0, err) != 0) return -1;
         char got[256], want[256];

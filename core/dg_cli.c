@@ -3,10 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* cblas.h of some builds lacks these */
@@ -86,4 +89,53 @@ int dg_cli_exit(const char *prog, int rc, const dg_err *err) {
     const char *msg = err && err->msg[0] ? err->msg : "failed";
     fprintf(stderr, "%s: %s%s\n", prog, msg, rc == DG_EXIT_USAGE ? " (see --help)" : "");
     return rc;
+}
+
+void dg_cli_getopt_reset(void) {
+    optind = 0;
+    opterr = 0;
+}
+
+int dg_cli_bad_option(int c, char *const *argv, const char *shortopts, const struct option *longopts, dg_err *err) {
+    /* getopt_long has moved past a long option it rejects (optopt: 0 if unknown, else the option's val); inside a
+     * bundle of short options ("-qz") argv[optind - 1] may be an earlier word, so a long option is recognised by
+     * its val as well as its "--". */
+    if (optind < 1) return dg_cli_usage(err, "invalid option");
+    const char *a = argv[optind - 1];
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    int is_long = strncmp(a, "--", 2) == 0 && len > 2;
+    if (is_long && optopt == 0) {
+        char alts[512] = "";
+        size_t n = 0;
+        for (const struct option *l = longopts; l && l->name && n < sizeof alts; l++)
+            if (strncmp(l->name, a + 2, len - 2) == 0)
+                n += (size_t)snprintf(alts + n, sizeof alts - n, " '--%s'", l->name);
+        if (alts[0] && strchr(alts + 1, ' '))
+            return dg_cli_usage(err, "option '%.*s' is ambiguous; possibilities:%s", (int)len, a, alts);
+        return dg_cli_usage(err, "unrecognized option '%.*s'", (int)len, a);
+    }
+    for (const struct option *l = longopts; is_long && l && l->name; l++) {
+        if (l->val != optopt || strncmp(l->name, a + 2, len - 2) != 0) continue;
+        if (eq) return dg_cli_usage(err, "option '--%s' doesn't allow an argument", l->name);
+        return dg_cli_usage(err, "option '--%s' requires an argument", l->name);
+    }
+    int known = optopt > 0 && optopt < 256 && shortopts && strchr(shortopts, optopt) != NULL;
+    if (c == ':' || known) return dg_cli_usage(err, "option requires an argument -- '%c'", optopt);
+    return dg_cli_usage(err, "invalid option -- '%c'", optopt > 0 && optopt < 256 ? optopt : '?');
+}
+
+int dg_cli_usage(dg_err *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return DG_EXIT_USAGE;
+}
+
+int dg_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }

@@ -39,4 +39,18 @@ void dg_stage_init(const char *prog, char **argv);
  * usage error), and it returns rc. */
 int dg_cli_exit(const char *prog, int rc, const dg_err *err);
 
+/* What the stage parsers share. dg_cli_getopt_reset() before the getopt_long loop: optind = 0 (glibc starts
+ * afresh) and opterr = 0 (getopt prints nothing). When getopt_long returns '?' or ':', dg_cli_bad_option(c, ...)
+ * puts getopt's own wording into err and returns DG_EXIT_USAGE:
+ *   unrecognized option '--bogus'            option '--s' is ambiguous; possibilities: '--seed' '--split-seed'
+ *   option '--quiet' doesn't allow an argument   option '--data' requires an argument
+ *   invalid option -- 'z'                    option requires an argument -- 'o'
+ * shortopts and longopts are those given to getopt_long. dg_cli_usage formats a usage error into err and returns
+ * DG_EXIT_USAGE. dg_ends_with: 1 if s ends with suffix. */
+struct option;
+void dg_cli_getopt_reset(void);
+int dg_cli_bad_option(int c, char *const *argv, const char *shortopts, const struct option *longopts, dg_err *err);
+int dg_cli_usage(dg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dg_ends_with(const char *s, const char *suffix);
+
 #endif

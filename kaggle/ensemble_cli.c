@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "kaggle/cli.h"
 #include "kaggle/ensemble.h"
 #include "kaggle/submission.h"
 #include "core/dg_cli.h"
@@ -63,21 +62,21 @@ int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err
         {"estimate-only", no_argument, 0, 'E'},  {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
-    kg_cli_getopt_reset();
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":m:w:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (!strcmp(optarg, "soft")) o->method = KG_ENS_SOFT;
             else if (!strcmp(optarg, "hard")) o->method = KG_ENS_HARD;
             else if (!strcmp(optarg, "fit") || !strcmp(optarg, "weighted")) o->method = KG_ENS_FIT;
-            else return kg_cli_usage_fail(err, "--method %s: expected soft, hard or fit", optarg);
+            else return dg_cli_usage(err, "--method %s: expected soft, hard or fit", optarg);
             break;
         case 'w': o->weights = optarg; break;
         case 'T': o->train = optarg; break;
         case 'S': o->sample = optarg; break;
         case 'R':
             if (dg_parse_long(optarg, 1, 1L << 40, &o->rows) != 0)
-                return kg_cli_usage_fail(err, "--rows %s: expected a positive integer", optarg);
+                return dg_cli_usage(err, "--rows %s: expected a positive integer", optarg);
             break;
         case 'o': o->output = optarg; break;
         case 'M': o->manifest = optarg; break;
@@ -85,12 +84,12 @@ int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err
         case 'E': o->estimate_only = 1; break;
         case 'q': o->log = NULL; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
-        default: return kg_cli_bad_option(c, argv, err);
+        default: return dg_cli_bad_option(c, argv, ":m:w:o:qh", longopts, err);
         }
     }
-    if (optind >= argc) return kg_cli_usage_fail(err, "no MEMBER given");
+    if (optind >= argc) return dg_cli_usage(err, "no MEMBER given");
     if (o->weights && o->method == KG_ENS_FIT)
-        return kg_cli_usage_fail(err, "--weights and --method fit exclude each other");
+        return dg_cli_usage(err, "--weights and --method fit exclude each other");
     o->members = argv + optind;
     o->n_members = argc - optind;
     o->argc = argc;

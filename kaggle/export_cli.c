@@ -3,7 +3,7 @@
 
 #include <getopt.h>
 
-#include "kaggle/cli.h"
+#include "core/dg_cli.h"
 #include "core/dg_dataset.h"
 #include "core/dg_progress.h"
 
@@ -33,20 +33,20 @@ int kg_export_cli_parse(int argc, char **argv, kg_export_cli_opts *o, dg_err *er
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     int c;
-    kg_cli_getopt_reset();
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":f:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt_name = optarg; break;
         case 'o': o->output = optarg; break;
         case 'q': o->log = NULL; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
-        default: return kg_cli_bad_option(c, argv, err);
+        default: return dg_cli_bad_option(c, argv, ":f:o:qh", longopts, err);
         }
     }
     if (!fmt_name || dg_format_parse(fmt_name, &o->format) != 0)
-        return kg_cli_usage_fail(err, "--format: expected csv, npy, idx or dataset, found %s%s%s",
+        return dg_cli_usage(err, "--format: expected csv, npy, idx or dataset, found %s%s%s",
                                  fmt_name ? "\"" : "", fmt_name ? fmt_name : "nothing", fmt_name ? "\"" : "");
-    if (!o->output || optind + 1 != argc) return kg_cli_usage_fail(err, "expected -o PATH and one input dataset");
+    if (!o->output || optind + 1 != argc) return dg_cli_usage(err, "expected -o PATH and one input dataset");
     o->input = argv[optind];
     return DG_EXIT_OK;
 }

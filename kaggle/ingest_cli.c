@@ -3,7 +3,6 @@
 
 #include <getopt.h>
 
-#include "kaggle/cli.h"
 #include "core/dg_cli.h"
 
 void kg_ingest_cli_usage(FILE *out) {
@@ -34,26 +33,26 @@ int kg_ingest_cli_parse(int argc, char **argv, kg_ingest_cli_opts *o, dg_err *er
                                              {0, 0, 0, 0}};
     int c;
     long v;
-    kg_cli_getopt_reset();
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":o:e:t:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'e':
             if (kg_expect_parse(optarg, &o->ingest.expect) != 0)
-                return kg_cli_usage_fail(err, "--expect: expected train, test or auto, found \"%s\"", optarg);
+                return dg_cli_usage(err, "--expect: expected train, test or auto, found \"%s\"", optarg);
             break;
         case 't':
             if (dg_parse_long(optarg, 1, 1024, &v) != 0)
-                return kg_cli_usage_fail(err, "--threads: expected an integer 1..1024, found \"%s\"", optarg);
+                return dg_cli_usage(err, "--threads: expected an integer 1..1024, found \"%s\"", optarg);
             o->ingest.threads = (int)v;
             break;
         case 'r': o->ingest.reference = 1; break;
         case 'q': o->log = NULL; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
-        default: return kg_cli_bad_option(c, argv, err);
+        default: return dg_cli_bad_option(c, argv, ":o:e:t:qh", longopts, err);
         }
     }
-    if (!o->output || optind + 1 != argc) return kg_cli_usage_fail(err, "expected -o OUT.npy and one input CSV");
+    if (!o->output || optind + 1 != argc) return dg_cli_usage(err, "expected -o OUT.npy and one input CSV");
     o->input = argv[optind];
     return DG_EXIT_OK;
 }

@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 
-#include "kaggle/cli.h"
 #include "kaggle/ensemble.h"
 #include "kaggle/predict.h"
 #include "kaggle/submission.h"
@@ -48,7 +47,7 @@ int kg_predict_cli_parse(int argc, char **argv, kg_predict_cli_opts *o, dg_err *
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     long v;
-    kg_cli_getopt_reset();
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":d:o:l:t:b:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->data = optarg; break;
@@ -57,26 +56,26 @@ int kg_predict_cli_parse(int argc, char **argv, kg_predict_cli_opts *o, dg_err *
         case 'I': o->ids = optarg; break;
         case 't':
             if (dg_parse_long(optarg, 1, KG_TTA_MAX, &v) != 0)
-                return kg_cli_usage_fail(err, "--tta %s: expected 1..%d", optarg, KG_TTA_MAX);
+                return dg_cli_usage(err, "--tta %s: expected 1..%d", optarg, KG_TTA_MAX);
             o->tta = (int)v;
             break;
         case 'b':
             if (dg_parse_long(optarg, 1, 65536, &v) != 0)
-                return kg_cli_usage_fail(err, "--batch %s: expected 1..65536", optarg);
+                return dg_cli_usage(err, "--batch %s: expected 1..65536", optarg);
             o->batch = (int)v;
             break;
         case 'T':
             if (dg_parse_long(optarg, 1, 1024, &v) != 0)
-                return kg_cli_usage_fail(err, "--threads %s: expected 1..1024", optarg);
+                return dg_cli_usage(err, "--threads %s: expected 1..1024", optarg);
             o->threads = (int)v;
             break;
         case 'q': o->log = NULL; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
-        default: return kg_cli_bad_option(c, argv, err);
+        default: return dg_cli_bad_option(c, argv, ":d:o:l:t:b:qh", longopts, err);
         }
     }
-    if (optind >= argc) return kg_cli_usage_fail(err, "no MODEL given");
-    if (!o->output) return kg_cli_usage_fail(err, "-o PROBS.npy is required");
+    if (optind >= argc) return dg_cli_usage(err, "no MODEL given");
+    if (!o->output) return dg_cli_usage(err, "-o PROBS.npy is required");
     o->models = argv + optind;
     o->n_models = argc - optind;
     return DG_EXIT_OK;
@@ -115,12 +114,12 @@ static int predict_model(float *probs, const char *arg, const kg_predict_cli_opt
 static int write_outputs(const kg_predict_cli_opts *o, const float *probs, const uint8_t *lab, size_t n,
                          size_t n_images, int subset, dg_err *err) {
     size_t shape[2] = {n, DG_CLASSES};
-    if (o->labels && kg_ends_with(o->labels, ".csv")) {
+    if (o->labels && dg_ends_with(o->labels, ".csv")) {
         if (subset)
             return dg_fail(err, "%s: a submission needs every image; drop --ids or write labels as .npy", o->labels);
         if (kg_submission_write(o->labels, lab, n, n_images, err) != 0) return -1;
     }
-    if (o->labels && !kg_ends_with(o->labels, ".csv") && dg_npy_save(o->labels, "|u1", shape, 1, lab, 1, err) != 0)
+    if (o->labels && !dg_ends_with(o->labels, ".csv") && dg_npy_save(o->labels, "|u1", shape, 1, lab, 1, err) != 0)
         return -1;
     return dg_npy_save(o->output, "<f4", shape, 2, probs, sizeof(float), err);
 }

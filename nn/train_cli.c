@@ -50,33 +50,6 @@ static int bad(dg_err *err, const char *opt, const char *val, const char *what) 
     return DG_EXIT_USAGE;
 }
 
-/* The message getopt would have printed for the option it just rejected (it runs with opterr = 0). */
-static int bad_option(char **argv, const char *shortopts, const struct option *longopts, dg_err *err) {
-    const char *a = argv[optind - 1];
-    const char *eq = strchr(a, '=');
-    size_t len = eq ? (size_t)(eq - a) : strlen(a);
-    if (strncmp(a, "--", 2) != 0) {
-        if (optopt && strchr(shortopts, optopt)) dg_fail(err, "option requires an argument -- '%c'", optopt);
-        else dg_fail(err, "invalid option -- '%c'", optopt ? optopt : '?');
-    } else if (!optopt) {
-        char alts[512] = "";
-        size_t n = 0;
-        for (const struct option *l = longopts; l->name && n < sizeof alts; l++)
-            if (strncmp(l->name, a + 2, len - 2) == 0)
-                n += (size_t)snprintf(alts + n, sizeof alts - n, " '--%s'", l->name);
-        if (alts[0]) dg_fail(err, "option '%.*s' is ambiguous; possibilities:%s", (int)len, a, alts);
-        else dg_fail(err, "unrecognized option '%s'", a);
-    } else {
-        const char *name = a + 2; /* the full name: the one given may be an abbreviation */
-        int n = (int)len - 2;
-        for (const struct option *l = longopts; l->name; l++)
-            if (l->val == optopt && strncmp(l->name, a + 2, len - 2) == 0) name = l->name, n = (int)strlen(l->name);
-        if (eq) dg_fail(err, "option '--%.*s' doesn't allow an argument", n, name);
-        else dg_fail(err, "option '--%.*s' requires an argument", n, name);
-    }
-    return DG_EXIT_USAGE;
-}
-
 int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err) {
     memset(o, 0, sizeof *o);
     nn_train_opts_defaults(&o->train);
@@ -98,8 +71,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     };
     long v;
     int c;
-    optind = 0; /* a full getopt reset (glibc), so parse may run more than once */
-    opterr = 0;
+    dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_DATA: t->data = optarg; break;
@@ -148,7 +120,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         case O_SUMMARY: o->summary = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: o->help = 1; return 0;
-        default: return bad_option(argv, "", longopts, err);
+        default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
     }
     if (quiet) t->log = NULL;

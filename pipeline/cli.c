@@ -50,12 +50,10 @@ int pl_parse(int argc, char **argv, pl_cli_opts *o, dg_err *err) {
         {"jobs", required_argument, 0, 'j'},   {"dry-run", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    optind = 0;
-    opterr = 0; /* the messages come back in err */
+    dg_cli_getopt_reset();
     int c;
     long v;
     while ((c = getopt_long(argc, argv, ":p:d:w:o:j:nh", longopts, NULL)) != -1) {
-        const char *word = argv[optind - 1]; /* the option just read, for messages */
         switch (c) {
         case 'p': o->preset = optarg; break;
         case 'd': o->data_dir = optarg; break;
@@ -74,14 +72,7 @@ int pl_parse(int argc, char **argv, pl_cli_opts *o, dg_err *err) {
         case O_BIN_DIR: o->bin_dir = optarg; break;
         case 'n': o->dry_run = 1; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
-        case ':':
-            if (!strncmp(word, "--", 2)) dg_fail(err, "option '%s' requires an argument", word);
-            else dg_fail(err, "option requires an argument -- '%c'", optopt);
-            return DG_EXIT_USAGE;
-        default:
-            if (optopt) dg_fail(err, "invalid option -- '%c'", optopt);
-            else dg_fail(err, "unrecognized option '%s'", word);
-            return DG_EXIT_USAGE;
+        default: return dg_cli_bad_option(c, argv, ":p:d:w:o:j:nh", longopts, err);
         }
     }
     if (optind != argc) return dg_fail(err, "unexpected argument \"%s\"", argv[optind]), DG_EXIT_USAGE;

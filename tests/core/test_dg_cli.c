@@ -1,10 +1,12 @@
 /* Tests for core/dg_cli: strict numbers, the stage exit message, the OpenBLAS build the binaries load, thread
- * settings and the wait policy dg_stage_init gives a stage (checked in a re-executed child of this program). */
+ * settings, the wait policy dg_stage_init gives a stage (checked in a re-executed child of this program), and the
+ * getopt errors every stage parser reports through dg_cli_bad_option. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +135,87 @@ static void test_stage_wait_policy(void **state) {
     assert_string_equal(run_child("OMP_WAIT_POLICY", "passive"), "spin=- policy=passive reexec=0\n");
 }
 
+static const struct option kLong[] = {{"quiet", no_argument, 0, 'q'},
+                                      {"output", required_argument, 0, 'o'},
+                                      {"outdir", required_argument, 0, 'd'},
+                                      {"threads", required_argument, 0, 256},
+                                      {0, 0, 0, 0}};
+
+/* getopt_long over "prog" + the words of line (split at spaces) to its end or its first error, as the stage
+ * parsers run it; returns the error's exit code (0 if none) with the message in err. */
+static int scan(const char *shortopts, const char *line, dg_err *err) {
+    static char buf[256];
+    char *argv[16] = {"prog"};
+    int argc = 1;
+    snprintf(buf, sizeof buf, "%s", line);
+    for (char *w = strtok(buf, " "); w && argc < 15; w = strtok(NULL, " ")) argv[argc++] = w;
+    argv[argc] = NULL;
+    err->msg[0] = '\0';
+    dg_cli_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, kLong, NULL)) != -1)
+        if (c == '?' || c == ':') return dg_cli_bad_option(c, argv, shortopts, kLong, err);
+    return 0;
+}
+
+static void test_getopt_errors(void **state) {
+    (void)state;
+    /* the stages use optstrings with and without the leading ':'; the words must be getopt's either way */
+    const char *opts[] = {":qo:d:", "qo:d:"};
+    struct { const char *line, *msg; } cases[] = {
+        {"-q --output x file", ""},
+        {"--outptu x", "unrecognized option '--outptu'"},
+        {"--out x", "option '--out' is ambiguous; possibilities: '--output' '--outdir'"},
+        {"--outp x", ""}, /* an unambiguous prefix is fine */
+        {"-x", "invalid option -- 'x'"},
+        {"-qxq", "invalid option -- 'x'"},         /* inside a bundle */
+        {"--quiet -xq", "invalid option -- 'x'"}, /* a bundle after a long option */
+        {"--quiet=yes", "option '--quiet' doesn't allow an argument"},
+        {"--qu=yes", "option '--quiet' doesn't allow an argument"},
+        {"file --output", "option '--output' requires an argument"},
+        {"--threads", "option '--threads' requires an argument"},
+        {"-q -o", "option requires an argument -- 'o'"},
+    };
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            dg_err err;
+            int rc = scan(opts[k], cases[i].line, &err);
+            if (strcmp(err.msg, cases[i].msg) != 0)
+                fail_msg("\"%s\" with \"%s\": got \"%s\", expected \"%s\"", cases[i].line, opts[k], err.msg,
+                         cases[i].msg);
+            assert_int_equal(rc, cases[i].msg[0] ? DG_EXIT_USAGE : 0);
+        }
+    /* getopt itself prints nothing: the message is the caller's to print */
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *cap = tmpfile();
+    assert_true(saved >= 0 && cap);
+    dup2(fileno(cap), 2);
+    dg_err err;
+    int rc = scan("qo:", "--outptu -x -o", &err);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(rc, DG_EXIT_USAGE);
+    assert_int_equal(lseek(fileno(cap), 0, SEEK_END), 0);
+    fclose(cap);
+    /* a parse that stopped half-way inside a bundle does not leak into the next one */
+    assert_int_equal(scan(":qo:", "-qxq -o y", &err), DG_EXIT_USAGE);
+    assert_int_equal(scan(":qo:", "-q -o y --quiet", &err), 0);
+}
+
+static void test_usage_and_suffix(void **state) {
+    (void)state;
+    dg_err err;
+    assert_int_equal(dg_cli_usage(&err, "--%s %d: expected %s", "rows", 0, "more"), DG_EXIT_USAGE);
+    assert_string_equal(err.msg, "--rows 0: expected more");
+    assert_int_equal(dg_cli_usage(NULL, "nothing"), DG_EXIT_USAGE);
+    assert_true(dg_ends_with("sub.csv", ".csv"));
+    assert_true(dg_ends_with(".csv", ".csv"));
+    assert_false(dg_ends_with("csv", ".csv"));
+    assert_false(dg_ends_with("sub.csv.npy", ".csv"));
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--child") == 0) return child_main(argv);
     self_path = argv[0];
@@ -141,6 +224,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_stage_exit_message),
         cmocka_unit_test(test_openblas_is_the_openmp_build),
         cmocka_unit_test(test_stage_wait_policy),
+        cmocka_unit_test(test_getopt_errors),
+        cmocka_unit_test(test_usage_and_suffix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

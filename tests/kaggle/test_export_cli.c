@@ -58,7 +58,7 @@ static void test_parse_errors(void **state) {
     assert_int_equal(PARSE(&o, &err, "--level", "9", "-f", "npy", "-o", "x", "a.npy"), DG_EXIT_USAGE);
     assert_has(err.msg, "unrecognized option '--level'");
     assert_int_equal(PARSE(&o, &err, "a.npy", "-f"), DG_EXIT_USAGE);
-    assert_has(err.msg, "option '-f' requires an argument");
+    assert_has(err.msg, "option requires an argument -- 'f'");
 }
 
 static void test_usage(void **state) {
