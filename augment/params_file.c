@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "augment/elastic.h"
+#include "core/dg_cli.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "params_file writes little-endian records by memcpy"
