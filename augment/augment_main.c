@@ -7,6 +7,7 @@
 #include "core/dg_cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-augment", argv);
     aug_cli_opts o;
     dg_err err = {{0}};
     int rc = aug_cli_parse(argc, argv, &o, &err);

@@ -6,6 +6,7 @@
 #include "core/dg_cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-ensemble", argv);
     kg_ensemble_cli_opts o;
     dg_err err = {{0}};
     int rc = kg_ensemble_cli_parse(argc, argv, &o, &err);

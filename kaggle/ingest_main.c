@@ -5,6 +5,7 @@
 #include "core/dg_cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-ingest", argv);
     kg_ingest_cli_opts o;
     dg_err err = {{0}};
     int rc = kg_ingest_cli_parse(argc, argv, &o, &err);

@@ -7,6 +7,7 @@
 #include "core/dg_cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-predict", argv);
     kg_predict_cli_opts o;
     dg_err err = {{0}};
     int rc = kg_predict_cli_parse(argc, argv, &o, &err);

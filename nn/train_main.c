@@ -7,6 +7,7 @@
 #include "nn/train_cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-train", argv);
     nn_train_cli_opts o;
     dg_err err = {{0}};
     int rc = nn_train_cli_parse(argc, argv, &o, &err);

@@ -148,11 +148,6 @@ int pl_run(const pl_cli_opts *o, FILE *out, FILE *log, dg_err *err) {
         rc = DG_EXIT_OK;
         goto done;
     }
-    /* The stages inherit this environment. libgomp's threads spin ~300000 times at every barrier before they
-     * sleep, stealing the core from the thread they wait for when another process shares the machine; a short
-     * spin keeps most of the throughput there for a few percent when idle (docs/pipeline.md, "OpenMP waiting").
-     * A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "1000", 0);
     if (check_executables(&plan, err) != 0 || dg_mkdirs(po.work, err) != 0) goto done;
     double t_all = dg_now();
     if (pl_schedule_run(&plan, out, log, err) != 0) goto done;

@@ -6,6 +6,7 @@
 #include "pipeline/cli.h"
 
 int main(int argc, char **argv) {
+    dg_stage_init("digits-pipeline", argv);
     pl_cli_opts o;
     dg_err err = {{0}};
     int rc = pl_parse(argc, argv, &o, &err);
