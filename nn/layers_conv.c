@@ -2,12 +2,12 @@
  *
  * Three implementations, chosen per call by CPU and shape only (so results never depend on the thread count):
  *  - AVX2 (every shape on an AVX2+FMA CPU): implicit GEMM reading the (padded) input directly, in 6x16 register
- *    tiles (nn/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
- *    12x8 tiles and row segments (nn/conv_small.h) otherwise, with output pixels along the vector for the
+ *    tiles (nn/internal/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
+ *    12x8 tiles and row segments (nn/internal/conv_small.h) otherwise, with output pixels along the vector for the
  *    forward of one-channel stride-1 layers (a network's first); Winograd for 3x3 stride-1 layers with both
  *    multiples of 16: F(4x4,3x3) where the output sides are close to multiples of 4 (wino4_pays; its weight
  *    gradient where its sums fit in L2), else F(2x2,3x3) / F(3x3,2x2); 5x5 and 6x6 stride-2 layers rewritten as
- *    3x3 stride-1 ones on the space-to-depth input (nn_s2d_dims) for their backward, and for their forward with
+ *    3x3 stride-1 ones on the space-to-depth input (nnk_s2d_dims) for their backward, and for their forward with
  *    F(4x4,3x3) where the output is at least 8x8; bias, activation and batch statistics fused into the output
  *    stage. See "the AVX2 path" below for how the batch is split.
  *  - portable (no AVX2): the batch is split into NN_GROUPS fixed groups of images processed in
@@ -21,10 +21,10 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "nn/conv_small.h"
-#include "nn/gemm_conv.h"
+#include "nn/internal/conv_small.h"
+#include "nn/internal/gemm_conv.h"
 #include "nn/layers.h"
-#include "nn/simd.h"
+#include "nn/internal/simd.h"
 
 /* Floats of im2col per GEMM: chunks of images are grown up to this (one image at least). */
 #define COL_BUDGET (96 * 1024)
@@ -77,7 +77,7 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
     return L;
 }
 
-/* ---- the AVX2 path (nn/gemm_conv.h) ----
+/* ---- the AVX2 path (nn/internal/gemm_conv.h) ----
  * Two ways to spread a batch over threads, chosen by shape only (never by thread count):
  *  - groups: NN_GROUPS fixed groups of images, each in chunks of about FRAME_BUDGET floats of input, all
  *    channels at once; weight and bias gradients summed over groups in group order;
@@ -101,11 +101,11 @@ static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH 
 
 typedef struct fast_plan {
     int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
-    int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
-    int planar;                  /* nn/conv_small.h planar forward (one input channel, stride 1) */
+    int small, seg;              /* nn/internal/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
+    int planar;                  /* nn/internal/conv_small.h planar forward (one input channel, stride 1) */
     int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
     int w4, w4_t, w4_g;          /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) (w4_g: weight gradient) */
-    int s2d_data, s2d_wgrad;     /* backward: stride 2 as Winograd on the space-to-depth input (nn_s2d_dims) */
+    int s2d_data, s2d_wgrad;     /* backward: stride 2 as Winograd on the space-to-depth input (nnk_s2d_dims) */
     int s2d_w4;                  /* ... its input gradient with F(4x4, 3x3) */
     int s2d_fwd;                 /* forward: the same, with F(4x4, 3x3) */
     nn_conv_dims t;              /* the transposed convolution (gather) */
@@ -118,11 +118,11 @@ typedef struct fast_plan {
  * against 16 per 2x2 tile, partial tiles counted whole): 24x24 0.56, 10x10 0.81, 8x8 0.56. */
 static int wino4_pays(const nn_conv_dims *d) {
     double t4 = (double)((d->OH + 3) / 4) * ((d->OW + 3) / 4), t2 = (double)((d->OH + 1) / 2) * ((d->OW + 1) / 2);
-    return nn_wino4_ok(d) && 36.0 * t4 <= WINO4_RATIO * 16.0 * t2;
+    return nnk_wino4_ok(d) && 36.0 * t4 <= WINO4_RATIO * 16.0 * t2;
 }
 
 /* The plan of the forward (backward = 0) or the backward pass. They differ only for the stride-2 layers of
- * nn_s2d_dims: the input gradient goes through the space-to-depth Winograd path (deotte's 24x24x32 -> 12x12x32 and
+ * nnk_s2d_dims: the input gradient goes through the space-to-depth Winograd path (deotte's 24x24x32 -> 12x12x32 and
  * 8x8x64 -> 4x4x64, 1 thread: 1.25x and 1.35x faster than the scattered input gradient), and so does the weight
  * gradient where the layer is not split (the first: 4% faster; the second, split, is 1.5x slower that way). Their
  * forward takes it with F(4x4, 3x3) where the output is at least 8x8 (24x24x32 -> 12x12x32: 5.2 -> 4.2 ms, 1 thread,
@@ -133,21 +133,21 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
     f.small = d->OC % 16 != 0;
     f.seg = d->C % 16 != 0;
-    f.planar = f.small && nn_sconv_planar_ok(d);
+    f.planar = f.small && nnk_sconv_planar_ok(d);
     f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32 && !f.small && !f.seg;
-    if (backward && nn_s2d_dims(&f.s, &f.st, d)) {
+    if (backward && nnk_s2d_dims(&f.s, &f.st, d)) {
         f.s2d_data = 1;
         f.s2d_wgrad = !f.split;
         f.split = 0;
-    } else if (!backward && !f.split && nn_s2d_dims(&f.s, &f.st, d) && nn_wino4_ok(&f.s) && f.s.OH >= 8) {
+    } else if (!backward && !f.split && nnk_s2d_dims(&f.s, &f.st, d) && nnk_wino4_ok(&f.s) && f.s.OH >= 8) {
         f.s2d_fwd = 1;
     }
-    f.wino = !f.split && nn_wino_ok(d);
+    f.wino = !f.split && nnk_wino_ok(d);
     /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
      * Winograd's 2.25 times fewer multiplications more than make up for */
     double waste = (double)d->H * d->W / ((double)d->OH * d->OW);
-    if (!f.seg && nn_gconv_transposed(&f.t, d) == 0) {
-        f.wino_t = !f.split && nn_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
+    if (!f.seg && nnk_gconv_transposed(&f.t, d) == 0) {
+        f.wino_t = !f.split && nnk_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
         f.gather = f.wino_t || waste <= GATHER_WASTE;
     }
     f.w4 = f.wino && wino4_pays(d);
@@ -159,13 +159,13 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
         f.chunk = B;
     } else {
         int gmax = (B + f.G - 1) / f.G;
-        size_t per = nn_gconv_frame_floats(d, 1);
+        size_t per = nnk_gconv_frame_floats(d, 1);
         size_t sc = per >= FRAME_BUDGET ? 1 : FRAME_BUDGET / per;
         f.chunk = sc < (size_t)gmax ? (int)sc : gmax;
     }
-    size_t n = (size_t)f.chunk, fr = nn_gconv_frame_floats(d, f.chunk), px = n * d->OH * d->OW;
+    size_t n = (size_t)f.chunk, fr = nnk_gconv_frame_floats(d, f.chunk), px = n * d->OH * d->OW;
     if (f.gather) { /* the frame also holds the padded output gradient, the offsets its pixels */
-        size_t frt = nn_gconv_frame_floats(&f.t, f.chunk), pxt = n * d->H * d->W;
+        size_t frt = nnk_gconv_frame_floats(&f.t, f.chunk), pxt = n * d->H * d->W;
         if (f.split) fr += frt; /* split: input frame and gradient frame side by side */
         else fr = fr > frt ? fr : frt;
         if (f.split) px += pxt;
@@ -173,26 +173,26 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     } else if (f.split) {
         fr *= 2; /* input frame and input-gradient frame */
     } else if (f.seg || f.planar) {
-        fr += NN_SCONV_SLACK; /* row-segment tiles add zeros, planar tiles read, a little past the frame */
+        fr += NNK_SCONV_SLACK; /* row-segment tiles add zeros, planar tiles read, a little past the frame */
     }
     size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
-    if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
-    if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
-    if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
-    if (f.w4 && nn_wino4_work_floats(d, f.chunk) > work) work = nn_wino4_work_floats(d, f.chunk);
-    if (f.w4_g && nn_wino4_wgrad_floats(d, f.chunk) > work) work = nn_wino4_wgrad_floats(d, f.chunk);
-    if (f.w4_t && nn_wino4_work_floats(&f.t, f.chunk) > work) work = nn_wino4_work_floats(&f.t, f.chunk);
-    if (f.s2d_data && nn_wino_work_floats(&f.st, f.chunk) > work) work = nn_wino_work_floats(&f.st, f.chunk);
-    if (f.s2d_w4 && nn_wino4_work_floats(&f.st, f.chunk) > work) work = nn_wino4_work_floats(&f.st, f.chunk);
-    if (f.s2d_fwd && nn_wino4_work_floats(&f.s, f.chunk) > work) work = nn_wino4_work_floats(&f.s, f.chunk);
-    if (f.s2d_wgrad && nn_wino_wgrad_floats(&f.s, f.chunk) > work) work = nn_wino_wgrad_floats(&f.s, f.chunk);
+    if (f.wino && nnk_wino_work_floats(d, f.chunk) > work) work = nnk_wino_work_floats(d, f.chunk);
+    if (f.wino_t && nnk_wino_work_floats(&f.t, f.chunk) > work) work = nnk_wino_work_floats(&f.t, f.chunk);
+    if (f.wino && nnk_wino_wgrad_floats(d, f.chunk) > work) work = nnk_wino_wgrad_floats(d, f.chunk);
+    if (f.w4 && nnk_wino4_work_floats(d, f.chunk) > work) work = nnk_wino4_work_floats(d, f.chunk);
+    if (f.w4_g && nnk_wino4_wgrad_floats(d, f.chunk) > work) work = nnk_wino4_wgrad_floats(d, f.chunk);
+    if (f.w4_t && nnk_wino4_work_floats(&f.t, f.chunk) > work) work = nnk_wino4_work_floats(&f.t, f.chunk);
+    if (f.s2d_data && nnk_wino_work_floats(&f.st, f.chunk) > work) work = nnk_wino_work_floats(&f.st, f.chunk);
+    if (f.s2d_w4 && nnk_wino4_work_floats(&f.st, f.chunk) > work) work = nnk_wino4_work_floats(&f.st, f.chunk);
+    if (f.s2d_fwd && nnk_wino4_work_floats(&f.s, f.chunk) > work) work = nnk_wino4_work_floats(&f.s, f.chunk);
+    if (f.s2d_wgrad && nnk_wino_wgrad_floats(&f.s, f.chunk) > work) work = nnk_wino_wgrad_floats(&f.s, f.chunk);
     size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
     if (f.s2d_data && (f.s2d_w4 ? 144 : 64) * C * OC > slot) slot = (f.s2d_w4 ? 144 : 64) * C * OC; /* u of st */
     if (f.s2d_fwd && 144 * C * OC > slot) slot = 144 * C * OC; /* u of s */
     if ((f.w4 || f.w4_t) && 36 * C * OC > slot) slot = 36 * C * OC;
-    if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
-    if (f.planar && nn_sconv_planar_floats(d) > slot) slot = nn_sconv_planar_floats(d);
-    if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
+    if (f.small && nnk_sconv_forward_floats(d) > slot) slot = nnk_sconv_forward_floats(d);
+    if (f.planar && nnk_sconv_planar_floats(d) > slot) slot = nnk_sconv_planar_floats(d);
+    if (f.seg && nnk_sconv_data_floats(d) > slot) slot = nnk_sconv_data_floats(d);
     f.slot = round16(slot);
     f.shared = (f.s2d_data || f.s2d_fwd ? 3 : 2) * f.slot; /* a third slot: the weights ws of s */
     f.frame = 0;
@@ -286,13 +286,13 @@ static void reduce_transpose(float *dw, const float *parts, size_t stride, int G
  * kernels read it — zero-framed into `frame` when the layer pads, one image per iteration — and the per-position
  * offsets `off` into it. Ends with the barrier of the `single`. */
 static void gconv_stage_input(float *frame, int32_t *off, const float *in, int B, const nn_conv_dims *d, int framed) {
-    const size_t in_n = conv_in_n(d), fr1 = nn_gconv_frame_floats(d, 1);
+    const size_t in_n = conv_in_n(d), fr1 = nnk_gconv_frame_floats(d, 1);
     if (framed) {
 #pragma omp for schedule(static)
-        for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
+        for (int i = 0; i < B; i++) nnk_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
     }
 #pragma omp single
-    nn_gconv_offsets(off, B, d);
+    nnk_gconv_offsets(off, B, d);
 }
 
 /* Inside a parallel region (every thread calls it): the forward kernels' packed weights wf, in blocks of 16 output
@@ -302,28 +302,28 @@ static void pack_forward_par(float *wf, const float *w, const nn_conv_dims *d, c
 #pragma omp single
         {
             if (f->planar)
-                nn_sconv_pack_planar(wf, w, d);
+                nnk_sconv_pack_planar(wf, w, d);
             else
-                nn_sconv_pack_forward(wf, w, d);
+                nnk_sconv_pack_forward(wf, w, d);
         }
         return;
     }
     if (f->s2d_fwd) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of s */
         float *ws = wf + 2 * f->slot;
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_wino4_pack(wf, ws, &f->s, 0, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_wino4_pack(wf, ws, &f->s, 0, oc0, oc0 + 16);
         return;
     }
 #pragma omp for schedule(static)
     for (int oc0 = 0; oc0 < d->OC; oc0 += 16) {
         if (f->w4)
-            nn_wino4_pack(wf, w, d, 0, oc0, oc0 + 16);
+            nnk_wino4_pack(wf, w, d, 0, oc0, oc0 + 16);
         else if (f->wino)
-            nn_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
+            nnk_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
         else
-            nn_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
+            nnk_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
     }
 }
 
@@ -333,15 +333,15 @@ static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, cons
     if (f->s2d_data) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of the transposed st */
         float *ws = wd + f->slot;
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
         for (int o0 = 0; o0 < f->st.OC; o0 += 16)
-            (f->s2d_w4 ? nn_wino4_pack : nn_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
+            (f->s2d_w4 ? nnk_wino4_pack : nnk_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
         return;
     }
     if (f->seg) { /* (never gather) */
 #pragma omp single
-        nn_sconv_pack_data(wd, w, d);
+        nnk_sconv_pack_data(wd, w, d);
         return;
     }
     const int n = f->wino_t ? f->t.OC : d->OC; /* the channels the packing function runs over */
@@ -349,13 +349,13 @@ static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, cons
     for (int o0 = 0; o0 < n; o0 += 16) {
         const int o1 = n - o0 < 16 ? n : o0 + 16;
         if (f->w4_t)
-            nn_wino4_pack(wd, w, &f->t, 1, o0, o1);
+            nnk_wino4_pack(wd, w, &f->t, 1, o0, o1);
         else if (f->wino_t)
-            nn_wino_pack(wd, w, &f->t, 1, o0, o1);
+            nnk_wino_pack(wd, w, &f->t, 1, o0, o1);
         else if (f->gather)
-            nn_gconv_pack_transposed(wd, w, d, o0, o1);
+            nnk_gconv_pack_transposed(wd, w, d, o0, o1);
         else
-            nn_gconv_pack_data(wd, w, d, o0, o1);
+            nnk_gconv_pack_data(wd, w, d, o0, o1);
     }
 }
 
@@ -367,7 +367,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
     float *wf = scratch;
     if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
     if (f.split) {
-        const int framed = nn_gconv_framed(d);
+        const int framed = nnk_gconv_framed(d);
         float *area = scratch + f.shared, *frame = framed ? area + f.frame : (float *)in;
         int32_t *off = (int32_t *)(area + f.off);
 #pragma omp parallel if (par)
@@ -376,8 +376,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
             gconv_stage_input(frame, off, in, B, d, framed);
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16)
-                nn_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
-                                 oc0 + 16);
+                nnk_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
+                                  oc0 + 16);
         }
         return;
     }
@@ -396,32 +396,32 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 const float *a = in + (size_t)i * in_n;
                 float *o = out + (size_t)i * out_n;
                 if (f.wino) {
-                    (f.w4 ? nn_wino4_forward : nn_wino_forward)(o, stats ? part : NULL, part + OC, area + f.frame, a,
-                                                                wf, bias, n, d, act, slope);
+                    (f.w4 ? nnk_wino4_forward : nnk_wino_forward)(o, stats ? part : NULL, part + OC, area + f.frame, a,
+                                                                  wf, bias, n, d, act, slope);
                     continue;
                 }
                 if (f.s2d_fwd) {
-                    nn_s2d_input(area + f.sbuf, a, n, d);
-                    nn_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n,
-                                     &f.s, act, slope);
+                    nnk_s2d_input(area + f.sbuf, a, n, d);
+                    nnk_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n,
+                                      &f.s, act, slope);
                     continue;
                 }
                 if (f.planar) { /* always a copy: its tiles read past the frame */
-                    nn_gconv_pad(area + f.frame, a, n, d);
-                    memset(area + f.frame + nn_gconv_frame_floats(d, n), 0, sizeof(float) * NN_SCONV_SLACK);
-                    nn_sconv_planar_forward(o, stats ? part : NULL, part + OC, area + f.frame, wf, bias, n, d, act,
-                                            slope);
+                    nnk_gconv_pad(area + f.frame, a, n, d);
+                    memset(area + f.frame + nnk_gconv_frame_floats(d, n), 0, sizeof(float) * NNK_SCONV_SLACK);
+                    nnk_sconv_planar_forward(o, stats ? part : NULL, part + OC, area + f.frame, wf, bias, n, d, act,
+                                             slope);
                     continue;
                 }
-                if (nn_gconv_framed(d)) {
-                    nn_gconv_pad(area + f.frame, a, n, d);
+                if (nnk_gconv_framed(d)) {
+                    nnk_gconv_pad(area + f.frame, a, n, d);
                     a = area + f.frame;
                 }
-                nn_gconv_offsets(off, n, d);
+                nnk_gconv_offsets(off, n, d);
                 if (f.small)
-                    nn_sconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope);
+                    nnk_sconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope);
                 else
-                    nn_gconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope, 0, OC);
+                    nnk_gconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope, 0, OC);
             }
         }
     }
@@ -438,9 +438,9 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
 static void fast_input_grad(float *din, float *frame, int32_t *off, const float *go, const float *wd,
                             const float *zero, int n, const nn_conv_dims *d, const fast_plan *f, int c0, int c1) {
     if (f->gather)
-        nn_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
+        nnk_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
     else
-        nn_gconv_backward_data(nn_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
+        nnk_gconv_backward_data(nnk_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
 }
 
 static void fast_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
@@ -448,11 +448,11 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
     const fast_plan f = fast_plan_make(d, B, 1);
     const int OC = d->OC, C = d->C, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
-    const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
+    const size_t fr1 = nnk_gconv_frame_floats(d, 1), frt1 = f.gather ? nnk_gconv_frame_floats(&f.t, 1) : 0;
     float *wd = scratch + f.slot; /* Winograd u of the transposed convolution, wt (gather) or wd (scatter) */
     if (f.split) {
         float *area = scratch + f.shared, *dwt = area + f.dwt, *zero = area + f.zero;
-        const int framed = nn_gconv_framed(d);
+        const int framed = nnk_gconv_framed(d);
         float *frame = framed ? area + f.frame : (float *)in, *frame2 = area + f.frame + B * fr1;
         int32_t *off = (int32_t *)(area + f.off), *off2 = off + (size_t)B * d->OH * d->OW;
         double *db = (double *)(area + f.part);
@@ -467,15 +467,15 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 float tmp[16];
                 act_grad_bias(dout, dbias ? db : NULL, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act,
                               slope);
-                nn_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
+                nnk_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
             }
             if (din) {
                 /* input-channel blocks */
                 if (f.gather) {
 #pragma omp for schedule(static)
-                    for (int i = 0; i < B; i++) nn_gconv_pad(frame2 + i * frt1, dout + i * out_n, 1, &f.t);
+                    for (int i = 0; i < B; i++) nnk_gconv_pad(frame2 + i * frt1, dout + i * out_n, 1, &f.t);
 #pragma omp single
-                    nn_gconv_offsets(off2, B, &f.t);
+                    nnk_gconv_offsets(off2, B, &f.t);
                 } else {
                     float *acc = framed ? frame2 : din;
 #pragma omp for schedule(static)
@@ -486,7 +486,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     fast_input_grad(din, frame2, f.gather ? off2 : off, dout, wd, zero, B, d, &f, c0, c0 + 16);
                 if (!f.gather && framed) {
 #pragma omp for schedule(static)
-                    for (int i = 0; i < B; i++) nn_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
+                    for (int i = 0; i < B; i++) nnk_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
                 }
             }
             reduce_transpose(dw, dwt, 0, 1, K, OC);
@@ -515,54 +515,54 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                                   oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
                 if (f.wino) {
-                    (f.w4_g ? nn_wino4_wgrad_accumulate : nn_wino_wgrad_accumulate)(area + f.wm, i != i0, frame, a,
+                    (f.w4_g ? nnk_wino4_wgrad_accumulate : nnk_wino_wgrad_accumulate)(area + f.wm, i != i0, frame, a,
                                                                                   go, n, d);
                 } else if (f.s2d_wgrad) {
-                    nn_s2d_input(area + f.sbuf, a, n, d);
-                    nn_wino_wgrad_accumulate(area + f.wm, i != i0, frame, area + f.sbuf, go, n, &f.s);
+                    nnk_s2d_input(area + f.sbuf, a, n, d);
+                    nnk_wino_wgrad_accumulate(area + f.wm, i != i0, frame, area + f.sbuf, go, n, &f.s);
                 } else {
-                    if (nn_gconv_framed(d)) {
-                        nn_gconv_pad(frame, a, n, d);
+                    if (nnk_gconv_framed(d)) {
+                        nnk_gconv_pad(frame, a, n, d);
                         a = frame;
                     }
-                    nn_gconv_offsets(off, n, d);
+                    nnk_gconv_offsets(off, n, d);
                     if (f.small) /* dwg (K, OC) (+)= */
-                        nn_sconv_backward_weight(dwg, i != i0, a, off, go, n, d);
+                        nnk_sconv_backward_weight(dwg, i != i0, a, off, go, n, d);
                     else
-                        nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC);
+                        nnk_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC);
                 }
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
                 if (f.s2d_data) { /* S's input gradient (n, OH, OW, 4C) at the pixels that hold input pixels */
-                    (f.s2d_w4 ? nn_wino4_forward : nn_wino_forward)(area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n,
-                                                                    &f.st, NN_ACT_NONE, 0.0f);
-                    nn_s2d_grad_input(di, area + f.sbuf, n, d);
+                    (f.s2d_w4 ? nnk_wino4_forward : nnk_wino_forward)(area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n,
+                                                                      &f.st, NN_ACT_NONE, 0.0f);
+                    nnk_s2d_grad_input(di, area + f.sbuf, n, d);
                     continue;
                 }
                 if (f.seg) { /* always into the frame (it has the slack the tiles need), then copied out */
-                    memset(frame, 0, sizeof(float) * (nn_gconv_frame_floats(d, n) + NN_SCONV_SLACK));
-                    nn_sconv_backward_data(frame, go, off, wd, zero, n, d);
-                    nn_gconv_unpad(di, frame, n, d);
+                    memset(frame, 0, sizeof(float) * (nnk_gconv_frame_floats(d, n) + NNK_SCONV_SLACK));
+                    nnk_sconv_backward_data(frame, go, off, wd, zero, n, d);
+                    nnk_gconv_unpad(di, frame, n, d);
                     continue;
                 }
                 if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
-                    (f.w4_t ? nn_wino4_forward : nn_wino_forward)(di, NULL, NULL, frame, go, wd, NULL, n, &f.t,
-                                                                  NN_ACT_NONE, 0.0f);
+                    (f.w4_t ? nnk_wino4_forward : nnk_wino_forward)(di, NULL, NULL, frame, go, wd, NULL, n, &f.t,
+                                                                    NN_ACT_NONE, 0.0f);
                     continue;
                 }
                 if (f.gather) {
-                    nn_gconv_pad(frame, go, n, &f.t);
-                    nn_gconv_offsets(off, n, &f.t);
+                    nnk_gconv_pad(frame, go, n, &f.t);
+                    nnk_gconv_offsets(off, n, &f.t);
                 } else {
-                    memset(nn_gconv_framed(d) ? frame : di, 0, sizeof(float) * nn_gconv_frame_floats(d, n));
+                    memset(nnk_gconv_framed(d) ? frame : di, 0, sizeof(float) * nnk_gconv_frame_floats(d, n));
                 }
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
-                if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
+                if (!f.gather && nnk_gconv_framed(d)) nnk_gconv_unpad(di, frame, n, d);
             }
-            if (f.wino) (f.w4_g ? nn_wino4_wgrad_finish : nn_wino_wgrad_finish)(dwg, area + f.wm, d);
+            if (f.wino) (f.w4_g ? nnk_wino4_wgrad_finish : nnk_wino_wgrad_finish)(dwg, area + f.wm, d);
             if (f.s2d_wgrad) {
-                nn_wino_wgrad_finish(area + f.sbuf, area + f.wm, &f.s);
-                nn_s2d_grad_weight(dwg, area + f.sbuf, d);
+                nnk_wino_wgrad_finish(area + f.sbuf, area + f.wm, &f.s);
+                nnk_s2d_grad_weight(dwg, area + f.sbuf, d);
             }
         }
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
@@ -632,7 +632,7 @@ void nn_col2im(float *din, const float *dcol, int n, const nn_conv_dims *d) {
 
 void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                        int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_cpu_avx2()) {
+    if (nnk_cpu_avx2()) {
         fast_forward(out, stats, scratch, in, w, bias, B, d, act, slope);
         return;
     }
@@ -669,7 +669,7 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
 
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                         const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_cpu_avx2()) {
+    if (nnk_cpu_avx2()) {
         fast_backward(din, dw, dbias, scratch, dout, out, in, w, B, d, act, slope);
         return;
     }
