@@ -21,6 +21,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "nn/internal/conv_plan.h"
 #include "nn/internal/conv_small.h"
 #include "nn/internal/gemm_conv.h"
 #include "nn/layers.h"
@@ -205,6 +206,34 @@ static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     f.wm = f.part + round16(4 * OC); /* Winograd weight-gradient sums (16 or 36, C, OC; s2d: 16, 4C, OC) */
     f.stride = f.wm + (f.wino ? round16((f.w4_g ? 36 : 16) * C * OC) : f.s2d_wgrad ? round16(64 * C * OC) : 0);
     return f;
+}
+
+nnk_conv_choice nnk_conv_choice_get(const nn_conv_dims *d, int B, int backward) {
+    nnk_conv_choice c;
+    memset(&c, 0, sizeof c);
+    if (B < 1) B = 1;
+    if (!nnk_cpu_avx2()) {
+        const conv_layout L = conv_layout_make(d, B);
+        c.fwd = c.dgrad = c.wgrad = "im2col";
+        c.groups = nn_groups((size_t)B);
+        c.chunk = conv_chunk(d, (B + c.groups - 1) / c.groups);
+        c.area = L.stride;
+        c.floats = (size_t)c.groups * L.stride;
+        return c;
+    }
+    const fast_plan f = fast_plan_make(d, B, backward);
+    c.fwd = f.split ? "gconv" : f.wino ? (f.w4 ? "wino4" : "wino2") : f.s2d_fwd ? "s2d_wino4" : f.planar ? "planar"
+          : f.small ? "sconv" : "gconv";
+    c.dgrad = f.s2d_data ? (f.s2d_w4 ? "s2d_wino4" : "s2d_wino2") : f.seg ? "rowseg"
+            : f.wino_t ? (f.w4_t ? "wino4_t" : "wino2_t") : f.gather ? "gather" : "scatter";
+    c.wgrad = f.wino ? (f.w4_g ? "wino4" : "wino2") : f.s2d_wgrad ? "s2d_wino2" : f.small ? "sconv" : "gconv";
+    c.split = f.split;
+    c.groups = f.G;
+    c.chunk = f.chunk;
+    c.slot = f.slot;
+    c.area = f.stride;
+    c.floats = f.shared + (size_t)f.G * f.stride;
+    return c;
 }
 
 size_t nn_conv2d_scratch(const nn_conv_dims *d, int B) {
