@@ -1,16 +1,17 @@
-/* nn/conv_small: AVX2+FMA convolution kernels for channel counts that are not multiples of 16 (see conv_small.h).
+/* nn/conv_small: AVX2+FMA convolution kernels for channel counts that are not multiples of 16
+ * (see nn/internal/conv_small.h).
  *
  * Register tiles of 12 accumulators: small fixed arrays of vectors indexed by constants, which GCC keeps in ymm
  * registers after full unrolling (the weight-gradient tile names its accumulators: there it did not). Blocks of 8
  * output channels waste the lanes past OC (6 of 8 used for OC = 6), against 6 of 16 with the 16-wide kernels of
  * nn/gemm_conv.c; the planar forward of one-channel layers wastes none.
  */
-#include "nn/conv_small.h"
+#include "nn/internal/conv_small.h"
 
 #include <string.h>
 
-#include "nn/gemm_conv.h"
-#include "nn/simd.h"
+#include "nn/internal/gemm_conv.h"
+#include "nn/internal/simd.h"
 
 #define FR 12       /* output pixels per forward tile */
 #define WR 6        /* k rows per weight-gradient tile (times two accumulator sets) */
@@ -21,13 +22,13 @@ static inline int frame_w(const nn_conv_dims *d) { return d->W + 2 * d->pad; }
 static inline int seg_len(const nn_conv_dims *d) { return d->KW * d->C; }
 static inline int seg_pad(const nn_conv_dims *d) { return (seg_len(d) + 7) & ~7; }
 
-size_t nn_sconv_forward_floats(const nn_conv_dims *d) {
+size_t nnk_sconv_forward_floats(const nn_conv_dims *d) {
     return (size_t)(d->OC + 7) / 8 * 8 * d->KH * d->KW * d->C;
 }
 
-size_t nn_sconv_data_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->OC * seg_pad(d); }
+size_t nnk_sconv_data_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->OC * seg_pad(d); }
 
-void nn_sconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {
+void nnk_sconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {
     const size_t K = (size_t)d->KH * d->KW * d->C;
     const int nb = (d->OC + 7) / 8;
     for (int b = 0; b < nb; b++)
@@ -38,7 +39,7 @@ void nn_sconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d) {
             }
 }
 
-void nn_sconv_pack_data(float *ws, const float *w, const nn_conv_dims *d) {
+void nnk_sconv_pack_data(float *ws, const float *w, const nn_conv_dims *d) {
     const int L = seg_len(d), Lp = seg_pad(d), OC = d->OC;
     for (int kh = 0; kh < d->KH; kh++)
         for (int oc = 0; oc < OC; oc++) {
@@ -48,12 +49,12 @@ void nn_sconv_pack_data(float *ws, const float *w, const nn_conv_dims *d) {
         }
 }
 
-#if NN_X86
+#if NNK_X86
 
 /* ---- forward ---- */
 
 /* tile (FR, 8) = sum over kh < KH, t < L of p[r][kh * rowstep + t] * wf[(kh * L + t) * 8 + (0..7)]. */
-NN_AVX2 static void fwd_tile8(float *tile, const float *const *p, const float *wf, int KH, int L, size_t rowstep) {
+NNK_AVX2 static void fwd_tile8(float *tile, const float *const *p, const float *wf, int KH, int L, size_t rowstep) {
     __m256 a[FR];
     for (int r = 0; r < FR; r++) a[r] = _mm256_setzero_ps();
     for (int kh = 0; kh < KH; kh++) {
@@ -67,7 +68,7 @@ NN_AVX2 static void fwd_tile8(float *tile, const float *const *p, const float *w
     for (int r = 0; r < FR; r++) _mm256_store_ps(tile + 8 * r, a[r]);
 }
 
-NN_AVX2 static void flush8(double *sum, double *sq, int w, __m256 *s, __m256 *q) {
+NNK_AVX2 static void flush8(double *sum, double *sq, int w, __m256 *s, __m256 *q) {
     float t[16];
     _mm256_storeu_ps(t, *s), _mm256_storeu_ps(t + 8, *q);
     for (int j = 0; j < w; j++) {
@@ -77,9 +78,9 @@ NN_AVX2 static void flush8(double *sum, double *sq, int w, __m256 *s, __m256 *q)
     *s = *q = _mm256_setzero_ps();
 }
 
-NN_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, const float *frame, const int32_t *off,
-                                       const float *wf, const float *bias, int n, const nn_conv_dims *d, nn_act act,
-                                       float slope) {
+NNK_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, const float *frame, const int32_t *off,
+                                        const float *wf, const float *bias, int n, const nn_conv_dims *d, nn_act act,
+                                        float slope) {
     const int OC = d->OC, L = seg_len(d), P = n * d->OH * d->OW, nb = (OC + 7) / 8;
     const size_t K = (size_t)d->KH * L, rowstep = (size_t)frame_w(d) * d->C, total = (size_t)P * OC;
     const __m256 vslope = _mm256_set1_ps(slope);
@@ -100,7 +101,7 @@ NN_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, cons
             fwd_tile8(tile, p, wf + (size_t)b * K * 8, d->KH, L, rowstep);
             for (int r = 0; r < nv; r++) {
                 const size_t at = (size_t)(q + r) * OC + oc0;
-                __m256 v = nn_act8(_mm256_add_ps(_mm256_load_ps(tile + 8 * r), bv), act, vslope);
+                __m256 v = nnk_act8(_mm256_add_ps(_mm256_load_ps(tile + 8 * r), bv), act, vslope);
                 if (w == 8 || at + 8 <= total) {
                     _mm256_storeu_ps(out + at, v);
                 } else {
@@ -142,8 +143,8 @@ NN_AVX2 static void sconv_forward_avx2(float *out, double *sum, double *sq, cons
         for (int j = 0; j < w; j++) dr[j] = accumulate ? dr[j] + t[j] : t[j];                                         \
     }
 #define WT8_TILE(RV)                                                                                                  \
-    NN_AVX2 static void wt8_tile_##RV(float *dwt, int OC, int w, const float *frame, const int32_t *off, size_t o,  \
-                                      const float *dout, int P, int safe, __m256i mask, int accumulate) {            \
+    NNK_AVX2 static void wt8_tile_##RV(float *dwt, int OC, int w, const float *frame, const int32_t *off, size_t o, \
+                                       const float *dout, int P, int safe, __m256i mask, int accumulate) {           \
         enum { R = RV };                                                                                              \
         WT8_ZERO(0) WT8_ZERO(1) WT8_ZERO(2) WT8_ZERO(3) WT8_ZERO(4) WT8_ZERO(5)                                       \
         int q = 0;                                                                                                    \
@@ -167,8 +168,8 @@ WT8_TILE(4)
 WT8_TILE(5)
 WT8_TILE(6)
 
-NN_AVX2 static void sconv_backward_weight_avx2(float *dwt, int accumulate, const float *frame, const int32_t *off,
-                                               const float *dout, int n, const nn_conv_dims *d) {
+NNK_AVX2 static void sconv_backward_weight_avx2(float *dwt, int accumulate, const float *frame, const int32_t *off,
+                                                const float *dout, int n, const nn_conv_dims *d) {
     const int OC = d->OC, L = seg_len(d), P = n * d->OH * d->OW, nb = (OC + 7) / 8;
     const size_t rowstep = (size_t)frame_w(d) * d->C, total = (size_t)P * OC;
     for (int q0 = 0; q0 < P; q0 += QBLOCK) {
@@ -205,8 +206,8 @@ NN_AVX2 static void sconv_backward_weight_avx2(float *dwt, int accumulate, const
 
 /* x[r][8v .. 8v+8) += sum_oc g[r][oc] * ws[oc * Lp + 8v .. 8v+8) for r < R, v < V. */
 #define SEG_TILE(RV, VV)                                                                                              \
-    NN_AVX2 static void seg_tile_##RV##_##VV(float *const *x, const float *const *g, const float *ws, int OC,       \
-                                             size_t Lp) {                                                            \
+    NNK_AVX2 static void seg_tile_##RV##_##VV(float *const *x, const float *const *g, const float *ws, int OC,      \
+                                              size_t Lp) {                                                           \
         enum { R = RV, V = VV };                                                                                      \
         __m256 a[R][V];                                                                                               \
         for (int r = 0; r < R; r++)                                                                                   \
@@ -234,8 +235,8 @@ SEG_TILE(6, 1)
 SEG_TILE(6, 2)
 SEG_TILE(12, 1)
 
-NN_AVX2 static void seg_tile(int R, int V, float *const *x, const float *const *g, const float *ws, int OC,
-                             size_t Lp) {
+NNK_AVX2 static void seg_tile(int R, int V, float *const *x, const float *const *g, const float *ws, int OC,
+                              size_t Lp) {
     switch (R * 16 + V) {
     case 3 * 16 + 1: seg_tile_3_1(x, g, ws, OC, Lp); break;
     case 3 * 16 + 2: seg_tile_3_2(x, g, ws, OC, Lp); break;
@@ -250,8 +251,8 @@ NN_AVX2 static void seg_tile(int R, int V, float *const *x, const float *const *
     }
 }
 
-NN_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, const int32_t *off, const float *ws,
-                                             const float *zero, int n, const nn_conv_dims *d) {
+NNK_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, const int32_t *off, const float *ws,
+                                              const float *zero, int n, const nn_conv_dims *d) {
     const int OC = d->OC, P = n * d->OH * d->OW, nvec = seg_pad(d) / 8;
     const size_t Lp = (size_t)seg_pad(d), rowstep = (size_t)frame_w(d) * d->C;
     /* the widest tile the segment allows (at most 4 vectors), rows to fill the 12 accumulators */
@@ -281,7 +282,7 @@ NN_AVX2 static void sconv_backward_data_avx2(float *frame, const float *dout, co
 /* ---- forward of one input channel, stride 1: output pixels along the vector ("planar") ---- */
 
 /* r[i][j] = r[j][i] for 8 vectors of 8. */
-NN_AVX2 static inline void transpose8(__m256 *r) {
+NNK_AVX2 static inline void transpose8(__m256 *r) {
     __m256 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -300,7 +301,7 @@ NN_AVX2 static inline void transpose8(__m256 *r) {
 }
 
 /* Lanes i < n set. */
-NN_AVX2 static inline __m256 lanes_below(int n) {
+NNK_AVX2 static inline __m256 lanes_below(int n) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
 }
@@ -308,11 +309,11 @@ NN_AVX2 static inline __m256 lanes_below(int n) {
 /* Output channels of the planar forward tile: 4, 6 or 8 (OC rounded up; the extra weights are zero). */
 static int planar_noc(int OC) { return OC <= 4 ? 4 : OC <= 6 ? 6 : 8; }
 
-int nn_sconv_planar_ok(const nn_conv_dims *d) { return d->C == 1 && d->stride == 1 && d->OC <= 8; }
+int nnk_sconv_planar_ok(const nn_conv_dims *d) { return d->C == 1 && d->stride == 1 && d->OC <= 8; }
 
-size_t nn_sconv_planar_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->KW * planar_noc(d->OC); }
+size_t nnk_sconv_planar_floats(const nn_conv_dims *d) { return (size_t)d->KH * d->KW * planar_noc(d->OC); }
 
-void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {
+void nnk_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {
     const int taps = d->KH * d->KW, noc = planar_noc(d->OC);
     for (int t = 0; t < taps; t++)
         for (int oc = 0; oc < noc; oc++) wb[(size_t)t * noc + oc] = oc < d->OC ? w[(size_t)oc * taps + t] : 0.0f;
@@ -320,8 +321,8 @@ void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {
 
 /* One tile: NOC channels x NPV vectors of 8 neighbouring output pixels starting at frame row pointer src. */
 #define PLANAR_TILE(NOC, NPV)                                                                                         \
-    NN_AVX2 static void planar_tile_##NOC(__m256 *acc, const float *src, const float *wb, int KH, int KW,            \
-                                          size_t Wp) {                                                               \
+    NNK_AVX2 static void planar_tile_##NOC(__m256 *acc, const float *src, const float *wb, int KH, int KW,           \
+                                           size_t Wp) {                                                              \
         __m256 a[NOC][NPV];                                                                                           \
         for (int c = 0; c < NOC; c++)                                                                                 \
             for (int v = 0; v < NPV; v++) a[c][v] = _mm256_setzero_ps();                                              \
@@ -342,10 +343,10 @@ PLANAR_TILE(4, 2)
 PLANAR_TILE(6, 2)
 PLANAR_TILE(8, 1)
 
-NN_AVX2 static void planar_forward_avx2(float *out, double *sum, double *sq, const float *frame, const float *wb,
-                                        const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+NNK_AVX2 static void planar_forward_avx2(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                                         const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     const int OC = d->OC, OH = d->OH, OW = d->OW, noc = planar_noc(OC), npv = noc == 8 ? 1 : 2;
-    const size_t Wp = (size_t)frame_w(d), istride = nn_gconv_frame_floats(d, 1), total = (size_t)n * OH * OW * OC;
+    const size_t Wp = (size_t)frame_w(d), istride = nnk_gconv_frame_floats(d, 1), total = (size_t)n * OH * OW * OC;
     const __m256 vslope = _mm256_set1_ps(slope);
     __m256 bv[8];
     for (int c = 0; c < 8; c++) bv[c] = _mm256_set1_ps(bias && c < OC ? bias[c] : 0.0f);
@@ -366,7 +367,7 @@ NN_AVX2 static void planar_forward_avx2(float *out, double *sum, double *sq, con
                     const int valid = OW - ow0 - 8 * v < 8 ? OW - ow0 - 8 * v : 8;
                     const __m256 m = lanes_below(valid);
                     for (int c = 0; c < 8; c++) {
-                        r[c] = c < OC ? nn_act8(_mm256_add_ps(r[c], bv[c]), act, vslope) : _mm256_setzero_ps();
+                        r[c] = c < OC ? nnk_act8(_mm256_add_ps(r[c], bv[c]), act, vslope) : _mm256_setzero_ps();
                         if (sum && c < OC) {
                             const __m256 x = _mm256_and_ps(r[c], m);
                             s[c] = _mm256_add_ps(s[c], x);
@@ -396,39 +397,39 @@ NN_AVX2 static void planar_forward_avx2(float *out, double *sum, double *sq, con
         }
 }
 
-void nn_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
-                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+void nnk_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                              const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     planar_forward_avx2(out, sum, sq, frame, wb, bias, n, d, act, slope);
 }
 
-void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
-                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+void nnk_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     sconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope);
 }
 
-void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
-                              int n, const nn_conv_dims *d) {
+void nnk_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                               int n, const nn_conv_dims *d) {
     sconv_backward_weight_avx2(dwt, accumulate, frame, off, dout, n, d);
 }
 
-void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
-                            int n, const nn_conv_dims *d) {
+void nnk_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
+                             int n, const nn_conv_dims *d) {
     sconv_backward_data_avx2(frame, dout, off, ws, zero, n, d);
 }
 
-#else /* no x86: never selected (the caller checks nn_cpu_avx2()) */
+#else /* no x86: never selected (the caller checks nnk_cpu_avx2()) */
 
-int nn_sconv_planar_ok(const nn_conv_dims *d) { return 0; }
-size_t nn_sconv_planar_floats(const nn_conv_dims *d) { return 0; }
-void nn_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {}
-void nn_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
-                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
+int nnk_sconv_planar_ok(const nn_conv_dims *d) { return 0; }
+size_t nnk_sconv_planar_floats(const nn_conv_dims *d) { return 0; }
+void nnk_sconv_pack_planar(float *wb, const float *w, const nn_conv_dims *d) {}
+void nnk_sconv_planar_forward(float *out, double *sum, double *sq, const float *frame, const float *wb,
+                              const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 
-void nn_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
-                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
-void nn_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
-                              int n, const nn_conv_dims *d) {}
-void nn_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
-                            int n, const nn_conv_dims *d) {}
+void nnk_sconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
+void nnk_sconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                               int n, const nn_conv_dims *d) {}
+void nnk_sconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *ws, const float *zero,
+                             int n, const nn_conv_dims *d) {}
 
 #endif

@@ -1,4 +1,4 @@
-/* nn/gemm_conv: implicit-GEMM convolution kernels with AVX2+FMA register tiles (see gemm_conv.h).
+/* nn/gemm_conv: implicit-GEMM convolution kernels with AVX2+FMA register tiles (see nn/internal/gemm_conv.h).
  *
  * Each kernel keeps a 6 x 16 tile of results in 12 ymm registers and runs down a reduction dimension with one
  * broadcast per row and two vector loads per step (8 loads for 12 FMAs, so the FMA units set the pace):
@@ -7,20 +7,20 @@
  *   backward weight: rows = k, columns = output channels, reduction over output pixels
  * Partial tiles (fewer than 6 rows) repeat a valid row and discard (forward) or zero (backward data) its result.
  */
-#include "nn/gemm_conv.h"
+#include "nn/internal/gemm_conv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/simd.h"
+#include "nn/internal/simd.h"
 
 #define TR 6 /* rows per register tile */
 
 static inline int frame_h(const nn_conv_dims *d) { return d->H + 2 * d->pad; }
 static inline int frame_w(const nn_conv_dims *d) { return d->W + 2 * d->pad; }
 
-#if NN_X86
-int nn_cpu_avx2(void) {
+#if NNK_X86
+int nnk_cpu_avx2(void) {
     const char *e = getenv("DIGITS_NO_AVX2");
     if (e && *e && strcmp(e, "0") != 0) return 0;
     __builtin_cpu_init();
@@ -35,11 +35,11 @@ static size_t image_stride(const nn_conv_dims *d) {
     return s % 1024 == 0 ? s + 16 : s;
 }
 
-int nn_gconv_framed(const nn_conv_dims *d) { return d->pad > 0 || image_stride(d) != (size_t)d->H * d->W * d->C; }
+int nnk_gconv_framed(const nn_conv_dims *d) { return d->pad > 0 || image_stride(d) != (size_t)d->H * d->W * d->C; }
 
-size_t nn_gconv_frame_floats(const nn_conv_dims *d, int n) { return (size_t)n * image_stride(d); }
+size_t nnk_gconv_frame_floats(const nn_conv_dims *d, int n) { return (size_t)n * image_stride(d); }
 
-void nn_gconv_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
+void nnk_gconv_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
     const int Wp = frame_w(d), p = d->pad, C = d->C;
     const size_t row = (size_t)Wp * C, border = (size_t)p * C;
     for (int i = 0; i < n; i++) {
@@ -58,7 +58,7 @@ void nn_gconv_pad(float *frame, const float *in, int n, const nn_conv_dims *d) {
     }
 }
 
-void nn_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d) {
+void nnk_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d) {
     const int Wp = frame_w(d), p = d->pad, C = d->C;
     const size_t row = (size_t)Wp * C;
     for (int i = 0; i < n; i++)
@@ -67,7 +67,7 @@ void nn_gconv_unpad(float *in, const float *frame, int n, const nn_conv_dims *d)
                    frame + (size_t)i * image_stride(d) + (size_t)(h + p) * row + (size_t)p * C, sizeof(float) * d->W * C);
 }
 
-void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d) {
+void nnk_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d) {
     /* sizes in locals: off (int32_t) may alias *d for the compiler, which then reloads them every step */
     const int32_t img = (int32_t)image_stride(d), row = (int32_t)(d->stride * frame_w(d) * d->C),
                   col = (int32_t)(d->stride * d->C);
@@ -80,7 +80,7 @@ void nn_gconv_offsets(int32_t *off, int n, const nn_conv_dims *d) {
         }
 }
 
-void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+void nnk_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const size_t K = (size_t)d->KH * d->KW * d->C;
     for (int oc = oc0; oc < oc1; oc++) {
         float *dst = wf + (size_t)(oc / 16) * K * 16 + oc % 16;
@@ -89,14 +89,14 @@ void nn_gconv_pack_forward(float *wf, const float *w, const nn_conv_dims *d, int
     }
 }
 
-int nn_gconv_transposed(nn_conv_dims *t, const nn_conv_dims *d) {
+int nnk_gconv_transposed(nn_conv_dims *t, const nn_conv_dims *d) {
     if (d->stride != 1 || d->KH != d->KW) return -1;
     *t = (nn_conv_dims){.H = d->OH, .W = d->OW, .C = d->OC, .OC = d->C, .KH = d->KH, .KW = d->KW, .stride = 1,
                         .pad = d->KH - 1 - d->pad};
     return nn_conv_dims_finish(t);
 }
 
-void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+void nnk_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const int KH = d->KH, KW = d->KW, C = d->C, OC = d->OC;
     const size_t Kt = (size_t)KH * KW * OC;
     for (int oc = oc0; oc < oc1; oc++)
@@ -108,7 +108,7 @@ void nn_gconv_pack_transposed(float *wt, const float *w, const nn_conv_dims *d, 
             }
 }
 
-void nn_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+void nnk_gconv_pack_data(float *wd, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const int taps = d->KH * d->KW, C = d->C, OC = d->OC;
     for (int oc = oc0; oc < oc1; oc++)
         for (int t = 0; t < taps; t++)
@@ -169,16 +169,16 @@ static inline float wino_weight(const float *w, const nn_conv_dims *d, int trans
                       : w[(((size_t)oc * 3 + kh) * 3 + kw) * d->C + c];
 }
 
-int nn_wino_ok(const nn_conv_dims *d) {
-    return NN_X86 && d->KH == 3 && d->KW == 3 && d->stride == 1 && d->C % 16 == 0 && d->OC % 16 == 0 &&
-           nn_cpu_avx2();
+int nnk_wino_ok(const nn_conv_dims *d) {
+    return NNK_X86 && d->KH == 3 && d->KW == 3 && d->stride == 1 && d->C % 16 == 0 && d->OC % 16 == 0 &&
+           nnk_cpu_avx2();
 }
 
-#if NN_X86
+#if NNK_X86
 /* g[kh][kw] (4 double lanes) = the 3x3 weights of output channels oc..oc+3 and input channel c, of w (OC, 3, 3, C),
  * or transposed = 1: of the transposed convolution (w (C, 3, 3, OC) rotated by 180 degrees). */
-NN_AVX2 static inline void wino_load_g(__m256d g[3][3], const float *w, const nn_conv_dims *d, int transposed, int oc,
-                                       int c) {
+NNK_AVX2 static inline void wino_load_g(__m256d g[3][3], const float *w, const nn_conv_dims *d, int transposed, int oc,
+                                        int c) {
     const int C = d->C, OC = d->OC;
     const size_t s = (size_t)9 * C; /* from one output channel's weights to the next */
     for (int kh = 0; kh < 3; kh++)
@@ -194,9 +194,9 @@ NN_AVX2 static inline void wino_load_g(__m256d g[3][3], const float *w, const nn
         }
 }
 
-/* nn_wino_pack for 4 output channels at a time (oc0, oc1 multiples of 4): the same double arithmetic per lane,
+/* nnk_wino_pack for 4 output channels at a time (oc0, oc1 multiples of 4): the same double arithmetic per lane,
  * so the same bits. */
-NN_AVX2 static void wino_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+NNK_AVX2 static void wino_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
     const __m256d half = _mm256_set1_pd(0.5);
     for (int oc = oc0; oc < oc1; oc += 4)
@@ -222,9 +222,9 @@ NN_AVX2 static void wino_pack_avx2(float *u, const float *w, const nn_conv_dims 
 }
 #endif
 
-void nn_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+void nnk_wino_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
-#if NN_X86
+#if NNK_X86
     if (oc0 % 4 == 0 && oc1 % 4 == 0) {
         wino_pack_avx2(u, w, d, transposed, oc0, oc1);
         return;
@@ -275,21 +275,21 @@ static const float *wino_tiles(float *frame, int32_t *toff, const float *in, int
 }
 static size_t r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-size_t nn_wino_work_floats(const nn_conv_dims *d, int n) {
+size_t nnk_wino_work_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
            r16(16 * wino_plane(WINO_TILES, d->C)) + 16 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
 
 /* work of the weight gradient: frame | tile offsets | V (16 planes of WINO_TILES x C) | U (16 planes of
  * WINO_TILES x OC), planes wino_plane apart */
-size_t nn_wino_wgrad_floats(const nn_conv_dims *d, int n) {
+size_t nnk_wino_wgrad_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 2)) + r16((size_t)n * wino_ty(d) * wino_tx(d)) +
            r16(16 * wino_plane(WINO_TILES, d->C)) + r16(16 * wino_plane(WINO_TILES, d->OC));
 }
 
-#if NN_X86
-/* nn_wino_wgrad_finish 8 elements at a time (plane is a multiple of 256): the same additions in the same order. */
-NN_AVX2 static void wgrad_finish_avx2(float *dwt, const float *m, size_t plane) {
+#if NNK_X86
+/* nnk_wino_wgrad_finish 8 elements at a time (plane is a multiple of 256): the same additions in the same order. */
+NNK_AVX2 static void wgrad_finish_avx2(float *dwt, const float *m, size_t plane) {
     for (size_t e = 0; e < plane; e += 8) {
         __m256 M[16], S[3][4];
         for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(m + xi * plane + e);
@@ -308,9 +308,9 @@ NN_AVX2 static void wgrad_finish_avx2(float *dwt, const float *m, size_t plane) 
 }
 #endif
 
-void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
+void nnk_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
     const size_t C = (size_t)d->C, OC = (size_t)d->OC, plane = C * OC;
-#if NN_X86
+#if NNK_X86
     if (plane % 8 == 0) {
         wgrad_finish_avx2(dwt, m, plane);
         return;
@@ -335,24 +335,24 @@ void nn_wino_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
 /* Weight gradient with F(4x4, 3x3)'s own matrices (the transpose of its forward: y = A^T [(G g) .* (B^T d)]
  * gives dg = G^T [(B^T d) .* (A dy)]): m (36, C, OC) sums (B^T d B) .* (A dY A^T) over 6x6 input tiles d and 4x4
  * output-gradient blocks dY; dwt = G^T m G. G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0;
- * 0 -1/6 -1/6 1/6 1/6 1] (nn_wino4_wgrad_finish, AVX2 only: OC is a multiple of 16). */
-size_t nn_wino4_wgrad_floats(const nn_conv_dims *d, int n) {
+ * 0 -1/6 -1/6 1/6 1/6 1] (nnk_wino4_wgrad_finish, AVX2 only: OC is a multiple of 16). */
+size_t nnk_wino4_wgrad_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
            r16(36 * wino_plane(WINO4_WG_TILES, d->C)) + r16(36 * wino_plane(WINO4_WG_TILES, d->OC));
 }
 
 /* ---- stride-2 convolutions on the space-to-depth input ---- */
 
-int nn_s2d_dims(nn_conv_dims *s, nn_conv_dims *t, const nn_conv_dims *d) {
-    if (!NN_X86 || d->stride != 2 || d->pad != 2 || d->KH != d->KW || (d->KH != 5 && d->KH != 6) ||
-        d->OH != (d->H + 1) / 2 || d->OW != (d->W + 1) / 2 || d->C % 4 != 0 || d->OC % 16 != 0 || !nn_cpu_avx2())
+int nnk_s2d_dims(nn_conv_dims *s, nn_conv_dims *t, const nn_conv_dims *d) {
+    if (!NNK_X86 || d->stride != 2 || d->pad != 2 || d->KH != d->KW || (d->KH != 5 && d->KH != 6) ||
+        d->OH != (d->H + 1) / 2 || d->OW != (d->W + 1) / 2 || d->C % 4 != 0 || d->OC % 16 != 0 || !nnk_cpu_avx2())
         return 0;
     *s = (nn_conv_dims){.H = d->OH + 2, .W = d->OW + 2, .C = 4 * d->C, .OC = d->OC, .KH = 3, .KW = 3, .stride = 1};
     *t = (nn_conv_dims){.H = d->OH, .W = d->OW, .C = d->OC, .OC = 4 * d->C, .KH = 3, .KW = 3, .stride = 1, .pad = 1};
     return nn_conv_dims_finish(s) == 0 && nn_conv_dims_finish(t) == 0;
 }
 
-void nn_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d) {
+void nnk_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d) {
     const int C = d->C, SH = d->OH + 2, SW = d->OW + 2, p = d->pad;
     const size_t C4 = 4 * (size_t)C, img = (size_t)SH * SW * C4, in_n = (size_t)d->H * d->W * C;
     for (int i = 0; i < n; i++)
@@ -377,7 +377,7 @@ void nn_s2d_input(float *S, const float *in, int n, const nn_conv_dims *d) {
             }
 }
 
-void nn_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
+void nnk_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, int oc1) {
     const int C = d->C, K = d->KH;
     for (int oc = oc0; oc < oc1; oc++)
         for (int dy = 0; dy < 3; dy++)
@@ -393,7 +393,7 @@ void nn_s2d_weights(float *ws, const float *w, const nn_conv_dims *d, int oc0, i
                     }
 }
 
-void nn_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d) {
+void nnk_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d) {
     const int C = d->C, H = d->H, W = d->W, p = d->pad;
     const size_t C4 = 4 * (size_t)C;
     for (int i = 0; i < n; i++)
@@ -408,7 +408,7 @@ void nn_s2d_grad_input(float *din, const float *dS, int n, const nn_conv_dims *d
         }
 }
 
-void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
+void nnk_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
     const int C = d->C, K = d->KH;
     const size_t blk = (size_t)C * d->OC; /* one (py, px) block of a tap: rows (c) of OC */
     for (int dy = 0; dy < 3; dy++)
@@ -422,7 +422,7 @@ void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
                 }
 }
 
-#if NN_X86
+#if NNK_X86
 
 #define ZERO12                                                                                                        \
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00,    \
@@ -432,7 +432,7 @@ void nn_s2d_grad_weight(float *dwt, const float *dws, const nn_conv_dims *d) {
     a##r##1 = _mm256_fmadd_ps(b, w1, a##r##1)
 
 /* tile (6, 16) = sum over kh < KH, t < L of p[r][kh * rowstep + t] * wf[(kh * L + t) * 16 + (0..15)]. */
-NN_AVX2 static void fwd_tile(float *tile, const float *const *p, const float *wf, int KH, int L, size_t rowstep) {
+NNK_AVX2 static void fwd_tile(float *tile, const float *const *p, const float *wf, int KH, int L, size_t rowstep) {
     ZERO12;
     for (int kh = 0; kh < KH; kh++) {
         const size_t o = (size_t)kh * rowstep;
@@ -462,7 +462,7 @@ NN_AVX2 static void fwd_tile(float *tile, const float *const *p, const float *wf
     _mm256_store_ps(tile + 80, a50), _mm256_store_ps(tile + 88, a51);
 }
 
-NN_AVX2 static void flush_stats(double *sum, double *sq, __m256 *s0, __m256 *s1, __m256 *q0, __m256 *q1) {
+NNK_AVX2 static void flush_stats(double *sum, double *sq, __m256 *s0, __m256 *s1, __m256 *q0, __m256 *q1) {
     float t[32];
     _mm256_storeu_ps(t, *s0), _mm256_storeu_ps(t + 8, *s1), _mm256_storeu_ps(t + 16, *q0);
     _mm256_storeu_ps(t + 24, *q1);
@@ -473,9 +473,9 @@ NN_AVX2 static void flush_stats(double *sum, double *sq, __m256 *s0, __m256 *s1,
     *s0 = *s1 = *q0 = *q1 = _mm256_setzero_ps();
 }
 
-NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, const float *frame, const int32_t *off,
-                                       const float *wf, const float *bias, int n, const nn_conv_dims *d, nn_act act,
-                                       float slope, int oc_begin, int oc_end) {
+NNK_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, const float *frame, const int32_t *off,
+                                        const float *wf, const float *bias, int n, const nn_conv_dims *d, nn_act act,
+                                        float slope, int oc_begin, int oc_end) {
     const int OC = d->OC, L = d->KW * d->C, P = n * d->OH * d->OW;
     const size_t K = (size_t)d->KH * L;
     const size_t rowstep = (size_t)frame_w(d) * d->C;
@@ -495,8 +495,8 @@ NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, cons
                 float *o = out + (size_t)(q + r) * OC + oc0;
                 __m256 v0 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r), b0);
                 __m256 v1 = _mm256_add_ps(_mm256_load_ps(tile + 16 * r + 8), b1);
-                v0 = nn_act8(v0, act, vslope);
-                v1 = nn_act8(v1, act, vslope);
+                v0 = nnk_act8(v0, act, vslope);
+                v1 = nnk_act8(v1, act, vslope);
                 _mm256_storeu_ps(o, v0);
                 _mm256_storeu_ps(o + 8, v1);
                 if (sum) {
@@ -516,8 +516,8 @@ NN_AVX2 static void gconv_forward_avx2(float *out, double *sum, double *sq, cons
 }
 
 /* For every tap (kh, kw): x[r][tap offset + (0..15)] += sum_oc g[r][oc] * wd[tap][oc][0..15]. */
-NN_AVX2 static void data_tile(float *const *x, const float *const *g, const float *wd, int KH, int KW, int OC, int C,
-                              size_t rowstep) {
+NNK_AVX2 static void data_tile(float *const *x, const float *const *g, const float *wd, int KH, int KW, int OC, int C,
+                               size_t rowstep) {
     const float *g0 = g[0], *g1 = g[1], *g2 = g[2], *g3 = g[3], *g4 = g[4], *g5 = g[5];
     for (int kh = 0; kh < KH; kh++)
         for (int kw = 0; kw < KW; kw++) {
@@ -550,8 +550,8 @@ NN_AVX2 static void data_tile(float *const *x, const float *const *g, const floa
         }
 }
 
-NN_AVX2 static void gconv_backward_data_avx2(float *frame, const float *dout, const int32_t *off, const float *wd,
-                                             const float *zero, int n, const nn_conv_dims *d, int c_begin, int c_end) {
+NNK_AVX2 static void gconv_backward_data_avx2(float *frame, const float *dout, const int32_t *off, const float *wd,
+                                              const float *zero, int n, const nn_conv_dims *d, int c_begin, int c_end) {
     const int OC = d->OC, C = d->C, P = n * d->OH * d->OW;
     const size_t rowstep = (size_t)frame_w(d) * C;
     for (int q = 0; q < P; q += TR) {
@@ -586,8 +586,8 @@ NN_AVX2 static void gconv_backward_data_avx2(float *frame, const float *dout, co
         _mm256_storeu_ps(w + 8, a##r##1);                                                                             \
     }
 #define WT_TILE(RV)                                                                                                   \
-    NN_AVX2 static void wt_tile_##RV(float *dwt, int OC, const float *frame, const int32_t *off, size_t o,           \
-                                     const float *dout, int P, int accumulate) {                                     \
+    NNK_AVX2 static void wt_tile_##RV(float *dwt, int OC, const float *frame, const int32_t *off, size_t o,          \
+                                      const float *dout, int P, int accumulate) {                                    \
         enum { R = RV };                                                                                              \
         ZERO12;                                                                                                       \
         for (int q = 0; q < P; q++) {                                                                                 \
@@ -609,9 +609,9 @@ WT_TILE(6)
  * L1 while every k-tile runs over them; the (K, OC) partial is read and written once per block. */
 #define WT_QBLOCK 64
 
-NN_AVX2 static void gconv_backward_weight_avx2(float *dwt, int accumulate, const float *frame, const int32_t *off,
-                                               const float *dout, int n, const nn_conv_dims *d, int oc_begin,
-                                               int oc_end) {
+NNK_AVX2 static void gconv_backward_weight_avx2(float *dwt, int accumulate, const float *frame, const int32_t *off,
+                                                const float *dout, int n, const nn_conv_dims *d, int oc_begin,
+                                                int oc_end) {
     const int OC = d->OC, L = d->KW * d->C, P = n * d->OH * d->OW;
     const size_t rowstep = (size_t)frame_w(d) * d->C;
     for (int q0 = 0; q0 < P; q0 += WT_QBLOCK) {
@@ -642,9 +642,9 @@ NN_AVX2 static void gconv_backward_weight_avx2(float *dwt, int accumulate, const
  * Winograd algorithms here differ only in B^T's last row: d1 - d3 for F(2x2, 3x3) (forward, input gradient),
  * d3 - d1 for F(3x3, 2x2) (weight gradient); `last31` picks the second. Inlined into each caller with a constant,
  * so each keeps its own straight-line code. */
-NN_AVX2 static inline __attribute__((always_inline)) void wino_bt(float *V, size_t vstride, const float *fr,
-                                                                  const int32_t *toff, int nt, int C, size_t row,
-                                                                  int last31) {
+NNK_AVX2 static inline __attribute__((always_inline)) void wino_bt(float *V, size_t vstride, const float *fr,
+                                                                   const int32_t *toff, int nt, int C, size_t row,
+                                                                   int last31) {
     for (int t = 0; t < nt; t++)
         for (int c0 = 0; c0 < C; c0 += 8) {
             const float *b = fr + toff[t] + c0;
@@ -669,15 +669,15 @@ NN_AVX2 static inline __attribute__((always_inline)) void wino_bt(float *V, size
 }
 
 /* F(2x2, 3x3)'s input transform. */
-NN_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
-                               size_t row) {
+NNK_AVX2 static void wino_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                                size_t row) {
     wino_bt(V, vstride, fr, toff, nt, C, row, 0);
 }
 
 /* m (npos, 6, 16): for each of the npos transform positions (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)), rows of V
  * (6 tiles from v0) times u (C, 16). */
-NN_AVX2 static inline __attribute__((always_inline)) void wino_gemm(float *m, const float *v0, size_t vstride, int nv,
-                                                                    const float *u, size_t ustride, int C, int npos) {
+NNK_AVX2 static inline __attribute__((always_inline)) void wino_gemm(float *m, const float *v0, size_t vstride, int nv,
+                                                                     const float *u, size_t ustride, int C, int npos) {
     for (int xi = 0; xi < npos; xi++) {
         const float *v = v0 + (size_t)xi * vstride;
         const float *p0 = v, *p1 = v + (size_t)(nv > 1 ? 1 : 0) * C, *p2 = v + (size_t)(nv > 2 ? 2 : 0) * C;
@@ -729,11 +729,12 @@ NN_AVX2 static inline __attribute__((always_inline)) void wino_gemm(float *m, co
         (o)[5] = (g2);                                                                                                 \
     } while (0)
 
-int nn_wino4_ok(const nn_conv_dims *d) { return nn_wino_ok(d); }
+int nnk_wino4_ok(const nn_conv_dims *d) { return nnk_wino_ok(d); }
 
-/* nn_wino4_pack for 4 output channels at a time (oc0, oc1 multiples of 4): WINO4_G on 4 double lanes (GCC vector
+/* nnk_wino4_pack for 4 output channels at a time (oc0, oc1 multiples of 4): WINO4_G on 4 double lanes (GCC vector
  * arithmetic), the same operations as the scalar code, so the same bits. */
-NN_AVX2 static void wino4_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+NNK_AVX2 static void wino4_pack_avx2(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0,
+                                     int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
     for (int oc = oc0; oc < oc1; oc += 4)
         for (int c = 0; c < C; c++) {
@@ -754,7 +755,7 @@ NN_AVX2 static void wino4_pack_avx2(float *u, const float *w, const nn_conv_dims
         }
 }
 
-void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
+void nnk_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {
     const int C = d->C, OC = d->OC, nb = OC / 16;
     if (oc0 % 4 == 0 && oc1 % 4 == 0) {
         wino4_pack_avx2(u, w, d, transposed, oc0, oc1);
@@ -780,7 +781,7 @@ void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transpos
 }
 
 /* work: frame (framed only) | tile offsets | V (36, WINO4_TILES, C) | m (36, 6, 16) | stats (2, OC) */
-size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
+size_t nnk_wino4_work_floats(const nn_conv_dims *d, int n) {
     return r16(wino_frame_sz(d, n, 4)) + r16((size_t)n * wt_ty(d, 4) * wt_tx(d, 4)) +
            r16(36 * wino_plane(WINO4_TILES, d->C)) + 36 * 6 * 16 + r16(2 * (size_t)d->OC);
 }
@@ -815,8 +816,8 @@ size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) {
     } while (0)
 
 /* V[(i*6 + j) * vstride + t * C + c] = (B^T d B)[i][j] for the 6x6 input tiles at fr + toff[t], t < nt. */
-NN_AVX2 static void wino4_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
-                                size_t row) {
+NNK_AVX2 static void wino4_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                                 size_t row) {
     for (int t = 0; t < nt; t++)
         for (int c0 = 0; c0 < C; c0 += 8) {
             const float *b = fr + toff[t] + c0;
@@ -831,7 +832,7 @@ NN_AVX2 static void wino4_input(float *V, size_t vstride, const float *fr, const
 }
 
 /* y (m*m) = A^T M A for one 8-channel slice of the GEMM results mr (positions 96 floats apart). */
-NN_AVX2 static inline __attribute__((always_inline)) void wino_output2(__m256 *y, const float *mr) {
+NNK_AVX2 static inline __attribute__((always_inline)) void wino_output2(__m256 *y, const float *mr) {
     __m256 M[16], s0[4], s1[4];
     for (int xi = 0; xi < 16; xi++) M[xi] = _mm256_loadu_ps(mr + xi * 96);
     for (int j = 0; j < 4; j++) { /* A^T M */
@@ -843,7 +844,7 @@ NN_AVX2 static inline __attribute__((always_inline)) void wino_output2(__m256 *y
     y[2] = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
     y[3] = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
 }
-NN_AVX2 static inline __attribute__((always_inline)) void wino_output4(__m256 *y, const float *mr) {
+NNK_AVX2 static inline __attribute__((always_inline)) void wino_output4(__m256 *y, const float *mr) {
     __m256 M[36], S[24];
     for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(mr + xi * 96);
     for (int j = 0; j < 6; j++) WINO4_AT(S + j, 6, M + j, 6);          /* A^T M, column j */
@@ -852,7 +853,7 @@ NN_AVX2 static inline __attribute__((always_inline)) void wino_output4(__m256 *y
 
 /* The forward of F(m x m, 3x3), m = 2 or 4 (a constant in each caller): input transform of a chunk of tiles, GEMMs
  * in 6-tile x 16-channel blocks, output transform fused with bias, activation and batch statistics. */
-NN_AVX2 static inline __attribute__((always_inline)) void
+NNK_AVX2 static inline __attribute__((always_inline)) void
 wino_forward_m(float *out, double *sum, double *sq, float *work, const float *in, const float *u, const float *bias,
                int n, const nn_conv_dims *d, nn_act act, float slope, const int mt) {
     const int np = mt == 2 ? 16 : 36, chunk = mt == 2 ? WINO_TILES : WINO4_TILES;
@@ -893,7 +894,7 @@ wino_forward_m(float *out, double *sum, double *sq, float *work, const float *in
                         for (int a = 0; a < mt && mt * ty + a < d->OH; a++)
                             for (int b = 0; b < mt && mt * tx + b < d->OW; b++) {
                                 float *o = out + (((size_t)img * d->OH + mt * ty + a) * d->OW + mt * tx + b) * OC + oc;
-                                __m256 v = nn_act8(_mm256_add_ps(y[a * mt + b], bv), act, vslope);
+                                __m256 v = nnk_act8(_mm256_add_ps(y[a * mt + b], bv), act, vslope);
                                 _mm256_storeu_ps(o, v);
                                 ssum = _mm256_add_ps(ssum, v);
                                 ssq = _mm256_fmadd_ps(v, v, ssq);
@@ -916,27 +917,27 @@ wino_forward_m(float *out, double *sum, double *sq, float *work, const float *in
     }
 }
 
-NN_AVX2 void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                             const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+NNK_AVX2 void nnk_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                               const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     wino_forward_m(out, sum, sq, work, in, u, bias, n, d, act, slope, 2);
 }
 
-NN_AVX2 void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                              const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
+NNK_AVX2 void nnk_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                                const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {
     wino_forward_m(out, sum, sq, work, in, u, bias, n, d, act, slope, 4);
 }
 
 /* ---- Winograd F(3x3, 2x2) weight gradient ---- */
 
 /* F(3x3, 2x2)'s input transform (its B^T's last row is d3 - d1). */
-NN_AVX2 static void wgrad_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
-                                size_t row) {
+NNK_AVX2 static void wgrad_input(float *V, size_t vstride, const float *fr, const int32_t *toff, int nt, int C,
+                                 size_t row) {
     wino_bt(V, vstride, fr, toff, nt, C, row, 1);
 }
 
 /* U[(i*4 + j) * ustride + t * OC + oc] = (G g G^T)[i][j], g the 2x2 output-gradient block of tile t (zero where
  * the block leaves the output). */
-NN_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
+NNK_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
     const int OC = d->OC, TY = wino_ty(d), TX = wino_tx(d);
     const __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
     for (int k = 0; k < nt; k++) {
@@ -985,7 +986,7 @@ NN_AVX2 static void wgrad_dout(float *U, size_t ustride, const float *dout, int 
         _mm256_storeu_ps(m + (size_t)r * OC + 8, a##r##1);                                                            \
     }
 #define WG_TILE(RV)                                                                                                   \
-    NN_AVX2 static void wg_tile_##RV(float *m, int OC, const float *v, int C, const float *u, int nt, int acc) {     \
+    NNK_AVX2 static void wg_tile_##RV(float *m, int OC, const float *v, int C, const float *u, int nt, int acc) {    \
         enum { R = RV };                                                                                              \
         ZERO12;                                                                                                       \
         WG_IN(0) WG_IN(1) WG_IN(2) WG_IN(3) WG_IN(4) WG_IN(5)                                                         \
@@ -1005,8 +1006,8 @@ WG_TILE(6)
 
 /* m (npos, C, OC) (+)= for each transform position, V[xi] (nt, C)^T . U[xi] (nt, OC); acc = 0: m starts from zero,
  * as a zeroed m would. */
-NN_AVX2 static void wg_gemms(float *m, const float *V, size_t vstride, const float *U, size_t ustride, int nt, int C,
-                             int OC, int npos, int acc) {
+NNK_AVX2 static void wg_gemms(float *m, const float *V, size_t vstride, const float *U, size_t ustride, int nt, int C,
+                              int OC, int npos, int acc) {
     for (int xi = 0; xi < npos; xi++)
         for (int oc0 = 0; oc0 < OC; oc0 += 16)
             for (int c0 = 0; c0 < C; c0 += TR) {
@@ -1040,7 +1041,7 @@ NN_AVX2 static void wg_gemms(float *m, const float *V, size_t vstride, const flo
         (o)[5 * (os)] = (g3);                                                                                          \
     } while (0)
 
-NN_AVX2 static void wgrad4_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
+NNK_AVX2 static void wgrad4_dout(float *U, size_t ustride, const float *dout, int t0, int nt, const nn_conv_dims *d) {
     const int OC = d->OC, TY = wt_ty(d, 4), TX = wt_tx(d, 4);
     const __m256 zero = _mm256_setzero_ps();
     for (int k = 0; k < nt; k++) {
@@ -1064,9 +1065,9 @@ NN_AVX2 static void wgrad4_dout(float *U, size_t ustride, const float *dout, int
 /* The weight-gradient sums of F(m x m, 3x3), m = 2 or 4 (a constant in each caller), over chunks of tiles: F(3x3, 2x2)
  * in chunks of WINO_TILES, F(4x4, 3x3)'s transpose in equal chunks of at most WINO4_WG_TILES (each pass over the
  * larger m (36, C, OC) gets a long reduction). */
-NN_AVX2 static inline __attribute__((always_inline)) void wgrad_accumulate_m(float *m, int accumulate, float *work,
-                                                                             const float *in, const float *dout, int n,
-                                                                             const nn_conv_dims *d, const int mt) {
+NNK_AVX2 static inline __attribute__((always_inline)) void wgrad_accumulate_m(float *m, int accumulate, float *work,
+                                                                              const float *in, const float *dout, int n,
+                                                                              const nn_conv_dims *d, const int mt) {
     const int np = mt == 2 ? 16 : 36, chunk = mt == 2 ? WINO_TILES : WINO4_WG_TILES;
     const int C = d->C, OC = d->OC, TY = wt_ty(d, mt), TX = wt_tx(d, mt), fw = wt_fw(d, mt);
     float *frame = work;
@@ -1090,13 +1091,13 @@ NN_AVX2 static inline __attribute__((always_inline)) void wgrad_accumulate_m(flo
     }
 }
 
-NN_AVX2 void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
-                                      int n, const nn_conv_dims *d) {
+NNK_AVX2 void nnk_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                        int n, const nn_conv_dims *d) {
     wgrad_accumulate_m(m, accumulate, work, in, dout, n, d, 2);
 }
 
-NN_AVX2 void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
-                                       int n, const nn_conv_dims *d) {
+NNK_AVX2 void nnk_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout,
+                                         int n, const nn_conv_dims *d) {
     wgrad_accumulate_m(m, accumulate, work, in, dout, n, d, 4);
 }
 
@@ -1113,7 +1114,7 @@ NN_AVX2 void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, co
         (o)[2 * (os)] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(q_c, q_a), (m)[5 * (ms)]);                                \
     } while (0)
 
-NN_AVX2 static void wgrad4_finish_avx2(float *dwt, const float *m, size_t plane) {
+NNK_AVX2 static void wgrad4_finish_avx2(float *dwt, const float *m, size_t plane) {
     for (size_t e = 0; e < plane; e += 8) {
         __m256 M[36], S[18], r[3];
         for (int xi = 0; xi < 36; xi++) M[xi] = _mm256_loadu_ps(m + xi * plane + e);
@@ -1125,44 +1126,44 @@ NN_AVX2 static void wgrad4_finish_avx2(float *dwt, const float *m, size_t plane)
     }
 }
 
-void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
+void nnk_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {
     wgrad4_finish_avx2(dwt, m, (size_t)d->C * d->OC);
 }
 
-void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
-                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {
+void nnk_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {
     gconv_forward_avx2(out, sum, sq, frame, off, wf, bias, n, d, act, slope, oc0, oc1);
 }
 
-void nn_gconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *wd, const float *zero,
-                            int n, const nn_conv_dims *d, int c0, int c1) {
+void nnk_gconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *wd, const float *zero,
+                             int n, const nn_conv_dims *d, int c0, int c1) {
     gconv_backward_data_avx2(frame, dout, off, wd, zero, n, d, c0, c1);
 }
 
-void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
-                              int n, const nn_conv_dims *d, int oc0, int oc1) {
+void nnk_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                               int n, const nn_conv_dims *d, int oc0, int oc1) {
     gconv_backward_weight_avx2(dwt, accumulate, frame, off, dout, n, d, oc0, oc1);
 }
 
-#else /* no x86: never selected (nn_gconv_ok() is 0) */
+#else /* no x86: never selected (nnk_gconv_ok() is 0) */
 
-void nn_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
-                      const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {}
-void nn_gconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *wd, const float *zero,
-                            int n, const nn_conv_dims *d, int c0, int c1) {}
-void nn_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
-                              int n, const nn_conv_dims *d, int oc0, int oc1) {}
-void nn_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
-                     const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
-void nn_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
-                              const nn_conv_dims *d) {}
-int nn_wino4_ok(const nn_conv_dims *d) { return 0; }
-void nn_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {}
-size_t nn_wino4_work_floats(const nn_conv_dims *d, int n) { return 0; }
-void nn_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
-                               const nn_conv_dims *d) {}
-void nn_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {}
-void nn_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+void nnk_gconv_forward(float *out, double *sum, double *sq, const float *frame, const int32_t *off, const float *wf,
+                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope, int oc0, int oc1) {}
+void nnk_gconv_backward_data(float *frame, const float *dout, const int32_t *off, const float *wd, const float *zero,
+                             int n, const nn_conv_dims *d, int c0, int c1) {}
+void nnk_gconv_backward_weight(float *dwt, int accumulate, const float *frame, const int32_t *off, const float *dout,
+                               int n, const nn_conv_dims *d, int oc0, int oc1) {}
+void nnk_wino_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
+void nnk_wino_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                               const nn_conv_dims *d) {}
+int nnk_wino4_ok(const nn_conv_dims *d) { return 0; }
+void nnk_wino4_pack(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1) {}
+size_t nnk_wino4_work_floats(const nn_conv_dims *d, int n) { return 0; }
+void nnk_wino4_wgrad_accumulate(float *m, int accumulate, float *work, const float *in, const float *dout, int n,
+                                const nn_conv_dims *d) {}
+void nnk_wino4_wgrad_finish(float *dwt, const float *m, const nn_conv_dims *d) {}
+void nnk_wino4_forward(float *out, double *sum, double *sq, float *work, const float *in, const float *u,
+                       const float *bias, int n, const nn_conv_dims *d, nn_act act, float slope) {}
 
 #endif

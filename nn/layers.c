@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/simd.h"
+#include "nn/internal/simd.h"
 #include "core/dg_rng.h"
 
 /* Rows per float partial sum before it is added into a double: keeps float sums short (relative error ~1e-6). */
@@ -35,20 +35,20 @@ static inline __attribute__((always_inline)) void bias_act_rows(float *y, float 
     }
 }
 
-#if NN_X86
+#if NNK_X86
 /* y (n) = tanh or sigmoid of x (n) (may alias), 8 at a time; the last partial block through a padded copy, so
  * every element gets the same arithmetic wherever it sits (results do not depend on how a loop is split). */
-NN_AVX2 static void act_smooth_avx2(float *y, const float *x, size_t n, nn_act act) {
+NNK_AVX2 static void act_smooth_avx2(float *y, const float *x, size_t n, nn_act act) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
-        _mm256_storeu_ps(y + i, act == NN_ACT_TANH ? nn_tanh8(v) : nn_sigmoid8(v));
+        _mm256_storeu_ps(y + i, act == NN_ACT_TANH ? nnk_tanh8(v) : nnk_sigmoid8(v));
     }
     if (i < n) {
         float t[8] = {0};
         memcpy(t, x + i, sizeof(float) * (n - i));
         __m256 v = _mm256_loadu_ps(t);
-        _mm256_storeu_ps(t, act == NN_ACT_TANH ? nn_tanh8(v) : nn_sigmoid8(v));
+        _mm256_storeu_ps(t, act == NN_ACT_TANH ? nnk_tanh8(v) : nnk_sigmoid8(v));
         memcpy(y + i, t, sizeof(float) * (n - i));
     }
 }
@@ -56,7 +56,7 @@ NN_AVX2 static void act_smooth_avx2(float *y, const float *x, size_t n, nn_act a
 
 /* tanh and sigmoid: the AVX2 polynomials where available, libm otherwise. */
 static void act_smooth(float *y, const float *x, size_t n, nn_act act, int avx2) {
-#if NN_X86
+#if NNK_X86
     if (avx2) {
         act_smooth_avx2(y, x, n, act);
         return;
@@ -69,7 +69,7 @@ void nn_bias_act(float *y, double *sum, double *sq, float *tmp, size_t rows, int
                  nn_act act, float slope) {
     int stats = sum != NULL;
     if (act == NN_ACT_TANH || act == NN_ACT_SIGMOID) { /* bias, then the vectorized function, then the sums */
-        const int avx2 = nn_cpu_avx2();
+        const int avx2 = nnk_cpu_avx2();
         for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
             size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
             float *ts = tmp, *tq = tmp + C;
@@ -169,7 +169,7 @@ void nn_act_forward(float *y, const float *x, size_t n, nn_act act, float slope)
         break;
     case NN_ACT_TANH:
     case NN_ACT_SIGMOID: {
-        const int avx2 = nn_cpu_avx2();
+        const int avx2 = nnk_cpu_avx2();
         const size_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (size_t b = 0; b < nb; b++) {
@@ -289,7 +289,7 @@ size_t nn_batchnorm_scratch(size_t N, int C) {
 /* The batch-norm loops over rows below are compiled twice: for the build's baseline target and for AVX2 WITHOUT
  * FMA (wider vectors, the same multiplications and additions, none fused: bitwise the same results), chosen at run
  * time. */
-#if NN_X86
+#if NNK_X86
 #define BN_AVX2 __attribute__((target("avx2")))
 #endif
 
@@ -319,7 +319,7 @@ static void bn_sum_rows_base(float *t0, float *t1, const float *a, const float *
                              const float *invstd, size_t r0, size_t r1, int C, int mode) {
     bn_sum_rows(t0, t1, a, x, mean, invstd, r0, r1, C, mode);
 }
-#if NN_X86
+#if NNK_X86
 BN_AVX2 static void bn_sum_rows_avx2(float *t0, float *t1, const float *a, const float *x, const float *mean,
                                      const float *invstd, size_t r0, size_t r1, int C, int mode) {
     bn_sum_rows(t0, t1, a, x, mean, invstd, r0, r1, C, mode);
@@ -334,8 +334,8 @@ static void bn_reduce(double *out0, double *out1, float *scratch, const float *a
     float *tmpall = scratch + (size_t)G * 4 * C;
     void (*rows)(float *, float *, const float *, const float *, const float *, const float *, size_t, size_t, int,
                  int) = bn_sum_rows_base;
-#if NN_X86
-    if (nn_cpu_avx2()) rows = bn_sum_rows_avx2;
+#if NNK_X86
+    if (nnk_cpu_avx2()) rows = bn_sum_rows_avx2;
 #endif
 #pragma omp parallel for schedule(static)
     for (int g = 0; g < G; g++) {
@@ -384,7 +384,7 @@ static void bn_apply_rows_base(float *y, const float *x, const float *mean, cons
                                size_t r0, size_t r1, int C) {
     bn_apply_rows(y, x, mean, scale, shift, r0, r1, C);
 }
-#if NN_X86
+#if NNK_X86
 BN_AVX2 static void bn_apply_rows_avx2(float *y, const float *x, const float *mean, const float *scale,
                                        const float *shift, size_t r0, size_t r1, int C) {
     bn_apply_rows(y, x, mean, scale, shift, r0, r1, C);
@@ -398,8 +398,8 @@ static void bn_apply(float *y, const float *x, const float *mean, const float *s
                      int C) {
     void (*rows)(float *, const float *, const float *, const float *, const float *, size_t, size_t, int) =
         bn_apply_rows_base;
-#if NN_X86
-    if (nn_cpu_avx2()) rows = bn_apply_rows_avx2;
+#if NNK_X86
+    if (nnk_cpu_avx2()) rows = bn_apply_rows_avx2;
 #endif
     const size_t nb = (N + BN_ROWS - 1) / BN_ROWS;
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
@@ -483,7 +483,7 @@ static void bn_dx_block_base(float *dx, float *bsum, const float *dy, const floa
                              float slope, int bias) {
     bn_dx_block(dx, bsum, dy, x, mean, ca, cb, ck, r0, r1, C, act, slope, bias);
 }
-#if NN_X86
+#if NNK_X86
 BN_AVX2 static void bn_dx_block_avx2(float *dx, float *bsum, const float *dy, const float *x, const float *mean,
                                      const float *ca, const float *cb, const float *ck, size_t r0, size_t r1, int C,
                                      nn_act act, float slope, int bias) {
@@ -518,8 +518,8 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_
     const int bias = dbias_prev != NULL;
     void (*rows)(float *, float *, const float *, const float *, const float *, const float *, const float *,
                  const float *, size_t, size_t, int, nn_act, float, int) = bn_dx_block_base;
-#if NN_X86
-    if (nn_cpu_avx2()) rows = bn_dx_block_avx2;
+#if NNK_X86
+    if (nnk_cpu_avx2()) rows = bn_dx_block_avx2;
 #endif
 #pragma omp parallel for schedule(static) if (N * (size_t)C >= PAR_MIN)
     for (int g = 0; g < G; g++) {
@@ -545,11 +545,11 @@ void nn_batchnorm_backward(float *dx, float *dgamma, float *dbeta, float *dbias_
 
 /* ---- dropout ---- */
 
-#if NN_X86
+#if NNK_X86
 /* 32 consecutive words of a Philox4x32-10 stream: blocks ctr0 .. ctr0 + 7 in the 8 lanes, out[4 * block + word],
  * exactly what dg_philox4x32 gives block by block. Then the dropout of 32 elements. */
-NN_AVX2 static void dropout32_avx2(float *y, uint8_t *mask, const float *x, const uint32_t ctr[4], const uint32_t key[2],
-                                   uint32_t thresh, float scale) {
+NNK_AVX2 static void dropout32_avx2(float *y, uint8_t *mask, const float *x, const uint32_t ctr[4],
+                                    const uint32_t key[2], uint32_t thresh, float scale) {
     __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)ctr[0]), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i c1 = _mm256_set1_epi32((int)ctr[1]), c2 = _mm256_set1_epi32((int)ctr[2]);
     __m256i c3 = _mm256_set1_epi32((int)ctr[3]);
@@ -596,7 +596,7 @@ void nn_dropout_forward(float *y, uint8_t *mask, const float *x, int B, size_t n
     double t = (double)rate * 4294967296.0;
     uint32_t thresh = t >= 4294967295.0 ? 4294967295u : (uint32_t)t;
     float scale = 1.0f / (1.0f - rate);
-    const int avx2 = nn_cpu_avx2();
+    const int avx2 = nnk_cpu_avx2();
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         dg_rng r = dg_rng_make(seed, DG_RNG_DROPOUT, (uint32_t)step, layer * 1048576u + (uint32_t)b);
@@ -604,7 +604,7 @@ void nn_dropout_forward(float *y, uint8_t *mask, const float *x, int B, size_t n
         float *yb = y + (size_t)b * n;
         uint8_t *mb = mask + (size_t)b * n;
         size_t i = 0;
-#if NN_X86
+#if NNK_X86
         if (avx2)
             for (; i + 32 <= n; i += 32) { /* the same stream, 8 blocks at a time */
                 dropout32_avx2(yb + i, mb + i, xb + i, r.ctr, r.key, thresh, scale);
@@ -686,15 +686,15 @@ void nn_maxpool_backward(float *din, const float *dout, const int32_t *argmax, i
     }
 }
 
-#if NN_X86
+#if NNK_X86
 /* The 8 floats at p, or the left < 8 before a buffer's end (and zeros). */
-NN_AVX2 static inline __m256 load_upto8(const float *p, size_t left) {
+NNK_AVX2 static inline __m256 load_upto8(const float *p, size_t left) {
     if (left >= 8) return _mm256_loadu_ps(p);
     float t[8] = {0};
     memcpy(t, p, sizeof(float) * left);
     return _mm256_loadu_ps(t);
 }
-NN_AVX2 static inline void store_upto8(float *p, __m256 v, size_t left) {
+NNK_AVX2 static inline void store_upto8(float *p, __m256 v, size_t left) {
     if (left >= 8) {
         _mm256_storeu_ps(p, v);
         return;
@@ -707,7 +707,7 @@ NN_AVX2 static inline void store_upto8(float *p, __m256 v, size_t left) {
 /* Average pooling of one image, 8 channels at a time, with the additions of the portable loop in the same order
  * (the same bits). Where C is not a multiple of 8 a vector runs into the next pixel's channels and is stored
  * whole: pixels are written in ascending order, so the next one overwrites them; only the image's end is exact. */
-NN_AVX2 static inline __attribute__((always_inline)) void avgpool_image(float *out, const float *in, int H, int W,
+NNK_AVX2 static inline __attribute__((always_inline)) void avgpool_image(float *out, const float *in, int H, int W,
                                                                       int C, int size, int stride, int OH, int OW,
                                                                       float inv) {
     const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C;
@@ -730,7 +730,7 @@ NN_AVX2 static inline __attribute__((always_inline)) void avgpool_image(float *o
 /* Its backward where windows tile the input (size == stride): every input pixel gets 0 + inv * its window's
  * gradient, or 0 outside every window (the portable result), written once, row by row in ascending order as above
  * (a row's uncovered tail is zeroed after the row, over any vector that ran into it). */
-NN_AVX2 static inline __attribute__((always_inline)) void avgpool_back_image(float *din, const float *dout, int H,
+NNK_AVX2 static inline __attribute__((always_inline)) void avgpool_back_image(float *din, const float *dout, int H,
                                                                            int W, int C, int s, int OH, int OW,
                                                                            float inv) {
     const size_t in_n = (size_t)H * W * C, out_n = (size_t)OH * OW * C, row = (size_t)W * C;
@@ -758,15 +758,15 @@ NN_AVX2 static inline __attribute__((always_inline)) void avgpool_back_image(flo
 
 /* The common 2x2 windows of stride 2 as their own instances (constant loop bounds: the generic ones spent more on
  * loop control than on the additions). */
-NN_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W, int C, int size, int stride,
-                                       int OH, int OW, float inv) {
+NNK_AVX2 static void avgpool_image_avx2(float *out, const float *in, int H, int W, int C, int size, int stride,
+                                        int OH, int OW, float inv) {
     if (size == 2 && stride == 2)
         avgpool_image(out, in, H, W, C, 2, 2, OH, OW, inv);
     else
         avgpool_image(out, in, H, W, C, size, stride, OH, OW, inv);
 }
-NN_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H, int W, int C, int s, int OH,
-                                            int OW, float inv) {
+NNK_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H, int W, int C, int s, int OH,
+                                             int OW, float inv) {
     if (s == 2)
         avgpool_back_image(din, dout, H, W, C, 2, OH, OW, inv);
     else
@@ -777,8 +777,8 @@ NN_AVX2 static void avgpool_back_image_avx2(float *din, const float *dout, int H
 void nn_avgpool_forward(float *out, const float *in, int B, int H, int W, int C, int size, int stride, int OH,
                         int OW) {
     float inv = 1.0f / (float)(size * size);
-#if NN_X86
-    if (nn_cpu_avx2()) {
+#if NNK_X86
+    if (nnk_cpu_avx2()) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
             avgpool_image_avx2(out + (size_t)b * OH * OW * C, in + (size_t)b * H * W * C, H, W, C, size, stride, OH,
@@ -807,8 +807,8 @@ void nn_avgpool_backward(float *din, const float *dout, int B, int H, int W, int
                          int OW) {
     float inv = 1.0f / (float)(size * size);
     size_t in_n = (size_t)H * W * C;
-#if NN_X86
-    if (size == stride && nn_cpu_avx2()) {
+#if NNK_X86
+    if (size == stride && nnk_cpu_avx2()) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
             avgpool_back_image_avx2(din + (size_t)b * in_n, dout + (size_t)b * OH * OW * C, H, W, C, size, OH, OW, inv);

@@ -1,5 +1,6 @@
 /* nn/layers: the numerical kernels of nn/net, as free functions on explicit buffers.
  *
+ * Public; the AVX2 convolution kernels that nn_conv2d_forward/backward dispatch to are not (nn/internal/).
  * Conventions (as in llm.c): outputs first, then scratch, inputs, weights, sizes. Every buffer has its shape in a
  * comment. Activations are NHWC float32; a dense layer sees its input (B, H, W, C) as (B, H*W*C), flattened in
  * NHWC order. Backward functions say whether they accumulate (+=) or write (=) their outputs; in this file they

@@ -1,15 +1,17 @@
 /* nn/layers_conv: 2-D convolution on NHWC activations with OHWI weights (see layers.h).
  *
  * Three implementations, chosen per call by CPU and shape only (so results never depend on the thread count):
- *  - AVX2 (every shape on an AVX2+FMA CPU): implicit GEMM reading the (padded) input directly, in 6x16 register
- *    tiles (nn/gemm_conv.h) where OC (forward, weight gradient) or C (input gradient) is a multiple of 16, in
- *    12x8 tiles and row segments (nn/conv_small.h) otherwise, with output pixels along the vector for the
- *    forward of one-channel stride-1 layers (a network's first); Winograd for 3x3 stride-1 layers with both
- *    multiples of 16: F(4x4,3x3) where the output sides are close to multiples of 4 (wino4_pays; its weight
- *    gradient where its sums fit in L2), else F(2x2,3x3) / F(3x3,2x2); 5x5 and 6x6 stride-2 layers rewritten as
- *    3x3 stride-1 ones on the space-to-depth input (nn_s2d_dims) for their backward, and for their forward with
- *    F(4x4,3x3) where the output is at least 8x8; bias, activation and batch statistics fused into the output
- *    stage. See "the AVX2 path" below for how the batch is split.
+ *  - AVX2 (every shape on an AVX2+FMA CPU): each pass picks its kernel from a table of candidates, each with an
+ *    applicability test and a cost rule (forward_kernels, input_grad_kernels, weight_grad_kernels below): implicit
+ *    GEMM reading the (padded) input directly, in 6x16 register tiles (nn/internal/gemm_conv.h) where OC (forward,
+ *    weight gradient) or C (input gradient) is a multiple of 16, in 12x8 tiles and row segments
+ *    (nn/internal/conv_small.h) otherwise, with output pixels along the vector for the forward of one-channel
+ *    stride-1 layers (a network's first); Winograd for 3x3 stride-1 layers with both multiples of 16: F(4x4,3x3)
+ *    where the output sides are close to multiples of 4 (wino4_pays; its weight gradient where its sums fit in L2),
+ *    else F(2x2,3x3) / F(3x3,2x2); 5x5 and 6x6 stride-2 layers rewritten as 3x3 stride-1 ones on the
+ *    space-to-depth input (nnk_s2d_dims) for their backward, and for their forward with F(4x4,3x3) where the output
+ *    is at least 8x8; bias, activation and batch statistics fused into the output stage. See "the AVX2 path" below
+ *    for how the batch is split. nnk_conv_choice_get (nn/internal/conv_plan.h) reports the choice.
  *  - portable (no AVX2): the batch is split into NN_GROUPS fixed groups of images processed in
  *    parallel; inside a group, chunks of images are lowered with im2col into a per-group scratch and multiplied
  *    with ONE single-threaded cblas_sgemm per chunk (col (rows, K) x w^T (K, OC) -> out (rows, OC), rows =
@@ -21,10 +23,11 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "nn/conv_small.h"
-#include "nn/gemm_conv.h"
+#include "nn/internal/conv_plan.h"
+#include "nn/internal/conv_small.h"
+#include "nn/internal/gemm_conv.h"
 #include "nn/layers.h"
-#include "nn/simd.h"
+#include "nn/internal/simd.h"
 
 /* Floats of im2col per GEMM: chunks of images are grown up to this (one image at least). */
 #define COL_BUDGET (96 * 1024)
@@ -77,15 +80,15 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
     return L;
 }
 
-/* ---- the AVX2 path (nn/gemm_conv.h) ----
+/* ---- the AVX2 path (nn/internal/gemm_conv.h) ----
  * Two ways to spread a batch over threads, chosen by shape only (never by thread count):
  *  - groups: NN_GROUPS fixed groups of images, each in chunks of about FRAME_BUDGET floats of input, all
  *    channels at once; weight and bias gradients summed over groups in group order;
  *  - split (few output pixels per image, as in the last layers of a CNN): the whole batch at once, threads
  *    take blocks of 16 output channels (forward, weight gradient) or input channels (input gradient), so every
  *    sum runs over the whole batch in one thread and nothing needs reducing.
- * The input gradient of a stride-1 convolution is computed as a transposed convolution with the forward kernel
- * ("gather"), otherwise by scattering into a padded frame. */
+ * Each pass (forward, input gradient, weight gradient) then runs the first kernel of its table below that applies
+ * to the shape and whose cost rule says it pays. */
 
 #define FRAME_BUDGET (48 * 1024) /* floats of input frame per chunk (groups) */
 #define PAR_FLOPS 4e6            /* smaller convolutions run on one thread (a fork/join costs more) */
@@ -99,112 +102,265 @@ static conv_layout conv_layout_make(const nn_conv_dims *d, int B) {
 
 static double conv_flops(const nn_conv_dims *d, int B) { return 2.0 * B * d->OH * d->OW * d->OC * conv_k(d); }
 
-typedef struct fast_plan {
-    int split, gather, G, chunk; /* chunk: images per chunk (groups), B (split) */
-    int small, seg;              /* nn/conv_small.h: 8-wide forward and weight gradient; row-segment input gradient */
-    int planar;                  /* nn/conv_small.h planar forward (one input channel, stride 1) */
-    int wino, wino_t;            /* Winograd forward (and weight gradient); transposed conv for the input gradient */
-    int w4, w4_t, w4_g;          /* ... of them with F(4x4, 3x3) instead of F(2x2, 3x3) (w4_g: weight gradient) */
-    int s2d_data, s2d_wgrad;     /* backward: stride 2 as Winograd on the space-to-depth input (nn_s2d_dims) */
-    int s2d_w4;                  /* ... its input gradient with F(4x4, 3x3) */
-    int s2d_fwd;                 /* forward: the same, with F(4x4, 3x3) */
-    nn_conv_dims t;              /* the transposed convolution (gather) */
-    nn_conv_dims s, st;          /* space-to-depth: the stride-1 convolution and its transposed convolution */
-    size_t frame, off, sbuf, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
-    size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
-} fast_plan;
+/* The kernels (names as nnk_conv_choice reports them). Forward and weight gradient: */
+typedef enum conv_kernel {
+    CK_GCONV,     /* implicit GEMM in 6x16 tiles (nnk_gconv_forward / nnk_gconv_backward_weight) */
+    CK_SCONV,     /* 12x8 / 6x8 tiles for OC not a multiple of 16 (nnk_sconv_forward / nnk_sconv_backward_weight) */
+    CK_PLANAR,    /* forward of one input channel with pixels along the vector (nnk_sconv_planar_forward) */
+    CK_WINO2,     /* Winograd F(2x2, 3x3) forward, F(3x3, 2x2) weight gradient */
+    CK_WINO4,     /* Winograd F(4x4, 3x3) */
+    CK_S2D_WINO2, /* stride 2 as F(2x2, 3x3) / F(3x3, 2x2) on the space-to-depth input (nnk_s2d_dims) */
+    CK_S2D_WINO4, /* ... as F(4x4, 3x3) */
+    /* input gradient: */
+    CK_SCATTER, /* nnk_gconv_backward_data into a padded frame */
+    CK_GATHER,  /* the transposed convolution t with the forward kernel on the padded output gradient */
+    CK_WINO2_T, /* t with Winograd F(2x2, 3x3) */
+    CK_WINO4_T, /* t with Winograd F(4x4, 3x3) */
+    CK_ROWSEG,  /* conv_small's row segments, for C not a multiple of 16 (nnk_sconv_backward_data) */
+    /* CK_S2D_WINO2, CK_S2D_WINO4: the transposed convolution st of the space-to-depth convolution */
+    CK_COUNT
+} conv_kernel;
+
+static const char *const kernel_names[CK_COUNT] = {
+    [CK_GCONV] = "gconv",         [CK_SCONV] = "sconv",         [CK_PLANAR] = "planar",   [CK_WINO2] = "wino2",
+    [CK_WINO4] = "wino4",         [CK_S2D_WINO2] = "s2d_wino2", [CK_S2D_WINO4] = "s2d_wino4",
+    [CK_SCATTER] = "scatter",     [CK_GATHER] = "gather",       [CK_WINO2_T] = "wino2_t", [CK_WINO4_T] = "wino4_t",
+    [CK_ROWSEG] = "rowseg",
+};
+
+/* What the candidates' rules look at: the layer, which call the plan is for, the batch split, and the derived
+ * convolutions the kernels run on. */
+typedef struct conv_case {
+    const nn_conv_dims *d;
+    int backward;        /* the plan of nn_conv2d_backward (else nn_conv2d_forward) */
+    int few_pixels;      /* at most SPLIT_PIXELS output pixels per image, channels in blocks of 16, OC >= 32 */
+    int split;           /* the batch runs split (few_pixels, unless the backward goes through space-to-depth) */
+    int has_t, has_s;    /* t exists (stride 1, square); s and st exist (nnk_s2d_dims) */
+    nn_conv_dims t;      /* the transposed convolution (input gradient as a forward convolution) */
+    nn_conv_dims s, st;  /* space-to-depth: the stride-1 convolution and its transposed convolution */
+    double waste;        /* H*W / (OH*OW): a gather also multiplies the zero border of the padded output gradient */
+} conv_case;
 
 /* 1 if F(4x4, 3x3) does clearly fewer multiplications than F(2x2, 3x3) for d's output size (36 per 4x4 tile
  * against 16 per 2x2 tile, partial tiles counted whole): 24x24 0.56, 10x10 0.81, 8x8 0.56. */
 static int wino4_pays(const nn_conv_dims *d) {
     double t4 = (double)((d->OH + 3) / 4) * ((d->OW + 3) / 4), t2 = (double)((d->OH + 1) / 2) * ((d->OW + 1) / 2);
-    return nn_wino4_ok(d) && 36.0 * t4 <= WINO4_RATIO * 16.0 * t2;
+    return nnk_wino4_ok(d) && 36.0 * t4 <= WINO4_RATIO * 16.0 * t2;
 }
 
-/* The plan of the forward (backward = 0) or the backward pass. They differ only for the stride-2 layers of
- * nn_s2d_dims: the input gradient goes through the space-to-depth Winograd path (deotte's 24x24x32 -> 12x12x32 and
- * 8x8x64 -> 4x4x64, 1 thread: 1.25x and 1.35x faster than the scattered input gradient), and so does the weight
- * gradient where the layer is not split (the first: 4% faster; the second, split, is 1.5x slower that way). Their
- * forward takes it with F(4x4, 3x3) where the output is at least 8x8 (24x24x32 -> 12x12x32: 5.2 -> 4.2 ms, 1 thread,
- * 64 images; with F(2x2, 3x3) it measured 2-15% slower than direct; at 4x4 outputs F(4x4) did not pay either). */
+/* Applicability: the kernel computes the pass for this shape, CPU, call and batch split. */
+static int any(const conv_case *x) { return (void)x, 1; }
+static int oc_small(const conv_case *x) { return x->d->OC % 16 != 0; }
+static int c_small(const conv_case *x) { return x->d->C % 16 != 0; }
+static int planar_ok(const conv_case *x) { return oc_small(x) && nnk_sconv_planar_ok(x->d); }
+static int wino_ok(const conv_case *x) { return !x->split && nnk_wino_ok(x->d); }
+static int wino_t_ok(const conv_case *x) { return !x->split && x->has_t && nnk_wino_ok(&x->t); }
+static int gather_ok(const conv_case *x) { return x->has_t; }
+/* the space-to-depth candidates belong to the call that runs them: the forward one to the forward call, the
+ * gradient ones to the backward call (which then never splits) */
+static int s2d_fwd_ok(const conv_case *x) { return !x->backward && !x->split && x->has_s && nnk_wino4_ok(&x->s); }
+static int s2d_bwd_ok(const conv_case *x) { return x->backward && x->has_s; }
+
+/* Cost rules: the kernel is expected to beat the candidates after it. The space-to-depth rules, measured on
+ * deotte's 24x24x32 -> 12x12x32 and 8x8x64 -> 4x4x64 (1 thread, 64 images): its input gradient 1.25x and 1.35x
+ * faster than scatter; its weight gradient 4% faster than gconv on the first, 1.5x slower than the split gconv on
+ * the second; its forward with F(4x4, 3x3) 5.2 -> 4.2 ms on the first (with F(2x2, 3x3) 2-15% slower than direct,
+ * and at 4x4 outputs F(4x4) did not pay either). */
+static int always(const conv_case *x) { return (void)x, 1; }
+static int wino4_fwd_pays(const conv_case *x) { return wino4_pays(x->d); }
+static int wino4_wg_pays(const conv_case *x) {
+    return wino4_pays(x->d) && 36 * (size_t)x->d->C * x->d->OC <= WINO4_WG_FLOATS;
+}
+static int wino_t_pays(const conv_case *x) { return x->waste <= WINO_GATHER_WASTE; }
+static int wino4_t_pays(const conv_case *x) { return wino_t_pays(x) && wino4_pays(&x->t); }
+static int gather_pays(const conv_case *x) { return x->waste <= GATHER_WASTE; }
+static int s2d_fwd_pays(const conv_case *x) { return x->s.OH >= 8; }
+static int s2d_data4_pays(const conv_case *x) { return x->st.OH >= 8 && wino4_pays(&x->st); }
+static int s2d_wgrad_pays(const conv_case *x) { return !x->few_pixels; }
+
+typedef struct conv_candidate {
+    conv_kernel kernel;
+    int (*applies)(const conv_case *x);
+    int (*pays)(const conv_case *x);
+} conv_candidate;
+
+/* The candidates of each pass, best first; the last always applies and pays. */
+static const conv_candidate forward_kernels[] = {
+    {CK_WINO4, wino_ok, wino4_fwd_pays},
+    {CK_WINO2, wino_ok, always},
+    {CK_S2D_WINO4, s2d_fwd_ok, s2d_fwd_pays},
+    {CK_PLANAR, planar_ok, always},
+    {CK_SCONV, oc_small, always},
+    {CK_GCONV, any, always},
+};
+static const conv_candidate input_grad_kernels[] = {
+    {CK_S2D_WINO4, s2d_bwd_ok, s2d_data4_pays},
+    {CK_S2D_WINO2, s2d_bwd_ok, always},
+    {CK_ROWSEG, c_small, always},
+    {CK_WINO4_T, wino_t_ok, wino4_t_pays},
+    {CK_WINO2_T, wino_t_ok, wino_t_pays},
+    {CK_GATHER, gather_ok, gather_pays},
+    {CK_SCATTER, any, always},
+};
+static const conv_candidate weight_grad_kernels[] = {
+    {CK_WINO4, wino_ok, wino4_wg_pays},
+    {CK_WINO2, wino_ok, always},
+    {CK_S2D_WINO2, s2d_bwd_ok, s2d_wgrad_pays},
+    {CK_SCONV, oc_small, always},
+    {CK_GCONV, any, always},
+};
+
+static conv_kernel choose(const conv_candidate *table, const conv_case *x) {
+    while (!(table->applies(x) && table->pays(x))) table++;
+    return table->kernel;
+}
+
+/* A plan: the kernel of each pass, the batch split, and one workspace that holds the buffers of all three passes'
+ * kernels (so the plans of the forward and the backward call differ only where the space-to-depth kernels come in). */
+typedef struct fast_plan {
+    conv_kernel fwd, dgrad, wgrad;
+    int split, G, chunk;         /* chunk: images per chunk (groups), B (split) */
+    nn_conv_dims t;              /* the transposed convolution (gather, Winograd on t) */
+    nn_conv_dims s, st;          /* space-to-depth: the stride-1 convolution and its transposed convolution */
+    size_t frame, off, sbuf, dwt, zero, part, wm, stride; /* area layout (floats), stride between group areas */
+    size_t slot, shared;         /* packed weights: wf and wd (or wt, or Winograd u), slot floats each */
+} fast_plan;
+
+/* What a pass's kernel needs of the workspace besides the chunk's frame and offsets (floats): its Winograd work
+ * area for n images, its packed weights, and the Winograd weight-gradient sums m kept across chunks. */
+typedef struct kernel_needs {
+    size_t work, packed, sums;
+} kernel_needs;
+
+enum { PASS_FWD, PASS_DGRAD, PASS_WGRAD };
+
+static inline size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* An F(4x4, 3x3) kernel's work area also fits the F(2x2, 3x3) one's. */
+static kernel_needs needs_of(const fast_plan *f, int pass, const nn_conv_dims *d, int n) {
+    const size_t CO = (size_t)d->C * d->OC;
+    kernel_needs k = {0, 0, 0};
+    switch (pass) {
+    case PASS_FWD:
+        switch (f->fwd) {
+        case CK_WINO2: k.work = nnk_wino_work_floats(d, n), k.packed = 16 * CO; break;
+        case CK_WINO4:
+            k.work = max_size(nnk_wino_work_floats(d, n), nnk_wino4_work_floats(d, n)), k.packed = 36 * CO;
+            break;
+        case CK_S2D_WINO4: k.work = nnk_wino4_work_floats(&f->s, n), k.packed = 144 * CO; break; /* u of s */
+        case CK_PLANAR: k.packed = nnk_sconv_planar_floats(d); break;
+        case CK_SCONV: k.packed = nnk_sconv_forward_floats(d); break;
+        default: break;
+        }
+        break;
+    case PASS_DGRAD:
+        switch (f->dgrad) {
+        case CK_WINO2_T: k.work = nnk_wino_work_floats(&f->t, n), k.packed = 16 * CO; break;
+        case CK_WINO4_T:
+            k.work = max_size(nnk_wino_work_floats(&f->t, n), nnk_wino4_work_floats(&f->t, n)), k.packed = 36 * CO;
+            break;
+        case CK_S2D_WINO2: k.work = nnk_wino_work_floats(&f->st, n), k.packed = 64 * CO; break; /* u of st */
+        case CK_S2D_WINO4:
+            k.work = max_size(nnk_wino_work_floats(&f->st, n), nnk_wino4_work_floats(&f->st, n));
+            k.packed = 144 * CO;
+            break;
+        case CK_ROWSEG: k.packed = nnk_sconv_data_floats(d); break;
+        default: break;
+        }
+        break;
+    default:
+        switch (f->wgrad) {
+        case CK_WINO2: k.work = nnk_wino_wgrad_floats(d, n), k.sums = 16 * CO; break;
+        case CK_WINO4:
+            k.work = max_size(nnk_wino_wgrad_floats(d, n), nnk_wino4_wgrad_floats(d, n)), k.sums = 36 * CO;
+            break;
+        case CK_S2D_WINO2: k.work = nnk_wino_wgrad_floats(&f->s, n), k.sums = 64 * CO; break; /* m of s (16, 4C, OC) */
+        default: break;
+        }
+    }
+    return k;
+}
+
+static int is_wino_t(conv_kernel k) { return k == CK_WINO2_T || k == CK_WINO4_T; }
+static int is_s2d(conv_kernel k) { return k == CK_S2D_WINO2 || k == CK_S2D_WINO4; }
+
+/* The plan of the forward call (backward = 0) or the backward call of B images. */
 static fast_plan fast_plan_make(const nn_conv_dims *d, int B, int backward) {
     fast_plan f;
     memset(&f, 0, sizeof f);
-    size_t K = conv_k(d), OC = (size_t)d->OC, C = (size_t)d->C;
-    f.small = d->OC % 16 != 0;
-    f.seg = d->C % 16 != 0;
-    f.planar = f.small && nn_sconv_planar_ok(d);
-    f.split = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32 && !f.small && !f.seg;
-    if (backward && nn_s2d_dims(&f.s, &f.st, d)) {
-        f.s2d_data = 1;
-        f.s2d_wgrad = !f.split;
-        f.split = 0;
-    } else if (!backward && !f.split && nn_s2d_dims(&f.s, &f.st, d) && nn_wino4_ok(&f.s) && f.s.OH >= 8) {
-        f.s2d_fwd = 1;
-    }
-    f.wino = !f.split && nn_wino_ok(d);
-    /* gather multiplies the zero border of the padded output gradient too: H*W/(OH*OW) times the work, which
-     * Winograd's 2.25 times fewer multiplications more than make up for */
-    double waste = (double)d->H * d->W / ((double)d->OH * d->OW);
-    if (!f.seg && nn_gconv_transposed(&f.t, d) == 0) {
-        f.wino_t = !f.split && nn_wino_ok(&f.t) && waste <= WINO_GATHER_WASTE;
-        f.gather = f.wino_t || waste <= GATHER_WASTE;
-    }
-    f.w4 = f.wino && wino4_pays(d);
-    f.w4_t = f.wino_t && wino4_pays(&f.t);
-    f.w4_g = f.w4 && 36 * C * OC <= WINO4_WG_FLOATS;
-    f.s2d_w4 = f.s2d_data && f.st.OH >= 8 && wino4_pays(&f.st);
+    conv_case x = {.d = d, .backward = backward};
+    x.few_pixels = d->OH * d->OW <= SPLIT_PIXELS && d->OC >= 32 && d->OC % 16 == 0 && d->C % 16 == 0;
+    x.has_s = nnk_s2d_dims(&x.s, &x.st, d);
+    x.split = x.few_pixels && !(backward && x.has_s);
+    x.has_t = nnk_gconv_transposed(&x.t, d) == 0;
+    x.waste = (double)d->H * d->W / ((double)d->OH * d->OW);
+    f.fwd = choose(forward_kernels, &x);
+    f.dgrad = choose(input_grad_kernels, &x);
+    f.wgrad = choose(weight_grad_kernels, &x);
+    f.split = x.split;
+    f.t = x.t, f.s = x.s, f.st = x.st;
+
     f.G = f.split ? 1 : nn_groups((size_t)B);
     if (f.split) {
         f.chunk = B;
     } else {
         int gmax = (B + f.G - 1) / f.G;
-        size_t per = nn_gconv_frame_floats(d, 1);
+        size_t per = nnk_gconv_frame_floats(d, 1);
         size_t sc = per >= FRAME_BUDGET ? 1 : FRAME_BUDGET / per;
         f.chunk = sc < (size_t)gmax ? (int)sc : gmax;
     }
-    size_t n = (size_t)f.chunk, fr = nn_gconv_frame_floats(d, f.chunk), px = n * d->OH * d->OW;
-    if (f.gather) { /* the frame also holds the padded output gradient, the offsets its pixels */
-        size_t frt = nn_gconv_frame_floats(&f.t, f.chunk), pxt = n * d->H * d->W;
-        if (f.split) fr += frt; /* split: input frame and gradient frame side by side */
-        else fr = fr > frt ? fr : frt;
-        if (f.split) px += pxt;
-        else px = px > pxt ? px : pxt;
+    /* the chunk's input frame and pixel offsets (gconv, sconv, scatter) */
+    size_t n = (size_t)f.chunk, fr = nnk_gconv_frame_floats(d, f.chunk), px = n * d->OH * d->OW;
+    if (f.dgrad == CK_GATHER || is_wino_t(f.dgrad)) { /* also the padded output gradient and its pixels' offsets */
+        size_t frt = nnk_gconv_frame_floats(&f.t, f.chunk), pxt = n * d->H * d->W;
+        fr = f.split ? fr + frt : max_size(fr, frt); /* split: input frame and gradient frame side by side */
+        px = f.split ? px + pxt : max_size(px, pxt);
     } else if (f.split) {
         fr *= 2; /* input frame and input-gradient frame */
-    } else if (f.seg || f.planar) {
-        fr += NN_SCONV_SLACK; /* row-segment tiles add zeros, planar tiles read, a little past the frame */
+    } else if (f.dgrad == CK_ROWSEG || f.fwd == CK_PLANAR) {
+        fr += NNK_SCONV_SLACK; /* row-segment tiles add zeros, planar tiles read, a little past the frame */
     }
-    size_t work = round16(fr) + round16(px); /* frame and offsets, or the Winograd work areas */
-    if (f.wino && nn_wino_work_floats(d, f.chunk) > work) work = nn_wino_work_floats(d, f.chunk);
-    if (f.wino_t && nn_wino_work_floats(&f.t, f.chunk) > work) work = nn_wino_work_floats(&f.t, f.chunk);
-    if (f.wino && nn_wino_wgrad_floats(d, f.chunk) > work) work = nn_wino_wgrad_floats(d, f.chunk);
-    if (f.w4 && nn_wino4_work_floats(d, f.chunk) > work) work = nn_wino4_work_floats(d, f.chunk);
-    if (f.w4_g && nn_wino4_wgrad_floats(d, f.chunk) > work) work = nn_wino4_wgrad_floats(d, f.chunk);
-    if (f.w4_t && nn_wino4_work_floats(&f.t, f.chunk) > work) work = nn_wino4_work_floats(&f.t, f.chunk);
-    if (f.s2d_data && nn_wino_work_floats(&f.st, f.chunk) > work) work = nn_wino_work_floats(&f.st, f.chunk);
-    if (f.s2d_w4 && nn_wino4_work_floats(&f.st, f.chunk) > work) work = nn_wino4_work_floats(&f.st, f.chunk);
-    if (f.s2d_fwd && nn_wino4_work_floats(&f.s, f.chunk) > work) work = nn_wino4_work_floats(&f.s, f.chunk);
-    if (f.s2d_wgrad && nn_wino_wgrad_floats(&f.s, f.chunk) > work) work = nn_wino_wgrad_floats(&f.s, f.chunk);
-    size_t slot = (f.wino || f.wino_t) && 16 * C * OC > K * OC ? 16 * C * OC : K * OC;
-    if (f.s2d_data && (f.s2d_w4 ? 144 : 64) * C * OC > slot) slot = (f.s2d_w4 ? 144 : 64) * C * OC; /* u of st */
-    if (f.s2d_fwd && 144 * C * OC > slot) slot = 144 * C * OC; /* u of s */
-    if ((f.w4 || f.w4_t) && 36 * C * OC > slot) slot = 36 * C * OC;
-    if (f.small && nn_sconv_forward_floats(d) > slot) slot = nn_sconv_forward_floats(d);
-    if (f.planar && nn_sconv_planar_floats(d) > slot) slot = nn_sconv_planar_floats(d);
-    if (f.seg && nn_sconv_data_floats(d) > slot) slot = nn_sconv_data_floats(d);
-    f.slot = round16(slot);
-    f.shared = (f.s2d_data || f.s2d_fwd ? 3 : 2) * f.slot; /* a third slot: the weights ws of s */
+    const kernel_needs kf = needs_of(&f, PASS_FWD, d, f.chunk), kd = needs_of(&f, PASS_DGRAD, d, f.chunk),
+                       kw = needs_of(&f, PASS_WGRAD, d, f.chunk);
+    /* frame and offsets, or the Winograd work area in their place */
+    size_t work = max_size(round16(fr) + round16(px), max_size(kf.work, max_size(kd.work, kw.work)));
+    f.slot = round16(max_size(conv_k(d) * d->OC, max_size(kf.packed, max_size(kd.packed, kw.packed))));
+    const int s2d = is_s2d(f.fwd) || is_s2d(f.dgrad) || is_s2d(f.wgrad);
+    f.shared = (s2d ? 3 : 2) * f.slot; /* wf, wd, and for space-to-depth the weights ws of s */
     f.frame = 0;
     f.off = round16(fr);
     f.sbuf = round16(work); /* S (chunk, OH+2, OW+2, 4C), its input gradient, s's weight gradient (36 C, OC) */
-    size_t sb = (size_t)f.chunk * (d->OH + 2) * (d->OW + 2) * 4 * C;
-    f.dwt = f.sbuf + (f.s2d_data || f.s2d_fwd ? round16(sb > 36 * C * OC ? sb : 36 * C * OC) : 0);
-    f.zero = f.dwt + round16(K * OC);
-    f.part = f.zero + round16(OC > C ? OC : C);
-    f.wm = f.part + round16(4 * OC); /* Winograd weight-gradient sums (16 or 36, C, OC; s2d: 16, 4C, OC) */
-    f.stride = f.wm + (f.wino ? round16((f.w4_g ? 36 : 16) * C * OC) : f.s2d_wgrad ? round16(64 * C * OC) : 0);
+    size_t sb = (size_t)f.chunk * (d->OH + 2) * (d->OW + 2) * 4 * d->C;
+    f.dwt = f.sbuf + (s2d ? round16(max_size(sb, 36 * (size_t)d->C * d->OC)) : 0);
+    f.zero = f.dwt + round16(conv_k(d) * d->OC);
+    f.part = f.zero + round16((size_t)(d->OC > d->C ? d->OC : d->C));
+    f.wm = f.part + round16(4 * (size_t)d->OC);
+    f.stride = f.wm + round16(kw.sums);
     return f;
+}
+
+nnk_conv_choice nnk_conv_choice_get(const nn_conv_dims *d, int B, int backward) {
+    nnk_conv_choice c;
+    memset(&c, 0, sizeof c);
+    if (B < 1) B = 1;
+    if (!nnk_cpu_avx2()) {
+        const conv_layout L = conv_layout_make(d, B);
+        c.fwd = c.dgrad = c.wgrad = "im2col";
+        c.groups = nn_groups((size_t)B);
+        c.chunk = conv_chunk(d, (B + c.groups - 1) / c.groups);
+        c.area = L.stride;
+        c.floats = (size_t)c.groups * L.stride;
+        return c;
+    }
+    const fast_plan f = fast_plan_make(d, B, backward);
+    c.fwd = kernel_names[f.fwd], c.dgrad = kernel_names[f.dgrad], c.wgrad = kernel_names[f.wgrad];
+    c.split = f.split;
+    c.groups = f.G;
+    c.chunk = f.chunk;
+    c.slot = f.slot;
+    c.area = f.stride;
+    c.floats = f.shared + (size_t)f.G * f.stride;
+    return c;
 }
 
 size_t nn_conv2d_scratch(const nn_conv_dims *d, int B) {
@@ -286,76 +442,76 @@ static void reduce_transpose(float *dw, const float *parts, size_t stride, int G
  * kernels read it — zero-framed into `frame` when the layer pads, one image per iteration — and the per-position
  * offsets `off` into it. Ends with the barrier of the `single`. */
 static void gconv_stage_input(float *frame, int32_t *off, const float *in, int B, const nn_conv_dims *d, int framed) {
-    const size_t in_n = conv_in_n(d), fr1 = nn_gconv_frame_floats(d, 1);
+    const size_t in_n = conv_in_n(d), fr1 = nnk_gconv_frame_floats(d, 1);
     if (framed) {
 #pragma omp for schedule(static)
-        for (int i = 0; i < B; i++) nn_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
+        for (int i = 0; i < B; i++) nnk_gconv_pad(frame + i * fr1, in + i * in_n, 1, d);
     }
 #pragma omp single
-    nn_gconv_offsets(off, B, d);
+    nnk_gconv_offsets(off, B, d);
 }
 
 /* Inside a parallel region (every thread calls it): the forward kernels' packed weights wf, in blocks of 16 output
  * channels over the threads (one thread for the conv_small layouts). Ends with a barrier. */
 static void pack_forward_par(float *wf, const float *w, const nn_conv_dims *d, const fast_plan *f) {
-    if (f->planar || f->small) {
+    if (f->fwd == CK_PLANAR || f->fwd == CK_SCONV) {
 #pragma omp single
         {
-            if (f->planar)
-                nn_sconv_pack_planar(wf, w, d);
+            if (f->fwd == CK_PLANAR)
+                nnk_sconv_pack_planar(wf, w, d);
             else
-                nn_sconv_pack_forward(wf, w, d);
+                nnk_sconv_pack_forward(wf, w, d);
         }
         return;
     }
-    if (f->s2d_fwd) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of s */
+    if (f->fwd == CK_S2D_WINO4) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of s */
         float *ws = wf + 2 * f->slot;
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_wino4_pack(wf, ws, &f->s, 0, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_wino4_pack(wf, ws, &f->s, 0, oc0, oc0 + 16);
         return;
     }
 #pragma omp for schedule(static)
     for (int oc0 = 0; oc0 < d->OC; oc0 += 16) {
-        if (f->w4)
-            nn_wino4_pack(wf, w, d, 0, oc0, oc0 + 16);
-        else if (f->wino)
-            nn_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
+        if (f->fwd == CK_WINO4)
+            nnk_wino4_pack(wf, w, d, 0, oc0, oc0 + 16);
+        else if (f->fwd == CK_WINO2)
+            nnk_wino_pack(wf, w, d, 0, oc0, oc0 + 16);
         else
-            nn_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
+            nnk_gconv_pack_forward(wf, w, d, oc0, oc0 + 16);
     }
 }
 
 /* The same for the input-gradient kernels' weights wd: Winograd u of the transposed convolution, wt (gather), the
  * conv_small layout (seg, one thread) or wd (scatter). Ends with a barrier. */
 static void pack_data_par(float *wd, const float *w, const nn_conv_dims *d, const fast_plan *f) {
-    if (f->s2d_data) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of the transposed st */
+    if (is_s2d(f->dgrad)) { /* ws (OC, 3, 3, 4C) in the third slot, then the Winograd u of the transposed st */
         float *ws = wd + f->slot;
 #pragma omp for schedule(static)
-        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nn_s2d_weights(ws, w, d, oc0, oc0 + 16);
+        for (int oc0 = 0; oc0 < d->OC; oc0 += 16) nnk_s2d_weights(ws, w, d, oc0, oc0 + 16);
 #pragma omp for schedule(static)
         for (int o0 = 0; o0 < f->st.OC; o0 += 16)
-            (f->s2d_w4 ? nn_wino4_pack : nn_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
+            (f->dgrad == CK_S2D_WINO4 ? nnk_wino4_pack : nnk_wino_pack)(wd, ws, &f->st, 1, o0, o0 + 16);
         return;
     }
-    if (f->seg) { /* (never gather) */
+    if (f->dgrad == CK_ROWSEG) {
 #pragma omp single
-        nn_sconv_pack_data(wd, w, d);
+        nnk_sconv_pack_data(wd, w, d);
         return;
     }
-    const int n = f->wino_t ? f->t.OC : d->OC; /* the channels the packing function runs over */
+    const int n = is_wino_t(f->dgrad) ? f->t.OC : d->OC; /* the channels the packing function runs over */
 #pragma omp for schedule(static)
     for (int o0 = 0; o0 < n; o0 += 16) {
         const int o1 = n - o0 < 16 ? n : o0 + 16;
-        if (f->w4_t)
-            nn_wino4_pack(wd, w, &f->t, 1, o0, o1);
-        else if (f->wino_t)
-            nn_wino_pack(wd, w, &f->t, 1, o0, o1);
-        else if (f->gather)
-            nn_gconv_pack_transposed(wd, w, d, o0, o1);
+        if (f->dgrad == CK_WINO4_T)
+            nnk_wino4_pack(wd, w, &f->t, 1, o0, o1);
+        else if (f->dgrad == CK_WINO2_T)
+            nnk_wino_pack(wd, w, &f->t, 1, o0, o1);
+        else if (f->dgrad == CK_GATHER)
+            nnk_gconv_pack_transposed(wd, w, d, o0, o1);
         else
-            nn_gconv_pack_data(wd, w, d, o0, o1);
+            nnk_gconv_pack_data(wd, w, d, o0, o1);
     }
 }
 
@@ -367,7 +523,7 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
     float *wf = scratch;
     if (stats) memset(stats, 0, sizeof(double) * 2 * OC);
     if (f.split) {
-        const int framed = nn_gconv_framed(d);
+        const int framed = nnk_gconv_framed(d);
         float *area = scratch + f.shared, *frame = framed ? area + f.frame : (float *)in;
         int32_t *off = (int32_t *)(area + f.off);
 #pragma omp parallel if (par)
@@ -376,8 +532,8 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
             gconv_stage_input(frame, off, in, B, d, framed);
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16)
-                nn_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
-                                 oc0 + 16);
+                nnk_gconv_forward(out, stats, stats ? stats + OC : NULL, frame, off, wf, bias, B, d, act, slope, oc0,
+                                  oc0 + 16);
         }
         return;
     }
@@ -395,33 +551,34 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
                 int n = i1 - i < f.chunk ? i1 - i : f.chunk;
                 const float *a = in + (size_t)i * in_n;
                 float *o = out + (size_t)i * out_n;
-                if (f.wino) {
-                    (f.w4 ? nn_wino4_forward : nn_wino_forward)(o, stats ? part : NULL, part + OC, area + f.frame, a,
-                                                                wf, bias, n, d, act, slope);
+                if (f.fwd == CK_WINO2 || f.fwd == CK_WINO4) {
+                    (f.fwd == CK_WINO4 ? nnk_wino4_forward : nnk_wino_forward)(o, stats ? part : NULL, part + OC,
+                                                                               area + f.frame, a, wf, bias, n, d, act,
+                                                                               slope);
                     continue;
                 }
-                if (f.s2d_fwd) {
-                    nn_s2d_input(area + f.sbuf, a, n, d);
-                    nn_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n,
-                                     &f.s, act, slope);
+                if (f.fwd == CK_S2D_WINO4) {
+                    nnk_s2d_input(area + f.sbuf, a, n, d);
+                    nnk_wino4_forward(o, stats ? part : NULL, part + OC, area + f.frame, area + f.sbuf, wf, bias, n,
+                                      &f.s, act, slope);
                     continue;
                 }
-                if (f.planar) { /* always a copy: its tiles read past the frame */
-                    nn_gconv_pad(area + f.frame, a, n, d);
-                    memset(area + f.frame + nn_gconv_frame_floats(d, n), 0, sizeof(float) * NN_SCONV_SLACK);
-                    nn_sconv_planar_forward(o, stats ? part : NULL, part + OC, area + f.frame, wf, bias, n, d, act,
-                                            slope);
+                if (f.fwd == CK_PLANAR) { /* always a copy: its tiles read past the frame */
+                    nnk_gconv_pad(area + f.frame, a, n, d);
+                    memset(area + f.frame + nnk_gconv_frame_floats(d, n), 0, sizeof(float) * NNK_SCONV_SLACK);
+                    nnk_sconv_planar_forward(o, stats ? part : NULL, part + OC, area + f.frame, wf, bias, n, d, act,
+                                             slope);
                     continue;
                 }
-                if (nn_gconv_framed(d)) {
-                    nn_gconv_pad(area + f.frame, a, n, d);
+                if (nnk_gconv_framed(d)) {
+                    nnk_gconv_pad(area + f.frame, a, n, d);
                     a = area + f.frame;
                 }
-                nn_gconv_offsets(off, n, d);
-                if (f.small)
-                    nn_sconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope);
+                nnk_gconv_offsets(off, n, d);
+                if (f.fwd == CK_SCONV)
+                    nnk_sconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope);
                 else
-                    nn_gconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope, 0, OC);
+                    nnk_gconv_forward(o, stats ? part : NULL, part + OC, a, off, wf, bias, n, d, act, slope, 0, OC);
             }
         }
     }
@@ -437,10 +594,10 @@ static void fast_forward(float *out, double *stats, float *scratch, const float 
  * padded output gradient (gather) or the padded input gradient (scatter, pad > 0). */
 static void fast_input_grad(float *din, float *frame, int32_t *off, const float *go, const float *wd,
                             const float *zero, int n, const nn_conv_dims *d, const fast_plan *f, int c0, int c1) {
-    if (f->gather)
-        nn_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
+    if (f->dgrad == CK_GATHER)
+        nnk_gconv_forward(din, NULL, NULL, frame, off, wd, NULL, n, &f->t, NN_ACT_NONE, 0.0f, c0, c1);
     else
-        nn_gconv_backward_data(nn_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
+        nnk_gconv_backward_data(nnk_gconv_framed(d) ? frame : din, go, off, wd, zero, n, d, c0, c1);
 }
 
 static void fast_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
@@ -448,11 +605,11 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
     const fast_plan f = fast_plan_make(d, B, 1);
     const int OC = d->OC, C = d->C, par = conv_flops(d, B) >= PAR_FLOPS;
     const size_t K = conv_k(d), in_n = conv_in_n(d), out_n = conv_out_n(d);
-    const size_t fr1 = nn_gconv_frame_floats(d, 1), frt1 = f.gather ? nn_gconv_frame_floats(&f.t, 1) : 0;
+    const size_t fr1 = nnk_gconv_frame_floats(d, 1), frt1 = f.dgrad == CK_GATHER ? nnk_gconv_frame_floats(&f.t, 1) : 0;
     float *wd = scratch + f.slot; /* Winograd u of the transposed convolution, wt (gather) or wd (scatter) */
     if (f.split) {
         float *area = scratch + f.shared, *dwt = area + f.dwt, *zero = area + f.zero;
-        const int framed = nn_gconv_framed(d);
+        const int framed = nnk_gconv_framed(d);
         float *frame = framed ? area + f.frame : (float *)in, *frame2 = area + f.frame + B * fr1;
         int32_t *off = (int32_t *)(area + f.off), *off2 = off + (size_t)B * d->OH * d->OW;
         double *db = (double *)(area + f.part);
@@ -467,15 +624,15 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 float tmp[16];
                 act_grad_bias(dout, dbias ? db : NULL, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act,
                               slope);
-                nn_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
+                nnk_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
             }
             if (din) {
                 /* input-channel blocks */
-                if (f.gather) {
+                if (f.dgrad == CK_GATHER) {
 #pragma omp for schedule(static)
-                    for (int i = 0; i < B; i++) nn_gconv_pad(frame2 + i * frt1, dout + i * out_n, 1, &f.t);
+                    for (int i = 0; i < B; i++) nnk_gconv_pad(frame2 + i * frt1, dout + i * out_n, 1, &f.t);
 #pragma omp single
-                    nn_gconv_offsets(off2, B, &f.t);
+                    nnk_gconv_offsets(off2, B, &f.t);
                 } else {
                     float *acc = framed ? frame2 : din;
 #pragma omp for schedule(static)
@@ -483,10 +640,11 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 }
 #pragma omp for schedule(static)
                 for (int c0 = 0; c0 < C; c0 += 16)
-                    fast_input_grad(din, frame2, f.gather ? off2 : off, dout, wd, zero, B, d, &f, c0, c0 + 16);
-                if (!f.gather && framed) {
+                    fast_input_grad(din, frame2, f.dgrad == CK_GATHER ? off2 : off, dout, wd, zero, B, d, &f, c0,
+                                    c0 + 16);
+                if (f.dgrad != CK_GATHER && framed) {
 #pragma omp for schedule(static)
-                    for (int i = 0; i < B; i++) nn_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
+                    for (int i = 0; i < B; i++) nnk_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
                 }
             }
             reduce_transpose(dw, dwt, 0, 1, K, OC);
@@ -514,55 +672,56 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC,
                                   oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = in + (size_t)i * in_n;
-                if (f.wino) {
-                    (f.w4_g ? nn_wino4_wgrad_accumulate : nn_wino_wgrad_accumulate)(area + f.wm, i != i0, frame, a,
-                                                                                  go, n, d);
-                } else if (f.s2d_wgrad) {
-                    nn_s2d_input(area + f.sbuf, a, n, d);
-                    nn_wino_wgrad_accumulate(area + f.wm, i != i0, frame, area + f.sbuf, go, n, &f.s);
+                if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4) {
+                    (f.wgrad == CK_WINO4 ? nnk_wino4_wgrad_accumulate : nnk_wino_wgrad_accumulate)(
+                        area + f.wm, i != i0, frame, a, go, n, d);
+                } else if (f.wgrad == CK_S2D_WINO2) {
+                    nnk_s2d_input(area + f.sbuf, a, n, d);
+                    nnk_wino_wgrad_accumulate(area + f.wm, i != i0, frame, area + f.sbuf, go, n, &f.s);
                 } else {
-                    if (nn_gconv_framed(d)) {
-                        nn_gconv_pad(frame, a, n, d);
+                    if (nnk_gconv_framed(d)) {
+                        nnk_gconv_pad(frame, a, n, d);
                         a = frame;
                     }
-                    nn_gconv_offsets(off, n, d);
-                    if (f.small) /* dwg (K, OC) (+)= */
-                        nn_sconv_backward_weight(dwg, i != i0, a, off, go, n, d);
+                    nnk_gconv_offsets(off, n, d);
+                    if (f.wgrad == CK_SCONV) /* dwg (K, OC) (+)= */
+                        nnk_sconv_backward_weight(dwg, i != i0, a, off, go, n, d);
                     else
-                        nn_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC);
+                        nnk_gconv_backward_weight(dwg, i != i0, a, off, go, n, d, 0, OC);
                 }
                 if (!din) continue;
                 float *di = din + (size_t)i * in_n;
-                if (f.s2d_data) { /* S's input gradient (n, OH, OW, 4C) at the pixels that hold input pixels */
-                    (f.s2d_w4 ? nn_wino4_forward : nn_wino_forward)(area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n,
-                                                                    &f.st, NN_ACT_NONE, 0.0f);
-                    nn_s2d_grad_input(di, area + f.sbuf, n, d);
+                if (is_s2d(f.dgrad)) { /* S's input gradient (n, OH, OW, 4C) at the pixels that hold input pixels */
+                    (f.dgrad == CK_S2D_WINO4 ? nnk_wino4_forward : nnk_wino_forward)(
+                        area + f.sbuf, NULL, NULL, frame, go, wd, NULL, n, &f.st, NN_ACT_NONE, 0.0f);
+                    nnk_s2d_grad_input(di, area + f.sbuf, n, d);
                     continue;
                 }
-                if (f.seg) { /* always into the frame (it has the slack the tiles need), then copied out */
-                    memset(frame, 0, sizeof(float) * (nn_gconv_frame_floats(d, n) + NN_SCONV_SLACK));
-                    nn_sconv_backward_data(frame, go, off, wd, zero, n, d);
-                    nn_gconv_unpad(di, frame, n, d);
+                if (f.dgrad == CK_ROWSEG) { /* into the frame (it has the slack the tiles need), then copied out */
+                    memset(frame, 0, sizeof(float) * (nnk_gconv_frame_floats(d, n) + NNK_SCONV_SLACK));
+                    nnk_sconv_backward_data(frame, go, off, wd, zero, n, d);
+                    nnk_gconv_unpad(di, frame, n, d);
                     continue;
                 }
-                if (f.wino_t) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) itself */
-                    (f.w4_t ? nn_wino4_forward : nn_wino_forward)(di, NULL, NULL, frame, go, wd, NULL, n, &f.t,
-                                                                  NN_ACT_NONE, 0.0f);
+                if (is_wino_t(f.dgrad)) { /* the transposed convolution reads the output gradient (n, OH, OW, OC) */
+                    (f.dgrad == CK_WINO4_T ? nnk_wino4_forward : nnk_wino_forward)(di, NULL, NULL, frame, go, wd, NULL,
+                                                                                   n, &f.t, NN_ACT_NONE, 0.0f);
                     continue;
                 }
-                if (f.gather) {
-                    nn_gconv_pad(frame, go, n, &f.t);
-                    nn_gconv_offsets(off, n, &f.t);
+                if (f.dgrad == CK_GATHER) {
+                    nnk_gconv_pad(frame, go, n, &f.t);
+                    nnk_gconv_offsets(off, n, &f.t);
                 } else {
-                    memset(nn_gconv_framed(d) ? frame : di, 0, sizeof(float) * nn_gconv_frame_floats(d, n));
+                    memset(nnk_gconv_framed(d) ? frame : di, 0, sizeof(float) * nnk_gconv_frame_floats(d, n));
                 }
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
-                if (!f.gather && nn_gconv_framed(d)) nn_gconv_unpad(di, frame, n, d);
+                if (f.dgrad != CK_GATHER && nnk_gconv_framed(d)) nnk_gconv_unpad(di, frame, n, d);
             }
-            if (f.wino) (f.w4_g ? nn_wino4_wgrad_finish : nn_wino_wgrad_finish)(dwg, area + f.wm, d);
-            if (f.s2d_wgrad) {
-                nn_wino_wgrad_finish(area + f.sbuf, area + f.wm, &f.s);
-                nn_s2d_grad_weight(dwg, area + f.sbuf, d);
+            if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4)
+                (f.wgrad == CK_WINO4 ? nnk_wino4_wgrad_finish : nnk_wino_wgrad_finish)(dwg, area + f.wm, d);
+            if (f.wgrad == CK_S2D_WINO2) {
+                nnk_wino_wgrad_finish(area + f.sbuf, area + f.wm, &f.s);
+                nnk_s2d_grad_weight(dwg, area + f.sbuf, d);
             }
         }
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
@@ -632,7 +791,7 @@ void nn_col2im(float *din, const float *dcol, int n, const nn_conv_dims *d) {
 
 void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                        int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_cpu_avx2()) {
+    if (nnk_cpu_avx2()) {
         fast_forward(out, stats, scratch, in, w, bias, B, d, act, slope);
         return;
     }
@@ -669,7 +828,7 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
 
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                         const float *in, const float *w, int B, const nn_conv_dims *d, nn_act act, float slope) {
-    if (nn_cpu_avx2()) {
+    if (nnk_cpu_avx2()) {
         fast_backward(din, dw, dbias, scratch, dout, out, in, w, B, d, act, slope);
         return;
     }

@@ -5,6 +5,7 @@
 #
 # A source file in a folder may include the project's headers from its own folder or from a lower floor, never
 # from a higher one or from a sibling on the same floor. tests/ and bench/ stand on top of everything.
+# Headers under X/internal/ are not API: only X/, tests/ and bench/ may include them.
 # Prints each offending line as file:line: text and exits 1 if there is any; exits 0 with a count otherwise.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -15,14 +16,19 @@ declare -A floor=([core]=0 [augment]=1 [nn]=2 [kaggle]=3 [pipeline]=4 [experimen
 bad=0 checked=0
 while IFS= read -r -d '' file; do
     dir=${file%%/*}
-    [ -n "${floor[$dir]+x}" ] || continue
+    [ -n "${floor[$dir]+x}" ] || [ "$dir" = tests ] || [ "$dir" = bench ] || continue
     n=0
     while IFS= read -r line; do
         n=$((n + 1))
-        [[ $line =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*\"([a-z_]+)/ ]] || continue
-        to=${BASH_REMATCH[1]}
+        [[ $line =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*\"([a-z_]+)/(internal/)? ]] || continue
+        to=${BASH_REMATCH[1]} internal=${BASH_REMATCH[2]}
         checked=$((checked + 1))
-        [ "$to" = "$dir" ] && continue
+        if [ -n "$internal" ] && [ "$to" != "$dir" ] && [ "$dir" != tests ] && [ "$dir" != bench ]; then
+            echo "$file:$n: $line  ($to/internal/ is not API: only $to/, tests/ and bench/ include it)"
+            bad=$((bad + 1))
+            continue
+        fi
+        [ "$to" = "$dir" ] || [ "$dir" = tests ] || [ "$dir" = bench ] && continue
         if [ -z "${floor[$to]+x}" ] || [ "${floor[$to]}" -ge "${floor[$dir]}" ]; then
             echo "$file:$n: $line  ($dir/ may not include $to/)"
             bad=$((bad + 1))
@@ -35,7 +41,8 @@ done < <(if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
          fi)
 
 if [ $bad -gt 0 ]; then
-    echo "check_includes: $bad include(s) against the folder order core <- augment <- nn <- kaggle <- pipeline" >&2
+    echo "check_includes: $bad include(s) against the folder order core <- augment <- nn <- kaggle <- pipeline" \
+         "or into another folder's internal/" >&2
     exit 1
 fi
 echo "check_includes: $checked project includes, all one way"

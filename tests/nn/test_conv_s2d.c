@@ -1,4 +1,4 @@
-/* Tests for the space-to-depth Winograd path of nn/layers_conv.c (nn/gemm_conv.h, nn_s2d_*), which takes the input
+/* Tests for the space-to-depth Winograd path of nn/layers_conv.c (nnk_s2d_*), which takes the input
  * and weight gradients of stride-2 5x5 and 6x6 convolutions with pad 2: against the naive reference (forward and
  * batch statistics too, which stay on the direct kernels), for deotte's two strided layers and odd shapes and batch
  * sizes, and 1 vs 2 threads bit for bit.

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/gemm_conv.h"
+#include "nn/internal/gemm_conv.h"
 #include "core/dg_rng.h"
 
 typedef void pack_fn(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1);
@@ -31,11 +31,11 @@ static void pack_case(pack_fn *pack, int npos, int C, int OC, int transposed) {
 
 static void test_pack_vector_equals_scalar(void **state) {
     (void)state;
-    if (!nn_wino_ok(&(nn_conv_dims){.C = 16, .OC = 16, .KH = 3, .KW = 3, .stride = 1})) skip();
+    if (!nnk_wino_ok(&(nn_conv_dims){.C = 16, .OC = 16, .KH = 3, .KW = 3, .stride = 1})) skip();
     for (int t = 0; t < 2; t++) {
-        pack_case(nn_wino_pack, 16, 16, 32, t);
-        pack_case(nn_wino4_pack, 36, 16, 32, t);
-        pack_case(nn_wino4_pack, 36, 32, 16, t);
+        pack_case(nnk_wino_pack, 16, 16, 32, t);
+        pack_case(nnk_wino4_pack, 36, 16, 32, t);
+        pack_case(nnk_wino4_pack, 36, 32, 16, t);
     }
 }
 

@@ -1,26 +1,27 @@
-/* nn/simd: wide-vector code paths of nn/ in a portable build.
+/* nn/internal/simd: wide-vector code paths of nn/ in a portable build.
  *
+ * NOT API: shared by the kernels in nn/, under the internal prefixes nnk_ and NNK_.
  * The build targets x86-64-v2 (SSE4.2) so the binaries run anywhere; the hot kernels of nn/ have AVX2+FMA
- * versions compiled with NN_AVX2 (a function attribute) and are chosen at run time with nn_cpu_avx2(). The
+ * versions compiled with NNK_AVX2 (a function attribute) and are chosen at run time with nnk_cpu_avx2(). The
  * portable fallback is the im2col + OpenBLAS path of nn/layers_conv.c (OpenBLAS picks its own kernels per CPU).
  * Unlike augment/, results of the two paths are not bit-identical (FMA, other summation order); each path is
  * deterministic and independent of the thread count.
  */
-#ifndef NN_SIMD_H
-#define NN_SIMD_H
+#ifndef NNK_SIMD_H
+#define NNK_SIMD_H
 
 #include "nn/layers.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define NN_X86 1
+#define NNK_X86 1
 #include <immintrin.h>
-#define NN_AVX2 __attribute__((target("avx2,fma")))
+#define NNK_AVX2 __attribute__((target("avx2,fma")))
 /* 1 if this CPU runs AVX2 and FMA, unless DIGITS_NO_AVX2 is set in the environment (to test the fallback). */
-int nn_cpu_avx2(void);
+int nnk_cpu_avx2(void);
 
 /* exp, tanh and the logistic function of 8 floats (relative error below 5e-7, checked against libm in
  * tests/nn/test_layers.c). exp: the Cephes single-precision polynomial. */
-NN_AVX2 static inline __m256 nn_exp8(__m256 x) {
+NNK_AVX2 static inline __m256 nnk_exp8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -40,7 +41,7 @@ NN_AVX2 static inline __m256 nn_exp8(__m256 x) {
 /* tanh: a (13, 6) rational minimax approximation x P(x^2) / Q(x^2) on [-7.9, 7.9], clamped outside, where tanh is
  * 1 to float precision (the coefficients of Eigen's generic_fast_tanh_float). One division and 11 FMAs: three
  * times faster than 1 - 2 / (exp(2x) + 1) with exp's range reduction, relative error 3e-7. */
-NN_AVX2 static inline __m256 nn_tanh8(__m256 x) {
+NNK_AVX2 static inline __m256 nnk_tanh8(__m256 x) {
     const __m256 lim = _mm256_set1_ps(7.90531110763549805f);
     /* max/min return their second operand when one is NaN: NaN stays NaN */
     x = _mm256_min_ps(lim, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), lim), x));
@@ -59,25 +60,25 @@ NN_AVX2 static inline __m256 nn_tanh8(__m256 x) {
     return _mm256_div_ps(_mm256_mul_ps(p, x), q);
 }
 
-NN_AVX2 static inline __m256 nn_sigmoid8(__m256 x) {
+NNK_AVX2 static inline __m256 nnk_sigmoid8(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, nn_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    return _mm256_div_ps(one, _mm256_add_ps(one, nnk_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
 /* act(v) of 8 floats, as nn_act_apply (the output stage of the AVX2 convolution kernels). */
-NN_AVX2 static inline __m256 nn_act8(__m256 v, nn_act act, __m256 slope) {
+NNK_AVX2 static inline __m256 nnk_act8(__m256 v, nn_act act, __m256 slope) {
     switch (act) {
     case NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
     case NN_ACT_LEAKY:
         return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
-    case NN_ACT_TANH: return nn_tanh8(v);
-    case NN_ACT_SIGMOID: return nn_sigmoid8(v);
+    case NN_ACT_TANH: return nnk_tanh8(v);
+    case NN_ACT_SIGMOID: return nnk_sigmoid8(v);
     default: return v;
     }
 }
 #else
-#define NN_X86 0
-static inline int nn_cpu_avx2(void) { return 0; }
+#define NNK_X86 0
+static inline int nnk_cpu_avx2(void) { return 0; }
 #endif
 
 #endif
