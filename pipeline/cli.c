@@ -24,7 +24,7 @@ void pl_usage(FILE *out) {
             "  Stages whose inputs have not changed are skipped; re-running after a crash or kill resumes (finished\n"
             "  members are kept, an unfinished one continues from its checkpoint). The plan, with an estimated\n"
             "  time per stage, is printed first.\n"
-            "  -p, --preset NAME|PATH  experiments/presets/NAME.preset or a file (default %s; also quick, overnight)\n"
+            "  -p, --preset NAME|PATH  experiments/presets/NAME.preset or a file (default %s; also quick, bag5, overnight)\n"
             "  -d, --data-dir DIR      train.csv, test.csv, sample_submission.csv; train.npy and test.npy are\n"
             "                          written here (default %s)\n"
             "  -w, --work DIR          run directories, predictions, stamps (default runs/<preset>)\n"
