@@ -14,6 +14,7 @@
 
 #include "nn/layers.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 static float *randv(size_t n, uint32_t key, float lo, float hi) {
     float *v = malloc(sizeof(float) * (n ? n : 1));
@@ -31,7 +32,8 @@ typedef struct bn_out {
 
 static void run(bn_out *o, const float *x, const float *g, const float *gamma, const float *beta, size_t N, int C,
                 int portable) {
-    if (portable) setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2 = {0};
+    if (portable) tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     float *scratch = malloc(sizeof(float) * nn_batchnorm_scratch(N, C));
     memset(o, 0, sizeof *o);
     for (int c = 0; c < C; c++) o->rm[c] = 0.1f * (float)c, o->rv[c] = 1.0f + 0.01f * (float)c;
@@ -46,7 +48,7 @@ static void run(bn_out *o, const float *x, const float *g, const float *gamma, c
                               o->mean, o->invstd, gamma, N, C, a != 3, acts[a], 0.1f);
     }
     free(scratch);
-    if (portable) unsetenv("DIGITS_NO_AVX2");
+    if (portable) tu_env_restore(&no_avx2);
 }
 
 static void bn_case(size_t N, int C) {

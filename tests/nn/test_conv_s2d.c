@@ -20,6 +20,7 @@
 
 #include "nn/layers.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 static float *randv(size_t n, float lo, float hi, uint32_t key) {
     float *v = malloc(sizeof(float) * (n ? n : 1));
@@ -139,10 +140,11 @@ static void test_other_shapes(void **state) {
 /* The same checks on the portable path. */
 static void test_portable(void **state) {
     (void)state;
-    setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2;
+    tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     s2d_case(3, 24, 24, 32, 32, 5);
     s2d_case(5, 8, 8, 64, 64, 5);
-    unsetenv("DIGITS_NO_AVX2");
+    tu_env_restore(&no_avx2);
 }
 
 int main(void) {

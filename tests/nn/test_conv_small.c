@@ -18,6 +18,7 @@
 
 #include "nn/layers.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 #define GUARD 32          /* floats past each output buffer that must stay untouched */
 #define SENTINEL 12345.0f
@@ -65,10 +66,11 @@ static void conv_pass(conv_run *r, const float *in, const float *w, const float 
     memcpy(dout, dout0, sizeof(float) * out_n);
     int keep = omp_get_max_threads();
     omp_set_num_threads(threads);
-    if (portable) setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2 = {0};
+    if (portable) tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     nn_conv2d_forward(r->out, r->stats, scratch, in, w, bias, B, d, act, 0.1f);
     nn_conv2d_backward(r->din, r->dw, r->db, scratch, dout, r->out, in, w, B, d, act, 0.1f);
-    if (portable) unsetenv("DIGITS_NO_AVX2");
+    if (portable) tu_env_restore(&no_avx2);
     omp_set_num_threads(keep);
     free(scratch), free(dout);
 }

@@ -22,6 +22,7 @@
 
 #include "nn/layers.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 #define FD_H 1e-2f
 #define FD_TOL 1e-3
@@ -237,11 +238,12 @@ static void test_conv_fast_vs_ref(void **state) {
 /* The portable im2col + OpenBLAS path (what runs without AVX2) against the reference too. */
 static void test_conv_fallback_vs_ref(void **state) {
     (void)state;
-    setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2;
+    tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     conv_case(3, 10, 9, 16, 16, 3, 1, 0);
     conv_case(5, 12, 12, 32, 32, 5, 2, 2);
     conv_case(7, 4, 4, 16, 32, 4, 1, 0);
-    unsetenv("DIGITS_NO_AVX2");
+    tu_env_restore(&no_avx2);
 }
 
 typedef struct conv_ctx {
@@ -504,9 +506,10 @@ static void test_dropout(void **state) {
     nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 3, 3); /* another layer: another mask */
     assert_true(memcmp(mask2, mask, B * n) != 0);
     /* the AVX2 path (8 Philox blocks at a time) draws exactly the scalar stream */
-    setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2;
+    tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     nn_dropout_forward(y2, mask2, x, B, n, 0.4f, 7, 3, 2);
-    unsetenv("DIGITS_NO_AVX2");
+    tu_env_restore(&no_avx2);
     assert_memory_equal(mask2, mask, B * n);
     assert_memory_equal(y2, y, sizeof(float) * B * n);
     /* backward: the same mask and scale */

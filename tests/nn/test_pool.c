@@ -14,6 +14,7 @@
 
 #include "nn/layers.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 #define GUARD 16
 #define SENTINEL -777.0f
@@ -44,10 +45,11 @@ static void pool_case(int B, int H, int W, int C, int size, int stride) {
     float *out = guarded(out_n), *out_p = guarded(out_n), *din = guarded(in_n), *din_p = guarded(in_n);
     nn_avgpool_forward(out, in, B, H, W, C, size, stride, OH, OW);
     nn_avgpool_backward(din, dout, B, H, W, C, size, stride, OH, OW);
-    setenv("DIGITS_NO_AVX2", "1", 1);
+    tu_env no_avx2;
+    tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
     nn_avgpool_forward(out_p, in, B, H, W, C, size, stride, OH, OW);
     nn_avgpool_backward(din_p, dout, B, H, W, C, size, stride, OH, OW);
-    unsetenv("DIGITS_NO_AVX2");
+    tu_env_restore(&no_avx2);
     check_guard(out, out_n), check_guard(din, in_n);
     assert_memory_equal(out, out_p, sizeof(float) * out_n);
     assert_memory_equal(din, din_p, sizeof(float) * in_n);

@@ -1,0 +1,114 @@
+/* tests/testutil: what every test program shares, so that a test can fail and a skip cannot pass unseen.
+ *
+ *   tu_env_set / tu_env_restore   set an environment switch (DIGITS_NO_AVX2, ...) for a stretch of a test and put
+ *                                 back what the caller had, set or unset: a program run with the switch on keeps
+ *                                 it on after the stretch.
+ *   tu_skip / tu_exit             a skipped test makes the program exit TU_SKIP_CODE, which CTest reports as
+ *                                 "Not Run" (SKIP_RETURN_CODE in tests/CMakeLists.txt); cmocka's own skip() exits 0.
+ *   tu_assert_close / _exact      float comparisons with an explicit tolerance, or exact where identity is the
+ *                                 claim (cmocka's assert_float_equal rounds both sides to float and adds a hidden
+ *                                 relative FLT_EPSILON, so an epsilon of 0 or 1e-12 there does not mean what it says).
+ * Header-only: each test is one translation unit.
+ */
+#ifndef TESTS_TESTUTIL_H
+#define TESTS_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- environment switches ---- */
+
+typedef struct tu_env {
+    const char *name;
+    int was_set;
+    char value[256];
+} tu_env;
+
+/* Set name=value, remembering in *saved what was there. */
+static inline void tu_env_set(tu_env *saved, const char *name, const char *value) {
+    const char *old = getenv(name);
+    saved->name = name;
+    saved->was_set = old != NULL;
+    saved->value[0] = '\0';
+    if (old) {
+        if (strlen(old) >= sizeof saved->value) fail_msg("%s: value too long to save", name);
+        strcpy(saved->value, old);
+    }
+    if (setenv(name, value, 1) != 0) fail_msg("setenv %s failed", name);
+}
+
+/* Put back what tu_env_set found: the old value, or no variable at all. */
+static inline void tu_env_restore(const tu_env *saved) {
+    if (saved->was_set)
+        setenv(saved->name, saved->value, 1);
+    else
+        unsetenv(saved->name);
+}
+
+/* ---- skips ---- */
+
+/* The exit code of a program that skipped a test (the autotools convention). */
+#define TU_SKIP_CODE 77
+
+static int tu_skipped_;
+
+/* Skip the current test with a reason on stdout (which CTest shows). */
+#define tu_skip(...)                                                                                                \
+    do {                                                                                                            \
+        tu_skipped_++;                                                                                              \
+        printf("SKIPPED: ");                                                                                        \
+        printf(__VA_ARGS__);                                                                                        \
+        printf("\n");                                                                                               \
+        fflush(stdout);                                                                                             \
+        skip();                                                                                                     \
+    } while (0)
+
+/* main's exit code from cmocka_run_group_tests' count of failures: 1 on any failure, else TU_SKIP_CODE if a test
+ * was skipped, else 0. */
+static inline int tu_exit(int failed) {
+    if (failed) return 1;
+    return tu_skipped_ ? TU_SKIP_CODE : 0;
+}
+
+/* ---- float comparisons ----
+ *
+ * Rules of thumb for the tolerances at the call sites (each call says which applies):
+ *   one float operation rounds to within 0.5 ulp, FLT_EPSILON / 2 = 6e-8 relative, so a value from a short chain of
+ *   float operations checked against a double computation: rel TU_REL_F32 (1e-6, about 8 ulp of float);
+ *   double arithmetic over a few hundred terms: rel TU_REL_F64 (1e-12, about 4500 ulp of double, far below any
+ *   error that matters and far above rounding);
+ *   an absolute floor (abs) only where the expected value can be 0 and relative error means nothing there. */
+#define TU_REL_F32 1e-6
+#define TU_REL_F64 1e-12
+
+/* |a - b| <= abs + rel * max(|a|, |b|); NaN never passes. */
+static inline int tu_close(double a, double b, double rel, double abs) {
+    double d = fabs(a - b), m = fmax(fabs(a), fabs(b));
+    return d <= abs + rel * m;
+}
+
+#define tu_assert_close(a, b, rel, abs) tu_assert_close_((a), (b), (rel), (abs), #a, #b, __FILE__, __LINE__)
+
+static inline void tu_assert_close_(double a, double b, double rel, double abs, const char *ea, const char *eb,
+                                    const char *file, int line) {
+    if (!tu_close(a, b, rel, abs))
+        fail_msg("%s:%d: %s = %.9g, %s = %.9g: differ by %.3g (rel %g, abs %g)", file, line, ea, a, eb, b,
+                 fabs(a - b), rel, abs);
+}
+
+/* a == b exactly (as doubles; a float converts exactly): for values that must be bit-for-bit what the code
+ * promises (a parsed literal, a copied value, a constant the code returns), not for computed approximations. */
+#define tu_assert_exact(a, b) tu_assert_exact_((a), (b), #a, #b, __FILE__, __LINE__)
+
+static inline void tu_assert_exact_(double a, double b, const char *ea, const char *eb, const char *file, int line) {
+    if (!(a == b)) fail_msg("%s:%d: %s = %.17g, expected exactly %s = %.17g", file, line, ea, a, eb, b);
+}
+
+#endif
