@@ -16,6 +16,7 @@
 #include "kaggle/ingest.h"
 #include "core/dg_dataset.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 #define FIX DIGITS_FIXTURES "/ingest/"
 #define TMP DIGITS_TEST_TMP "/ingest_"
@@ -477,9 +478,8 @@ static void test_real_train_csv_round_trip(void **state) {
     (void)state;
     const char *train = find_train_csv();
     if (!train) {
-        print_message("SKIPPED: no data/train.csv and no ../shared/data/digit-recognizer.zip next to the source tree; "
-                      "run `make -f Makefile.data` to get the data\n");
-        skip();
+        tu_skip("no data/train.csv and no ../shared/data/digit-recognizer.zip next to the source tree; run `make -f "
+                "Makefile.data` to get the data");
     }
     const char *out = TMP "real.npy", *back = TMP "real_back.csv";
     dg_err err;
@@ -548,5 +548,5 @@ int main(void) {
         cmocka_unit_test(test_fixture_round_trip),
         cmocka_unit_test(test_real_train_csv_round_trip),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/internal/gemm_conv.h"
+#include "testutil.h"
 #include "core/dg_rng.h"
 
 typedef void pack_fn(float *u, const float *w, const nn_conv_dims *d, int transposed, int oc0, int oc1);
@@ -31,7 +32,8 @@ static void pack_case(pack_fn *pack, int npos, int C, int OC, int transposed) {
 
 static void test_pack_vector_equals_scalar(void **state) {
     (void)state;
-    if (!nnk_wino_ok(&(nn_conv_dims){.C = 16, .OC = 16, .KH = 3, .KW = 3, .stride = 1})) skip();
+    if (!nnk_wino_ok(&(nn_conv_dims){.C = 16, .OC = 16, .KH = 3, .KW = 3, .stride = 1}))
+        tu_skip("the Winograd packing needs AVX2+FMA (this CPU lacks them, or DIGITS_NO_AVX2 is set)");
     for (int t = 0; t < 2; t++) {
         pack_case(nnk_wino_pack, 16, 16, 32, t);
         pack_case(nnk_wino4_pack, 36, 16, 32, t);
@@ -41,5 +43,5 @@ static void test_pack_vector_equals_scalar(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_pack_vector_equals_scalar)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

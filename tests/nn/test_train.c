@@ -24,6 +24,7 @@
 #include "core/dg_file.h"
 #include "core/dg_npy.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 #define TMP DIGITS_TEST_TMP "/train"
 #define DATA TMP "/synth.npy"
@@ -287,8 +288,7 @@ static void test_kill_and_resume(void **state) {
     (void)state;
     const char *bin = DIGITS_BIN_DIR "/digits-train";
     if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "skipping kill test: %s not built\n", bin);
-        skip();
+        tu_skip("kill test: %s not built", bin);
     }
     const char *a = TMP "/full", *b = TMP "/killed";
     rm_run(b);
@@ -458,5 +458,5 @@ int main(void) {
         cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_augment), cmocka_unit_test(test_early_stop),
         cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
