@@ -283,37 +283,80 @@ static void test_resume_identical(void **state) {
     assert_non_null(strstr(err.msg, "lr=0.5"));
 }
 
-/* kill -9 of a digits-train process in the middle of a run, then --resume: same model as an uninterrupted run. */
+/* kill -9 of a digits-train process in the middle of a run, then --resume: the same bits as an uninterrupted run.
+ * The kill must land mid-run, so the test proves it did: the child is killed as soon as its first checkpoint
+ * appears, then the run directory must hold no result.json and a checkpoint of 1..KILL_EPOCHS-1 epochs. A child
+ * that finished first (or died on its own) is no proof: the test tries again, and fails if no try landed. */
+#define KILL_EPOCHS 12
+#define KILL_TRIES 5
+
 static void test_kill_and_resume(void **state) {
     (void)state;
     const char *bin = DIGITS_BIN_DIR "/digits-train";
-    if (access(bin, X_OK) != 0) {
-        tu_skip("kill test: %s not built", bin);
-    }
-    const char *a = TMP "/full", *b = TMP "/killed";
-    rm_run(b);
-    char cmd[2048];
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl(bin, bin, "--data", DATA, "--model", DIGITS_FIXTURES "/spec/tiny.spec", "--run", b, "--seed", "5",
-              "--val-frac", "0.2", "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    /* Kill as soon as the first checkpoint exists (mid-epoch 2 at the latest, usually). */
-    struct timespec ts = {0, 200000};
-    for (int i = 0; i < 200000 && !dg_path_exists(TMP "/killed/checkpoint.ckpt"); i++) nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    int finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (access(bin, X_OK) != 0) tu_skip("kill test: %s not built", bin);
+    const char *a = TMP "/kill_full", *b = TMP "/killed";
+    char cmd[2048], epochs[16];
+    snprintf(epochs, sizeof epochs, "%d", KILL_EPOCHS);
+    /* the uninterrupted run, through the same program and options */
+    rm_run(a);
     snprintf(cmd, sizeof cmd,
-             "%s --data %s --model %s/spec/tiny.spec --run %s --seed 5 --val-frac 0.2 --quiet --resume", bin, DATA,
-             DIGITS_FIXTURES, b);
+             "%s --data %s --model %s/spec/tiny.spec --run %s --seed 5 --val-frac 0.2 --epochs %s --quiet", bin,
+             DATA, DIGITS_FIXTURES, a, epochs);
     assert_int_equal(system(cmd), 0);
-    if (finished) fprintf(stderr, "note: the run finished before the kill; resume was a no-op\n");
+    uint32_t killed_at = 0;
+    for (int try = 0; try < KILL_TRIES && !killed_at; try++) {
+        rm_run(b);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            execl(bin, bin, "--data", DATA, "--model", DIGITS_FIXTURES "/spec/tiny.spec", "--run", b, "--seed", "5",
+                  "--val-frac", "0.2", "--epochs", epochs, "--quiet", (char *)NULL);
+            _exit(127);
+        }
+        /* checkpoint.ckpt appears by rename, complete, at the end of epoch 1 */
+        int status = 0, exited = 0;
+        struct timespec ts = {0, 100000};
+        for (long i = 0; i < 600000 && !dg_path_exists(TMP "/killed/checkpoint.ckpt"); i++) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                exited = 1;
+                break;
+            }
+            nanosleep(&ts, NULL);
+        }
+        if (!exited) {
+            kill(pid, SIGKILL);
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+        }
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+            fprintf(stderr, "kill test, try %d: the child ended on its own (status %d) before the kill\n", try + 1,
+                    status);
+            continue;
+        }
+        if (dg_path_exists(TMP "/killed/result.json")) {
+            fprintf(stderr, "kill test, try %d: the run had finished when the kill landed\n", try + 1);
+            continue;
+        }
+        nn_ckpt c;
+        dg_err err = {{0}};
+        if (nn_ckpt_load(TMP "/killed/checkpoint.ckpt", &c, &err) != 0) fail_msg("%s", err.msg);
+        if (c.epoch >= 1 && c.epoch < KILL_EPOCHS)
+            killed_at = c.epoch;
+        else
+            fprintf(stderr, "kill test, try %d: checkpoint of epoch %u\n", try + 1, c.epoch);
+        nn_ckpt_free(&c);
+    }
+    if (!killed_at) fail_msg("no kill of %d landed between epoch 1 and epoch %d", KILL_TRIES, KILL_EPOCHS);
+    print_message("kill landed after epoch %u of %d\n", killed_at, KILL_EPOCHS);
+    snprintf(cmd, sizeof cmd,
+             "%s --data %s --model %s/spec/tiny.spec --run %s --seed 5 --val-frac 0.2 --epochs %s --quiet --resume",
+             bin, DATA, DIGITS_FIXTURES, b, epochs);
+    assert_int_equal(system(cmd), 0);
+    assert_true(dg_path_exists(TMP "/killed/result.json"));
     assert_same_file(a, b, "model.safetensors");
     assert_same_file(a, b, "val_pred.npy");
+    cJSON *res = json_file(b, "result.json");
+    assert_int_equal((int)num(res, "epochs"), KILL_EPOCHS);
+    cJSON_Delete(res);
 }
 
 /* On-the-fly augmentation: keyed by (seed, epoch, row), so a resumed run is still bit-identical; and it really
