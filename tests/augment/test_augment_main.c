@@ -1,13 +1,15 @@
 /* Tests for the digits-augment stage: row order and labels, output independent of threads and batch size,
  * --replay (.npy and .jsonl) regenerates the output byte for byte, the preview PNG, and bad input (bad policy,
- * --copies 0, not enough disk, unwritable path, a file that is not a dataset): clear error, exit status, and no
- * output left behind. */
+ * --copies 0, unwritable path, a file that is not a dataset): clear error, exit status, and no output left behind;
+ * a full disk (a 1 MiB tmpfs, and /dev/full): refused up front when the estimate does not fit, a clear error when a
+ * write fails. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "core/dg_file.h"
 #include "core/dg_npy.h"
 #include "aug_testutil.h"
+#include "testutil.h"
 
 #define TDIR DIGITS_TEST_TMP "/augment_main"
 #define BIN DIGITS_BIN_DIR "/digits-augment"
@@ -64,7 +67,7 @@ static int count_outputs(void) {
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "in.npy") && strcmp(e->d_name, "big.npy") &&
+        if (e->d_name[0] != '.' && strcmp(e->d_name, "in.npy") && strcmp(e->d_name, "small") &&
             strcmp(e->d_name, "stderr.txt") && strcmp(e->d_name, "bad.policy") && strcmp(e->d_name, "f.npy"))
             n++;
     closedir(d);
@@ -246,12 +249,71 @@ static void test_bad_input_leaves_nothing(void **state) {
     assert_int_equal(run("--data %s/f.npy --out %s/out.npy", TDIR, TDIR), 1);
     assert_non_null(strstr(last_stderr, "not a digits dataset"));
     assert_int_equal(run("--data %s/stderr.txt --out %s/out.npy", TDIR, TDIR), 1);
-    /* more copies than the disk can hold */
-    write_dataset(TDIR "/big.npy", 20000);
-    assert_int_equal(run("--data %s/big.npy --out %s/out.npy --copies 100000", TDIR, TDIR), 1);
-    assert_non_null(strstr(last_stderr, "MB are free"));
     assert_int_equal(count_outputs(), before); /* nothing left behind, not even temporaries */
-    remove(TDIR "/big.npy");
+}
+
+/* ---- a full disk ----
+ * The stage runs in a private mount namespace (unshare) with a 1 MiB tmpfs on TDIR/small, so a full disk is the
+ * same everywhere and nothing can write more than 1 MiB, whatever the host's free space; the mount vanishes with
+ * the command. */
+
+#define SMALL TDIR "/small"
+
+/* Run `script` (sh) with the tmpfs mounted on SMALL; returns the script's exit status, or -1 if no mount
+ * namespace can be made here. */
+static int run_on_small_disk(const char *script) {
+    static const char *unshare[] = {"unshare --user --map-root-user --mount", "unshare --mount"};
+    char cmd[8192];
+    assert_int_equal(mkdir(SMALL, 0755) == 0 || errno == EEXIST, 1);
+    for (size_t i = 0; i < sizeof unshare / sizeof unshare[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s sh -c 'mount -t tmpfs -o size=1m tmpfs %s' >/dev/null 2>&1", unshare[i],
+                 SMALL);
+        if (system(cmd) != 0) continue;
+        snprintf(cmd, sizeof cmd, "%s sh -c 'mount -t tmpfs -o size=1m tmpfs %s || exit 99; %s'", unshare[i], SMALL,
+                 script);
+        int st = system(cmd);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
+    }
+    return -1;
+}
+
+static void read_stderr(void) {
+    last_stderr[0] = '\0';
+    FILE *fp = fopen(TDIR "/stderr.txt", "r");
+    assert_non_null(fp);
+    size_t n = fread(last_stderr, 1, sizeof last_stderr - 1, fp);
+    last_stderr[n] = '\0';
+    fclose(fp);
+}
+
+static void test_disk_full(void **state) {
+    (void)state;
+    char script[4096];
+    /* the estimate (150 x 21 rows of 785 bytes, 2.5 MB) does not fit in 1 MiB: refused before any write; the
+     * script ends with the number of files left on the small disk */
+    snprintf(script, sizeof script,
+             "%s --data %s/in.npy --out %s/out.npy --copies 20 --keep-originals -q 2>%s/stderr.txt >/dev/null;"
+             " st=$?; [ -z \"$(ls -A %s)\" ] || exit 97; exit $st",
+             BIN, TDIR, SMALL, TDIR, SMALL);
+    int st = run_on_small_disk(script);
+    if (st == -1) tu_skip("no mount namespace here (unshare --mount) for a small tmpfs");
+    read_stderr();
+    if (st != 1) fail_msg("exit status %d (97: files left behind), stderr: %s", st, last_stderr);
+    assert_non_null(strstr(last_stderr, "MB are free"));
+    /* the estimate fits, the writes do not: the output's temporary file (path.tmp.PID; exec keeps the shell's
+     * PID) is /dev/full, where every write fails with ENOSPC. Exit 1, the disk-full error, no out.npy. */
+    snprintf(script, sizeof script,
+             "touch %s/out.npy.tmp.$$ && mount --bind /dev/full %s/out.npy.tmp.$$ || exit 96;"
+             " exec %s --data %s/in.npy --out %s/out.npy --copies 2 -q 2>%s/stderr.txt >/dev/null",
+             SMALL, SMALL, BIN, TDIR, SMALL, TDIR);
+    st = run_on_small_disk(script);
+    read_stderr();
+    if (st != 1) fail_msg("exit status %d, stderr: %s", st, last_stderr);
+    assert_non_null(strstr(last_stderr, "No space left on device"));
+    snprintf(script, sizeof script,
+             "%s --data %s/in.npy --out %s/out.npy --copies 2 -q 2>%s/stderr.txt >/dev/null && test -s %s/out.npy",
+             BIN, TDIR, SMALL, TDIR, SMALL);
+    assert_int_equal(run_on_small_disk(script), 0); /* the same run on the same disk succeeds without /dev/full */
 }
 
 int main(void) {
@@ -260,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_replay_npy_and_jsonl),
         cmocka_unit_test(test_preview_and_formats),
         cmocka_unit_test(test_bad_input_leaves_nothing),
+        cmocka_unit_test(test_disk_full),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
