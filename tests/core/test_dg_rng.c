@@ -40,26 +40,50 @@ static void test_streams_are_keyed(void **state) {
     assert_true(same_c < 3 && same_d < 3);
 }
 
+/* Pearson's chi-square statistic of counts against equal expected counts n / k. */
+static double chi2_equal(const long *counts, int k, long n) {
+    double e = (double)n / k, x = 0;
+    for (int i = 0; i < k; i++) x += (counts[i] - e) * (counts[i] - e) / e;
+    return x;
+}
+
+/* The draws follow their distributions. The seed is fixed, so each check gives the same answer every run; the bounds
+ * are what a correct generator passes at all but a small fraction of seeds:
+ *   histograms: chi-square of equiprobable bins under the 0.999 quantile of chi-square with bins-1 degrees of
+ *   freedom (df 7: 24.322, df 9: 27.877, df 15: 37.697), so p = 0.001 per histogram;
+ *   means: within 5 standard errors (p = 6e-7 each): uniform sd sqrt(1/12), normal sd 1, z^2 sd sqrt(2).
+ * A bin 1% off its share (200 of 20000 draws) moves chi-square by about 20 and fails. */
 static void test_distributions(void **state) {
     (void)state;
     dg_rng r = dg_rng_make(7, DG_RNG_USER, 0, 0);
-    const int n = 200000;
+    const long n = 200000;
+    /* the octiles of the standard normal: 8 bins of probability 1/8 each */
+    static const double octile[7] = {-1.1503493803760079, -0.6744897501960817, -0.3186393639643752, 0.0,
+                                     0.3186393639643752,  0.6744897501960817,  1.1503493803760079};
     double su = 0, sn = 0, sn2 = 0;
-    int counts[10] = {0};
-    for (int i = 0; i < n; i++) {
+    long below10[10] = {0}, uni16[16] = {0}, norm8[8] = {0};
+    for (long i = 0; i < n; i++) {
         float u = dg_rng_uniform(&r);
         assert_true(u >= 0.0f && u < 1.0f);
         su += u;
+        uni16[(int)(u * 16.0f)]++;
         float z = dg_rng_normal(&r);
         assert_true(isfinite(z));
         sn += z;
         sn2 += (double)z * z;
-        counts[dg_rng_below(&r, 10)]++;
+        int b = 0;
+        while (b < 7 && z >= octile[b]) b++;
+        norm8[b]++;
+        below10[dg_rng_below(&r, 10)]++;
     }
-    assert_true(fabs(su / n - 0.5) < 0.005);
-    assert_true(fabs(sn / n) < 0.01);
-    assert_true(fabs(sn2 / n - 1.0) < 0.02);
-    for (int k = 0; k < 10; k++) assert_true(abs(counts[k] - n / 10) < n / 100);
+    const double se = 1.0 / sqrt((double)n);
+    if (!(fabs(su / n - 0.5) < 5 * sqrt(1.0 / 12) * se)) fail_msg("uniform mean %.6f", su / n);
+    if (!(fabs(sn / n) < 5 * se)) fail_msg("normal mean %.6f", sn / n);
+    if (!(fabs(sn2 / n - 1.0) < 5 * sqrt(2.0) * se)) fail_msg("normal second moment %.6f", sn2 / n);
+    double x;
+    if (!((x = chi2_equal(below10, 10, n)) < 27.877)) fail_msg("dg_rng_below(10): chi-square %.2f, df 9", x);
+    if (!((x = chi2_equal(uni16, 16, n)) < 37.697)) fail_msg("dg_rng_uniform, 16 bins: chi-square %.2f, df 15", x);
+    if (!((x = chi2_equal(norm8, 8, n)) < 24.322)) fail_msg("dg_rng_normal, octiles: chi-square %.2f, df 7", x);
 }
 
 static void test_shuffle_is_permutation(void **state) {
