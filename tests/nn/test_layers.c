@@ -120,11 +120,12 @@ static void test_activations_fd(void **state) {
     }
     float x[4] = {-2.0f, -0.5f, 0.5f, 3.0f}, y[4];
     nn_act_forward(y, x, 4, NN_ACT_LEAKY, 0.2f);
-    assert_float_equal(y[0], -0.4f, 1e-7);
-    assert_float_equal(y[3], 3.0f, 0);
+    /* x * 0.2f for x = -2 only doubles 0.2f, and x itself passes through: exact */
+    tu_assert_exact(y[0], -0.4f);
+    tu_assert_exact(y[3], 3.0f);
     nn_act_forward(y, x, 4, NN_ACT_RELU, 0.0f);
-    assert_float_equal(y[1], 0.0f, 0);
-    assert_float_equal(y[2], 0.5f, 0);
+    tu_assert_exact(y[1], 0.0f);
+    tu_assert_exact(y[2], 0.5f);
 }
 
 /* tanh and sigmoid come from polynomials (AVX2) or libm: both within 5e-7 of the double-precision functions, and
@@ -325,8 +326,8 @@ static void test_im2col_adjoint(void **state) {
     double a = dot(col, g, col_n), b = dot(gx, x, in_n);
     assert_true(fabs(a - b) < 1e-4 * (fabs(a) + 1.0));
     /* a padded position reads as zero: the first row starts at (-1, -1) */
-    assert_float_equal(col[0], 0.0f, 0);
-    assert_float_equal(col[4 * 3], x[0], 0); /* (kh, kw) = (1, 1) is input (0, 0) */
+    tu_assert_exact(col[0], 0.0f);     /* im2col copies: exact */
+    tu_assert_exact(col[4 * 3], x[0]); /* (kh, kw) = (1, 1) is input (0, 0) */
     free(x), free(g), free(col), free(gx);
 }
 
@@ -433,7 +434,7 @@ static void test_batchnorm(void **state) {
             double want = 0.0;
             for (size_t r = 0; r < k.N; r++) {
                 float v = k.x[r * 5 + c] > 0.0f ? dx[r * 5 + c] : 0.0f;
-                assert_float_equal(fused[r * 5 + c], v, 0);
+                tu_assert_exact(fused[r * 5 + c], v); /* the same product, masked: the same bits */
                 want += v;
             }
             assert_float_equal(bsum[c], want, 1e-5);
@@ -591,8 +592,8 @@ static void test_pooling(void **state) {
     nn_maxpool_forward(out, am, in, 1, 2, 2, 1, 2, 2, 1, 1);
     assert_int_equal(am[0], 0);
     nn_maxpool_backward(din, dout, am, 1, 2, 2, 1, 1, 1);
-    assert_float_equal(din[0], 2.0f, 0);
-    assert_float_equal(din[3], 0.0f, 0);
+    tu_assert_exact(din[0], 2.0f); /* the gradient is routed, not computed: exact */
+    tu_assert_exact(din[3], 0.0f);
 }
 
 /* ---- softmax cross-entropy ---- */

@@ -14,6 +14,7 @@
 
 #include "nn/net.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -146,10 +147,10 @@ static void test_tensor_table(void **state) {
     assert_int_equal(t->shape[0], 32), assert_int_equal(t->shape[1], 3), assert_int_equal(t->shape[2], 3);
     assert_int_equal(t->shape[3], 1);
     assert_int_equal(t->decay, 1);
-    assert_float_equal(t->l2, 0.5f, 0);
+    tu_assert_exact(t->l2, 0.5f); /* the spec's l2=, copied */
     assert_string_equal(nn_net_tensor(net, 1)->name, "conv1.bias");
     assert_int_equal(nn_net_tensor(net, 1)->decay, 0);
-    assert_float_equal(nn_net_tensor(net, 1)->l2, 0.0f, 0);
+    tu_assert_exact(nn_net_tensor(net, 1)->l2, 0.0f);
     assert_string_equal(nn_net_tensor(net, 2)->name, "bn1.weight");
     assert_string_equal(nn_net_tensor(net, 5)->name, "bn1.running_var");
     assert_int_equal(nn_net_tensor(net, 5)->is_buffer, 1);
@@ -214,9 +215,9 @@ static void test_init(void **state) {
             for (size_t j = 0; j < t->count; j++) assert_true(fabs(v[j]) <= lim);
             assert_true(fabs(var / (2.0 / 138) - 1.0) < 0.15);
         } else if (strstr(t->name, "bias") || strstr(t->name, "running_mean")) {
-            for (size_t j = 0; j < t->count; j++) assert_float_equal(v[j], 0.0f, 0);
+            for (size_t j = 0; j < t->count; j++) tu_assert_exact(v[j], 0.0f); /* set, not drawn: exact */
         } else if (strstr(t->name, "bn") && (strstr(t->name, "weight") || strstr(t->name, "running_var"))) {
-            for (size_t j = 0; j < t->count; j++) assert_float_equal(v[j], 1.0f, 0);
+            for (size_t j = 0; j < t->count; j++) tu_assert_exact(v[j], 1.0f);
         }
     }
     /* same seed, same values; another seed, other values */

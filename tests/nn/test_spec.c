@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nn/spec.h"
+#include "testutil.h"
 
 static void test_every_key(void **state) {
     (void)state;
@@ -29,15 +30,16 @@ static void test_every_key(void **state) {
     assert_int_equal(l[0].size, 3);
     assert_int_equal(l[0].stride, 2);
     assert_int_equal(l[0].pad, -1);
-    assert_float_equal(l[0].l2, 0.25f, 0);
+    /* a number parses to the float nearest its text, which is the C literal's: exact */
+    tu_assert_exact(l[0].l2, 0.25f);
     assert_int_equal(l[1].stride, 1); /* default */
     assert_int_equal(l[1].pad, 3);
-    assert_float_equal(l[1].l2, 0.0f, 0);
+    tu_assert_exact(l[1].l2, 0.0f);
     assert_int_equal(l[2].kind, NN_BATCHNORM);
-    assert_float_equal(l[2].momentum, 0.01f, 0);
-    assert_float_equal(l[2].eps, 0.001f, 0);
+    tu_assert_exact(l[2].momentum, 0.01f);
+    tu_assert_exact(l[2].eps, 0.001f);
     assert_int_equal(l[3].kind, NN_LEAKYRELU);
-    assert_float_equal(l[3].slope, 0.2f, 0);
+    tu_assert_exact(l[3].slope, 0.2f);
     assert_int_equal(l[4].kind, NN_MAXPOOL);
     assert_int_equal(l[4].size, 3);
     assert_int_equal(l[4].stride, 1);
@@ -48,28 +50,28 @@ static void test_every_key(void **state) {
     assert_int_equal(l[7].kind, NN_SIGMOID);
     assert_int_equal(l[8].kind, NN_RELU);
     assert_int_equal(l[9].kind, NN_DROPOUT);
-    assert_float_equal(l[9].rate, 0.5f, 0);
+    tu_assert_exact(l[9].rate, 0.5f);
     assert_int_equal(l[10].kind, NN_FLATTEN);
     assert_int_equal(l[11].kind, NN_DENSE);
     assert_int_equal(l[11].units, 7);
-    assert_float_equal(l[11].l2, 1e-4f, 0);
+    tu_assert_exact(l[11].l2, 1e-4f);
     const nn_hyper *h = &s.hyper;
     assert_int_equal(h->optimizer, NN_ADAMW);
-    assert_float_equal(h->lr, 0.0025f, 0);
-    assert_float_equal(h->momentum, 0.8f, 0);
-    assert_float_equal(h->beta1, 0.85f, 0);
-    assert_float_equal(h->beta2, 0.99f, 0);
-    assert_float_equal(h->adam_eps, 1e-7f, 0);
-    assert_float_equal(h->weight_decay, 0.01f, 0);
+    tu_assert_exact(h->lr, 0.0025f);
+    tu_assert_exact(h->momentum, 0.8f);
+    tu_assert_exact(h->beta1, 0.85f);
+    tu_assert_exact(h->beta2, 0.99f);
+    tu_assert_exact(h->adam_eps, 1e-7f);
+    tu_assert_exact(h->weight_decay, 0.01f);
     assert_int_equal(h->schedule, NN_SCHED_ONECYCLE);
-    assert_float_equal(h->gamma, 0.5f, 0);
+    tu_assert_exact(h->gamma, 0.5f);
     assert_int_equal(h->step_epochs, 3);
-    assert_float_equal(h->min_lr, 1e-5f, 0);
-    assert_float_equal(h->max_lr, 0.02f, 0);
+    tu_assert_exact(h->min_lr, 1e-5f);
+    tu_assert_exact(h->max_lr, 0.02f);
     assert_int_equal(h->plateau_patience, 2);
     assert_int_equal(h->batch, 128);
     assert_int_equal(h->epochs, 7);
-    assert_float_equal(h->label_smoothing, 0.1f, 0);
+    tu_assert_exact(h->label_smoothing, 0.1f);
     assert_int_equal(h->early_stop, 4);
     assert_string_equal(h->augment, "kaggle");
     assert_non_null(strstr(s.text, "name every-key_1.0"));
@@ -89,14 +91,15 @@ static void test_defaults(void **state) {
     assert_int_equal(s.in_w, 28);
     assert_int_equal(s.layers[0].size, 2);
     assert_int_equal(s.layers[0].stride, 2);
-    assert_float_equal(s.layers[1].momentum, 0.1f, 0);
-    assert_float_equal(s.layers[1].eps, 1e-5f, 0);
-    assert_float_equal(s.layers[2].slope, 0.01f, 0);
+    /* defaults are float constants, copied: exact */
+    tu_assert_exact(s.layers[1].momentum, 0.1f);
+    tu_assert_exact(s.layers[1].eps, 1e-5f);
+    tu_assert_exact(s.layers[2].slope, 0.01f);
     nn_hyper d;
     nn_hyper_defaults(&d);
     assert_memory_equal(&s.hyper, &d, sizeof d);
     assert_int_equal(d.optimizer, NN_ADAM);
-    assert_float_equal(d.lr, 1e-3f, 0);
+    tu_assert_exact(d.lr, 1e-3f);
     assert_int_equal(d.batch, 64);
     nn_spec_free(&s);
     /* The name defaults to the file's base name. */
@@ -238,8 +241,8 @@ static void test_shipped_models(void **state) {
     nn_spec s;
     dg_err err = {{0}};
     assert_int_equal(nn_spec_load(&s, "deotte", &err), 0);
-    assert_float_equal(s.hyper.lr, 1e-3f, 0);
-    assert_float_equal(s.hyper.gamma, 0.95f, 0);
+    tu_assert_exact(s.hyper.lr, 1e-3f);
+    tu_assert_exact(s.hyper.gamma, 0.95f);
     assert_int_equal(s.hyper.schedule, NN_SCHED_EXP);
     assert_int_equal(s.hyper.batch, 64);
     assert_int_equal(s.layers[6].stride, 2);

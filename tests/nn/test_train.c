@@ -126,7 +126,7 @@ static void test_full_run(void **state) {
     assert_true(val_acc > 0.9); /* the synthetic classes are easy: it must have learned */
     assert_int_equal((int)num(res, "epochs"), 4);
     assert_int_equal((int)num(res, "seed"), 5);
-    assert_true(num(res, "seconds") > 0);
+    assert_true(num(res, "seconds") >= 0); /* a time: present, not negative (no bound on how long it takes) */
     assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "val-frac 0.2 split-seed 1");
     assert_string_equal(cJSON_GetObjectItem(res, "model")->valuestring, "model.safetensors");
     /* metrics.jsonl: one object per epoch with every field; training loss falls. */
@@ -143,13 +143,15 @@ static void test_full_run(void **state) {
         if (lines == 1) first_loss = num(j, "train_loss");
         last_loss = num(j, "train_loss");
         last_val_acc = num(j, "val_acc");
-        assert_float_equal(num(j, "lr"), 0.003 * pow(0.9, lines - 1), 1e-8); /* schedule=exp gamma=0.9 */
+        /* schedule=exp gamma=0.9, printed with %.6g: half a unit of the 6th digit is at most 5e-6 relative */
+        tu_assert_close(num(j, "lr"), 0.003 * pow(0.9, lines - 1), 5e-6, 0);
         cJSON_Delete(j);
     }
     free(m);
     assert_int_equal(lines, 4);
     assert_true(last_loss < first_loss);
-    assert_float_equal(last_val_acc, val_acc, 1e-6); /* no early stopping: the final model is the last epoch */
+    /* no early stopping: the final model is the last epoch's, its accuracy the same double printed the same way */
+    tu_assert_exact(last_val_acc, val_acc);
     /* val_ids / val_pred */
     dg_npy_file ids, pred;
     assert_int_equal(dg_npy_open(&ids, TMP "/full/val_ids.npy", 8, &err), 0);
@@ -177,7 +179,7 @@ static void test_full_run(void **state) {
         assert_float_equal(s, 1.0f, 1e-5);
         correct += best == dg_dataset_label(&ds, (size_t)id[i]);
     }
-    assert_float_equal((double)correct / (double)ids.h.shape[0], val_acc, 1e-6);
+    tu_assert_close((double)correct / (double)ids.h.shape[0], val_acc, 0, 1e-6); /* printed %.6f: within 5e-7 */
     /* The saved model reproduces val_pred. */
     nn_net *net;
     assert_int_equal(nn_model_load(TMP "/full/model.safetensors", 8, &net, &err), 0);
