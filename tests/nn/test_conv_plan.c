@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "nn/internal/conv_plan.h"
+#include "testutil.h"
 
 typedef struct plan_row {
     const char *fwd, *dgrad, *wgrad;
@@ -126,30 +127,6 @@ static nn_conv_dims row_dims(const shape_row *r) {
     return d;
 }
 
-/* The DIGITS_NO_AVX2 switch, saved before a test sets it and put back after. */
-typedef struct env_saved {
-    int set;
-    char value[64];
-} env_saved;
-
-static env_saved env_set(const char *value) {
-    env_saved s = {0};
-    const char *e = getenv("DIGITS_NO_AVX2");
-    if (e) {
-        s.set = 1;
-        strncpy(s.value, e, sizeof s.value - 1);
-    }
-    setenv("DIGITS_NO_AVX2", value, 1);
-    return s;
-}
-
-static void env_restore(const env_saved *s) {
-    if (s->set)
-        setenv("DIGITS_NO_AVX2", s->value, 1);
-    else
-        unsetenv("DIGITS_NO_AVX2");
-}
-
 static void expect_plan(const char *name, const char *call, const nnk_conv_choice *c, const plan_row *want) {
     if (strcmp(c->fwd, want->fwd) || strcmp(c->dgrad, want->dgrad) || strcmp(c->wgrad, want->wgrad) ||
         c->split != want->split || c->groups != want->groups || c->chunk != want->chunk || c->slot != want->slot ||
@@ -164,8 +141,9 @@ static void expect_plan(const char *name, const char *call, const nnk_conv_choic
 static void test_avx2_plans_pinned(void **state) {
     (void)state;
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) skip();
-    env_saved saved = env_set("0");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) tu_skip("this CPU has no AVX2+FMA: the AVX2 plans cannot be chosen here");
+    tu_env saved;
+    tu_env_set(&saved, "DIGITS_NO_AVX2", "0");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const shape_row *r = &rows[i];
         nn_conv_dims d = row_dims(r);
@@ -176,12 +154,13 @@ static void test_avx2_plans_pinned(void **state) {
         if (scratch != r->scratch) fail_msg("%s: nn_conv2d_scratch %zu, pinned %zu", r->name, scratch, r->scratch);
         assert_true(f.floats <= scratch && b.floats <= scratch);
     }
-    env_restore(&saved);
+    tu_env_restore(&saved);
 }
 
 static void test_portable_plans_im2col(void **state) {
     (void)state;
-    env_saved saved = env_set("1");
+    tu_env saved;
+    tu_env_set(&saved, "DIGITS_NO_AVX2", "1");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const shape_row *r = &rows[i];
         nn_conv_dims d = row_dims(r);
@@ -194,7 +173,7 @@ static void test_portable_plans_im2col(void **state) {
             assert_true(c.floats > 0 && c.floats <= nn_conv2d_scratch(&d, r->B));
         }
     }
-    env_restore(&saved);
+    tu_env_restore(&saved);
 }
 
 int main(void) {
@@ -202,5 +181,5 @@ int main(void) {
         cmocka_unit_test(test_avx2_plans_pinned),
         cmocka_unit_test(test_portable_plans_im2col),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
