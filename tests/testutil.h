@@ -5,6 +5,7 @@
  *                                 it on after the stretch.
  *   tu_skip / tu_exit             a skipped test makes the program exit TU_SKIP_CODE, which CTest reports as
  *                                 "Not Run" (SKIP_RETURN_CODE in tests/CMakeLists.txt); cmocka's own skip() exits 0.
+ *   tu_argv                       a stage's argv from one space-separated line.
  *   tu_assert_close / _exact      float comparisons with an explicit tolerance, or exact where identity is the
  *                                 claim (cmocka's assert_float_equal rounds both sides to float and adds a hidden
  *                                 relative FLT_EPSILON, so an epsilon of 0 or 1e-12 there does not mean what it says).
@@ -75,6 +76,20 @@ static int tu_skipped_;
 static inline int tu_exit(int failed) {
     if (failed) return 1;
     return tu_skipped_ ? TU_SKIP_CODE : 0;
+}
+
+/* ---- command lines ---- */
+
+/* A stage's argv from one space-separated line (no quoting): argv[0] = prog, then the words of line, then NULL.
+ * The words live in a static buffer until the next call; argv must have room for max entries. Returns argc. */
+static inline int tu_argv(char **argv, int max, const char *prog, const char *line) {
+    static char buf[1024];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", line ? line : "");
+    argv[argc++] = (char *)prog;
+    for (char *t = strtok(buf, " "); t && argc < max - 1; t = strtok(NULL, " ")) argv[argc++] = t;
+    argv[argc] = NULL;
+    return argc;
 }
 
 /* ---- float comparisons ----

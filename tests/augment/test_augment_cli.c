@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "augment/augment.h"
 #include "augment/augment_cli.h"
 #include "core/dg_cli.h"
@@ -27,13 +28,8 @@
 #define NIMG 30
 
 static int parse(aug_cli_opts *o, dg_err *err, const char *line) {
-    static char buf[1024];
     char *argv[64];
-    int argc = 0;
-    snprintf(buf, sizeof buf, "%s", line);
-    argv[argc++] = "digits-augment";
-    for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " ")) argv[argc++] = t;
-    argv[argc] = NULL;
+    int argc = tu_argv(argv, 64, "digits-augment", line);
     memset(err, 0, sizeof *err);
     return aug_cli_parse(argc, argv, o, err);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/dg_cli.h"
+#include "testutil.h"
 
 int openblas_get_num_threads(void);
 
@@ -144,12 +145,8 @@ static const struct option kLong[] = {{"quiet", no_argument, 0, 'q'},
 /* getopt_long over "prog" + the words of line (split at spaces) to its end or its first error, as the stage
  * parsers run it; returns the error's exit code (0 if none) with the message in err. */
 static int scan(const char *shortopts, const char *line, dg_err *err) {
-    static char buf[256];
-    char *argv[16] = {"prog"};
-    int argc = 1;
-    snprintf(buf, sizeof buf, "%s", line);
-    for (char *w = strtok(buf, " "); w && argc < 15; w = strtok(NULL, " ")) argv[argc++] = w;
-    argv[argc] = NULL;
+    char *argv[16];
+    int argc = tu_argv(argv, 16, "prog", line);
     err->msg[0] = '\0';
     dg_cli_getopt_reset();
     int c;

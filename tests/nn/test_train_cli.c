@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "core/dg_cli.h"
 #include "core/dg_dataset.h"
 #include "core/dg_file.h"
@@ -26,13 +27,8 @@
 
 /* Parse a space-separated command line (no quoting needed here). */
 static int parse(nn_train_cli_opts *o, dg_err *err, const char *line) {
-    static char buf[1024];
     char *argv[64];
-    int argc = 0;
-    snprintf(buf, sizeof buf, "%s", line);
-    argv[argc++] = "digits-train";
-    for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " ")) argv[argc++] = t;
-    argv[argc] = NULL;
+    int argc = tu_argv(argv, 64, "digits-train", line);
     memset(err, 0, sizeof *err);
     return nn_train_cli_parse(argc, argv, o, err);
 }
