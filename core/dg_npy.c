@@ -110,6 +110,9 @@ int dg_npy_parse(const unsigned char *buf, size_t n, dg_npy *h, const char *path
         return dg_fail(err, "%s: unsupported .npy version %u", path, major);
     }
     if (hlen > n - pre) return dg_fail(err, "%s: truncated .npy header", path);
+    for (size_t i = pre; i < pre + hlen; i++)
+        if ((buf[i] < 0x20 && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r') || buf[i] == 0x7f)
+            return dg_fail(err, "%s: control character 0x%02x in the .npy header at offset %zu", path, buf[i], i);
     cursor c = {(const char *)buf + pre, (const char *)buf + pre + hlen};
     int have_descr = 0, have_order = 0, have_shape = 0;
     if (!take(&c, '{')) return dg_fail(err, "%s: .npy header is not a dictionary", path);
@@ -145,6 +148,13 @@ int dg_npy_parse(const unsigned char *buf, size_t n, dg_npy *h, const char *path
     }
     if (!have_descr || !have_order || !have_shape) return dg_fail(err, "%s: .npy header lacks a key", path);
     if (h->fortran_order) return dg_fail(err, "%s: Fortran-ordered arrays are not supported", path);
+    size_t count = 1;
+    for (int i = 0; i < h->ndim; i++) {
+        if (h->shape[i] == 0) continue;
+        if (h->shape[i] > DG_NPY_MAX_COUNT / count)
+            return dg_fail(err, "%s: .npy shape has more than %zu elements", path, (size_t)DG_NPY_MAX_COUNT);
+        count *= h->shape[i];
+    }
     h->data_offset = pre + hlen;
     return 0;
 }

@@ -14,6 +14,9 @@
 #include "core/dg_file.h"
 
 #define DG_NPY_MAXDIM 8
+/* The most elements a shape may describe (product of its non-zero dimensions): far more than any file holds, and
+ * small enough that count * an element size below 64 KiB cannot overflow a size_t in any caller's size check. */
+#define DG_NPY_MAX_COUNT (SIZE_MAX >> 16)
 
 typedef struct dg_npy {
     char descr[256];   /* the descr value as written: "'<f4'" or "[('label', '|u1'), ...]" */
@@ -23,7 +26,9 @@ typedef struct dg_npy {
     size_t data_offset; /* where the array data starts in the file */
 } dg_npy;
 
-/* Parse a .npy header from the first n bytes of a file. */
+/* Parse a .npy header from the first n bytes of a file. Rejected besides a malformed dictionary: control
+ * characters in the header text other than tab, newline and carriage return (NumPy writes ASCII; a NUL would cut the
+ * descr short) and a shape of more than DG_NPY_MAX_COUNT elements. */
 int dg_npy_parse(const unsigned char *buf, size_t n, dg_npy *h, const char *path, dg_err *err);
 
 /* Number of elements (product of shape; 1 for a scalar). */

@@ -9,6 +9,7 @@
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,8 +167,8 @@ static const char *meta_str(const st_file *f, const char *key) {
 }
 
 /* Check one header entry against tensor t and copy its data into dst (t->count floats). */
-static int load_tensor(const st_file *f, const cJSON *o, const nn_tensor *t, float *dst, const char *path,
-                       dg_err *err) {
+static int load_tensor(const st_file *f, const cJSON *o, const nn_tensor *t, float *dst, size_t *begin,
+                       size_t *end, const char *path, dg_err *err) {
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(o, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(o, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
@@ -187,13 +188,19 @@ static int load_tensor(const st_file *f, const cJSON *o, const nn_tensor *t, flo
         d++;
     }
     if (!ok) return dg_fail(err, "%s: tensor '%s' has shape (%s), the spec needs (%s)", path, t->name, got, want);
-    if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
+    const cJSON *ob = cJSON_IsArray(offs) && cJSON_GetArraySize(offs) == 2 ? cJSON_GetArrayItem(offs, 0) : NULL;
+    const cJSON *oe = ob ? cJSON_GetArrayItem(offs, 1) : NULL;
+    /* Offsets are whole numbers of bytes: a string or 0.5 is not an offset. */
+    if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe) || ob->valuedouble != floor(ob->valuedouble) ||
+        oe->valuedouble != floor(oe->valuedouble))
         return dg_fail(err, "%s: tensor '%s' has no valid data_offsets", path, t->name);
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble, e = cJSON_GetArrayItem(offs, 1)->valuedouble;
+    double b = ob->valuedouble, e = oe->valuedouble;
     if (!(b >= 0 && e >= b && e <= (double)f->data_size) || e - b != (double)(t->count * sizeof(float)))
         return dg_fail(err, "%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %zu data bytes (truncated?)",
                        path, t->name, b, e, f->data_size);
     memcpy(dst, f->data + (size_t)b, t->count * sizeof(float));
+    *begin = (size_t)b;
+    *end = (size_t)e;
     return 0;
 }
 
@@ -222,7 +229,8 @@ int nn_model_load(const char *path, int max_batch, nn_net **out, dg_err *err) {
         return -1;
     }
     int nt = nn_net_tensor_count(net);
-    size_t data_end = 0;
+    size_t *range = malloc(2 * sizeof(size_t) * (size_t)(nt ? nt : 1)), covered = 0;
+    if (!range) rc = dg_fail(err, "%s: out of memory", path);
     for (int i = 0; i < nt && rc == 0; i++) {
         const nn_tensor *t = nn_net_tensor(net, i);
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(f.header, t->name);
@@ -231,11 +239,15 @@ int nn_model_load(const char *path, int max_batch, nn_net **out, dg_err *err) {
             break;
         }
         float *dst = (t->is_buffer ? nn_net_buffers(net) : nn_net_params(net)) + t->offset;
-        rc = load_tensor(&f, o, t, dst, path, err);
-        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
-        if (rc == 0 && (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble > data_end)
-            data_end = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        rc = load_tensor(&f, o, t, dst, &range[2 * i], &range[2 * i + 1], path, err);
+        /* safetensors: the tensors tile the data, no two share a byte (no holes either: see the total below). */
+        for (int j = 0; j < i && rc == 0; j++)
+            if (range[2 * i] < range[2 * j + 1] && range[2 * j] < range[2 * i + 1])
+                rc = dg_fail(err, "%s: tensors '%s' and '%s' overlap in the data", path, nn_net_tensor(net, j)->name,
+                             t->name);
+        if (rc == 0) covered += range[2 * i + 1] - range[2 * i];
     }
+    free(range);
     if (rc == 0) {
         for (const cJSON *it = f.header->child; it; it = it->next) {
             if (strcmp(it->string, "__metadata__") == 0) continue;
@@ -247,8 +259,8 @@ int nn_model_load(const char *path, int max_batch, nn_net **out, dg_err *err) {
             }
         }
     }
-    if (rc == 0 && data_end != f.data_size)
-        rc = dg_fail(err, "%s: %zu data bytes, the tensors cover %zu", path, f.data_size, data_end);
+    if (rc == 0 && covered != f.data_size)
+        rc = dg_fail(err, "%s: %zu data bytes, the tensors cover %zu", path, f.data_size, covered);
     st_close(&f);
     if (rc != 0) {
         nn_net_free(net);

@@ -92,11 +92,21 @@ static const char *kind_name(nn_kind k) {
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Shapes of every op; errors name the spec file and line. */
+/* The most values one image may have at the input or at any layer's output, and the most parameters plus buffers a
+ * net may have (1 GiB of floats each; the shipped models are below 2^22): a spec beyond them is an error, not an
+ * allocation of terabytes. */
+#define NN_MAX_VALUES ((size_t)1 << 28)
+#define NN_MAX_PARAMS ((size_t)1 << 28)
+
 static int plan_shapes(nn_net *net, dg_err *err) {
     const nn_spec *s = &net->spec;
     const char *file = s->file[0] ? s->file : "<spec>";
     int h = s->in_h, w = s->in_w, c = s->in_c;
     if (h < 1 || w < 1 || c < 1) return dg_fail(err, "%s: bad input shape %dx%dx%d", file, c, h, w);
+    /* The input is held to the same bound as every layer's output, which also keeps h * w * c (flatten, dense
+     * fan-in) within int. */
+    if ((size_t)h * w * c > NN_MAX_VALUES)
+        return dg_fail(err, "%s: input %dx%dx%d is too large (more than %zu values)", file, c, h, w, NN_MAX_VALUES);
     if (s->n_layers < 1 || s->n_layers > NN_MAX_LAYERS)
         return dg_fail(err, "%s: a network needs 1 to %d layers, not %d", file, NN_MAX_LAYERS, s->n_layers);
     net->n_ops = s->n_layers;
@@ -171,7 +181,7 @@ static int plan_shapes(nn_net *net, dg_err *err) {
         op->oh = h, op->ow = w, op->oc = c;
         op->in_n = (size_t)op->ih * op->iw * op->ic;
         op->out_n = (size_t)h * w * c;
-        if (op->out_n > ((size_t)1 << 28))
+        if (op->out_n > NN_MAX_VALUES)
             return dg_fail(err, "%s:%d: %s output %dx%dx%d is too large", file, L->line, kind_name(L->kind), h, w, c);
     }
     if ((size_t)h * w * c != N_CLASSES)
@@ -343,6 +353,12 @@ int nn_net_create(nn_net **out, const nn_spec *spec, int max_batch, dg_err *err)
     }
     plan_fusion(net);
     plan_tensors(net);
+    if (net->n_params > NN_MAX_PARAMS || net->n_buffers > NN_MAX_PARAMS) {
+        dg_fail(err, "%s: the network has %zu parameters and %zu buffer values, more than %zu",
+                net->spec.file[0] ? net->spec.file : "<spec>", net->n_params, net->n_buffers, NN_MAX_PARAMS);
+        nn_net_free(net);
+        return -1;
+    }
     carver cv = {NULL, 0};
     plan_memory(net, &cv);
     net->params = calloc(net->n_params ? net->n_params : 1, sizeof(float));

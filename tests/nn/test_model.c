@@ -142,6 +142,70 @@ static void test_roundtrip(void **state) {
     nn_net_free(net);
 }
 
+/* Rewrite the JSON header of the model file data[n] with `edit` applied, keeping the tensor bytes; writes `out`. */
+static void rewrite_header(const char *data, size_t n, void (*edit)(cJSON *), const char *out) {
+    uint64_t hlen;
+    memcpy(&hlen, data, 8);
+    cJSON *h = cJSON_ParseWithLength(data + 8, (size_t)hlen);
+    assert_non_null(h);
+    edit(h);
+    char *js = cJSON_PrintUnformatted(h);
+    size_t jl = strlen(js), padded = (jl + 7) / 8 * 8, tail = n - 8 - (size_t)hlen;
+    char *buf = malloc(8 + padded + tail);
+    uint64_t p64 = padded;
+    memcpy(buf, &p64, 8);
+    memset(buf + 8, ' ', padded);
+    memcpy(buf + 8, js, jl);
+    memcpy(buf + 8 + padded, data + 8 + hlen, tail);
+    dg_err err;
+    assert_int_equal(dg_write_file_atomic(out, buf, 8 + padded + tail, &err), 0);
+    free(buf);
+    free(js);
+    cJSON_Delete(h);
+}
+
+static void edit_nothing(cJSON *h) { (void)h; }
+
+/* bn1.bias takes bn1.weight's bytes (same size), leaving its own as a hole that the max-end check did not see. */
+static void edit_overlap(cJSON *h) {
+    cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(h, "bn1.weight"), "data_offsets");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(h, "bn1.bias"), "data_offsets", cJSON_Duplicate(w, 1));
+}
+
+/* conv1.weight's begin 0 written as the string "0", which cJSON gives valuedouble 0. */
+static void edit_string_offset(cJSON *h) {
+    cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(h, "conv1.weight"), "data_offsets");
+    assert_true(cJSON_GetArrayItem(o, 0)->valuedouble == 0);
+    cJSON_ReplaceItemInArray(o, 0, cJSON_CreateString("0"));
+}
+
+/* Offsets the loader read loosely: not numbers, or two tensors on the same bytes. safetensors requires whole-number
+ * offsets that tile the data. */
+static void test_rejects_loose_offsets(void **state) {
+    (void)state;
+    nn_net *net = make_net(SPEC, 5), *back = NULL;
+    dg_err err = {{0}};
+    assert_int_equal(nn_model_save(PATH, net, NULL, &err), 0);
+    char *data;
+    size_t n;
+    assert_int_equal(dg_read_file(PATH, &data, &n, &err), 0);
+    const char *bad = DIGITS_TEST_TMP "/loose.safetensors";
+    rewrite_header(data, n, edit_overlap, bad);
+    assert_int_equal(nn_model_load(bad, 1, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "tensors 'bn1.weight' and 'bn1.bias' overlap"));
+    assert_null(back);
+    rewrite_header(data, n, edit_string_offset, bad);
+    assert_int_equal(nn_model_load(bad, 1, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "tensor 'conv1.weight' has no valid data_offsets"));
+    /* The rewriting itself keeps a good file good. */
+    rewrite_header(data, n, edit_nothing, bad);
+    assert_int_equal(nn_model_load(bad, 1, &back, &err), 0);
+    nn_net_free(back);
+    free(data);
+    unlink(bad);
+    nn_net_free(net);
+}
+
 static void test_rejects(void **state) {
     (void)state;
     nn_net *net = make_net(SPEC, 5), *back;
@@ -198,6 +262,7 @@ int main(void) {
         cmocka_unit_test(test_file_layout),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_rejects_loose_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

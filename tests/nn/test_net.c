@@ -132,6 +132,31 @@ static void test_shape_errors(void **state) {
     nn_net_free(net);
 }
 
+/* An input of 4096x65536x65536 passed, and flatten computed h * w * c in int (signed overflow, then a nonsense
+ * shape; tests/fuzz/corpus/model/crash-flatten-overflow makes fuzz_model's UBSan report it, crash-huge-input its
+ * ASan report of a 200 TB allocation). The input is now held to the bound of every layer's output, and a net's
+ * parameters are bounded too, so a spec cannot ask for terabytes. */
+static void test_size_limits(void **state) {
+    (void)state;
+    nn_net *net = (nn_net *)1;
+    dg_err err = {{0}};
+    nn_spec s = spec_new(4096, 65536, 65536);
+    add(&s, NN_FLATTEN);
+    dense(&s, 10);
+    assert_int_equal(nn_net_create(&net, &s, 1, &err), -1);
+    assert_null(net);
+    assert_non_null(strstr(err.msg, "input 4096x65536x65536 is too large"));
+    /* 17 x 4096 x 4096 dense weights: 2^28 * 17/16 parameters, just over the bound. */
+    s = spec_new(1, 4096, 4096);
+    add(&s, NN_FLATTEN);
+    dense(&s, 17);
+    dense(&s, 10);
+    net = (nn_net *)1;
+    assert_int_equal(nn_net_create(&net, &s, 1, &err), -1);
+    assert_null(net);
+    assert_non_null(strstr(err.msg, "parameters and"));
+}
+
 static void test_tensor_table(void **state) {
     (void)state;
     nn_spec s = deotte();
@@ -436,7 +461,8 @@ static void test_flops_and_summary(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shape_errors),     cmocka_unit_test(test_tensor_table),
+        cmocka_unit_test(test_shape_errors),     cmocka_unit_test(test_size_limits),
+        cmocka_unit_test(test_tensor_table),
         cmocka_unit_test(test_init),             cmocka_unit_test(test_net_gradient_fd),
         cmocka_unit_test(test_thread_determinism), cmocka_unit_test(test_modes_and_dropout),
         cmocka_unit_test(test_flops_and_summary),
