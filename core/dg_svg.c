@@ -110,7 +110,7 @@ int dg_svg_ticks(double lo, double hi, int max_ticks, double *ticks, double *lo_
 static void tick_label(char *buf, size_t cap, double v, double step) {
     int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     if (dec > 6) dec = 6;
-    if (fabs(v) >= 1e5 || (v != 0 && fabs(v) < 1e-4))
+    if (fabs(v) >= 1e7 || (v != 0 && fabs(v) < 1e-4))
         snprintf(buf, cap, "%.2g", v);
     else
         snprintf(buf, cap, "%.*f", dec, v);
@@ -122,6 +122,7 @@ enum { ML = 60, MR = 16, MT = 30, MB = 44 };
 
 typedef struct frame {
     int w, h;
+    int top;               /* the plot's top edge: MT, lower when a legend row or value labels need room */
     double x0, x1, y0, y1; /* data range */
     int log_y;
 } frame;
@@ -129,7 +130,7 @@ typedef struct frame {
 static double px(const frame *f, double x) { return ML + (x - f->x0) / (f->x1 - f->x0) * (f->w - ML - MR); }
 static double py(const frame *f, double y) {
     if (f->log_y) y = log10(y);
-    return f->h - MB - (y - f->y0) / (f->y1 - f->y0) * (f->h - MT - MB);
+    return f->h - MB - (y - f->y0) / (f->y1 - f->y0) * (f->h - f->top - MB);
 }
 
 static void open_svg(dg_text *t, const dg_svg_axes *ax, int *w, int *h, const char *kind) {
@@ -171,6 +172,7 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     frame f;
     memset(&f, 0, sizeof f);
     open_svg(t, ax, &f.w, &f.h, "line");
+    f.top = ns > 1 ? MT + 16 : MT; /* a legend row above the plot */
     f.log_y = ax && ax->log_y;
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int k = 0; k < ns; k++)
@@ -186,6 +188,17 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     }
     double xt[32], yt[32];
     int nx = dg_svg_ticks(xlo, xhi, 8, xt, &f.x0, &f.x1);
+    /* Whole-number x (epochs): no ticks between them. */
+    int integral = isfinite(xlo);
+    for (int k = 0; k < ns && integral; k++)
+        for (int i = 0; i < s[k].n && integral; i++)
+            if (usable(ax, s[k].x[i], s[k].y[i])) integral = s[k].x[i] == floor(s[k].x[i]);
+    if (integral && nx > 1 && xt[1] - xt[0] < 1) {
+        f.x0 = floor(xlo);
+        f.x1 = fmax(ceil(xhi), f.x0 + 1);
+        nx = 0;
+        for (double v = f.x0; v <= f.x1 && nx < 32; v += 1) xt[nx++] = v;
+    }
     int ny;
     if (f.log_y) { /* decades */
         if (!isfinite(ylo)) ylo = 0, yhi = 1;
@@ -197,7 +210,7 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     } else {
         ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
     }
-    int L = ML, R = f.w - MR, T = MT, B = f.h - MB;
+    int L = ML, R = f.w - MR, T = f.top, B = f.h - MB;
     dg_text_printf(t, "<g class=\"grid\" stroke=\"#ddd\">\n");
     for (int i = 0; i < ny; i++) {
         double y = f.log_y ? py(&f, pow(10, yt[i])) : py(&f, yt[i]);
@@ -240,17 +253,19 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
         }
         dg_text_printf(t, "\"/>\n");
     }
-    /* Legend, top right inside the frame. */
+    /* Legend: one row between the title and the plot, from the plot's left edge. */
+    int lx = L;
     for (int k = 0; k < ns && ns > 1; k++) {
         const char *color = s[k].color ? s[k].color : "#1f77b4";
-        int y = T + 12 + 14 * k;
-        dg_text_printf(t, "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"", R - 120,
-                       y - 4, R - 100, y - 4);
+        int y = MT + 6;
+        dg_text_printf(t, "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"", lx, y - 4,
+                       lx + 20, y - 4);
         dg_text_escape(t, color);
         dg_text_printf(t, "\" stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\">",
-                       s[k].dashed ? " stroke-dasharray=\"5 3\"" : "", R - 96, y);
+                       s[k].dashed ? " stroke-dasharray=\"5 3\"" : "", lx + 24, y);
         dg_text_escape(t, s[k].name ? s[k].name : "");
         dg_text_printf(t, "</text></g>\n");
+        lx += 34 + 7 * (int)strlen(s[k].name ? s[k].name : "");
     }
     dg_text_printf(t, "</svg>\n");
 }
@@ -272,13 +287,15 @@ void dg_svg_heatmap(dg_text *t, const dg_svg_axes *ax, const double *v, int rows
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < rows * cols; i++)
         if (isfinite(v[i])) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
-    if (!(hi > lo)) hi = lo + 1;
+    if (ax && ax->ymin < ax->ymax) lo = ax->ymin, hi = ax->ymax; /* a fixed colour range */
+    int flat = !(hi > lo); /* all equal: mid colour */
+    if (flat) hi = lo + 1;
     double cw = (double)(w - ML - MR) / (cols > 0 ? cols : 1), ch = (double)(h - MT - MB) / (rows > 0 ? rows : 1);
     char buf[64];
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
             double val = v[(size_t)r * (size_t)cols + (size_t)c];
-            double u = (val - lo) / (hi - lo);
+            double u = flat ? 0.5 : (val - lo) / (hi - lo);
             int rgb[3];
             ramp(u, rgb);
             double x = ML + c * cw, y = MT + r * ch;
@@ -298,6 +315,8 @@ void dg_svg_heatmap(dg_text *t, const dg_svg_axes *ax, const double *v, int rows
                 dg_text_printf(t, "</text>\n");
             }
         }
+    dg_text_printf(t, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", ML, MT,
+                   w - ML - MR, h - MT - MB);
     for (int r = 0; r < rows && row_labels; r++) {
         dg_text_printf(t, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", ML - 4, MT + (r + 0.5) * ch + 4);
         dg_text_escape(t, row_labels[r]);
@@ -319,6 +338,7 @@ void dg_svg_bars(dg_text *t, const dg_svg_axes *ax, const double *v, int n, cons
     frame f;
     memset(&f, 0, sizeof f);
     open_svg(t, ax, &f.w, &f.h, "bars");
+    f.top = MT + 12; /* room for the value labels above a full bar */
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < n; i++)
         if (isfinite(v[i])) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);

@@ -48,15 +48,18 @@ typedef struct dg_svg_series {
 typedef struct dg_svg_axes {
     const char *title, *xlabel, *ylabel; /* may be NULL */
     int width, height;                   /* the viewBox (0: 520 x 300) */
-    double ymin, ymax;                   /* fixed y range when ymin < ymax; otherwise fitted to the data */
+    double ymin, ymax;                   /* fixed y range (heatmap: colour range) when ymin < ymax; otherwise
+                                            fitted to the data */
     int log_y;                           /* logarithmic y axis (values <= 0 are left out) */
 } dg_svg_axes;
 
-/* Line chart of ns series with axes, ticks, grid and a legend. */
+/* Line chart of ns series with axes, ticks, grid and a legend. When every x is a whole number (epochs), x ticks
+ * are whole numbers too. */
 void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s, int ns);
 
-/* Heatmap of v (rows, cols) row-major, white (min) to dark blue (max), with the value printed in each cell when
- * fmt is set (e.g. "%.0f"), and row/column labels (arrays of rows / cols strings, may be NULL). */
+/* Heatmap of v (rows, cols) row-major, white (min) to dark blue (max), or over [ax->ymin, ax->ymax] when that is
+ * set (values outside are clamped); all values equal: a mid blue. The value is printed in each cell when fmt is set
+ * (e.g. "%.0f"); row/column labels are arrays of rows / cols strings (may be NULL). */
 void dg_svg_heatmap(dg_text *t, const dg_svg_axes *ax, const double *v, int rows, int cols,
                     const char *const *row_labels, const char *const *col_labels, const char *fmt);
 

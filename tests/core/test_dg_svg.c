@@ -124,11 +124,12 @@ static void test_line_chart_points(void **state) {
     char *p2 = points_of(t.s, "val");
     assert_int_equal(n_points(p1), 45);
     assert_int_equal(n_points(p2), 44); /* the NaN is left out */
-    /* x 1..45 -> ticks 0..50 over [60, 504]; y 1/45..1 -> ticks 0..1 over [256, 30] (520 x 300 frame). */
+    /* x 1..45 -> ticks 0..50 over [60, 504]; y 1/45..1 -> ticks 0..1 over [256, 46] (520 x 300 frame, the plot
+     * below the title and the legend row) */
     double a, b;
     assert_int_equal(sscanf(p1, "%lf,%lf", &a, &b), 2);
     tu_assert_close(a, 60 + 1.0 / 50 * 444, 0, 0.06);
-    tu_assert_close(b, 30, 0, 0.06);
+    tu_assert_close(b, 46, 0, 0.06);
     free(p1);
     free(p2);
     assert_int_equal(count(t.s, "class=\"legend\""), 2);
@@ -146,6 +147,10 @@ static void test_line_chart_points(void **state) {
     assert_non_null(strstr(u.s, "viewBox=\"0 0 400 200\""));
     assert_int_equal(count(u.s, "class=\"legend\""), 0); /* one series: no legend */
     free(p3);
+    /* whole-number x over 1..4: ticks 1, 2, 3, 4 only (not 1.5, 2.5) */
+    assert_non_null(strstr(u.s, "text-anchor=\"middle\">4</text>"));
+    assert_null(strstr(u.s, ">1.5</text>"));
+    assert_null(strstr(u.s, ">2.5</text>"));
     dg_text_free(&u);
 }
 
@@ -163,6 +168,16 @@ static void test_heatmap_cells_and_ramp(void **state) {
     assert_non_null(strstr(t.s, "c&lt;3&gt;"));
     assert_non_null(strstr(t.s, ">11</text>"));
     dg_text_free(&t);
+    /* a fixed colour range clamps; equal values take the middle of the ramp */
+    dg_svg_axes fixed = {NULL, NULL, NULL, 0, 0, 0, 5, 0};
+    dg_svg_heatmap(&t, &fixed, v, 3, 4, NULL, NULL, NULL);
+    assert_int_equal(count(t.s, "fill=\"rgb(255,255,255)\""), 1); /* 0 */
+    assert_int_equal(count(t.s, "fill=\"rgb(8,48,107)\""), 7);    /* 5..11 */
+    dg_text_free(&t);
+    double same[4] = {100, 100, 100, 100};
+    dg_svg_heatmap(&t, &ax, same, 2, 2, NULL, NULL, NULL);
+    assert_int_equal(count(t.s, "fill=\"rgb(132,152,181)\""), 4);
+    dg_text_free(&t);
 }
 
 static void test_bars(void **state) {
@@ -172,9 +187,9 @@ static void test_bars(void **state) {
     dg_text t = {0};
     dg_svg_bars(&t, &ax, v, 3, NULL, "%.2f");
     assert_int_equal(count(t.s, "class=\"bar\""), 3);
-    /* heights proportional to the values over [0, 1] (226 px of plot height) */
+    /* heights proportional to the values over [0, 1] (214 px of plot height under the value labels' row) */
     const char *p = t.s;
-    double want[3] = {113, 226, 56.5};
+    double want[3] = {107, 214, 53.5};
     for (int i = 0; i < 3; i++) {
         p = strstr(p, "class=\"bar\"");
         assert_non_null(p);
