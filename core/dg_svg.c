@@ -206,7 +206,12 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
         f.y1 = ceil(yhi);
         if (f.y1 <= f.y0) f.y1 = f.y0 + 1;
         ny = 0;
-        for (double e = f.y0; e <= f.y1 + 1e-9 && ny < 32; e += 1) yt[ny++] = e;
+        /* decades, and 2x and 5x between them when there are few decades */
+        int few = f.y1 - f.y0 <= 3;
+        for (double e = f.y0; e <= f.y1 + 1e-9 && ny < 30; e += 1) {
+            yt[ny++] = e;
+            if (few && e < f.y1 - 0.5) yt[ny++] = e + log10(2.0), yt[ny++] = e + log10(5.0);
+        }
     } else {
         ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
     }
@@ -226,7 +231,7 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     dg_text_printf(t, "<g class=\"ticks\" fill=\"#333\">\n");
     for (int i = 0; i < ny; i++) {
         if (f.log_y)
-            snprintf(lab, sizeof lab, "%g", pow(10, yt[i]));
+            snprintf(lab, sizeof lab, "%.3g", pow(10, yt[i]));
         else
             tick_label(lab, sizeof lab, yt[i], ny > 1 ? yt[1] - yt[0] : 1);
         double y = f.log_y ? py(&f, pow(10, yt[i])) : py(&f, yt[i]);

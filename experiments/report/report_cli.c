@@ -34,6 +34,8 @@ void rp_report_cli_usage(FILE *out) {
             "  --count N            --augment: rows shown (default %d)\n"
             "  --copies N           --augment: copies of each row (default %d)\n"
             "  --seed S             --augment: the draws' seed (default %llu)\n"
+            "  --live S             --run: accept a running training (no result.json yet): the curves so far, and a\n"
+            "                       page that reloads itself every S seconds (rerun digits-report to refresh it)\n"
             "  --open               print the page's file:// URL\n"
             "  --help               this text\n"
             "\n"
@@ -48,7 +50,7 @@ static int bad(dg_err *err, const char *opt, const char *val, const char *what) 
 int rp_report_cli_parse(int argc, char **argv, rp_report_cli_opts *o, dg_err *err) {
     *o = kDefaults;
     o->out = stdout;
-    enum { O_RUN = 256, O_ENSEMBLE, O_AUGMENT, O_DATA, O_GALLERY, O_COUNT, O_COPIES, O_SEED, O_OPEN, O_HELP };
+    enum { O_RUN = 256, O_ENSEMBLE, O_AUGMENT, O_DATA, O_GALLERY, O_COUNT, O_COPIES, O_SEED, O_OPEN, O_HELP, O_LIVE };
     static const char shortopts[] = "o:";
     static const struct option longopts[] = {
         {"run", required_argument, 0, O_RUN},         {"ensemble", required_argument, 0, O_ENSEMBLE},
@@ -56,7 +58,8 @@ int rp_report_cli_parse(int argc, char **argv, rp_report_cli_opts *o, dg_err *er
         {"data", required_argument, 0, O_DATA},       {"gallery", required_argument, 0, O_GALLERY},
         {"count", required_argument, 0, O_COUNT},     {"copies", required_argument, 0, O_COPIES},
         {"seed", required_argument, 0, O_SEED},       {"open", no_argument, 0, O_OPEN},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+        {"help", no_argument, 0, O_HELP},             {"live", required_argument, 0, O_LIVE},
+        {0, 0, 0, 0},
     };
     long v;
     int c;
@@ -85,6 +88,10 @@ int rp_report_cli_parse(int argc, char **argv, rp_report_cli_opts *o, dg_err *er
             if (dg_parse_u64(optarg, &o->seed) != 0) return bad(err, "--seed", optarg, "an unsigned integer");
             break;
         case O_OPEN: o->open = 1; break;
+        case O_LIVE:
+            if (dg_parse_long(optarg, 1, 86400, &v) != 0) return bad(err, "--live", optarg, "seconds in 1..86400");
+            o->live = (int)v;
+            break;
         case O_HELP: o->help = 1; return 0;
         default: return dg_cli_bad_option(c, argv, shortopts, longopts, err);
         }
@@ -97,6 +104,7 @@ int rp_report_cli_parse(int argc, char **argv, rp_report_cli_opts *o, dg_err *er
     if (optind < argc) return dg_cli_usage(err, "unexpected argument '%s'", argv[optind]);
     if (o->kind == RP_NONE) return dg_cli_usage(err, "one of --run DIR, --ensemble MANIFEST, --augment POLICY is required");
     if (o->kind == RP_AUGMENT && !o->data) return dg_cli_usage(err, "--augment needs --data FILE");
+    if (o->live && o->kind != RP_RUN) return dg_cli_usage(err, "--live goes with --run");
     return 0;
 }
 
@@ -111,7 +119,7 @@ int rp_report_cli_run(const rp_report_cli_opts *o, dg_err *err) {
     dg_text t = {0};
     int rc;
     if (o->kind == RP_RUN) {
-        rp_run_opts r = {o->source, o->data, o->gallery};
+        rp_run_opts r = {o->source, o->data, o->gallery, o->live};
         rc = rp_run_report(&t, &r, err);
     } else if (o->kind == RP_ENSEMBLE) {
         rp_ensemble_opts e = {o->source, o->data, o->gallery};

@@ -20,6 +20,7 @@ typedef struct rp_report_cli_opts {
     int count, copies;    /* --count, --copies: augmentation originals and copies of each (16, 5) */
     uint64_t seed;        /* --seed: augmentation draws (1) */
     int open;             /* --open: print the page's file:// URL to out */
+    int live;             /* --live S: a running training's page (curves so far), reloading every S seconds */
     int help;
     FILE *out;            /* stdout */
 } rp_report_cli_opts;

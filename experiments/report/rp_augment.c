@@ -68,7 +68,7 @@ int rp_augment_report(dg_text *t, const rp_augment_opts *o, dg_err *err) {
     snprintf(title, sizeof title, "Augmentation: %s", o->policy);
     snprintf(sub, sizeof sub, "%d rows of %s, %d copies each (copy k drawn as epoch k), seed %llu", count, o->data,
              o->copies, (unsigned long long)o->seed);
-    rp_page_begin(t, title, sub);
+    rp_page_begin(t, title, sub, 0);
     rp_section(t, "policy", "Policy");
     rp_pre(t, aug_policy_is_none(p) ? "(none: images pass unchanged)\n" : canon);
     rp_section(t, "samples", "Originals and augmented copies");

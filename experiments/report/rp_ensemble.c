@@ -135,7 +135,7 @@ int rp_ensemble_report(dg_text *t, const rp_ensemble_opts *o, dg_err *err) {
     snprintf(title, sizeof title, "Ensemble %s", o->manifest);
     snprintf(sub, sizeof sub, "%d members, %s vote, weights %s; submission %s", m, method,
              str_or(man, "weights_from", "?"), str_or(man, "submission", "(none)"));
-    rp_page_begin(t, title, sub);
+    rp_page_begin(t, title, sub, 0);
     rp_section(t, "estimate", "Estimate (validation)");
     static const char *const ek[] = {"mode", "ensemble accuracy", "mean member accuracy", "best member accuracy",
                                      "gain", "rows held out by every member", "rows held out by any member"};

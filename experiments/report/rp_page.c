@@ -21,8 +21,10 @@ static const char kStyle[] =
     ".pair{display:flex;gap:4px;align-items:flex-start;border:1px solid #eee;padding:4px}"
     ".bad{color:#b00}.note{color:#666;font-size:13px}";
 
-void rp_page_begin(dg_text *t, const char *title, const char *subtitle) {
-    dg_text_printf(t, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+void rp_page_begin(dg_text *t, const char *title, const char *subtitle, int refresh) {
+    dg_text_printf(t, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    if (refresh > 0) dg_text_printf(t, "<meta http-equiv=\"refresh\" content=\"%d\">", refresh);
+    dg_text_printf(t, "<title>");
     dg_text_escape(t, title);
     dg_text_printf(t, "</title>\n<style>%s</style></head>\n<body>\n<h1>", kStyle);
     dg_text_escape(t, title);

@@ -10,8 +10,9 @@
 #include "core/dg_err.h"
 #include "core/dg_svg.h"
 
-/* <!DOCTYPE html> ... <body><h1>title</h1>; subtitle (may be NULL) under it. */
-void rp_page_begin(dg_text *t, const char *title, const char *subtitle);
+/* <!DOCTYPE html> ... <body><h1>title</h1>; subtitle (may be NULL) under it; refresh > 0: the page reloads
+ * itself every refresh seconds (a running training's page). */
+void rp_page_begin(dg_text *t, const char *title, const char *subtitle, int refresh);
 /* The footer and </body></html>. */
 void rp_page_end(dg_text *t);
 /* <h2 id="id">title</h2> */

@@ -14,6 +14,7 @@
 #include "experiments/report/rp_page.h"
 #include "nn/model.h"
 #include "nn/net.h"
+#include "nn/spec.h"
 
 /* metrics.jsonl as columns; every line must be an object with every key. */
 typedef struct curves {
@@ -114,7 +115,7 @@ static int by_confidence(const void *a, const void *b) {
 }
 
 int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
-    char path[4200], model_path[4200];
+    char path[4200], model_path[4200], data_abs[8300];
     curves c;
     snprintf(path, sizeof path, "%s/metrics.jsonl", o->run_dir);
     if (read_curves(&c, path, err) != 0) return -1;
@@ -128,26 +129,45 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
     nn_net *net = NULL;
     miss *misses = NULL;
 
+    size_t nv = 0, nm = 0;
+    double cm[100] = {0};
+    const char *data = o->data;
     snprintf(path, sizeof path, "%s/result.json", o->run_dir);
-    if (!dg_path_exists(path)) {
-        dg_fail(err, "%s: not a finished run (no result.json yet); report it when digits-train has finished",
+    int finished = dg_path_exists(path);
+    if (!finished && !o->live) {
+        dg_fail(err, "%s: not a finished run (no result.json yet); report it when digits-train has finished, or "
+                     "use --live for the curves so far",
                 o->run_dir);
         goto done;
     }
-    if (!(result = rp_read_json(path, err))) goto done;
+    if (finished && !(result = rp_read_json(path, err))) goto done;
     snprintf(path, sizeof path, "%s/invocation.json", o->run_dir);
     if (dg_path_exists(path) && !(inv = rp_read_json(path, err))) goto done;
     snprintf(path, sizeof path, "%s/spec.txt", o->run_dir);
     if (dg_read_text(path, "spec", &spec, err) != 0) goto done;
+    if (!finished) { /* the model summary from the spec; no validation outputs yet */
+        nn_spec sp;
+        snprintf(path, sizeof path, "%s/spec.txt", o->run_dir);
+        if (nn_spec_parse(&sp, spec, path, err) != 0) goto done;
+        int r = nn_net_create(&net, &sp, 1, err);
+        nn_spec_free(&sp);
+        if (r != 0) goto done;
+        goto summarize;
+    }
     snprintf(model_path, sizeof model_path, "%s/model.safetensors", o->run_dir);
     if (nn_model_load(model_path, 1, &net, err) != 0) goto done;
-    const char *data = o->data;
     if (!data) {
         if (nn_model_meta(model_path, "data", &data_meta, err) != 0) {
             dg_err_prefix(err, "no --data given, and the model does not say which dataset it was trained on");
             goto done;
         }
         data = data_meta;
+        /* a relative path is relative to where digits-train ran */
+        const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(inv, "cwd");
+        if (data[0] != '/' && !dg_path_exists(data) && cJSON_IsString(cwd)) {
+            snprintf(data_abs, sizeof data_abs, "%s/%s", cwd->valuestring, data_meta);
+            data = data_abs;
+        }
     }
     snprintf(path, sizeof path, "%s/val_pred.npy", o->run_dir);
     if (dg_npy_open(&pred, path, 4, err) != 0) goto done;
@@ -166,16 +186,14 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
         dg_fail(err, "%s: unlabelled; the report needs the labelled dataset the run was trained on", data);
         goto done;
     }
-    size_t nv = pred.h.shape[0];
+    nv = pred.h.shape[0];
     const float *p = pred.data;
     const int64_t *id = ids.data;
-    double cm[100] = {0};
     misses = malloc((nv ? nv : 1) * sizeof *misses);
     if (!misses) {
         dg_fail(err, "out of memory");
         goto done;
     }
-    size_t nm = 0;
     for (size_t i = 0; i < nv; i++) {
         if (id[i] < 0 || (size_t)id[i] >= ds.n) {
             dg_fail(err, "%s/val_ids.npy: row %zu names dataset row %lld, but %s has %zu rows", o->run_dir, i,
@@ -190,6 +208,7 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
         if (best != truth) misses[nm++] = (miss){(size_t)id[i], truth, best, p[i * 10 + best]};
     }
     qsort(misses, nm, sizeof *misses, by_confidence);
+summarize:;
     FILE *ms = open_memstream(&summary, &summary_len);
     if (!ms) {
         dg_fail(err, "out of memory");
@@ -202,10 +221,16 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
     char title[600], buf[256];
     snprintf(title, sizeof title, "Run %s", o->run_dir);
     const cJSON *va = cJSON_GetObjectItemCaseSensitive(result, "val_acc");
-    snprintf(buf, sizeof buf, "validation accuracy %.2f%% on %zu rows, %zu misclassified, %d epochs",
-             cJSON_IsNumber(va) ? 100 * va->valuedouble : NAN, nv, nm, c.n);
-    rp_page_begin(t, title, buf);
+    if (finished)
+        snprintf(buf, sizeof buf, "validation accuracy %.2f%% on %zu rows, %zu misclassified, %d epochs",
+                 cJSON_IsNumber(va) ? 100 * va->valuedouble : NAN, nv, nm, c.n);
+    else
+        snprintf(buf, sizeof buf, "running: %d epochs so far, validation accuracy %.2f%% after the last; this page "
+                                  "reloads every %d s",
+                 c.n, 100 * c.val_acc[c.n - 1], o->live);
+    rp_page_begin(t, title, buf, finished ? 0 : o->live);
     learning_curves(t, &c);
+    if (!finished) goto model;
 
     rp_section(t, "confusion", "Confusion matrix and per-class accuracy (validation)");
     static const char *const digits[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
@@ -239,6 +264,7 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
     }
     dg_text_printf(t, "</div>\n");
 
+model:
     rp_section(t, "model", "Model");
     rp_pre(t, summary);
     dg_text_printf(t, "<details><summary>Resolved spec (spec.txt)</summary>\n");
@@ -253,7 +279,10 @@ int rp_run_report(dg_text *t, const rp_run_opts *o, dg_err *err) {
     snprintf(v[1], sizeof v[1], "%.2f s", total / c.n);
     snprintf(v[2], sizeof v[2], "%.0f images/s", ips / c.n);
     const cJSON *secs = cJSON_GetObjectItemCaseSensitive(result, "seconds");
-    snprintf(v[3], sizeof v[3], "%.1f s", cJSON_IsNumber(secs) ? secs->valuedouble : NAN);
+    if (cJSON_IsNumber(secs))
+        snprintf(v[3], sizeof v[3], "%.1f s", secs->valuedouble);
+    else
+        snprintf(v[3], sizeof v[3], "(running)");
     const char *tk[4] = {"epochs (sum of metrics.jsonl)", "per epoch (mean)", "training speed (mean)",
                          "result.json seconds"};
     const char *tv[4] = {v[0], v[1], v[2], v[3]};

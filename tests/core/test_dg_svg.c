@@ -146,6 +146,11 @@ static void test_line_chart_points(void **state) {
     assert_int_equal(n_points(p3), 3);
     assert_non_null(strstr(u.s, "viewBox=\"0 0 400 200\""));
     assert_int_equal(count(u.s, "class=\"legend\""), 0); /* one series: no legend */
+    /* 0.001..1: decades with 2x and 5x between them */
+    static const char *const labels[] = {">0.001</text>", ">0.002</text>", ">0.005</text>", ">0.01</text>",
+                                         ">0.5</text>", ">1</text>"};
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+        if (!strstr(u.s, labels[i])) fail_msg("no tick label %s", labels[i]);
     free(p3);
     /* whole-number x over 1..4: ticks 1, 2, 3, 4 only (not 1.5, 2.5) */
     assert_non_null(strstr(u.s, "text-anchor=\"middle\">4</text>"));

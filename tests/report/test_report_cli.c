@@ -116,6 +116,11 @@ static void test_parse(void **state) {
         assert_int_equal(parse(&o, &err, bad[i].line), DG_EXIT_USAGE);
         if (!strstr(err.msg, bad[i].msg)) fail_msg("'%s': message '%s' lacks '%s'", bad[i].line, err.msg, bad[i].msg);
     }
+    assert_int_equal(parse(&o, &err, "--run r --live 30"), 0);
+    assert_int_equal(o.live, 30);
+    assert_int_equal(parse(&o, &err, "--ensemble m --live 30"), DG_EXIT_USAGE);
+    assert_non_null(strstr(err.msg, "--live goes with --run"));
+    assert_int_equal(parse(&o, &err, "--run r --live 0"), DG_EXIT_USAGE);
     assert_int_equal(parse(&o, &err, "--help --bogus-after-help"), 0);
     assert_int_equal(o.help, 1);
 }
@@ -225,6 +230,23 @@ static void test_bad_input(void **state) {
                      DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "not a finished run (no result.json yet)"));
     assert_no_file(RF_TMP "/unfinished", "report.html");
+    /* ... which --live accepts: the curves so far and the model from spec.txt, reloading itself */
+    char *live;
+    assert_int_equal(report("--run " RF_TMP "/unfinished --live 30", RF_TMP "/unfinished/report.html", &live, &err),
+                     DG_EXIT_OK);
+    assert_non_null(strstr(live, "<meta http-equiv=\"refresh\" content=\"30\">"));
+    assert_non_null(strstr(live, "running: 7 epochs so far"));
+    assert_non_null(strstr(live, "trainable parameters"));
+    int pts[16];
+    assert_int_equal(polyline_points(live, pts, 16), 6);
+    for (int i = 0; i < 6; i++) assert_int_equal(pts[i], RF_EPOCHS);
+    assert_int_equal(count(live, "<img"), 0);
+    free(live);
+    /* a finished run's page does not reload */
+    assert_int_equal(report("--run " RF_RUN_A " --live 30 -o " RF_TMP "/done.html", RF_TMP "/done.html", &live, &err),
+                     DG_EXIT_OK);
+    assert_null(strstr(live, "http-equiv"));
+    free(live);
     /* not a manifest */
     assert_int_equal(report("--ensemble " RF_RUN_A "/result.json -o " RF_TMP "/bad_ens.html", RF_TMP "/bad_ens.html",
                             &html, &err),
