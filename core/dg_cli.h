@@ -52,5 +52,8 @@ void dg_cli_getopt_reset(void);
 int dg_cli_bad_option(int c, char *const *argv, const char *shortopts, const struct option *longopts, dg_err *err);
 int dg_cli_usage(dg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dg_ends_with(const char *s, const char *suffix);
+/* argv (argc words) as one shell command line, a word quoted ('...', with ' as '\'') unless it is plain
+ * (letters, digits, _./=:,+-@%), for the records stages keep of how they were run. malloc'd; NULL if out of memory. */
+char *dg_cli_join_command(int argc, char *const *argv);
 
 #endif

@@ -333,30 +333,6 @@ static int vote(ens *e, dg_err *err) {
     return 0;
 }
 
-/* argv joined with shell quoting where needed. */
-static char *join_command(int argc, char *const *argv) {
-    size_t cap = 16;
-    for (int i = 0; i < argc; i++) cap += 4 * strlen(argv[i]) + 3;
-    char *s = malloc(cap), *p = s;
-    if (!s) return NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int plain = *a != '\0';
-        for (const char *q = a; *q && plain; q++) plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                "0123456789_./=:,+-@%", *q) != NULL;
-        if (i) *p++ = ' ';
-        if (plain) {
-            p += sprintf(p, "%s", a);
-        } else {
-            *p++ = '\'';
-            for (const char *q = a; *q; q++) p += *q == '\'' ? sprintf(p, "'\\''") : sprintf(p, "%c", *q);
-            *p++ = '\'';
-        }
-    }
-    *p = '\0';
-    return s;
-}
-
 static cJSON *estimate_json(const kg_estimate *e, double cv_fit) {
     cJSON *o = cJSON_CreateObject();
     const char *mode = e->mode == KG_EST_SHARED ? "shared-holdout" : e->mode == KG_EST_OOF ? "out-of-fold" : "none";
@@ -381,7 +357,7 @@ static cJSON *estimate_json(const kg_estimate *e, double cv_fit) {
 /* The manifest JSON text (malloc'd): what was combined, how, and the estimate. NULL if out of memory. */
 static char *manifest_text(const ens *e) {
     const kg_ensemble_cli_opts *o = e->o;
-    char *cmd = join_command(o->argc, o->argv);
+    char *cmd = dg_cli_join_command(o->argc, o->argv);
     if (!cmd) return NULL;
     cJSON *man = cJSON_CreateObject();
     cJSON_AddStringToObject(man, "format", "digits-ensemble");

@@ -3,9 +3,13 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "augment/augment.h"
 #include "nn/checkpoint.h"
@@ -19,6 +23,8 @@
 #include "core/dg_npy.h"
 #include "core/dg_progress.h"
 #include "core/dg_rng.h"
+#include "core/dg_tfevents.h"
+#include "core/dg_cli.h"
 
 void nn_train_opts_defaults(nn_train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -60,6 +66,7 @@ int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err) {
 
 typedef struct run_paths {
     char spec[1100], metrics[1100], ckpt[1100], model[1100], val_pred[1100], val_ids[1100], result[1100];
+    char invocation[1100];
 } run_paths;
 
 static void make_paths(run_paths *p, const char *dir) {
@@ -70,6 +77,7 @@ static void make_paths(run_paths *p, const char *dir) {
     snprintf(p->val_pred, sizeof p->val_pred, "%s/val_pred.npy", dir);
     snprintf(p->val_ids, sizeof p->val_ids, "%s/val_ids.npy", dir);
     snprintf(p->result, sizeof p->result, "%s/result.json", dir);
+    snprintf(p->invocation, sizeof p->invocation, "%s/invocation.json", dir);
 }
 
 /* Append printf output to a malloc'd string *s (NULL to start). Returns -1 on out of memory. */
@@ -163,6 +171,7 @@ typedef struct run {
     uint8_t *y;         /* (B) */
     const uint8_t **src; /* (B) */
     uint32_t *order;    /* (n_train) */
+    dg_tfevents tb;     /* open when o->tensorboard is set */
 } run;
 
 static int save_checkpoint(run *r, dg_err *err) {
@@ -222,6 +231,50 @@ static int restore_checkpoint(run *r, dg_err *err) {
     rc = 0;
 done:
     nn_ckpt_free(&c);
+    return rc;
+}
+
+/* invocation.json: the command, where and when it ran, and on what machine (for reports and reruns). */
+static int write_invocation(const run *r, dg_err *err) {
+    const nn_train_opts *o = r->o;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return dg_fail(err, "out of memory");
+    cJSON_AddItemToObject(j, "command", o->command ? cJSON_CreateString(o->command) : cJSON_CreateNull());
+    char buf[512];
+    cJSON_AddStringToObject(j, "cwd", getcwd(buf, sizeof buf) ? buf : "");
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    cJSON_AddStringToObject(j, "started", buf);
+    cJSON_AddStringToObject(j, "version", DIGITS_VERSION);
+    struct utsname u;
+    if (uname(&u) == 0) {
+        snprintf(buf, sizeof buf, "%s (%s %s %s)", u.nodename, u.sysname, u.release, u.machine);
+        cJSON_AddStringToObject(j, "host", buf);
+    }
+    char cpu[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        while (fgets(buf, sizeof buf, f)) {
+            char *c = strchr(buf, ':');
+            if (strncmp(buf, "model name", 10) == 0 && c) {
+                c += strspn(c + 1, " \t") + 1;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(cpu, sizeof cpu, "%s", c);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    cJSON_AddStringToObject(j, "cpu", cpu);
+    cJSON_AddNumberToObject(j, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddNumberToObject(j, "threads", omp_get_max_threads());
+    cJSON_AddStringToObject(j, "blas", dg_blas_is_openmp() ? "OpenBLAS (OpenMP)" : "OpenBLAS (not the OpenMP build)");
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return dg_fail(err, "out of memory");
+    int rc = write_text(r->paths.invocation, text, err);
+    free(text);
     return rc;
 }
 
@@ -322,6 +375,8 @@ static int setup(run *r, int *done, dg_err *err) {
     }
     if (write_text(r->paths.spec, r->spec.text, err) != 0) return -1;
     if (write_text(r->paths.metrics, r->metrics, err) != 0) return -1;
+    if (!dg_path_exists(r->paths.invocation) && write_invocation(r, err) != 0) return -1;
+    if (o->tensorboard && dg_tfevents_open(&r->tb, o->tensorboard, err) != 0) return -1;
     return 0;
 }
 
@@ -404,7 +459,17 @@ static int train_epoch(run *r, dg_err *err) {
           e + 1, h->epochs, train_loss, 100 * train_acc, val_loss, 100 * val_acc, (double)lr0, secs, ips,
           r->best_epoch == e + 1 && h->early_stop ? "  (best)" : "");
     if (save_checkpoint(r, err) != 0) return -1;
-    return write_text(r->paths.metrics, r->metrics, err);
+    if (write_text(r->paths.metrics, r->metrics, err) != 0) return -1;
+    if (r->tb.fp) {
+        static const char *const tags[6] = {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr",
+                                            "images_per_s"};
+        const float v[6] = {(float)train_loss, (float)val_loss, (float)train_acc, (float)val_acc, lr0, (float)ips};
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (dg_tfevents_scalars(&r->tb, (double)ts.tv_sec + ts.tv_nsec * 1e-9, e + 1, 6, tags, v, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The final model and its validation outputs; result.json last. */
@@ -477,6 +542,7 @@ done:
 }
 
 static void run_free(run *r) {
+    dg_tfevents_close(&r->tb);
     if (r->policy) aug_policy_free(r->policy);
     nn_optim_free(&r->opt);
     if (r->net) nn_net_free(r->net);

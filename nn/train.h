@@ -10,6 +10,10 @@
  *   val_pred.npy       (Nval, 10) float32 probabilities of the final model on the validation rows
  *   val_ids.npy        (Nval,) int64 row indices of those rows in the dataset
  *   result.json        written last: {"val_acc", "val_loss", "epochs", "seconds", "seed", "split", "model"}
+ *   invocation.json    how the run was started (written by the first call, kept on resume): {"command", "cwd",
+ *                      "started", "version", "host", "cpu", "cpus", "threads", "blas"}
+ * With tensorboard set, each epoch also appends its scalars (loss/train, loss/val, accuracy/train, accuracy/val,
+ * lr, images_per_s at step = epoch) to an event file in that directory (core/dg_tfevents.h).
  *
  * Reproducibility: the epoch order comes from dg_rng(seed, DG_RNG_SHUFFLE, epoch, 0), dropout from
  * (seed, DG_RNG_DROPOUT, global step), augmentation from (seed, DG_RNG_AUGMENT, epoch, row), initialization from
@@ -44,6 +48,8 @@ typedef struct nn_train_opts {
     int stop_after;        /* return after this many epochs of this call, leaving the checkpoint exactly as a kill
                               would (0: no limit); for resume tests and time-sliced runs */
     FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
+    const char *tensorboard; /* directory for TensorBoard event files, or NULL */
+    const char *command;   /* the command line invocation.json records, or NULL (recorded as null) */
 } nn_train_opts;
 
 /* Defaults of the digits-train contract: seed 1, split seed 1, val_frac 0.1, no overrides, log stderr. */

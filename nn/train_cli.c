@@ -2,6 +2,7 @@
 #include "nn/train_cli.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/dg_cli.h"
@@ -34,6 +35,8 @@ void nn_train_cli_usage(FILE *out) {
             "  --augment POLICY   override the spec's augmentation: a preset (kaggle, simard, ciresan), a policy\n"
             "                     file, or none (spec default none)\n"
             "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
+            "  --tensorboard TB   also append each epoch's loss, accuracy, lr and images/s to a TensorBoard event\n"
+            "                     file in directory TB (tensorboard --logdir TB)\n"
             "  --resume           continue DIR from its checkpoint (bit-identical to an uninterrupted run with the\n"
             "                     same seed and threads); a finished DIR is left as it is\n"
             "  --summary          print the model's layers, shapes, parameters and FLOPs, and exit\n"
@@ -54,10 +57,16 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     memset(o, 0, sizeof *o);
     nn_train_opts_defaults(&o->train);
     o->threads = dg_default_threads();
+    char *cmd = dg_cli_join_command(argc, argv);
+    if (!cmd) return dg_fail(err, "out of memory"), DG_EXIT_FAIL;
+    if (strlen(cmd) >= sizeof o->command) strcpy(cmd + sizeof o->command - 5, " ...");
+    strcpy(o->command, cmd);
+    free(cmd);
     nn_train_opts *t = &o->train;
     int have_frac = 0, quiet = 0;
     enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
-           O_AUGMENT, O_THREADS, O_RESUME, O_SUMMARY, O_QUIET, O_HELP };
+           O_AUGMENT, O_THREADS, O_RESUME, O_SUMMARY, O_QUIET, O_HELP,
+           O_TENSORBOARD };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"run", required_argument, 0, O_RUN},         {"seed", required_argument, 0, O_SEED},
@@ -67,7 +76,9 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         {"lr", required_argument, 0, O_LR},           {"augment", required_argument, 0, O_AUGMENT},
         {"threads", required_argument, 0, O_THREADS}, {"resume", no_argument, 0, O_RESUME},
         {"summary", no_argument, 0, O_SUMMARY},       {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+        {"help", no_argument, 0, O_HELP},
+        {"tensorboard", required_argument, 0, O_TENSORBOARD},
+        {0, 0, 0, 0},
     };
     long v;
     int c;
@@ -120,6 +131,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         case O_SUMMARY: o->summary = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: o->help = 1; return 0;
+        case O_TENSORBOARD: t->tensorboard = optarg; break;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
     }
@@ -159,5 +171,7 @@ static int summary(const nn_train_cli_opts *o, dg_err *err) {
 
 int nn_train_cli_run(const nn_train_cli_opts *o, dg_err *err) {
     if (o->summary) return summary(o, err);
-    return exit_code(nn_train_run(&o->train, err));
+    nn_train_opts t = o->train;
+    t.command = o->command[0] ? o->command : NULL;
+    return exit_code(nn_train_run(&t, err));
 }

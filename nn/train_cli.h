@@ -16,6 +16,8 @@ typedef struct nn_train_cli_opts {
     int summary;         /* --summary: print the model's summary to out instead of training */
     int help;            /* --help given: print nn_train_cli_usage and do nothing else */
     FILE *out;           /* where --summary prints (NULL by default: the summary is built, not printed) */
+    char command[8192];  /* argv as one shell line (dg_cli_join_command), for invocation.json; a longer one ends
+                            in " ..." */
 } nn_train_cli_opts;
 
 /* Defaults, then argv (getopt is reset, so it may be called again). 0, or DG_EXIT_USAGE with a message naming the

@@ -18,6 +18,15 @@
 
 int openblas_get_num_threads(void);
 
+/* The command line stages record: plain words as they are, others single-quoted with ' as '\''. */
+static void test_join_command(void **state) {
+    (void)state;
+    char *argv[] = {"digits-x", "--run", "a b", "it's", "", "x=1,y@2%"};
+    char *s = dg_cli_join_command(6, argv);
+    assert_string_equal(s, "digits-x --run 'a b' 'it'\\''s' '' x=1,y@2%");
+    free(s);
+}
+
 static void test_numbers_are_strict(void **state) {
     (void)state;
     long v = 7;
@@ -218,6 +227,7 @@ int main(int argc, char **argv) {
     self_path = argv[0];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_are_strict),
+        cmocka_unit_test(test_join_command),
         cmocka_unit_test(test_stage_exit_message),
         cmocka_unit_test(test_openblas_is_the_openmp_build),
         cmocka_unit_test(test_stage_wait_policy),

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ static int setup(void **state) {
 
 static void rm_run(const char *dir) {
     static const char *files[] = {"spec.txt", "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
-                                  "val_pred.npy", "val_ids.npy", "result.json"};
+                                  "val_pred.npy", "val_ids.npy", "result.json", "invocation.json"};
     char p[512];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -466,6 +467,88 @@ static void test_diverges(void **state) {
     nn_ckpt_free(&c);
 }
 
+/* --tensorboard: each epoch's scalars in an event file, decoded by tests/core/decode_tfevents.py (python3-protobuf)
+ * and equal to metrics.jsonl's; a run stopped and resumed adds a second file with the later epochs. And
+ * invocation.json records the command, kept from the first call. */
+static void test_tensorboard_and_invocation(void **state) {
+    (void)state;
+    const char *dir = TMP "/tb", *tb = TMP "/tb_events";
+    rm_run(dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tb);
+    assert_int_equal(system(cmd), 0);
+    nn_train_opts o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
+    o.tensorboard = tb;
+    o.command = "digits-train --run 'a b'";
+    o.stop_after = 2;
+    dg_err err = {{0}};
+    assert_int_equal(nn_train_run(&o, &err), 1);
+    sleep(1); /* the resumed writer's file name differs by its second (the pid is the same) */
+    o.stop_after = 0;
+    o.resume = 1;
+    o.command = "a later command";
+    if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
+    cJSON *inv = json_file(dir, "invocation.json");
+    assert_string_equal(cJSON_GetObjectItem(inv, "command")->valuestring, "digits-train --run 'a b'");
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(inv, "cpu")));
+    assert_true(num(inv, "threads") >= 1);
+    cJSON_Delete(inv);
+
+    /* the metrics, epoch by epoch */
+    double want[5][7];
+    char *m = slurp(dir, "metrics.jsonl", NULL);
+    int ne = 0;
+    static const char *keys[6] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr", "images_per_s"};
+    for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        assert_true(ne < 4);
+        for (int k = 0; k < 6; k++) want[ne][k] = num(j, keys[k]);
+        cJSON_Delete(j);
+        ne++;
+    }
+    free(m);
+    assert_int_equal(ne, 4);
+    /* the event files, in name order (= time order) */
+    struct dirent **names;
+    int nf = scandir(tb, &names, NULL, alphasort), files = 0, seen = 0;
+    for (int f = 0; f < nf; f++) {
+        if (strncmp(names[f]->d_name, "events.out.tfevents.", 20) == 0) {
+            files++;
+            snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/core/decode_tfevents.py '%s/%s'", DIGITS_SOURCE_DIR,
+                     tb, names[f]->d_name);
+            FILE *p = popen(cmd, "r");
+            assert_non_null(p);
+            char line[1024];
+            while (fgets(line, sizeof line, p)) {
+                if (strncmp(line, "version ", 8) == 0) continue;
+                char *save = NULL;
+                assert_string_equal(strtok_r(line, " \n", &save), "scalars");
+                (void)strtok_r(NULL, " \n", &save); /* wall time */
+                int step = atoi(strtok_r(NULL, " \n", &save));
+                assert_int_equal(step, seen + 1); /* epochs 1, 2 in the first file, 3, 4 in the second */
+                static const char *tags[6] = {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr",
+                                              "images_per_s"};
+                for (int k = 0; k < 6; k++) {
+                    char *tok = strtok_r(NULL, " \n", &save);
+                    assert_non_null(tok);
+                    char *eq = strchr(tok, '=');
+                    *eq = 0;
+                    assert_string_equal(tok, tags[k]);
+                    /* metrics.jsonl prints 6 decimals (images/s 1, lr 6 digits); the event holds the float */
+                    double tol = k == 5 ? 0.05 + 1e-6 * want[seen][k] : k == 4 ? 1e-5 * want[seen][k] : 6e-7;
+                    tu_assert_close(strtod(eq + 1, NULL), want[seen][k], 1e-7, tol);
+                }
+                seen++;
+            }
+            assert_int_equal(WEXITSTATUS(pclose(p)), 0);
+        }
+        free(names[f]);
+    }
+    free(names);
+    assert_int_equal(files, 2);
+    assert_int_equal(seen, 4);
+}
+
 static void test_usage_errors(void **state) {
     (void)state;
     const char *dir = TMP "/usage";
@@ -502,6 +585,7 @@ int main(void) {
         cmocka_unit_test(test_full_run),    cmocka_unit_test(test_resume_identical),
         cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_augment), cmocka_unit_test(test_early_stop),
         cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_tensorboard_and_invocation),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }

@@ -53,7 +53,7 @@ static void make_dataset(const char *path, size_t n) {
 
 static void rm_run(const char *dir) {
     static const char *files[] = {"spec.txt",     "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
-                                  "val_pred.npy", "val_ids.npy",   "result.json"};
+                                  "val_pred.npy", "val_ids.npy",   "result.json", "invocation.json"};
     char p[512];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -271,6 +271,27 @@ static void test_run_matches_library(void **state) {
     rm_run(b);
 }
 
+/* --tensorboard reaches the run's options (NULL by default), and the run records its command line. */
+static void test_tensorboard_and_command(void **state) {
+    (void)state;
+    nn_train_cli_opts o;
+    dg_err err;
+    assert_int_equal(parse(&o, &err, "--data d --model m --run r"), 0);
+    assert_null(o.train.tensorboard);
+    const char *dir = TMP "/cmd";
+    rm_run(dir);
+    assert_int_equal(parse(&o, &err, "--data " DATA " --model " TINY " --run " TMP "/cmd --epochs 1 --quiet "
+                                     "--tensorboard " TMP "/cmd_tb"),
+                     0);
+    assert_string_equal(o.train.tensorboard, TMP "/cmd_tb");
+    if (nn_train_cli_run(&o, &err) != DG_EXIT_OK) fail_msg("%s", err.msg);
+    size_t n;
+    char *inv = slurp(dir, "invocation.json", &n);
+    assert_non_null(strstr(inv, "\"command\":\t\"digits-train --data " DATA " --model " TINY " --run " TMP
+                                "/cmd --epochs 1 --quiet --tensorboard " TMP "/cmd_tb\""));
+    free(inv);
+}
+
 static void test_usage_prints_live_defaults(void **state) {
     (void)state;
     char *text = NULL;
@@ -293,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_summary_to_stream),
         cmocka_unit_test(test_run_matches_library),
         cmocka_unit_test(test_usage_prints_live_defaults),
+        cmocka_unit_test(test_tensorboard_and_command),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
