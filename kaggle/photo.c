@@ -100,7 +100,8 @@ static int decode_png(kg_photo_grey *out, const uint8_t *data, size_t n, dg_err 
     if (n >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
         unsigned long w = (unsigned long)data[16] << 24 | (unsigned long)data[17] << 16 | data[18] << 8 | data[19];
         unsigned long h = (unsigned long)data[20] << 24 | (unsigned long)data[21] << 16 | data[22] << 8 | data[23];
-        if (w > KG_PHOTO_MAX_SIDE || h > KG_PHOTO_MAX_SIDE) return size_check((long)w, (long)h, "PNG", err);
+        int st = size_check((long)w, (long)h, "PNG", err);
+        if (st != KG_PHOTO_OK) return st;
     }
     mem_reader r = {data, n, 0};
     png_errbuf e = {{0}};
@@ -524,9 +525,17 @@ int kg_photo_prepare(uint8_t *out, const kg_photo_grey *g, kg_photo_info *info, 
     if (inf.stroke_filter) {
         int r = abs(inf.stroke_filter);
         morph(v, t, w, h, r, inf.stroke_filter > 0);
-        if (inf.stroke_filter > 0) {
-            x0 = x0 - r < 0 ? 0 : x0 - r, y0 = y0 - r < 0 ? 0 : y0 - r;
-            x1 = x1 + r >= w ? w - 1 : x1 + r, y1 = y1 + r >= h ? h - 1 : y1 + r;
+        x0 = w, y0 = h, x1 = -1, y1 = -1; /* the ink's box again */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (v[(size_t)y * w + x] > 0) {
+                    x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                    y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                }
+        if (x1 < 0) {
+            dg_fail(err, "no ink: the strokes vanished when thinned");
+            rc = KG_PHOTO_NO_INK;
+            goto done;
         }
     }
     /* crop, fit into 20x20 keeping the aspect ratio */
