@@ -43,18 +43,26 @@ int kg_images_open(kg_images *im, const char *path, dg_err *err) {
     return 0;
 }
 
+void kg_images_wrap(kg_images *im, const uint8_t *pixels, size_t n) {
+    memset(im, 0, sizeof *im);
+    im->mem = pixels;
+    im->n = n;
+}
+
 void kg_images_close(kg_images *im) {
-    if (im->is_npy) dg_npy_close(&im->npy);
+    if (im->mem) { /* borrowed */
+    } else if (im->is_npy) dg_npy_close(&im->npy);
     else dg_dataset_close(&im->ds);
     memset(im, 0, sizeof *im);
 }
 
 const uint8_t *kg_images_get(const kg_images *im, size_t i) {
+    if (im->mem) return im->mem + i * DG_PIXELS;
     return im->is_npy ? (const uint8_t *)im->npy.data + i * DG_PIXELS : dg_dataset_image(&im->ds, i);
 }
 
 int kg_images_label(const kg_images *im, size_t i) {
-    return im->is_npy ? -1 : dg_dataset_label(&im->ds, i);
+    return im->is_npy || im->mem ? -1 : dg_dataset_label(&im->ds, i);
 }
 
 /* The views: shift (dx, dy) in pixels, rotation in degrees (counter-clockwise), zoom factor. */

@@ -24,12 +24,15 @@ typedef struct kg_images {
     dg_dataset ds;    /* when the file is a dataset */
     dg_npy_file npy;  /* when it is a plain uint8 .npy */
     int is_npy;
+    const uint8_t *mem; /* when it wraps images in memory (kg_images_wrap) */
     size_t n;
     int has_labels;
 } kg_images;
 
 int kg_images_open(kg_images *im, const char *path, dg_err *err);
 void kg_images_close(kg_images *im);
+/* Images already in memory: n * DG_PIXELS bytes, unlabelled, borrowed (close does not free them). */
+void kg_images_wrap(kg_images *im, const uint8_t *pixels, size_t n);
 /* Image i: DG_PIXELS bytes, row-major. */
 const uint8_t *kg_images_get(const kg_images *im, size_t i);
 /* Label of image i, or -1 if the file has none. */

@@ -13,11 +13,13 @@ int main(int argc, char **argv) {
     int rc = kg_predict_cli_parse(argc, argv, &o, &err);
     if (rc == DG_EXIT_OK && o.help) {
         kg_predict_cli_usage(stdout);
+        kg_predict_cli_free(&o);
         return DG_EXIT_OK;
     }
     if (rc == DG_EXIT_OK) {
         dg_set_threads(o.threads > 0 ? o.threads : dg_default_threads());
         rc = kg_predict_cli_run(&o, &err);
     }
+    kg_predict_cli_free(&o);
     return dg_cli_exit("digits-predict", rc, &err);
 }

@@ -7,13 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli_check.h"
+#include "testutil.h"
 #include "kaggle/predict.h"
+#include "kaggle/photo.h"
 #include "kaggle/predict_cli.h"
 #include "nn/model.h"
 #include "nn/net.h"
@@ -290,6 +294,102 @@ static void test_run_errors(void **state) {
     assert_false(dg_path_exists(TMP "p.npy"));
 }
 
+/* A w x h PNG file of a dark ring on light paper (ink 0: a blank page). */
+static void write_photo(const char *path, int w, int h, int ink) {
+    uint8_t *px = malloc((size_t)w * h);
+    assert_non_null(px);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double dx = (x - w * 0.55) / (w * 0.2), dy = (y - h * 0.45) / (h * 0.3), r = sqrt(dx * dx + dy * dy);
+            px[(size_t)y * w + x] = (uint8_t)(ink && fabs(r - 1) < 0.15 ? 20 : 235);
+        }
+    void *png;
+    size_t n;
+    dg_err err = {{0}};
+    assert_int_equal(kg_photo_png_encode(&png, &n, px, w, h, &err), 0);
+    assert_int_equal(dg_write_file_atomic(path, png, n, &err), 0);
+    free(png);
+    free(px);
+}
+
+/* --image: the JSON line of each image holds the mean of the models' one-image forward passes on the 28x28 image
+ * kg_photo_load makes of the file, --debug-out writes that image, and a blank image is reported without stopping
+ * the others, the run then failing. */
+static void test_images(void **state) {
+    (void)state;
+    write_models();
+    write_photo(TMP "ring.png", 160, 120, 1);
+    write_photo(TMP "blank.png", 50, 50, 0);
+    dg_err err = {{0}};
+    char *data;
+    size_t len;
+    uint8_t img[DG_PIXELS];
+    float x[DG_PIXELS], want[10] = {0};
+    assert_int_equal(dg_read_file(TMP "ring.png", &data, &len, &err), 0);
+    assert_int_equal(kg_photo_load(img, data, len, NULL, &err), KG_PHOTO_OK);
+    free(data);
+    for (int k = 0; k < 2; k++) {
+        nn_net *net = NULL;
+        assert_int_equal(nn_model_load(kModels[k], 1, &net, &err), 0);
+        kg_tta_apply(x, img, 0);
+        nn_net_forward(net, x, 1, 0, 0, 0);
+        for (int c = 0; c < 10; c++) want[c] += nn_net_probs(net)[c] / 2;
+        nn_net_free(net);
+    }
+    kg_predict_cli_opts o;
+    assert_int_equal(system("rm -rf " TMP "dbg"), 0);
+    assert_int_equal(PARSE(&o, &err, "--image", TMP "ring.png", "-i", TMP "blank.png", "--json", "--debug-out",
+                           TMP "dbg", TMP "a.safetensors", TMP "run"),
+                     DG_EXIT_OK);
+    assert_int_equal(o.n_images, 2);
+    o.out = tmpfile();
+    assert_non_null(o.out);
+    assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_FAIL);
+    assert_has(err.msg, "blank.png: no ink");
+    char *text = cli_check_drain(o.out);
+    char *nl = strchr(text, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    cJSON *a = cJSON_Parse(text), *b = cJSON_Parse(nl + 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(cJSON_GetObjectItem(a, "file")->valuestring, TMP "ring.png");
+    const cJSON *p = cJSON_GetObjectItem(a, "probabilities");
+    assert_int_equal(cJSON_GetArraySize(p), 10);
+    for (int c = 0; c < 10; c++) tu_assert_close(cJSON_GetArrayItem(p, c)->valuedouble, want[c], 0, 1e-6);
+    assert_int_equal(cJSON_GetObjectItem(a, "digit")->valueint, argmax(want));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a, "inverted")));
+    assert_string_equal(cJSON_GetObjectItem(b, "file")->valuestring, TMP "blank.png");
+    assert_string_equal(cJSON_GetObjectItem(b, "error")->valuestring, "no_ink");
+    assert_null(cJSON_GetObjectItem(b, "digit"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(text);
+    /* the image the models saw */
+    assert_int_equal(dg_read_file(TMP "dbg/predict_cli_ring.28x28.png", &data, &len, &err), 0);
+    kg_photo_grey g;
+    assert_int_equal(kg_photo_decode(&g, data, len, &err), KG_PHOTO_OK);
+    assert_int_equal(g.w * g.h, DG_PIXELS);
+    assert_memory_equal(g.px, img, DG_PIXELS);
+    kg_photo_grey_free(&g);
+    free(data);
+    assert_false(dg_path_exists(TMP "dbg/predict_cli_blank.28x28.png"));
+    kg_predict_cli_free(&o);
+    /* text output; a missing file; --json without --image */
+    assert_int_equal(PARSE(&o, &err, "--image", TMP "ring.png", "-i", TMP "nope.png", TMP "a.safetensors"), DG_EXIT_OK);
+    o.out = tmpfile();
+    assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_FAIL);
+    text = cli_check_drain(o.out);
+    assert_has(text, TMP "ring.png: ");
+    assert_has(text, " 0:0.");
+    assert_has(text, " 9:0.");
+    assert_has(text, TMP "nope.png: cannot open");
+    free(text);
+    kg_predict_cli_free(&o);
+    assert_int_equal(PARSE(&o, &err, "--json", "-o", "p.npy", "m"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--json and --debug-out need --image");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
@@ -297,6 +397,7 @@ int main(void) {
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_run),
         cmocka_unit_test(test_run_errors),
+        cmocka_unit_test(test_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
