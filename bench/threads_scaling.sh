@@ -20,7 +20,8 @@ NS=$BUILD_DIR/bench/net_speed
 field() { sed -n "s/.*[ (]$1[= ]\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
-echo "# threads_scaling $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -1))"
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+echo "# threads_scaling $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) CPUs ($cpu)"
 echo "# system libopenblas.so.0 -> $(readlink -f "/usr/lib/$arch/libopenblas.so.0" 2>/dev/null || echo none)"
 echo "# $NS loads $(ldd "$NS" | awk '/libopenblas/ {print $3}')"
 printf '%-7s %5s | %8s %8s %6s | %8s %8s %6s | %8s %8s %6s\n' model batch mean-1 mean-2 ratio median-1 median-2 \

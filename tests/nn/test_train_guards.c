@@ -1,7 +1,8 @@
 /* Tests for nn/train's numeric guards and core/dg_cli's DIGITS_TRAP_FE switch: a run that produces NaN/Inf stops
  * with exit 1 and a message naming the epoch and step, writes no result.json and leaves the last good checkpoint
  * byte for byte; weights or running statistics that overflow while the loss is still finite stop the run at the
- * step that did it; DIGITS_TRAP_FE=1 kills a diverging digits-train with SIGFPE and lets good runs finish. */
+ * step that did it; a validation loss that overflows names that epoch's validation; DIGITS_TRAP_FE=1 kills a
+ * diverging digits-train with SIGFPE and lets good runs finish. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,6 +258,40 @@ static void test_first_epoch(void **state) {
     free(msg);
 }
 
+/* Validation logits can overflow while every weight is finite and the training loss was finite: a 784 -> 10 layer
+ * whose weights weight decay multiplies by -9 per step (one step per epoch) reaches Inf on a validation image first.
+ * The run stops naming the validation of that epoch and keeps the checkpoint of the epoch before. */
+static void test_validation_nan(void **state) {
+    (void)state;
+    write_spec(TMP "/val.spec", "name val_nan\nflatten\ndense units=10\n"
+                                "train optimizer=sgd lr=10 weight_decay=1 batch=480 epochs=100\n");
+    const char *dir = TMP "/val";
+    rm_run(dir);
+    nn_train_opts o;
+    nn_train_opts_defaults(&o);
+    o.data = DATA;
+    o.model = TMP "/val.spec";
+    o.run_dir = dir;
+    o.val_frac = 0.2;
+    o.seed = 5;
+    o.log = NULL;
+    dg_err err = {{0}};
+    assert_int_equal(nn_train_run(&o, &err), -1);
+    print_message("%s\n", err.msg);
+    unsigned epoch;
+    size_t at = 0;
+    while (err.msg[at] && strncmp(err.msg + at, "epoch ", 6) != 0) at++;
+    if (sscanf(err.msg + at, "epoch %u validation (after step 1 of 1)", &epoch) != 1)
+        fail_msg("no 'epoch E validation' in: %s", err.msg);
+    assert_non_null(strstr(err.msg, "validation (after step 1 of 1): validation loss is "));
+    assert_true(epoch >= 2);
+    assert_false(has(dir, "result.json"));
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/val/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(c.epoch, epoch - 1);
+    nn_ckpt_free(&c);
+}
+
 /* DIGITS_TRAP_FE=1: the diverging runs die with SIGFPE (on 1 and 2 threads), before any checkpoint of the
  * diverging epoch; the same runs without it exit 1 (above), so the signal is the switch's doing. */
 static void test_trap_fe_traps(void **state) {
@@ -303,7 +338,8 @@ static void test_trap_fe_quiet(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_nan),      cmocka_unit_test(test_stats_overflow),
-        cmocka_unit_test(test_first_epoch),   cmocka_unit_test(test_trap_fe_traps),
+        cmocka_unit_test(test_first_epoch),   cmocka_unit_test(test_validation_nan),
+        cmocka_unit_test(test_trap_fe_traps),
         cmocka_unit_test(test_trap_fe_quiet),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
