@@ -45,7 +45,6 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    dg_stage_init("net_speed", argv); /* the stages' OpenMP wait policy and OpenBLAS check */
     const char *model = "deotte";
     int batch = 64, threads = 2;
     double seconds = 3.0;

@@ -5,17 +5,21 @@
 #   bench/threads_scaling.sh      (BUILD_DIR=build, SECONDS_EACH=5, MIN_RATIO unset)
 #
 # The bar: >= 1.3x on a 2-core machine, also where Debian's libopenblas.so.0 alternative is the pthread build (run it
-# inside .ci/pthread-blas for that). Two thread pools fighting for the cores (the pthread OpenBLAS under our OpenMP
-# threads) gives 0.1-0.4x. Not a test: it prints. With MIN_RATIO set it exits 1 if a model's ratio of best steps
-# (the step least disturbed by other processes on a shared machine) is below MIN_RATIO twice in a row. CI uses 0.3:
-# under the lowest ratio a correct build gave on a machine loaded 4x beyond its cores, over the 0.1-0.2x of the
-# collapse on mlp800 and lenet5 (figures in bench/RESULTS.md, "Threads on a pthread-OpenBLAS machine").
+# inside .ci/pthread-blas for that). It runs net_speed with the stages' GOMP_SPINCOUNT=1000 (unless the caller set a
+# wait policy): with libgomp's default spinning, two threads on a machine that other processes load collapse to a
+# fraction of one thread whatever the OpenBLAS. Not a test: it prints. With MIN_RATIO set it exits 1 if a model's
+# ratio of best steps (the step least disturbed by other processes) is below MIN_RATIO twice in a row; CI does not
+# set it, because on a loaded shared machine no threshold separates a regression from noise (bench/RESULTS.md,
+# "Threads on a pthread-OpenBLAS machine").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 SECS=${SECONDS_EACH:-5}
 NS=$BUILD_DIR/bench/net_speed
 [ -x "$NS" ] || { echo "threads_scaling.sh: build first (cmake --build $BUILD_DIR --target net_speed)" >&2; exit 1; }
+
+# as the stages run (core/dg_cli.h, dg_stage_init), unless the caller chose a wait policy
+[ -n "${OMP_WAIT_POLICY:-}" ] || export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
 
 field() { sed -n "s/.*[ (]$1[= ]\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
