@@ -7,7 +7,6 @@
  */
 #include <cblas.h>
 #include <getopt.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "nn/net.h"
 #include "nn/optim.h"
 #include "nn/spec.h"
+#include "core/dg_cli.h"
 #include "core/dg_rng.h"
 
 static const char *const DEOTTE =
@@ -32,8 +32,6 @@ static const char *const LENET5 =
     "name lenet5\ninput 1x28x28\nconv filters=6 size=5 pad=2\ntanh\navgpool size=2\nconv filters=16 size=5\ntanh\n"
     "avgpool size=2\nflatten\ndense units=120\ntanh\ndense units=84\ntanh\ndense units=10\n"
     "train optimizer=adam lr=0.001\n";
-
-void openblas_set_num_threads(int num_threads);
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -72,8 +70,7 @@ int main(int argc, char **argv) {
         }
     }
     if (batch < 1 || threads < 1) return 2;
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    dg_set_threads(threads); /* as the stages: OpenBLAS on one thread if it is not the OpenMP build */
     nn_spec spec;
     dg_err err;
     int rc;

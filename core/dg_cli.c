@@ -1,8 +1,10 @@
 /* dg_cli: strict number parsing and thread settings (see dg_cli.h). */
+#define _GNU_SOURCE /* feenableexcept */
 #include "core/dg_cli.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fenv.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -74,6 +76,15 @@ void dg_stage_init(const char *prog, char **argv) {
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") && setenv("GOMP_SPINCOUNT", "1000", 0) == 0) {
         execv("/proc/self/exe", argv);
         /* exec failed: this process keeps libgomp's default; its children (if any) get the setting */
+    }
+    const char *trap = getenv("DIGITS_TRAP_FE");
+    if (trap && strcmp(trap, "1") == 0) {
+        /* Before any OpenMP region: the pool's threads inherit this thread's floating-point environment. */
+        if (feenableexcept(FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW) == -1)
+            fprintf(stderr, "%s: note: DIGITS_TRAP_FE=1, but floating-point traps cannot be enabled here\n", prog);
+        else
+            fprintf(stderr, "%s: note: DIGITS_TRAP_FE=1: invalid operation, division by zero and overflow raise "
+                            "SIGFPE\n", prog);
     }
     if (!dg_blas_is_openmp()) {
         int par = openblas_get_parallel();

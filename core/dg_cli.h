@@ -27,6 +27,11 @@ int dg_blas_is_openmp(void);
  *   docs/pipeline.md). libgomp reads it only when the program starts, so the stage re-executes itself once with it
  *   set (/proc/self/exe); if that fails it goes on with the default policy.
  * - The OpenBLAS build: if it is not the OpenMP one, one note on stderr ("prog: note: ...").
+ * - DIGITS_TRAP_FE=1 (a debugging switch, as KANN's kad_trap_fe): floating-point invalid operation, division by
+ *   zero and overflow trap (feenableexcept), so the process dies with SIGFPE at the instruction that made the first
+ *   NaN or Inf, for a debugger or core dump to show. Underflow and inexact stay masked (exp of a large negative
+ *   underflows legitimately). It covers this thread and the OpenMP threads it starts; threads an OpenBLAS pthread
+ *   build starts when it loads are not covered (that build runs BLAS on one thread here anyway).
  * Stages started by digits-pipeline inherit its environment and so do not re-execute. */
 void dg_stage_init(const char *prog, char **argv);
 

@@ -141,6 +141,30 @@ static void evaluate(nn_net *net, const dg_dataset *ds, const uint32_t *ids, siz
     *acc = (double)correct / (double)n;
 }
 
+/* 1 if every value of v (n) is finite. An integer max over the magnitude bits, so that it vectorises without
+ * -ffast-math: a float is Inf or NaN iff its exponent bits are all ones (magnitude >= 0x7f800000). */
+static int all_finite(const float *v, size_t n) {
+    uint32_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, v + i, sizeof b);
+        b &= 0x7fffffffu;
+        worst = b > worst ? b : worst;
+    }
+    return worst < 0x7f800000u;
+}
+
+/* The first tensor (parameter or running statistic) holding a non-finite value, or NULL if all are finite. */
+static const nn_tensor *nonfinite_tensor(nn_net *net) {
+    const float *p = nn_net_params(net), *b = nn_net_buffers(net);
+    if (all_finite(p, nn_net_param_count(net)) && all_finite(b, nn_net_buffer_count(net))) return NULL;
+    for (int i = 0; i < nn_net_tensor_count(net); i++) {
+        const nn_tensor *t = nn_net_tensor(net, i);
+        if (!all_finite((t->is_buffer ? b : p) + t->offset, t->count)) return t;
+    }
+    return NULL;
+}
+
 static int write_text(const char *path, const char *text, dg_err *err) {
     return dg_write_file_atomic(path, text, strlen(text), err);
 }
@@ -380,6 +404,18 @@ static int setup(run *r, int *done, dg_err *err) {
     return 0;
 }
 
+/* Fail with "<where>: <what>; the run diverged ..." and say which checkpoint is left: a diverged epoch writes
+ * nothing, so the run directory keeps the checkpoint (and metrics) of the last good epoch. A --resume would only
+ * diverge again: the spec (with its lr) is part of the checkpoint, so a lower --lr needs a new --run. */
+static int diverged(const run *r, dg_err *err, const char *where, const char *what) {
+    if (r->epoch == 0)
+        return dg_fail(err, "%s: %s; the run diverged (try a lower --lr, in a new --run). No checkpoint was written",
+                       where, what);
+    return dg_fail(err, "%s: %s; the run diverged (try a lower --lr, in a new --run). %s keeps the checkpoint of "
+                        "epoch %u",
+                   where, what, r->o->run_dir, r->epoch);
+}
+
 static int train_epoch(run *r, dg_err *err) {
     const nn_hyper *h = &r->spec.hyper;
     const nn_train_opts *o = r->o;
@@ -407,15 +443,24 @@ static int train_epoch(run *r, dg_err *err) {
         nn_net_forward(r->net, r->x, b, 1, o->seed, step);
         int c = 0;
         float loss = nn_net_loss(r->net, r->y, b, h->label_smoothing, &c);
+        char where[64], what[160];
+        snprintf(where, sizeof where, "epoch %u step %d of %d", e + 1, s + 1, steps);
         if (!isfinite(loss)) {
             dg_progress_finish(&bar);
-            return dg_fail(err,
-                           "epoch %u step %d: training loss is %g; the run diverged (try a lower --lr). %s keeps "
-                           "the checkpoint of epoch %u",
-                           e + 1, s + 1, (double)loss, o->run_dir, e);
+            snprintf(what, sizeof what, "training loss is %g", (double)loss);
+            return diverged(r, err, where, what);
         }
         nn_net_backward(r->net);
         nn_optim_step(&r->opt, params, grads, nn_sched_lr(h, &r->sched, (int)e, s, steps));
+        /* Weights can overflow (a huge gradient or lr) while this step's loss was still finite; stop at the step
+         * that did it, before the next forward turns it into a NaN loss or a checkpoint saves it. */
+        const nn_tensor *bad = nonfinite_tensor(r->net);
+        if (bad) {
+            dg_progress_finish(&bar);
+            snprintf(what, sizeof what, "%s holds non-finite values after the optimizer step (training loss was %g)",
+                     bad->name, (double)loss);
+            return diverged(r, err, where, what);
+        }
         loss_sum += (double)loss * b;
         correct += c;
         if (bar.enabled) {
@@ -429,10 +474,12 @@ static int train_epoch(run *r, dg_err *err) {
     double train_secs = dg_now() - t0;
     double val_loss, val_acc;
     evaluate(r->net, &r->ds, r->split.val, r->split.n_val, B, r->x, r->y, r->src, NULL, &val_loss, &val_acc);
-    if (!isfinite(val_loss))
-        return dg_fail(err, "epoch %u: validation loss is %g; the run diverged (try a lower --lr). %s keeps the "
-                            "checkpoint of epoch %u",
-                       e + 1, val_loss, o->run_dir, e);
+    if (!isfinite(val_loss) || !isfinite(val_acc)) {
+        char where[64], what[96];
+        snprintf(where, sizeof where, "epoch %u validation (after step %d of %d)", e + 1, steps, steps);
+        snprintf(what, sizeof what, "validation loss is %g, accuracy %g", val_loss, val_acc);
+        return diverged(r, err, where, what);
+    }
     double secs = dg_now() - t0, ips = train_secs > 0 ? (double)n / train_secs : 0;
     double train_loss = loss_sum / (double)n, train_acc = (double)correct / (double)n;
     r->seconds += secs;

@@ -452,7 +452,7 @@ static void test_diverges(void **state) {
     assert_int_equal(dg_write_file_atomic(TMP "/nan.spec", spec, strlen(spec), &err), 0);
     nn_train_opts o = opts(dir, TMP "/nan.spec");
     assert_int_equal(nn_train_run(&o, &err), -1);
-    assert_non_null(strstr(err.msg, "the run diverged (try a lower --lr)"));
+    assert_non_null(strstr(err.msg, "the run diverged (try a lower --lr, in a new --run)"));
     assert_false(dg_path_exists(TMP "/nan/result.json"));
     /* The last good checkpoint stays, and it is the epoch before the one that diverged. */
     nn_ckpt c;
