@@ -261,6 +261,43 @@ static void test_ensemble_page(void **state) {
     free(html);
 }
 
+/* K-fold members hold out disjoint rows: the page says so, with no agreement matrix and no gallery. */
+static void test_ensemble_disjoint_folds(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    const char *dirs[2] = {RF_TMP "/fold1", RF_TMP "/fold2"};
+    for (int f = 0; f < 2; f++) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dirs[f]);
+        assert_int_equal(system(cmd), 0);
+        nn_train_opts o;
+        nn_train_opts_defaults(&o);
+        o.data = RF_DATA;
+        o.model = DIGITS_FIXTURES "/spec/tiny.spec";
+        o.run_dir = dirs[f];
+        o.folds = 2;
+        o.fold = f + 1;
+        o.epochs = 2;
+        o.log = NULL;
+        if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
+    }
+    char *argv[] = {"digits-ensemble", "--train", RF_DATA, "-o", RF_TMP "/folds.csv", "--quiet",
+                    RF_TMP "/fold1=" RF_TMP "/a_test.npy", RF_TMP "/fold2=" RF_TMP "/b_test.npy", NULL};
+    kg_ensemble_cli_opts eo;
+    if (kg_ensemble_cli_parse(8, argv, &eo, &err) != 0 || kg_ensemble_cli_run(&eo, &err) != 0)
+        fail_msg("digits-ensemble: %s", err.msg);
+    char *html;
+    if (report("--ensemble " RF_TMP "/folds.manifest.json -o " RF_TMP "/folds.html", RF_TMP "/folds.html", &html,
+               &err) != DG_EXIT_OK)
+        fail_msg("%s", err.msg);
+    assert_non_null(strstr(html, "out-of-fold"));
+    assert_non_null(strstr(html, "No row is held out by every member"));
+    assert_int_equal(count(html, "class=\"cell\""), 0);
+    assert_int_equal(count(html, "<img"), 0);
+    assert_int_equal(count(html, "class=\"bar\""), 2);
+    free(html);
+}
+
 static void test_augment_page(void **state) {
     (void)state;
     dg_err err;
@@ -352,7 +389,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),         cmocka_unit_test(test_run_page),
         cmocka_unit_test(test_open_prints_url), cmocka_unit_test(test_ensemble_page),
-        cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_ensemble_disjoint_folds), cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
