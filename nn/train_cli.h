@@ -22,7 +22,7 @@ typedef struct nn_train_cli_opts {
 
 /* Defaults, then argv (getopt is reset, so it may be called again). 0, or DG_EXIT_USAGE with a message naming the
  * option in err: a bad value, a missing --model (or --data/--run without --summary), --folds without --fold,
- * --folds with --val-frac, --fold above --folds, or a stray argument. */
+ * --folds with --val-frac, --fold above --folds, or a stray argument (DG_EXIT_FAIL: out of memory). */
 int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err);
 
 /* The --help text, with the live defaults. */

@@ -179,7 +179,10 @@ int rp_ensemble_report(dg_text *t, const rp_ensemble_opts *o, dg_err *err) {
     bax.ymax = 100;
     if (with_run) dg_svg_bars(t, &bax, accs, m, names, "%.2f");
 
-    if (with_run) {
+    if (with_run && ns == 0) {
+        dg_text_printf(t, "<p class=\"note\">No row is held out by every member (K folds?): no agreement matrix and "
+                          "no gallery; the estimate above is out-of-fold.</p>\n");
+    } else if (with_run) {
         double *agree = calloc((size_t)m * (size_t)m, sizeof *agree);
         uint8_t *am = malloc((size_t)m * (ns ? ns : 1));
         if (!agree || !am) {
@@ -210,6 +213,8 @@ int rp_ensemble_report(dg_text *t, const rp_ensemble_opts *o, dg_err *err) {
     rp_section(t, "gallery", "Hold-out digits the ensemble still gets wrong");
     if (!with_run) {
         dg_text_printf(t, "<p class=\"note\">The members are test probabilities only: no validation rows.</p>\n");
+    } else if (ns == 0) {
+        dg_text_printf(t, "<p class=\"note\">No shared hold-out rows.</p>\n");
     } else {
         size_t wrong = 0;
         for (size_t r = 0; r < ns; r++) wrong += hard[r] != labels[shared[r]];

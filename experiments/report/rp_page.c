@@ -14,7 +14,7 @@ static const char kStyle[] =
     "margin-top:28px}.sub{color:#666;margin-top:0}"
     "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}"
     "th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    "pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}"
+    "pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto;white-space:pre-wrap}"
     ".charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #eee;max-width:100%;height:auto}"
     ".gallery{display:flex;flex-wrap:wrap;gap:6px}figure.digit{margin:0;text-align:center;font-size:11px;width:72px}"
     "img.digit{width:56px;height:56px;image-rendering:pixelated;border:1px solid #ccc}"

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,81 @@ static void assert_no_file(const char *dir, const char *prefix) {
     while ((e = readdir(d)))
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) fail_msg("%s/%s left behind", dir, e->d_name);
     closedir(d);
+}
+
+/* ---- the gallery's images, decoded independently (base64 here, PNG by libpng's simplified API) ---- */
+
+static int b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* The 28x28 grey image of a "data:image/png;base64,..." URI starting at uri (up to the closing quote). */
+static void decode_digit(const char *uri, uint8_t img[DG_PIXELS]) {
+    const char *p = uri + strlen("data:image/png;base64,"), *e = strchr(p, '"');
+    assert_non_null(e);
+    size_t n = (size_t)(e - p);
+    assert_int_equal(n % 4, 0);
+    uint8_t *bin = malloc(n);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) v[k] = p[i + k] == '=' ? 0 : b64val(p[i + k]);
+        for (int k = 0; k < 4; k++) assert_true(v[k] >= 0);
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        bin[len++] = (uint8_t)(w >> 16);
+        if (p[i + 2] != '=') bin[len++] = (uint8_t)(w >> 8);
+        if (p[i + 3] != '=') bin[len++] = (uint8_t)w;
+    }
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&im, bin, len)) fail_msg("PNG: %s", im.message);
+    assert_int_equal(im.width, 28);
+    assert_int_equal(im.height, 28);
+    im.format = PNG_FORMAT_GRAY;
+    if (!png_image_finish_read(&im, NULL, img, 28, NULL)) fail_msg("PNG: %s", im.message);
+    free(bin);
+}
+
+/* Every gallery image of a run page shows its dataset row (dark ink on white: 255 - pixel), captioned with the
+ * row's true label and the run's prediction for it. Returns how many were checked. */
+static int check_run_gallery(const char *html, const char *run_dir) {
+    dg_err err = {{0}};
+    dg_dataset ds;
+    assert_int_equal(dg_dataset_open(&ds, RF_DATA, &err), 0);
+    char p[512];
+    dg_npy_file pred, ids;
+    snprintf(p, sizeof p, "%s/val_pred.npy", run_dir);
+    assert_int_equal(dg_npy_open(&pred, p, 4, &err), 0);
+    snprintf(p, sizeof p, "%s/val_ids.npy", run_dir);
+    assert_int_equal(dg_npy_open(&ids, p, 8, &err), 0);
+    int checked = 0;
+    for (const char *f = strstr(html, "<figure class=\"digit\">"); f; f = strstr(f + 1, "<figure class=\"digit\">")) {
+        uint8_t img[DG_PIXELS];
+        decode_digit(strstr(f, "data:image/png;base64,"), img);
+        const char *cap = strstr(f, "<figcaption>");
+        int truth, guess;
+        size_t row;
+        if (sscanf(cap, "<figcaption>%d &rarr; <b class=\"bad\">%d</b> (%*d%%)<br>row %zu", &truth, &guess, &row) != 3)
+            fail_msg("caption: %.80s", cap);
+        assert_true(row < ds.n);
+        const uint8_t *src = dg_dataset_image(&ds, row);
+        for (int i = 0; i < DG_PIXELS; i++) assert_int_equal(img[i], 255 - src[i]);
+        assert_int_equal(truth, dg_dataset_label(&ds, row));
+        size_t k = 0;
+        while (k < ids.h.shape[0] && ((const int64_t *)ids.data)[k] != (int64_t)row) k++;
+        assert_true(k < ids.h.shape[0]);
+        assert_int_equal(guess, rf_argmax((const float *)pred.data + k * 10));
+        assert_int_not_equal(guess, truth);
+        checked++;
+    }
+    dg_npy_close(&pred);
+    dg_npy_close(&ids);
+    dg_dataset_close(&ds);
+    return checked;
 }
 
 static int setup(void **state) {
@@ -138,6 +214,7 @@ static void test_run_page(void **state) {
     size_t misses = rf_run_misses(RF_RUN_A);
     assert_true(misses > 0 && misses < 60); /* the moved labels: some, fewer than the gallery's limit */
     assert_int_equal(count(html, "<img class=\"digit\""), (int)misses);
+    assert_int_equal(check_run_gallery(html, RF_RUN_A), (int)misses);
     assert_int_equal(count(html, "class=\"cell\""), 100);
     assert_int_equal(count(html, "class=\"bar\""), 10);
     assert_non_null(strstr(html, "digits-train --data synth.npy --model tiny.spec")); /* invocation.json */
@@ -181,6 +258,43 @@ static void test_ensemble_page(void **state) {
     assert_int_equal(count(html, "class=\"bar\""), 2);   /* member accuracies */
     assert_int_equal(count(html, "<tr><td class=\"num\">"), 2);
     assert_non_null(strstr(html, "shared-holdout"));
+    free(html);
+}
+
+/* K-fold members hold out disjoint rows: the page says so, with no agreement matrix and no gallery. */
+static void test_ensemble_disjoint_folds(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    const char *dirs[2] = {RF_TMP "/fold1", RF_TMP "/fold2"};
+    for (int f = 0; f < 2; f++) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dirs[f]);
+        assert_int_equal(system(cmd), 0);
+        nn_train_opts o;
+        nn_train_opts_defaults(&o);
+        o.data = RF_DATA;
+        o.model = DIGITS_FIXTURES "/spec/tiny.spec";
+        o.run_dir = dirs[f];
+        o.folds = 2;
+        o.fold = f + 1;
+        o.epochs = 2;
+        o.log = NULL;
+        if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
+    }
+    char *argv[] = {"digits-ensemble", "--train", RF_DATA, "-o", RF_TMP "/folds.csv", "--quiet",
+                    RF_TMP "/fold1=" RF_TMP "/a_test.npy", RF_TMP "/fold2=" RF_TMP "/b_test.npy", NULL};
+    kg_ensemble_cli_opts eo;
+    if (kg_ensemble_cli_parse(8, argv, &eo, &err) != 0 || kg_ensemble_cli_run(&eo, &err) != 0)
+        fail_msg("digits-ensemble: %s", err.msg);
+    char *html;
+    if (report("--ensemble " RF_TMP "/folds.manifest.json -o " RF_TMP "/folds.html", RF_TMP "/folds.html", &html,
+               &err) != DG_EXIT_OK)
+        fail_msg("%s", err.msg);
+    assert_non_null(strstr(html, "out-of-fold"));
+    assert_non_null(strstr(html, "No row is held out by every member"));
+    assert_int_equal(count(html, "class=\"cell\""), 0);
+    assert_int_equal(count(html, "<img"), 0);
+    assert_int_equal(count(html, "class=\"bar\""), 2);
     free(html);
 }
 
@@ -275,7 +389,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),         cmocka_unit_test(test_run_page),
         cmocka_unit_test(test_open_prints_url), cmocka_unit_test(test_ensemble_page),
-        cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_ensemble_disjoint_folds), cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
