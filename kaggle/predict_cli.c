@@ -114,14 +114,22 @@ static int predict_model(float *probs, const char *arg, const kg_predict_cli_opt
 static int write_outputs(const kg_predict_cli_opts *o, const float *probs, const uint8_t *lab, size_t n,
                          size_t n_images, int subset, dg_err *err) {
     size_t shape[2] = {n, DG_CLASSES};
+    dg_afile lf = {0}, pf = {0};
     if (o->labels && dg_ends_with(o->labels, ".csv")) {
         if (subset)
             return dg_fail(err, "%s: a submission needs every image; drop --ids or write labels as .npy", o->labels);
-        if (kg_submission_write(o->labels, lab, n, n_images, err) != 0) return -1;
+        if (kg_submission_write_afile(&lf, o->labels, lab, n, n_images, err) != 0) return -1;
     }
-    if (o->labels && !dg_ends_with(o->labels, ".csv") && dg_npy_save(o->labels, "|u1", shape, 1, lab, 1, err) != 0)
+    if (o->labels && !dg_ends_with(o->labels, ".csv") &&
+        dg_npy_write_afile(&lf, o->labels, "|u1", shape, 1, lab, 1, err) != 0)
         return -1;
-    return dg_npy_save(o->output, "<f4", shape, 2, probs, sizeof(float), err);
+    if (dg_npy_write_afile(&pf, o->output, "<f4", shape, 2, probs, sizeof(float), err) != 0) {
+        dg_afile_abort(&lf);
+        return -1;
+    }
+    /* Both files as one commit: a failure leaves both final names as they were. */
+    dg_afile *files[2] = {&pf, &lf};
+    return dg_afile_commit_all(files, o->labels ? 2 : 1, err);
 }
 
 int kg_predict_cli_run(const kg_predict_cli_opts *o, dg_err *err) {
