@@ -36,8 +36,8 @@ static void remove_stale_temps(const char *path) {
         struct dirent *e;
         while ((e = readdir(d))) {
             const char *name = e->d_name;
-            if (strncmp(name, base, blen) != 0 || (strncmp(name + blen, ".tmp.", 5) != 0 && strncmp(name + blen, ".old.", 5) != 0))
-                continue;
+            if (strncmp(name, base, blen) != 0) continue;
+            if (strncmp(name + blen, ".tmp.", 5) != 0 && strncmp(name + blen, ".old.", 5) != 0) continue;
             const char *digits = name + blen + 5;
             char *end;
             errno = 0;

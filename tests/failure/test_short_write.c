@@ -235,9 +235,9 @@ static int w_atomic(const char *dir, dg_err *err) {
 
 static int w_ingest(const char *dir, dg_err *err) {
     kg_ingest_cli_opts o;
-    int rc = kg_ingest_cli_parse(
-        ARGC("digits-ingest", "-q", "-t", "2", "-o", at(dir, "out.npy"), DIGITS_FIXTURES "/ingest/good_train.csv"),
-        ARGV("digits-ingest", "-q", "-t", "2", "-o", at(dir, "out.npy"), DIGITS_FIXTURES "/ingest/good_train.csv"), &o, err);
+    char *argv[] = {"digits-ingest", "-q", "-t", "2", "-o", at(dir, "out.npy"),
+                    DIGITS_FIXTURES "/ingest/good_train.csv", NULL};
+    int rc = kg_ingest_cli_parse((int)(sizeof argv / sizeof *argv) - 1, argv, &o, err);
     return rc ? rc : kg_ingest_cli_run(&o, err);
 }
 
