@@ -408,7 +408,7 @@ int aug_cli_run(const aug_cli_opts *op, dg_err *err) {
     memset(&ds, 0, sizeof ds);
     outputs o;
     memset(&o, 0, sizeof o);
-    int rc = DG_EXIT_FAIL, committed_preview = 0, committed_params = 0;
+    int rc = DG_EXIT_FAIL;
     void (*old_int)(int) = SIG_ERR, (*old_term)(int) = SIG_ERR;
     interrupted = 0;
 
@@ -453,20 +453,20 @@ int aug_cli_run(const aug_cli_opts *op, dg_err *err) {
         goto fail;
     }
 
-    /* Commit the small files first; the dataset last, so a failure leaves no dataset without its parameters. */
-    if (o.preview_open) {
-        o.preview_open = 0;
-        if (dg_afile_commit(&o.preview, err) != 0) goto fail;
-        committed_preview = 1;
-    }
-    if (o.params_open) {
+    /* One commit for every file, the dataset renamed last: a failure leaves each final name as it was (no
+     * dataset without its parameters, no previous file removed). */
+    if (o.params_open && aug_params_writer_finish(&o.params, err) != 0) {
         o.params_open = 0;
-        if (aug_params_writer_commit(&o.params, err) != 0) goto fail_committed;
-        committed_params = 1;
+        goto fail;
     }
+    dg_afile *extra[2];
+    int n_extra = 0;
+    if (o.preview_open) extra[n_extra++] = &o.preview;
+    if (o.params_open) extra[n_extra++] = &o.params.f;
+    o.preview_open = o.params_open = 0;
     dg_sink *sink = o.sink;
     o.sink = NULL;
-    if (dg_sink_commit(sink, err) != 0) goto fail_committed;
+    if (dg_sink_commit_with(sink, extra, n_extra, err) != 0) goto fail;
 
     if (op->log) {
         double t = dg_now() - t0;
@@ -477,10 +477,6 @@ int aug_cli_run(const aug_cli_opts *op, dg_err *err) {
     rc = DG_EXIT_OK;
     goto done;
 
-fail_committed:
-    /* A later commit failed: take back the files already committed. */
-    if (committed_preview) remove(op->preview);
-    if (committed_params) remove(op->params_out);
 fail:
     abort_all(&o);
 done:

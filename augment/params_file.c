@@ -89,12 +89,17 @@ int aug_params_writer_add(aug_params_writer *w, const aug_row *row, const aug_po
     return 0;
 }
 
-int aug_params_writer_commit(aug_params_writer *w, dg_err *err) {
+int aug_params_writer_finish(aug_params_writer *w, dg_err *err) {
     if (!w->jsonl && (fseek(w->f.fp, 0, SEEK_SET) != 0 || npy_header(w) != 0)) {
         dg_fail_errno(err, "%s: write failed", w->f.path);
         dg_afile_abort(&w->f);
         return -1;
     }
+    return 0;
+}
+
+int aug_params_writer_commit(aug_params_writer *w, dg_err *err) {
+    if (aug_params_writer_finish(w, err) != 0) return -1;
     return dg_afile_commit(&w->f, err);
 }
 

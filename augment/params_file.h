@@ -49,6 +49,8 @@ int aug_params_writer_open(aug_params_writer *w, const char *path, dg_err *err);
 /* Append one row; policy (may be NULL) adds the "ops" of a copy to a .jsonl row. */
 int aug_params_writer_add(aug_params_writer *w, const aug_row *row, const aug_policy *policy, dg_err *err);
 int aug_params_writer_commit(aug_params_writer *w, dg_err *err);
+/* The final header without the commit: w->f is then ready for dg_afile_commit_all (on failure it is aborted). */
+int aug_params_writer_finish(aug_params_writer *w, dg_err *err);
 void aug_params_writer_abort(aug_params_writer *w);
 
 /* Reader: rows in order. */

@@ -109,12 +109,17 @@ int dg_dataset_writer_add_records(dg_dataset_writer *w, const uint8_t *records, 
     return 0;
 }
 
-int dg_dataset_writer_commit(dg_dataset_writer *w, dg_err *err) {
+int dg_dataset_writer_finish(dg_dataset_writer *w, dg_err *err) {
     if (fseek(w->f.fp, 0, SEEK_SET) != 0 || write_header(w) != 0) {
         dg_fail_errno(err, "%s: write failed", w->f.path);
         dg_afile_abort(&w->f);
         return -1;
     }
+    return 0;
+}
+
+int dg_dataset_writer_commit(dg_dataset_writer *w, dg_err *err) {
+    if (dg_dataset_writer_finish(w, err) != 0) return -1;
     return dg_afile_commit(&w->f, err);
 }
 

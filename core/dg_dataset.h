@@ -58,6 +58,8 @@ int dg_dataset_writer_add(dg_dataset_writer *w, const uint8_t *image, int label,
  * bytes): one write for many images. Labels are trusted here; dg_dataset_open checks them again. */
 int dg_dataset_writer_add_records(dg_dataset_writer *w, const uint8_t *records, size_t n, dg_err *err);
 int dg_dataset_writer_commit(dg_dataset_writer *w, dg_err *err);
+/* The header's final N, without the commit: w->f is then ready for dg_afile_commit_all (on failure it is aborted). */
+int dg_dataset_writer_finish(dg_dataset_writer *w, dg_err *err);
 void dg_dataset_writer_abort(dg_dataset_writer *w);
 
 #endif

@@ -2,7 +2,9 @@
 #include "core/dg_file.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,8 +18,49 @@ static char *dup_str(const char *s) {
     return d;
 }
 
+/* Remove "<path>.tmp.<pid>" and "<path>.old.<pid>" files (dg_afile_commit_all's saved copies) whose process is gone:
+ * a writer killed before its rename. Those of a live process, or of a PID now reused by another process, stay. */
+static void remove_stale_temps(const char *path) {
+    char *copy = dup_str(path);
+    if (!copy) return;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".", *base = copy;
+    if (slash) {
+        *slash = '\0';
+        dir = slash == copy ? "/" : copy;
+        base = slash + 1;
+    }
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *name = e->d_name;
+            if (strncmp(name, base, blen) != 0) continue;
+            if (strncmp(name + blen, ".tmp.", 5) != 0 && strncmp(name + blen, ".old.", 5) != 0) continue;
+            const char *digits = name + blen + 5;
+            char *end;
+            errno = 0;
+            long pid = strtol(digits, &end, 10);
+            if (digits[0] < '1' || digits[0] > '9' || *end != '\0' || errno || pid <= 0 || (pid_t)pid != pid)
+                continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+            size_t n = strlen(dir) + strlen(name) + 2;
+            char *full = malloc(n);
+            if (full) {
+                snprintf(full, n, "%s/%s", dir, name);
+                unlink(full);
+                free(full);
+            }
+        }
+        closedir(d);
+    }
+    free(copy);
+}
+
 int dg_afile_open(dg_afile *f, const char *path, dg_err *err) {
     memset(f, 0, sizeof *f);
+    remove_stale_temps(path);
     size_t n = strlen(path) + 32;
     f->path = dup_str(path);
     f->tmp_path = calloc(1, n);
@@ -35,7 +78,8 @@ int dg_afile_open(dg_afile *f, const char *path, dg_err *err) {
     return 0;
 }
 
-int dg_afile_commit(dg_afile *f, dg_err *err) {
+/* Flush, fsync and close f's stream, keeping the temporary. */
+static int finish(dg_afile *f, dg_err *err) {
     int rc = 0;
     if (!f->fp) return dg_fail(err, "internal: commit of a closed file");
     if (fflush(f->fp) != 0 || ferror(f->fp)) {
@@ -45,11 +89,61 @@ int dg_afile_commit(dg_afile *f, dg_err *err) {
     }
     if (fclose(f->fp) != 0 && rc == 0) rc = dg_fail_errno(err, "%s: close failed", f->path);
     f->fp = NULL;
-    if (rc == 0 && rename(f->tmp_path, f->path) != 0) rc = dg_fail_errno(err, "%s: rename failed", f->path);
-    if (rc != 0) unlink(f->tmp_path);
+    return rc;
+}
+
+static void release(dg_afile *f) {
     free(f->path);
     free(f->tmp_path);
     f->path = f->tmp_path = NULL;
+}
+
+int dg_afile_commit(dg_afile *f, dg_err *err) {
+    dg_afile *one[1] = {f};
+    return dg_afile_commit_all(one, 1, err);
+}
+
+int dg_afile_commit_all(dg_afile *const *fs, int n, dg_err *err) {
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) rc = finish(fs[i], err);
+    /* Keep each final file that exists as "<path>.old.<pid>" (a hard link) until every rename is done, so a failed
+     * rename can put the earlier ones back. One file needs none: its rename is atomic. */
+    char **old = n > 1 && rc == 0 ? calloc((size_t)n, sizeof *old) : NULL;
+    if (n > 1 && rc == 0 && !old) rc = dg_fail(err, "%s: out of memory", fs[0]->path);
+    for (int i = 0; i < n && rc == 0 && old; i++) {
+        size_t len = strlen(fs[i]->path) + 32;
+        old[i] = malloc(len);
+        if (!old[i]) {
+            rc = dg_fail(err, "%s: out of memory", fs[i]->path);
+            break;
+        }
+        snprintf(old[i], len, "%s.old.%ld", fs[i]->path, (long)getpid());
+        unlink(old[i]);
+        /* No previous file, or a file system without hard links: nothing to put back for this one. */
+        if (link(fs[i]->path, old[i]) != 0) old[i][0] = '\0';
+    }
+    int renamed = 0;
+    for (; rc == 0 && renamed < n; renamed++)
+        if (rename(fs[renamed]->tmp_path, fs[renamed]->path) != 0)
+            rc = dg_fail_errno(err, "%s: rename failed", fs[renamed]->path);
+    if (rc != 0) {
+        /* Put back what the renames before the failed one replaced (renamed - 1 of them). */
+        for (int i = 0; i + 1 < renamed; i++) {
+            if (old && old[i] && old[i][0]) rename(old[i], fs[i]->path);
+            else unlink(fs[i]->path);
+        }
+        for (int i = renamed > 0 ? renamed - 1 : 0; i < n; i++) {
+            if (fs[i]->fp) fclose(fs[i]->fp);
+            fs[i]->fp = NULL;
+            if (fs[i]->tmp_path) unlink(fs[i]->tmp_path);
+        }
+    }
+    for (int i = 0; old && i < n; i++) {
+        if (old[i] && old[i][0]) unlink(old[i]);
+        free(old[i]);
+    }
+    free(old);
+    for (int i = 0; i < n; i++) release(fs[i]);
     return rc;
 }
 

@@ -18,10 +18,15 @@ typedef struct dg_afile {
     char *tmp_path;  /* temporary name */
 } dg_afile;
 
-/* Open "<path>.tmp.<pid>" for writing. Fails (with the path in the message) if the directory is not writable. */
+/* Open "<path>.tmp.<pid>" for writing. Fails (with the path in the message) if the directory is not writable.
+ * Temporaries of the same path left by a process that no longer exists (killed mid-write) are removed first. */
 int dg_afile_open(dg_afile *f, const char *path, dg_err *err);
 /* Flush, fsync and rename onto the final path; on any failure the temporary is removed. Frees f. */
 int dg_afile_commit(dg_afile *f, dg_err *err);
+/* Commit n files as one: all are flushed, fsynced and closed before any is renamed, and if a rename fails the
+ * files renamed before it are put back as they were (the previous file, or none), so a failure leaves every final
+ * name as it was. Renames go in the order given. Frees every f, on success or failure. */
+int dg_afile_commit_all(dg_afile *const *fs, int n, dg_err *err);
 /* Close and remove the temporary. Safe on a zeroed or already finished dg_afile. */
 void dg_afile_abort(dg_afile *f);
 

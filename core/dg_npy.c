@@ -197,20 +197,26 @@ long dg_npy_write_header(FILE *fp, const char *descr, const size_t *shape, int n
     return (long)total;
 }
 
-int dg_npy_save(const char *path, const char *type, const size_t *shape, int ndim, const void *data, size_t elem_size,
-                dg_err *err) {
+int dg_npy_write_afile(dg_afile *f, const char *path, const char *type, const size_t *shape, int ndim,
+                       const void *data, size_t elem_size, dg_err *err) {
     char descr[64];
     snprintf(descr, sizeof descr, "'%s'", type);
     size_t count = 1;
     for (int i = 0; i < ndim; i++) count *= shape[i];
-    dg_afile f = {0};
-    if (dg_afile_open(&f, path, err) != 0) return -1;
-    if (dg_npy_write_header(f.fp, descr, shape, ndim, 0) < 0 ||
-        (count && fwrite(data, elem_size, count, f.fp) != count)) {
+    if (dg_afile_open(f, path, err) != 0) return -1;
+    if (dg_npy_write_header(f->fp, descr, shape, ndim, 0) < 0 ||
+        (count && fwrite(data, elem_size, count, f->fp) != count)) {
         dg_fail_errno(err, "%s: write failed", path);
-        dg_afile_abort(&f);
+        dg_afile_abort(f);
         return -1;
     }
+    return 0;
+}
+
+int dg_npy_save(const char *path, const char *type, const size_t *shape, int ndim, const void *data, size_t elem_size,
+                dg_err *err) {
+    dg_afile f = {0};
+    if (dg_npy_write_afile(&f, path, type, shape, ndim, data, elem_size, err) != 0) return -1;
     return dg_afile_commit(&f, err);
 }
 

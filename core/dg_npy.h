@@ -45,6 +45,10 @@ long dg_npy_write_header(FILE *fp, const char *descr, const size_t *shape, int n
 /* Write a whole C-ordered array to path atomically. type is a simple dtype without quotes ("<f4", "|u1"). */
 int dg_npy_save(const char *path, const char *type, const size_t *shape, int ndim, const void *data, size_t elem_size,
                 dg_err *err);
+/* The same written into f's temporary, not committed: for dg_afile_commit_all with other files (on failure f is
+ * aborted). */
+int dg_npy_write_afile(dg_afile *f, const char *path, const char *type, const size_t *shape, int ndim,
+                       const void *data, size_t elem_size, dg_err *err);
 
 /* A mapped .npy file. */
 typedef struct dg_npy_file {

@@ -191,9 +191,22 @@ int dg_sink_add(dg_sink *s, const uint8_t *image, int label, dg_err *err) {
     return 0;
 }
 
-int dg_sink_commit(dg_sink *s, dg_err *err) {
+int dg_sink_commit_with(dg_sink *s, dg_afile *const *extra, int n_extra, dg_err *err) {
+    dg_afile *files[DG_SINK_MAX_EXTRA + 2];
+    if (n_extra < 0 || n_extra > DG_SINK_MAX_EXTRA) {
+        dg_sink_abort(s);
+        return dg_fail(err, "internal: %d extra files for one commit", n_extra);
+    }
+    int nf = 0;
+    for (int i = 0; i < n_extra; i++) files[nf++] = extra[i];
     if (s->fmt == DG_FMT_DATASET) {
-        int rc = dg_dataset_writer_commit(&s->ds, err);
+        int rc = dg_dataset_writer_finish(&s->ds, err);
+        if (rc == 0) {
+            files[nf++] = &s->ds.f;
+            rc = dg_afile_commit_all(files, nf, err);
+        } else {
+            for (int i = 0; i < n_extra; i++) dg_afile_abort(extra[i]);
+        }
         sink_free(s);
         return rc;
     }
@@ -201,39 +214,26 @@ int dg_sink_commit(dg_sink *s, dg_err *err) {
     if (s->fmt != DG_FMT_CSV) {
         if (fseek(s->img.fp, 0, SEEK_SET) != 0 || write_header(s, s->img.fp, 0, s->n) != 0) {
             dg_fail_errno(err, "%s: write failed", s->img.path);
-            dg_sink_abort(s);
-            return -1;
+            goto fail;
         }
         if (s->lab.fp && (fseek(s->lab.fp, 0, SEEK_SET) != 0 || write_header(s, s->lab.fp, 1, s->n) != 0)) {
             dg_fail_errno(err, "%s: write failed", s->lab.path);
-            dg_sink_abort(s);
-            return -1;
+            goto fail;
         }
     }
-    /* Images, then labels; if the labels fail, the images just renamed are removed again, so a failed commit leaves
-     * neither file. */
-    char *first = NULL;
-    if (s->lab.fp) {
-        size_t n = strlen(s->img.path) + 1;
-        first = malloc(n);
-        if (!first) {
-            dg_sink_abort(s);
-            return dg_fail(err, "out of memory");
-        }
-        memcpy(first, s->img.path, n);
-    }
-    int rc = dg_afile_commit(&s->img, err);
-    if (s->lab.fp) {
-        if (rc == 0 && dg_afile_commit(&s->lab, err) != 0) {
-            unlink(first);
-            rc = -1;
-        }
-        dg_afile_abort(&s->lab); /* no-op after a commit */
-    }
-    free(first);
+    /* Images, then labels, as one commit: a failure leaves both final names as they were. */
+    files[nf++] = &s->img;
+    if (s->lab.fp) files[nf++] = &s->lab;
+    int rc = dg_afile_commit_all(files, nf, err);
     sink_free(s);
     return rc;
+fail:
+    for (int i = 0; i < n_extra; i++) dg_afile_abort(extra[i]);
+    dg_sink_abort(s);
+    return -1;
 }
+
+int dg_sink_commit(dg_sink *s, dg_err *err) { return dg_sink_commit_with(s, NULL, 0, err); }
 
 void dg_sink_abort(dg_sink *s) {
     if (!s) return;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/dg_err.h"
+#include "core/dg_file.h"
 
 typedef enum dg_format { DG_FMT_DATASET, DG_FMT_NPY, DG_FMT_IDX, DG_FMT_CSV } dg_format;
 
@@ -34,6 +35,11 @@ int dg_sink_open(dg_sink **s, dg_format fmt, const char *path, int has_labels, d
 int dg_sink_add(dg_sink *s, const uint8_t *image, int label, dg_err *err);
 /* Write the final headers and make all files appear (write-then-rename). Frees s, also on failure. */
 int dg_sink_commit(dg_sink *s, dg_err *err);
+/* The same, committing up to DG_SINK_MAX_EXTRA other finished files (written, not committed) with the sink's as one
+ * (dg_afile_commit_all; the extras are renamed first): a failure leaves every final name as it was. Frees s and the
+ * extras, on success or failure. */
+#define DG_SINK_MAX_EXTRA 4
+int dg_sink_commit_with(dg_sink *s, dg_afile *const *extra, int n_extra, dg_err *err);
 /* Remove the temporaries. Frees s. NULL is allowed. */
 void dg_sink_abort(dg_sink *s);
 /* Images added so far. */

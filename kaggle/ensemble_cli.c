@@ -409,8 +409,8 @@ static char *manifest_text(const ens *e) {
     return json;
 }
 
-/* Write order: manifest to its temporary, the probabilities, the submission (checked, then renamed), and the
- * manifest renamed last: a manifest never describes a submission that is not there. */
+/* Every output is written (the submission checked) to its temporary, then all are renamed as one, the manifest
+ * last: a manifest never describes a submission that is not there. */
 static int write_outputs(ens *e, const char *json, dg_err *err) {
     const kg_ensemble_cli_opts *o = e->o;
     if (o->manifest) {
@@ -427,14 +427,22 @@ static int write_outputs(ens *e, const char *json, dg_err *err) {
     if (fputs(json, mf.fp) < 0 || fputc('\n', mf.fp) == EOF)
         bad = dg_fail_errno(err, "%s: write failed", e->manifest_path);
     size_t shape[2] = {e->n, KG_CLASSES};
+    dg_afile pf = {0}, sf = {0};
     if (!bad && o->probs_out)
-        bad = dg_npy_save(o->probs_out, "<f4", shape, 2, e->probs, sizeof(float), err) != 0;
-    if (!bad) bad = kg_submission_write(o->output, e->lab, e->n, e->expect, err) != 0;
+        bad = dg_npy_write_afile(&pf, o->probs_out, "<f4", shape, 2, e->probs, sizeof(float), err) != 0;
+    if (!bad) bad = kg_submission_write_afile(&sf, o->output, e->lab, e->n, e->expect, err) != 0;
     if (bad) {
         dg_afile_abort(&mf);
+        dg_afile_abort(&pf);
         return -1;
     }
-    return dg_afile_commit(&mf, err);
+    /* One commit, the manifest renamed last: a failure leaves all three final names as they were. */
+    dg_afile *files[3];
+    int nf = 0;
+    if (o->probs_out) files[nf++] = &pf;
+    files[nf++] = &sf;
+    files[nf++] = &mf;
+    return dg_afile_commit_all(files, nf, err);
 }
 
 static void print_summary(const ens *e, FILE *log) {

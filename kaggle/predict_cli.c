@@ -133,7 +133,7 @@ static int predict_model(float *probs, const char *arg, const kg_predict_cli_opt
                          const int64_t *ids, size_t n, char *path, size_t cap, dg_err *err) {
     nn_net *net = NULL;
     if (kg_model_path(path, cap, arg, err) != 0) return -1;
-    if (nn_model_load(path, o->batch, &net, err) != 0) return dg_err_prefix(err, "%s: not a usable model", path);
+    if (nn_model_load(path, o->batch, &net, err) != 0) return dg_err_prefix(err, "not a usable model");
     int bad = kg_net_fits(net, path, err) != 0 || kg_predict_net(probs, net, im, ids, n, o->tta, err) != 0;
     nn_net_free(net);
     if (bad) return -1;
@@ -146,14 +146,21 @@ static int predict_model(float *probs, const char *arg, const kg_predict_cli_opt
 static int write_outputs(const kg_predict_cli_opts *o, const float *probs, const uint8_t *lab, size_t n,
                          size_t n_images, int subset, dg_err *err) {
     size_t shape[2] = {n, DG_CLASSES};
+    dg_afile lf = {0}, pf = {0};
     if (o->labels && dg_ends_with(o->labels, ".csv")) {
-        if (subset)
-            return dg_fail(err, "%s: a submission needs every image; drop --ids or write labels as .npy", o->labels);
-        if (kg_submission_write(o->labels, lab, n, n_images, err) != 0) return -1;
+        if (subset) return dg_fail(err, "internal: a submission of a subset");
+        if (kg_submission_write_afile(&lf, o->labels, lab, n, n_images, err) != 0) return -1;
     }
-    if (o->labels && !dg_ends_with(o->labels, ".csv") && dg_npy_save(o->labels, "|u1", shape, 1, lab, 1, err) != 0)
+    if (o->labels && !dg_ends_with(o->labels, ".csv") &&
+        dg_npy_write_afile(&lf, o->labels, "|u1", shape, 1, lab, 1, err) != 0)
         return -1;
-    return dg_npy_save(o->output, "<f4", shape, 2, probs, sizeof(float), err);
+    if (dg_npy_write_afile(&pf, o->output, "<f4", shape, 2, probs, sizeof(float), err) != 0) {
+        dg_afile_abort(&lf);
+        return -1;
+    }
+    /* Both files as one commit: a failure leaves both final names as they were. */
+    dg_afile *files[2] = {&pf, &lf};
+    return dg_afile_commit_all(files, o->labels ? 2 : 1, err);
 }
 
 /* One image file made MNIST-like into px; its status (kaggle/photo.h), the message in err. */
@@ -284,6 +291,11 @@ int kg_predict_cli_run(const kg_predict_cli_opts *o, dg_err *err) {
     float *sum = NULL, *one = NULL;
     uint8_t *lab = NULL, *truth = NULL;
     int rc = DG_EXIT_FAIL, m = o->n_models;
+    /* A usage error, found before any work. */
+    if (o->ids && o->labels && dg_ends_with(o->labels, ".csv")) {
+        dg_fail(err, "%s: a submission needs every image; drop --ids or write labels as .npy", o->labels);
+        return DG_EXIT_USAGE;
+    }
     size_t n;
     if (kg_images_open(&im, o->data, err) != 0) return DG_EXIT_FAIL;
     if (load_rows(&ids, &n, o, im.n, err) != 0) goto done;

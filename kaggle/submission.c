@@ -80,27 +80,34 @@ int kg_sample_rows(const char *path, size_t *n, dg_err *err) {
     return kg_submission_check_file(path, 0, 1, n, NULL, err);
 }
 
-int kg_submission_write(const char *path, const uint8_t *labels, size_t n, size_t expect_n, dg_err *err) {
+int kg_submission_write_afile(dg_afile *f, const char *path, const uint8_t *labels, size_t n, size_t expect_n,
+                              dg_err *err) {
+    memset(f, 0, sizeof *f);
     if (n == 0) return dg_fail(err, "%s: no predictions to write", path);
     if (expect_n > 0 && n != expect_n)
         return dg_fail(err, "%s: %zu predictions; the submission needs %zu rows (one per test image)", path, n,
                        expect_n);
     for (size_t i = 0; i < n; i++)
         if (labels[i] > 9) return dg_fail(err, "%s: prediction %zu is label %u; expected 0..9", path, i + 1, labels[i]);
-    dg_afile f;
-    if (dg_afile_open(&f, path, err) != 0) return -1;
-    int bad = fputs(KG_HEADER "\n", f.fp) < 0;
-    for (size_t i = 0; i < n && !bad; i++) bad = fprintf(f.fp, "%zu,%u\n", i + 1, labels[i]) < 0;
-    if (bad || fflush(f.fp) != 0) {
+    if (dg_afile_open(f, path, err) != 0) return -1;
+    int bad = fputs(KG_HEADER "\n", f->fp) < 0;
+    for (size_t i = 0; i < n && !bad; i++) bad = fprintf(f->fp, "%zu,%u\n", i + 1, labels[i]) < 0;
+    if (bad || fflush(f->fp) != 0) {
         dg_fail_errno(err, "%s: write failed", path);
-        dg_afile_abort(&f);
+        dg_afile_abort(f);
         return -1;
     }
     /* Read back what is on disk and check it before it may appear under its name. */
-    if (kg_submission_check_file(f.tmp_path, expect_n ? expect_n : n, 0, NULL, NULL, err) != 0) {
+    if (kg_submission_check_file(f->tmp_path, expect_n ? expect_n : n, 0, NULL, NULL, err) != 0) {
         dg_err_prefix(err, "%s: the written file failed its check", path);
-        dg_afile_abort(&f);
+        dg_afile_abort(f);
         return -1;
     }
+    return 0;
+}
+
+int kg_submission_write(const char *path, const uint8_t *labels, size_t n, size_t expect_n, dg_err *err) {
+    dg_afile f = {0};
+    if (kg_submission_write_afile(&f, path, labels, n, expect_n, err) != 0) return -1;
     return dg_afile_commit(&f, err);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/dg_err.h"
+#include "core/dg_file.h"
 
 /* Check submission text (len bytes, need not be NUL-terminated): header, ids 1..N in order, labels 0..9.
  * expect_n > 0: exactly that many rows. crlf = 1 accepts CRLF line ends (files others wrote, like Kaggle's
@@ -33,5 +34,9 @@ int kg_sample_rows(const char *path, size_t *n, dg_err *err);
 /* Write labels (n,) as a submission, atomically: write a temporary, check it (expect_n > 0: row count must be
  * expect_n), then rename onto path. A label outside 0..9 or a wrong count is an error and nothing is written. */
 int kg_submission_write(const char *path, const uint8_t *labels, size_t n, size_t expect_n, dg_err *err);
+/* The same, written and checked in f's temporary but not committed: for dg_afile_commit_all with other files (on
+ * failure nothing is left open). */
+int kg_submission_write_afile(dg_afile *f, const char *path, const uint8_t *labels, size_t n, size_t expect_n,
+                              dg_err *err);
 
 #endif

@@ -148,7 +148,10 @@ static int st_open(st_file *f, const char *path, dg_err *err) {
     memcpy(&hlen, f->map.data, 8);
     if (hlen > MAX_HEADER || hlen > f->map.size - 8 || hlen < 2 || f->map.data[8] != '{') {
         st_close(f);
-        return dg_fail(err, "%s: not a safetensors file (bad header length %llu)", path, (unsigned long long)hlen);
+        return dg_fail(err,
+                       "%s: not a safetensors file (its first 8 bytes give a header of %llu bytes; the file has %zu, "
+                       "and the header must start with '{')",
+                       path, (unsigned long long)hlen, f->map.size);
     }
     f->header = cJSON_ParseWithLength((const char *)f->map.data + 8, (size_t)hlen);
     if (!f->header || !cJSON_IsObject(f->header)) {

@@ -247,7 +247,7 @@ static void test_run(void **state) {
     assert_int_equal(PARSE(&o, &err, "-q", "-d", TMP "data.npy", "--ids", TMP "ids.npy", "-o", TMP "p.npy", "-l",
                            TMP "sub.csv", TMP "a.safetensors"),
                      DG_EXIT_OK);
-    assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_FAIL);
+    assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_USAGE);
     assert_has(err.msg, TMP "sub.csv: a submission needs every image; drop --ids or write labels as .npy");
     assert_false(dg_path_exists(TMP "p.npy"));
     assert_false(dg_path_exists(TMP "sub.csv"));
@@ -286,7 +286,7 @@ static void test_run_errors(void **state) {
                            TMP "data.npy"),
                      DG_EXIT_OK);
     assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_FAIL);
-    assert_has(err.msg, TMP "data.npy: not a usable model");
+    assert_has(err.msg, "not a usable model: " TMP "data.npy: not a safetensors file");
     assert_int_equal(PARSE(&o, &err, "-q", "-d", TMP "nothing.npy", "-o", TMP "p.npy", TMP "a.safetensors"),
                      DG_EXIT_OK);
     assert_int_equal(kg_predict_cli_run(&o, &err), DG_EXIT_FAIL);
