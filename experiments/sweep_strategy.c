@@ -138,10 +138,12 @@ int sw_next_jobs(const sw_results *r, const sw_decisions *d, const unsigned char
         const int *ord = d->order + (size_t)k * (size_t)n;
         for (int i = 0; i < d->n_order[k] && nj < max; i++) {
             int c = ord[i];
-            if (d->target[c] != k || d->state[c] != SW_OPEN) continue;
+            /* a failed configuration's other replicates still reach its target, so that what runs does not
+               depend on when the failure arrived */
+            if (d->target[c] != k || (d->state[c] != SW_OPEN && d->state[c] != SW_FAILED)) continue;
             for (int rep = 0; rep < r->n_reps && nj < max; rep++) {
                 size_t t = (size_t)c * (size_t)r->n_reps + (size_t)rep;
-                if (running[t] || r->have[at(r, c, rep, k)]) continue;
+                if (running[t] || r->failed[t] || r->have[at(r, c, rep, k)]) continue;
                 jobs[nj].config = c;
                 jobs[nj].rep = rep;
                 jobs[nj].rung = k;

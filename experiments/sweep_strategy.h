@@ -47,7 +47,8 @@ typedef struct sw_job {
 } sw_job;
 
 /* Up to max runnable jobs, most urgent first (higher rungs, then in rung order), skipping those with running[c *
- * n_reps + r] set, those with results at their target, and failed configurations. Returns how many. */
+ * n_reps + r] set, those with results at their target, and failed replicates (the other replicates of a failed
+ * configuration still reach its target rung). Returns how many. */
 int sw_next_jobs(const sw_results *r, const sw_decisions *d, const unsigned char *running, sw_job *jobs, int max);
 
 /* The mean and standard deviation (n - 1 denominator; 0 for one replicate) of configuration c at rung k, or -1 if
