@@ -10,6 +10,7 @@
 
 #include "augment/augment.h"
 #include "augment/policy.h"
+#include "core/dg_cli.h"
 #include "core/dg_file.h"
 #include "core/dg_rng.h"
 #include "nn/spec.h"
@@ -525,7 +526,7 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
     snprintf(s->model, sizeof s->model, "%s", j->valuestring);
     {
         char path[1024];
-        if (dir && strchr(s->model, '/') && s->model[0] != '/')
+        if (dir && s->model[0] != '/' && (strchr(s->model, '/') || dg_ends_with(s->model, ".spec")))
             snprintf(path, sizeof path, "%s/%s", dir, s->model);
         else
             snprintf(path, sizeof path, "%s", s->model);

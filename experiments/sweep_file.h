@@ -70,7 +70,8 @@ typedef struct sw_sweep {
 
 /* Read and check a sweep file. Free with sw_sweep_free. */
 int sw_sweep_load(sw_sweep *s, const char *path, dg_err *err);
-/* Parse sweep text (fname in messages); a relative model path is taken relative to dir (NULL: as is). */
+/* Parse sweep text (fname in messages); a relative model path (one with a '/' or ending in .spec) is taken
+ * relative to dir (NULL: as is). */
 int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char *dir, dg_err *err);
 void sw_sweep_free(sw_sweep *s);
 
