@@ -140,6 +140,9 @@ static int parse_param(sw_sweep *s, const cJSON *j, sw_param *p, dg_err *err) {
             return FAIL2("params", nm, "params \"%s\": expected layerN.KEY with N in 1..%d", nm, NN_MAX_LAYERS);
         p->layer = (int)n;
         snprintf(p->key, sizeof p->key, "%s", dot + 1);
+    } else if (strcmp(nm, "model") == 0) {
+        p->layer = -2;
+        snprintf(p->key, sizeof p->key, "model");
     } else if (!dot) {
         p->layer = -1;
         snprintf(p->key, sizeof p->key, "%s", nm);
@@ -197,8 +200,8 @@ static int parse_param(sw_sweep *s, const cJSON *j, sw_param *p, dg_err *err) {
     return 0;
 }
 
-static const char *const top_keys[] = {"model", "policy", "params", "strategy", "asha", "budget", "metric",
-                                       "split", "seeds", "seed",   "rows",   "threads", NULL};
+static const char *const top_keys[] = {"about", "model", "policy", "params", "strategy", "asha", "budget",
+                                       "metric", "split", "seeds", "seed", "rows", "threads", NULL};
 
 static int known(const char *k, const char *const *list) {
     for (; *list; list++)
@@ -311,10 +314,15 @@ int sw_config_render(const sw_sweep *s, const sw_value *vals, const char *name, 
                      char **spec_text, char **policy_text, dg_err *err) {
     *spec_text = NULL;
     *policy_text = NULL;
-    char *t = spec_set(s->base_spec, -2, "", ""); /* a copy */
+    const char *base = s->base_spec;
+    for (int j = 0; j < s->n_params; j++)
+        if (s->params[j].layer == -2)
+            for (int k = 0; k < s->params[j].n_values; k++)
+                if (strcmp(s->params[j].values[k].str, vals[j].str) == 0 && s->model_specs[k]) base = s->model_specs[k];
+    char *t = spec_set(base, -3, "", ""); /* a copy */
     char buf[600];
     for (int j = 0; t && j < s->n_params; j++) {
-        if (s->params[j].layer < 0) continue;
+        if (s->params[j].layer < 0) continue; /* policy variables and the model */
         sw_value_format(&vals[j], buf, sizeof buf);
         char *u = spec_set(t, s->params[j].layer, s->params[j].key, buf);
         free(t);
@@ -480,6 +488,23 @@ static int check_params(sw_sweep *s, dg_err *err) {
     return 0;
 }
 
+/* A spec name or path (relative to dir when it has a '/' or ends in .spec) as canonical text; its epochs. */
+static int load_spec(const sw_sweep *s, const char *model, const char *dir, char **text, int *epochs, dg_err *err) {
+    (void)s;
+    char path[1024];
+    if (dir && model[0] != '/' && (strchr(model, '/') || dg_ends_with(model, ".spec")))
+        snprintf(path, sizeof path, "%s/%s", dir, model);
+    else
+        snprintf(path, sizeof path, "%s", model);
+    nn_spec spec;
+    if (nn_spec_load(&spec, path, err) != 0) return -1;
+    *text = nn_spec_format(&spec);
+    if (epochs) *epochs = spec.hyper.epochs;
+    nn_spec_free(&spec);
+    if (!*text) return dg_fail(err, "out of memory");
+    return 0;
+}
+
 static int parse_until(const char *t, int *min) {
     int h, m;
     char tail;
@@ -525,25 +550,12 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
     }
     snprintf(s->model, sizeof s->model, "%s", j->valuestring);
     {
-        char path[1024];
-        if (dir && s->model[0] != '/' && (strchr(s->model, '/') || dg_ends_with(s->model, ".spec")))
-            snprintf(path, sizeof path, "%s/%s", dir, s->model);
-        else
-            snprintf(path, sizeof path, "%s", s->model);
-        nn_spec spec;
         dg_err e = {{0}};
-        if (nn_spec_load(&spec, path, &e) != 0) {
+        if (load_spec(s, s->model, dir, &s->base_spec, &s->rungs[0], &e) != 0) {
             FAIL1("model", "model: %s", e.msg);
             goto done;
         }
-        s->base_spec = nn_spec_format(&spec);
-        s->rungs[0] = spec.hyper.epochs;
         s->n_rungs = 1;
-        nn_spec_free(&spec);
-        if (!s->base_spec) {
-            dg_fail(err, "out of memory");
-            goto done;
-        }
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(root, "policy"))) {
         size_t n = 0;
@@ -691,6 +703,25 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
             s->n_params++;
         }
     }
+    for (int q = 0; q < s->n_params; q++) {
+        sw_param *mp = &s->params[q];
+        if (mp->layer != -2) continue;
+        if (mp->dist != SW_VALUES) {
+            dg_fail(err, "%s:%d:%d: params \"model\": expected a list of spec names or paths", fname, mp->line, mp->col);
+            goto done;
+        }
+        for (int k = 0; k < mp->n_values; k++) {
+            if (!mp->values[k].is_str) {
+                dg_fail(err, "%s:%d:%d: params \"model\": value %d: expected a spec name or path", fname, mp->line,
+                        mp->col, k + 1);
+                goto done;
+            }
+            if (load_spec(s, mp->values[k].str, dir, &s->model_specs[k], NULL, err) != 0) {
+                dg_err_prefix(err, "%s:%d:%d: params \"model\"", fname, mp->line, mp->col);
+                goto done;
+            }
+        }
+    }
     if (check_params(s, err) != 0) goto done;
     /* budget */
     long trials = 0;
@@ -761,6 +792,8 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
         goto done;
     }
     s->hash = fnv1a(fnv1a(1469598103934665603ULL, text), s->base_spec);
+    for (int k = 0; k < SW_MAX_VALUES; k++)
+        if (s->model_specs[k]) s->hash = fnv1a(s->hash, s->model_specs[k]);
     rc = 0;
 done:
     cJSON_Delete(root);
@@ -787,4 +820,8 @@ void sw_sweep_free(sw_sweep *s) {
     free(s->base_spec);
     free(s->policy);
     s->text = s->base_spec = s->policy = NULL;
+    for (int k = 0; k < SW_MAX_VALUES; k++) {
+        free(s->model_specs[k]);
+        s->model_specs[k] = NULL;
+    }
 }

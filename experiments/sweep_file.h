@@ -32,8 +32,9 @@ typedef struct sw_value {
 } sw_value;
 
 typedef struct sw_param {
-    char name[64];    /* "train.lr", "layer2.units", or a policy variable ("rotate" for ${rotate}) */
-    int layer;        /* layerN: N (1-based statement among the layers); 0 for train.KEY; -1 policy variable */
+    char name[64];    /* "train.lr", "layer2.units", "model", or a policy variable ("rotate" for ${rotate}) */
+    int layer;        /* layerN: N (1-based statement among the layers); 0 for train.KEY; -1 policy variable;
+                         -2 "model" (the base spec itself: a list of spec names or paths) */
     char key[32];     /* the spec key (lr, units, ...) or the variable name */
     sw_dist dist;
     int n_values;     /* SW_VALUES: grid values (grid) or choices (random, asha) */
@@ -48,6 +49,7 @@ typedef struct sw_sweep {
     uint64_t hash;        /* FNV-1a of the sweep text and the base spec's canonical text */
     char model[256];      /* base spec name or path as written */
     char *base_spec;      /* canonical text of the base spec (owned) */
+    char *model_specs[SW_MAX_VALUES]; /* with a "model" parameter: the canonical text of each of its values */
     char *policy;         /* policy template, lines joined with '\n', or NULL (owned) */
     int n_params;
     sw_param params[SW_MAX_PARAMS];

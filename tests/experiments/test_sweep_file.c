@@ -54,6 +54,21 @@ static void test_grid_order(void **state) {
     assert_int_equal(sp.hyper.epochs, 20);
     nn_spec_free(&sp);
     free(spec);
+    /* "model" sweeps the base spec itself; layerN keys then apply to each */
+    sw_sweep_free(&s);
+    parse_ok(&s, "{\"model\": \"mlp2\", \"about\": \"depth\",\n"
+                 " \"params\": {\"model\": [\"mlp2\", \"mlp3\"], \"layer2.units\": [40]}}");
+    assert_int_equal(s.n_configs, 2);
+    int layers[2] = {4, 6};
+    for (int i = 0; i < 2; i++) {
+        sw_config_values(&s, i, v);
+        assert_int_equal(sw_config_render(&s, v, "m", NULL, &spec, &pol, &err), 0);
+        assert_int_equal(nn_spec_parse(&sp, spec, "m", &err), 0);
+        assert_int_equal(sp.n_layers, layers[i]);
+        assert_int_equal(sp.layers[1].units, 40);
+        nn_spec_free(&sp);
+        free(spec);
+    }
     /* budget trials caps a grid */
     sw_sweep_free(&s);
     parse_ok(&s, "{\"model\": \"mlp2\", \"params\": {\"train.lr\": [0.01, 0.1, 0.2]}, \"budget\": {\"trials\": 2}}");
@@ -165,6 +180,8 @@ static void test_errors(void **state) {
          "t.sweep:2:13: params \"r\" = 5: policy:2:1:"},
         {"{\"model\": \"mlp2\", \"seeds\": 0}", "t.sweep:1:19: seeds: expected an integer in 1..100"},
         {"[1, 2]", "t.sweep:1:1: expected a JSON object"},
+        {"{\"model\": \"mlp2\",\n \"params\": {\"model\": [\"mlp2\", \"nope\"]}}",
+         "t.sweep:2:13: params \"model\": model 'nope' not found"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         sw_sweep s;
@@ -179,12 +196,33 @@ static void test_errors(void **state) {
     }
 }
 
+/* The shipped sweeps parse, and are the size docs/sweeps.md says. */
+static void test_shipped(void **state) {
+    (void)state;
+    static const struct {
+        const char *file;
+        int configs, reps, rungs;
+    } want[] = {{"smoke.sweep", 4, 2, 2}, {"mlp.sweep", 200, 2, 1}, {"cnn.sweep", 364, 1, 3}};
+    for (int i = 0; i < 3; i++) {
+        char path[512];
+        snprintf(path, sizeof path, DIGITS_SOURCE_DIR "/experiments/sweeps/%s", want[i].file);
+        sw_sweep s;
+        dg_err err = {{0}};
+        if (sw_sweep_load(&s, path, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(s.n_configs, want[i].configs);
+        assert_int_equal(sw_reps(&s), want[i].reps);
+        assert_int_equal(s.n_rungs, want[i].rungs);
+        sw_sweep_free(&s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_order),
         cmocka_unit_test(test_random_draws),
         cmocka_unit_test(test_asha_policy_budget),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_shipped),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
