@@ -202,7 +202,7 @@ static void test_shipped(void **state) {
     static const struct {
         const char *file;
         int configs, reps, rungs;
-    } want[] = {{"smoke.sweep", 4, 2, 2}, {"mlp.sweep", 200, 2, 1}, {"cnn.sweep", 364, 1, 3}};
+    } want[] = {{"smoke.sweep", 4, 2, 2}, {"mlp.sweep", 150, 2, 1}, {"cnn.sweep", 246, 1, 3}};
     for (int i = 0; i < 3; i++) {
         char path[512];
         snprintf(path, sizeof path, DIGITS_SOURCE_DIR "/experiments/sweeps/%s", want[i].file);
