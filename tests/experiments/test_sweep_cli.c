@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -207,6 +208,38 @@ static int results_in(const char *db_path) {
     return n;
 }
 
+/* Live processes (not zombies) whose command line holds `needle` (a trainer of a killed sweep would). */
+static int processes_with(const char *needle) {
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[4096], st[512];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < k; i++)
+            if (buf[i] == '\0') buf[i] = ' ';
+        buf[k] = '\0';
+        if (!strstr(buf, needle)) continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (!f) continue;
+        size_t m = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        st[m] = '\0';
+        char *close_paren = strrchr(st, ')');
+        if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z') continue;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 static pid_t spawn_sweep(const char *dir) {
     pid_t p = fork();
     assert_true(p >= 0);
@@ -269,8 +302,14 @@ static void test_kill_and_restart(void **state) {
         kill(p, SIGKILL);
         assert_int_equal(waitpid(p, &st, 0), p);
         assert_true(WIFSIGNALED(st));
-        /* the kill landed mid-sweep */
+        /* the kill landed mid-sweep, and took the trainers with it (within 2 s) */
         assert_false(dg_path_exists(TMP "/killed/leaderboard.csv"));
+        int left = 0;
+        for (int spins = 0; spins < 200 && (left = processes_with(TMP "/killed/trials/")) > 0; spins++) {
+            struct timespec t10 = {0, 10000000};
+            nanosleep(&t10, NULL);
+        }
+        assert_int_equal(left, 0);
     }
     p = spawn_sweep(TMP "/killed");
     assert_int_equal(waitpid(p, &st, 0), p);
