@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -388,12 +389,14 @@ static int sweep_loop(sweep *w, dg_err *err) {
     double last_beat = dg_now(), last_status = dg_now();
     sw_job *jobs = malloc((size_t)w->workers * sizeof *jobs);
     if (!jobs) return dg_fail(err, "out of memory");
-    int rc = 0;
+    int rc = 0, dirty = 1;
     for (;;) {
-        if (sw_decide(&w->r, &w->d) != 0) {
+        /* decide again only when a result or a failure came in */
+        if (dirty && sw_decide(&w->r, &w->d) != 0) {
             rc = dg_fail(err, "out of memory");
             break;
         }
+        dirty = 0;
         int decided, running = 0;
         if ((rc = sync_states(w, &decided, err)) != 0) break;
         for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
@@ -424,7 +427,10 @@ static int sweep_loop(sweep *w, dg_err *err) {
                 harvested += l == 0;
             }
             if (rc != 0) break;
-            if (harvested) continue; /* a result found in a run directory changes the decisions */
+            if (harvested) {
+                dirty = 1; /* a result found in a run directory changes the decisions */
+                continue;
+            }
         }
         running = 0;
         for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
@@ -448,6 +454,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
                     break;
                 }
             if (rc != 0) break;
+            dirty = 1;
             continue;
         }
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -564,6 +571,15 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
           w.reps, w.s.strategy == SW_GRID ? "grid" : w.s.strategy == SW_RANDOM ? "random" : "asha", w.workers,
           threads, w.dir);
     if (sweep_loop(&w, err) != 0) goto done;
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+                     1e-6 * (double)ru.ru_stime.tv_usec,
+               wall = dg_now() - w.t_start;
+        logf_(&w, "sweep: done in %.1f s; the coordinator used %.2f s of CPU (%.2f%% of a core)\n", wall, cpu,
+              wall > 0 ? 100 * cpu / wall : 0);
+    }
     sw_row *rows;
     int n = sw_report_rows(&w.s, &w.r, &w.d, w.st, &rows, err);
     if (n < 0) goto done;

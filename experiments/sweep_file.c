@@ -189,6 +189,7 @@ static int parse_param(sw_sweep *s, const cJSON *j, sw_param *p, dg_err *err) {
     }
     if (!cJSON_IsArray(vals))
         return FAIL2("params", nm, "params \"%s\": expected an array of values or a distribution object", nm);
+    p->is_list = vals == j;
     int n = cJSON_GetArraySize(vals);
     if (n == 0) return FAIL2("params", nm, "params \"%s\": no values (a grid of 0 values)", nm);
     if (n > SW_MAX_VALUES) return FAIL2("params", nm, "params \"%s\": more than %d values", nm, SW_MAX_VALUES);
@@ -405,7 +406,7 @@ int sw_rep_fold(const sw_sweep *s, int rep) { return s->folds ? rep % s->folds +
 static double u01(dg_rng *r) { return (double)(dg_rng_u64(r) >> 11) * 0x1p-53; }
 
 void sw_config_values(const sw_sweep *s, int i, sw_value *vals) {
-    if (s->strategy == SW_GRID) {
+    if (s->grid_configs) {
         long rem = i;
         for (int j = s->n_params - 1; j >= 0; j--) {
             const sw_param *p = &s->params[j];
@@ -748,7 +749,12 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
     }
     /* configurations */
     int reps = sw_reps(s);
-    if (s->strategy == SW_GRID) {
+    s->grid_configs = s->strategy == SW_GRID;
+    if (s->strategy == SW_ASHA) {
+        s->grid_configs = 1;
+        for (int q = 0; q < s->n_params; q++) s->grid_configs &= s->params[q].is_list;
+    }
+    if (s->grid_configs) {
         double n = 1;
         for (int q = 0; q < s->n_params; q++) n *= s->params[q].n_values;
         if (n > 1000000) {

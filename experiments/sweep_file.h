@@ -37,6 +37,7 @@ typedef struct sw_param {
                          -2 "model" (the base spec itself: a list of spec names or paths) */
     char key[32];     /* the spec key (lr, units, ...) or the variable name */
     sw_dist dist;
+    int is_list;      /* given as a plain list [...] (not {"choice": [...]}) */
     int n_values;     /* SW_VALUES: grid values (grid) or choices (random, asha) */
     sw_value values[SW_MAX_VALUES];
     double lo, hi;    /* uniform, log_uniform, int */
@@ -54,6 +55,7 @@ typedef struct sw_sweep {
     int n_params;
     sw_param params[SW_MAX_PARAMS];
     sw_strategy strategy;
+    int grid_configs;     /* configurations are the grid of the lists: grid, or asha with only plain lists */
     int n_rungs;
     int rungs[SW_MAX_RUNGS]; /* epochs at which ASHA compares; grid/random: one rung, the spec's epochs */
     int eta;

@@ -125,7 +125,7 @@ static void test_asha_policy_budget(void **state) {
     sw_sweep s;
     parse_ok(&s, "{\"model\": \"lenet5\", \"strategy\": \"asha\", \"asha\": {\"rungs\": [1, 3, 9], \"eta\": 3},\n"
                  " \"policy\": [\"rotate degrees=${rot}\", \"elastic alpha=34 sigma=4 p=${ep}\"],\n"
-                 " \"params\": {\"rot\": [5, 10], \"ep\": [0, 0.5]},\n"
+                 " \"params\": {\"rot\": {\"choice\": [5, 10]}, \"ep\": {\"choice\": [0, 0.5]}},\n"
                  " \"budget\": {\"epochs\": 100}, \"seeds\": 2, \"split\": {\"folds\": 3}}");
     assert_int_equal(sw_reps(&s), 6);
     assert_int_equal(sw_rep_fold(&s, 0), 1);
@@ -147,6 +147,21 @@ static void test_asha_policy_budget(void **state) {
     free(spec);
     free(pol);
     sw_sweep_free(&s);
+    /* ASHA over plain lists: the configurations are their grid (comparable with a grid sweep of the same lists);
+     * a {"choice": ...} makes them random draws again */
+    parse_ok(&s, "{\"model\": \"mlp2\", \"strategy\": \"asha\", \"asha\": {\"rungs\": [1, 3]},\n"
+                 " \"params\": {\"train.lr\": [0.01, 0.02], \"layer2.units\": [32, 64, 128]}}");
+    assert_int_equal(s.n_configs, 6);
+    sw_config_values(&s, 4, v);
+    tu_assert_exact(v[0].num, 0.02);
+    tu_assert_exact(v[1].num, 64);
+    sw_sweep_free(&s);
+    dg_err e2 = {{0}};
+    assert_int_equal(sw_sweep_parse(&s, "{\"model\": \"mlp2\", \"strategy\": \"asha\", \"asha\": {\"rungs\": [1, 3]},\n"
+                                        " \"params\": {\"train.lr\": {\"choice\": [0.01, 0.02]}}}",
+                                    "t.sweep", NULL, &e2),
+                     -1);
+    assert_non_null(strstr(e2.msg, "random and asha need \"trials\" or \"epochs\""));
 }
 
 /* Each malformed file fails with the position of what is wrong. */
