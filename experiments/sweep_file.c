@@ -534,6 +534,7 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
         size_t off = at && at >= text && at <= text + strlen(text) ? (size_t)(at - text) : 0;
         int line, col;
         sw_text_pos(text, off, &line, &col);
+        sw_sweep_free(s);
         return dg_fail(err, "%s:%d:%d: JSON syntax error", fname, line, col);
     }
     int rc = -1;
