@@ -19,6 +19,7 @@
 #include "core/dg_dataset.h"
 #include "core/dg_file.h"
 #include "core/dg_progress.h"
+#include "core/dg_rng.h"
 #include "experiments/sweep_exec.h"
 #include "experiments/sweep_file.h"
 #include "experiments/sweep_report.h"
@@ -125,7 +126,7 @@ typedef struct sweep {
     int reps, n, K, workers;
     double *val;
     unsigned char *have, *failed, *running;
-    int *target, *state, *order, *n_order, *last_state;
+    int *target, *state, *order, *n_order, *last_state, *order0;
     sw_results r;
     sw_decisions d;
     slot *slots;
@@ -563,7 +564,28 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
         goto done;
     }
     if (sw_store_load(w.st, w.n, w.reps, w.K, w.s.maximize, w.val, w.have, w.failed, err) != 0) goto done;
-    w.r = (sw_results){w.n, w.reps, w.K, w.s.eta, w.s.maximize, w.val, w.have, w.failed};
+    /* ASHA reads rung 0 in a shuffled order keyed by the sweep seed: in a grid's order (sorted by each
+     * parameter) the better configurations would arrive last and each would look promotable */
+    w.order0 = calloc((size_t)w.n + 1, sizeof(int));
+    if (!w.order0) {
+        dg_fail(err, "out of memory");
+        goto done;
+    }
+    {
+        uint32_t *perm = malloc(((size_t)w.n + 1) * sizeof *perm);
+        if (!perm) {
+            dg_fail(err, "out of memory");
+            goto done;
+        }
+        for (int c = 0; c < w.n; c++) perm[c] = (uint32_t)c;
+        if (w.K > 1) {
+            dg_rng rng = dg_rng_make(w.s.seed, SW_RNG_ORDER, 0, 0);
+            dg_rng_shuffle_u32(&rng, perm, (uint32_t)w.n);
+        }
+        for (int c = 0; c < w.n; c++) w.order0[c] = (int)perm[c];
+        free(perm);
+    }
+    w.r = (sw_results){w.n, w.reps, w.K, w.s.eta, w.s.maximize, w.val, w.have, w.failed, w.order0};
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
     if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
@@ -610,6 +632,7 @@ done:
     free(w.order);
     free(w.n_order);
     free(w.slots);
+    free(w.order0);
     sw_sweep_free(&w.s);
     return rc;
 }

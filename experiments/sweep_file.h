@@ -20,6 +20,7 @@
 #define SW_MAX_RUNGS 16
 #define SW_RNG_PARAMS 101 /* dg_rng purpose of the random strategy's draws (index = configuration) */
 #define SW_RNG_SEEDS 102  /* dg_rng purpose of the training seeds of the replicates */
+#define SW_RNG_ORDER 103  /* dg_rng purpose of ASHA's rung-0 order (sweep_cli.c) */
 
 typedef enum sw_strategy { SW_GRID, SW_RANDOM, SW_ASHA } sw_strategy;
 typedef enum sw_dist { SW_VALUES, SW_UNIFORM, SW_LOG_UNIFORM, SW_INT } sw_dist;

@@ -182,6 +182,7 @@ int sw_report_write(const sw_sweep *s, const sw_row *rows, int n, const char *di
 
 void sw_report_print(const sw_sweep *s, const sw_row *rows, int n, int top, FILE *out) {
     const char *metric = s->maximize ? "val_acc" : "val_loss";
+    if (top <= 0) return;
     fprintf(out, "%4s %6s %-9s %6s %-21s %9s  %s\n", "rank", "config", "state", "epochs", metric, "seconds",
             "parameters");
     for (int i = 0; i < n && i < top; i++) {

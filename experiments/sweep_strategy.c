@@ -77,7 +77,7 @@ int sw_decide(const sw_results *r, sw_decisions *d) {
     }
     for (int c = 0; c < n; c++) {
         d->target[c] = 0;
-        d->order[c] = c;
+        d->order[c] = r->order0 ? r->order0[c] : c;
         d->state[c] = SW_OPEN;
     }
     d->n_order[0] = n;

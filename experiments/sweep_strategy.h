@@ -3,7 +3,8 @@
  *
  * Every decision is a pure function of the results known so far, never of the order they arrived in, so a sweep
  * gives the same trials and promotions for any number of workers and any finishing order (docs/sweeps.md):
- *   - rung 0's order is the configurations by id; rung k+1's order is the order of promotions out of rung k;
+ *   - rung 0's order is given (the configurations by id, or a shuffle keyed by the sweep seed: sweep_cli.c);
+ *     rung k+1's order is the order of promotions out of rung k;
  *   - rung k is read in its order up to the first configuration without a result there (the "prefix");
  *     after the m-th configuration of that prefix, the top floor(m / eta) of the first m (by the mean metric over
  *     the configuration's replicates; ties: lower id) are promoted, those not promoted before appended to rung
@@ -28,6 +29,7 @@ typedef struct sw_results {
     const double *val;
     const unsigned char *have;
     const unsigned char *failed;
+    const int *order0; /* rung 0's order, a permutation of the configurations (NULL: by id) */
 } sw_results;
 
 /* The decisions: target[c] = the highest rung configuration c has been promoted to (0 for all at first);

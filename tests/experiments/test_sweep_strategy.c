@@ -32,7 +32,7 @@ typedef struct world {
 static void world_init(world *w, int n, int reps, int K, int eta) {
     memset(w, 0, sizeof *w);
     w->n = n, w->reps = reps, w->K = K, w->eta = eta, w->maximize = 1;
-    w->r = (sw_results){n, reps, K, eta, 1, w->val, w->have, w->failed};
+    w->r = (sw_results){n, reps, K, eta, 1, w->val, w->have, w->failed, NULL};
     w->d = (sw_decisions){w->target, w->state, w->order, w->n_order};
 }
 
@@ -165,9 +165,14 @@ static void test_independent_of_workers_and_order(void **state) {
     for (int s = 0; s < 3; s++) {
         int n = shapes[s][0], reps = shapes[s][1], K = shapes[s][2], eta = shapes[s][3];
         static int ref[MAXC * (2 + MAXREP * MAXK) + MAXK * MAXC], got[MAXC * (2 + MAXREP * MAXK) + MAXK * MAXC];
+        /* shape 1 reads rung 0 in a given order (sweep_cli shuffles it for ASHA): reversed */
+        static int rev[MAXC];
+        for (int c = 0; c < n; c++) rev[c] = n - 1 - c;
         world w;
         world_init(&w, n, reps, K, eta);
+        if (s == 1) w.r.order0 = rev;
         simulate(&w, 1, 1, hash_metric, hash_fails);
+        if (s == 1) assert_int_equal(w.order[0], n - 1);
         memset(ref, 0, sizeof ref);
         snapshot(&w, ref);
         int promoted = 0, failed = 0;
@@ -182,6 +187,7 @@ static void test_independent_of_workers_and_order(void **state) {
         for (int workers = 1; workers <= 4; workers *= 2)
             for (uint64_t order = 1; order <= 6; order++) {
                 world_init(&w, n, reps, K, eta);
+                if (s == 1) w.r.order0 = rev;
                 simulate(&w, workers, order * 7919 + (uint64_t)workers, hash_metric, hash_fails);
                 memset(got, 0, sizeof got);
                 snapshot(&w, got);
