@@ -390,6 +390,12 @@ static int sweep_loop(sweep *w, dg_err *err) {
     double last_beat = dg_now(), last_status = dg_now();
     sw_job *jobs = malloc((size_t)w->workers * sizeof *jobs);
     if (!jobs) return dg_fail(err, "out of memory");
+    /* SIGCHLD is blocked and waited for with sigtimedwait: a trainer's end is seen at once (a polling sleep would
+     * add its half-period to every trial), and the loop wakes at least every 0.5 s for heartbeats and status */
+    sigset_t chld, old_mask;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old_mask);
     int rc = 0, dirty = 1;
     for (;;) {
         /* decide again only when a result or a failure came in */
@@ -458,8 +464,8 @@ static int sweep_loop(sweep *w, dg_err *err) {
             dirty = 1;
             continue;
         }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        sigtimedwait(&chld, NULL, &ts);
         double now = dg_now();
         if (now - last_beat >= 5) {
             if ((rc = sw_store_heartbeat(w->st, wall_now(), 60, err)) != 0) break;
@@ -471,6 +477,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
         }
     }
     free(jobs);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
 }
 

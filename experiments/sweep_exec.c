@@ -67,6 +67,9 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
         /* the trainer dies with the coordinator: a restarted sweep resumes from the checkpoint alone */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
+        sigset_t none; /* the coordinator blocks SIGCHLD (sweep_cli.c); the trainer starts with no signal blocked */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
         int nul = open("/dev/null", O_RDONLY);
