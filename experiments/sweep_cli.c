@@ -130,6 +130,14 @@ typedef struct sweep {
     sw_results r;
     sw_decisions d;
     slot *slots;
+    struct pend {      /* results read but not yet in the db: committed after the next trainers started, so that
+                          the commit's fsync is not on the path from one trial to the next */
+        sw_job job;
+        int epoch;
+        double acc, loss, secs;
+        char *metrics;
+    } *pend;
+    int n_pend;
     double deadline;   /* wall-clock seconds (time()); 0: none */
     double t_start;
     int finished_jobs;
@@ -263,6 +271,22 @@ static int record(sweep *w, const sw_job *j, int epoch, double acc, double loss,
     return 0;
 }
 
+/* Commit the pending results. */
+static int flush(sweep *w, dg_err *err) {
+    int rc = 0;
+    for (int i = 0; i < w->n_pend; i++) {
+        struct pend *p = &w->pend[i];
+        int t = p->job.config * w->reps + p->job.rep;
+        const char *state = p->job.rung == w->K - 1 ? "complete" : "waiting";
+        if (rc == 0 && sw_store_result(w->st, t, p->job.rung, p->epoch, p->acc, p->loss, p->secs, p->metrics, state,
+                                       wall_now(), err) != 0)
+            rc = -1;
+        free(p->metrics);
+    }
+    w->n_pend = 0;
+    return rc;
+}
+
 static int job_failed(sweep *w, const sw_job *j, const char *reason, dg_err *err) {
     int t = j->config * w->reps + j->rep;
     if (sw_store_fail(w->st, t, reason, wall_now(), err) != 0) return -1;
@@ -320,9 +344,18 @@ static int reap(sweep *w, slot *sl, int status, dg_err *err) {
         int h = sw_exec_harvest(rd, stop_epoch(w, j->rung), &epoch, &acc, &loss, &secs, &m, err);
         if (h < 0) return -1;
         if (h == 1) {
-            int rc = record(w, j, epoch, acc, loss, secs, m, err);
-            free(m);
-            return rc;
+            /* the arrays now, the db after the next launches (flush); a kill in between finds the result in the
+               run directory when the sweep starts again */
+            size_t i = (size_t)t * (size_t)w->K + (size_t)j->rung;
+            w->val[i] = w->s.maximize ? acc : loss;
+            w->have[i] = 1;
+            w->finished_jobs++;
+            w->pend[w->n_pend++] = (struct pend){*j, epoch, acc, loss, secs, m};
+            char p[512];
+            params_text(w, j->config, p, sizeof p);
+            logf_(w, "c%04d r%d rung %d/%d epoch %d: val_acc %.4f val_loss %.4f  %.1f s  [%s]\n", j->config, j->rep,
+                  j->rung + 1, w->K, epoch, acc, loss, secs, p);
+            return 0;
         }
         snprintf(reason, sizeof reason, "digits-train exited 0 without reaching epoch %d", stop_epoch(w, j->rung));
         return job_failed(w, j, reason, err);
@@ -404,10 +437,11 @@ static int sweep_loop(sweep *w, dg_err *err) {
             break;
         }
         dirty = 0;
-        int decided, running = 0;
-        if ((rc = sync_states(w, &decided, err)) != 0) break;
+        int decided = 0, running = 0;
+        for (int c = 0; c < w->n; c++) decided += w->state[c] != SW_OPEN;
         for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
         if (w->deadline > 0 && wall_now() >= w->deadline) {
+            if ((rc = flush(w, err)) != 0) break;
             for (int i = 0; i < w->workers; i++)
                 if (w->slots[i].pid) {
                     kill(w->slots[i].pid, SIGTERM);
@@ -439,6 +473,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
                 continue;
             }
         }
+        if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0) break;
         running = 0;
         for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
         if (running == 0) {
@@ -476,6 +511,8 @@ static int sweep_loop(sweep *w, dg_err *err) {
             last_status = now;
         }
     }
+    dg_err e2;
+    if (flush(w, rc == 0 ? err : &e2) != 0) rc = -1;
     free(jobs);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
@@ -565,8 +602,9 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
     w.order = calloc((size_t)w.n * (size_t)w.K + 1, sizeof(int));
     w.n_order = calloc((size_t)w.K, sizeof(int));
     w.slots = calloc((size_t)w.workers, sizeof *w.slots);
+    w.pend = calloc((size_t)w.workers, sizeof *w.pend);
     if (!w.val || !w.have || !w.failed || !w.running || !w.target || !w.state || !w.last_state || !w.order ||
-        !w.n_order || !w.slots) {
+        !w.n_order || !w.slots || !w.pend) {
         dg_fail(err, "out of memory");
         goto done;
     }
@@ -639,6 +677,7 @@ done:
     free(w.order);
     free(w.n_order);
     free(w.slots);
+    free(w.pend);
     free(w.order0);
     sw_sweep_free(&w.s);
     return rc;
