@@ -4,7 +4,7 @@
 # coordinator must use < 1% of a core (digits-sweep's last log line: its own CPU time over its wall time).
 #
 #   bench/sweep_overhead.sh [DATA]     (default data/train.npy)
-#   env: BIN=build/bin  ROWS=3000  N=200  ROUNDS=2 (alternating sweep, loop, sweep, loop, ...)
+#   env: BIN=build/bin  ROWS=3000  N=200 (a multiple of 20)  ROUNDS=2 (alternating sweep, loop, sweep, loop, ...)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -15,9 +15,12 @@ N=${N:-200}
 ROUNDS=${ROUNDS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-lrs=$(awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "%s%.5f", i ? ", " : "", 0.01 + 0.0002 * i }')
+# N = 20 learning rates x N / 20 momentums (a parameter holds at most 64 values)
+lrs=$(awk 'BEGIN { for (i = 0; i < 20; i++) printf "%s%.4f", i ? ", " : "", 0.01 + 0.002 * i }')
+moms=$(awk -v n="$N" 'BEGIN { for (i = 0; i < n / 20; i++) printf "%s%.3f", i ? ", " : "", 0.5 + 0.04 * i }')
 cat > "$tmp/o.sweep" <<S
-{"model": "mlp2", "params": {"train.lr": [$lrs], "train.epochs": [1]}, "rows": $ROWS, "threads": 1}
+{"model": "mlp2", "params": {"train.lr": [$lrs], "train.momentum": [$moms], "train.epochs": [1]}, "rows": $ROWS,
+ "threads": 1}
 S
 echo "sweep overhead bench: $N trials of 1 epoch, $ROWS rows, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 for r in $(seq "$ROUNDS"); do
