@@ -616,8 +616,8 @@ int nn_train_run(const nn_train_opts *o, dg_err *err) {
         const nn_hyper *h = &r.spec.hyper;
         int now = 0;
         while (rc == 0 && (int)r.epoch < h->epochs && !(h->early_stop && (int)r.bad_epochs >= h->early_stop)) {
-            if (o->stop_after && now == o->stop_after) {
-                logf_(o->log, "%s: stopping after %d epochs as asked; --resume continues\n", o->run_dir, now);
+            if ((o->stop_after && now == o->stop_after) || (o->stop_at && (int)r.epoch >= o->stop_at)) {
+                logf_(o->log, "%s: stopping after epoch %u as asked; --resume continues\n", o->run_dir, r.epoch);
                 run_free(&r);
                 return 1;
             }

@@ -47,6 +47,9 @@ typedef struct nn_train_opts {
     int resume;            /* continue from run_dir/checkpoint.ckpt */
     int stop_after;        /* return after this many epochs of this call, leaving the checkpoint exactly as a kill
                               would (0: no limit); for resume tests and time-sliced runs */
+    int stop_at;           /* return once the run has this many epochs in all, counting those before a resume, with
+                              the learning-rate schedule still spanning the spec's epochs (0: no limit); the
+                              rungs of a successive-halving sweep (experiments/sweep_exec.c) */
     FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
     const char *tensorboard; /* directory for TensorBoard event files, or NULL */
     const char *command;   /* the command line invocation.json records, or NULL (recorded as null) */
@@ -60,7 +63,7 @@ void nn_train_opts_defaults(nn_train_opts *o);
 int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err);
 
 /* Run (or resume) training. Returns 0 once result.json is written (also when run_dir already holds a finished run
- * and o->resume is set), 1 when stopped by o->stop_after before the end, NN_TRAIN_USAGE for a usage error, -1 for
+ * and o->resume is set), 1 when stopped by o->stop_after or o->stop_at before the end, NN_TRAIN_USAGE for a usage error, -1 for
  * any other failure (including a diverging loss; the last good checkpoint stays). */
 int nn_train_run(const nn_train_opts *o, dg_err *err);
 

@@ -39,11 +39,14 @@ void nn_train_cli_usage(FILE *out) {
             "                     file in directory TB (tensorboard --logdir TB)\n"
             "  --resume           continue DIR from its checkpoint (bit-identical to an uninterrupted run with the\n"
             "                     same seed and threads); a finished DIR is left as it is\n"
+            "  --stop-at E        stop (exit 0, checkpoint kept, no result.json) once DIR holds E epochs; the\n"
+            "                     schedule still spans --epochs, so a later --resume continues bit-identically\n"
             "  --summary          print the model's layers, shapes, parameters and FLOPs, and exit\n"
             "  --quiet            no per-epoch lines or progress bar\n"
             "  --help             this text\n"
             "\n"
-            "Exit status: 0 result.json written, 1 failure (the last good checkpoint stays), 2 usage error.\n",
+            "Exit status: 0 result.json written (or stopped by --stop-at), 1 failure (the last good checkpoint\n"
+            "stays), 2 usage error.\n",
             (unsigned long long)d.seed, (unsigned long long)d.split_seed, d.val_frac, h.epochs, h.batch,
             (double)h.lr, dg_default_threads());
 }
@@ -65,7 +68,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     nn_train_opts *t = &o->train;
     int have_frac = 0, quiet = 0;
     enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
-           O_AUGMENT, O_THREADS, O_RESUME, O_SUMMARY, O_QUIET, O_HELP,
+           O_AUGMENT, O_THREADS, O_RESUME, O_STOP_AT, O_SUMMARY, O_QUIET, O_HELP,
            O_TENSORBOARD };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
@@ -75,6 +78,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         {"epochs", required_argument, 0, O_EPOCHS},   {"batch", required_argument, 0, O_BATCH},
         {"lr", required_argument, 0, O_LR},           {"augment", required_argument, 0, O_AUGMENT},
         {"threads", required_argument, 0, O_THREADS}, {"resume", no_argument, 0, O_RESUME},
+        {"stop-at", required_argument, 0, O_STOP_AT},
         {"summary", no_argument, 0, O_SUMMARY},       {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
         {"tensorboard", required_argument, 0, O_TENSORBOARD},
@@ -128,6 +132,11 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
             o->threads = (int)v;
             break;
         case O_RESUME: t->resume = 1; break;
+        case O_STOP_AT:
+            if (dg_parse_long(optarg, 1, 100000, &v) != 0)
+                return bad(err, "--stop-at", optarg, "an integer in 1..100000");
+            t->stop_at = (int)v;
+            break;
         case O_SUMMARY: o->summary = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: o->help = 1; return 0;
@@ -148,8 +157,9 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     return 0;
 }
 
+/* 1 (stopped by --stop-at, as asked) is a success. */
 static int exit_code(int train_rc) {
-    return train_rc == 0 ? DG_EXIT_OK : train_rc == NN_TRAIN_USAGE ? DG_EXIT_USAGE : DG_EXIT_FAIL;
+    return train_rc == 0 || train_rc == 1 ? DG_EXIT_OK : train_rc == NN_TRAIN_USAGE ? DG_EXIT_USAGE : DG_EXIT_FAIL;
 }
 
 /* The model o->train would train: its layers, shapes, parameters and FLOPs, to o->out. */

@@ -98,6 +98,7 @@ static void test_parse_defaults(void **state) {
     assert_null(o.train.augment);
     assert_int_equal(o.train.resume, 0);
     assert_int_equal(o.train.stop_after, 0);
+    assert_int_equal(o.train.stop_at, 0);
     assert_ptr_equal(o.train.log, stderr);
     assert_int_equal(o.threads, dg_default_threads());
     assert_int_equal(o.summary, 0);
@@ -106,7 +107,7 @@ static void test_parse_defaults(void **state) {
 
     /* every option; then a second parse starts from the defaults again (getopt reset, nothing carried over) */
     assert_int_equal(parse(&o, &err, "--data d --model m --run r --seed 7 --split-seed 9 --folds 5 --fold 2 "
-                                     "--epochs 3 --batch 16 --lr 0.5 --augment kaggle --threads 3 --resume --quiet"),
+                                     "--epochs 3 --batch 16 --lr 0.5 --augment kaggle --threads 3 --resume --stop-at 2 --quiet"),
                      0);
     assert_int_equal(o.train.seed, 7);
     assert_int_equal(o.train.split_seed, 9);
@@ -118,6 +119,7 @@ static void test_parse_defaults(void **state) {
     assert_string_equal(o.train.augment, "kaggle");
     assert_int_equal(o.threads, 3);
     assert_int_equal(o.train.resume, 1);
+    assert_int_equal(o.train.stop_at, 2);
     assert_null(o.train.log);
     assert_int_equal(parse(&o, &err, "--model m2 --summary --val-frac 0.25"), 0);
     assert_string_equal(o.train.model, "m2");
@@ -147,13 +149,14 @@ static void test_parse_errors(void **state) {
         {"--model m --folds 1", "--folds 1: expected an integer in 2..1000"},
         {"--model m --fold 0", "--fold 0: expected an integer in 1..K"},
         {"--model m --epochs 0", "--epochs 0: expected an integer in 1..100000"},
+        {"--model m --stop-at 0", "--stop-at 0: expected an integer in 1..100000"},
         {"--model m --epochs 12x", "--epochs 12x: expected an integer in 1..100000"},
         {"--model m --batch 65537", "--batch 65537: expected an integer in 1..65536"},
         {"--model m --lr 0", "--lr 0: expected a number in (0, 10]"},
         {"--model m --lr 1e999", "--lr 1e999: expected a number in (0, 10]"},
         {"--model m --threads 0", "--threads 0: expected an integer in 1..1024"},
         {"--model m --bogus", "unrecognized option '--bogus'"},
-        {"--model m --s 3", "option '--s' is ambiguous; possibilities: '--seed' '--split-seed' '--summary'"},
+        {"--model m --s 3", "option '--s' is ambiguous; possibilities: '--seed' '--split-seed' '--stop-at' '--summary'"},
         {"--model m --quiet=1", "option '--quiet' doesn't allow an argument"},
         {"--model m --summ=1", "option '--summary' doesn't allow an argument"},
         {"--model m --data", "option '--data' requires an argument"},

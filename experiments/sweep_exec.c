@@ -1,0 +1,177 @@
+/* experiments/sweep_exec: digits-train processes and their run directories (see sweep_exec.h). */
+#define _GNU_SOURCE 1 /* prctl, PR_SET_PDEATHSIG */
+#include "experiments/sweep_exec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/dg_file.h"
+
+void sw_trial_dir(const char *dir, int c, int rep, char *buf, size_t n) {
+    snprintf(buf, n, "%s/trials/c%04d-r%d", dir, c, rep);
+}
+
+void sw_config_path(const char *dir, int c, const char *ext, char *buf, size_t n) {
+    snprintf(buf, n, "%s/configs/c%04d.%s", dir, c, ext);
+}
+
+int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_path, uint64_t seed, int fold,
+                  int stop_at, pid_t *pid, dg_err *err) {
+    if (dg_mkdirs(run_dir, err) != 0) return -1;
+    char log[1024], seed_s[32], split_s[32], frac_s[32], folds_s[16], fold_s[16], stop_s[16], thr_s[16];
+    snprintf(log, sizeof log, "%s/train.log", run_dir);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+    snprintf(split_s, sizeof split_s, "%llu", (unsigned long long)cfg->split_seed);
+    snprintf(frac_s, sizeof frac_s, "%.17g", cfg->val_frac);
+    snprintf(folds_s, sizeof folds_s, "%d", cfg->folds);
+    snprintf(fold_s, sizeof fold_s, "%d", fold);
+    snprintf(stop_s, sizeof stop_s, "%d", stop_at);
+    snprintf(thr_s, sizeof thr_s, "%d", cfg->threads);
+    const char *argv[32];
+    int a = 0;
+    argv[a++] = cfg->train_bin;
+    argv[a++] = "--data", argv[a++] = cfg->data;
+    argv[a++] = "--model", argv[a++] = spec_path;
+    argv[a++] = "--run", argv[a++] = run_dir;
+    argv[a++] = "--seed", argv[a++] = seed_s;
+    argv[a++] = "--split-seed", argv[a++] = split_s;
+    if (cfg->folds) {
+        argv[a++] = "--folds", argv[a++] = folds_s;
+        argv[a++] = "--fold", argv[a++] = fold_s;
+    } else {
+        argv[a++] = "--val-frac", argv[a++] = frac_s;
+    }
+    argv[a++] = "--threads", argv[a++] = thr_s;
+    argv[a++] = "--resume";
+    argv[a++] = "--quiet";
+    if (stop_at) argv[a++] = "--stop-at", argv[a++] = stop_s;
+    argv[a] = NULL;
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return dg_fail_errno(err, "%s: cannot write", log);
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t p = fork();
+    if (p < 0) {
+        close(fd);
+        return dg_fail_errno(err, "fork");
+    }
+    if (p == 0) {
+        /* the trainer dies with the coordinator: a restarted sweep resumes from the checkpoint alone */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        sigset_t none; /* the coordinator blocks SIGCHLD (sweep_cli.c); the trainer starts with no signal blocked */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) dup2(nul, STDIN_FILENO);
+        char thr_env[32];
+        snprintf(thr_env, sizeof thr_env, "%d", cfg->threads);
+        setenv("OMP_NUM_THREADS", thr_env, 1);
+        execv(cfg->train_bin, (char *const *)argv);
+        dprintf(STDERR_FILENO, "digits-sweep: cannot run %s: %s\n", cfg->train_bin, strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    *pid = p;
+    return 0;
+}
+
+static int read_opt(const char *dir, const char *name, char **text, dg_err *err) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    *text = NULL;
+    if (!dg_path_exists(path)) return 0;
+    size_t n;
+    if (dg_read_file(path, text, &n, err) != 0) return -1;
+    return 1;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_acc, double *val_loss,
+                    double *seconds, char **metrics, dg_err *err) {
+    char *m = NULL, *res = NULL;
+    *metrics = NULL;
+    if (read_opt(run_dir, "metrics.jsonl", &m, err) < 0) return -1;
+    if (read_opt(run_dir, "result.json", &res, err) < 0) {
+        free(m);
+        return -1;
+    }
+    double secs = 0;
+    int found = 0, last = 0;
+    for (char *p = m; p && *p;) {
+        char *eol = strchr(p, '\n');
+        if (eol) *eol = '\0';
+        cJSON *j = cJSON_Parse(p);
+        if (j) {
+            int e = (int)num(j, "epoch");
+            if (stop_at == 0 || e <= stop_at) secs += num(j, "seconds");
+            if (e > last) last = e;
+            if (stop_at && e == stop_at) {
+                *epoch = e;
+                *val_acc = num(j, "val_acc");
+                *val_loss = num(j, "val_loss");
+                found = 1;
+            }
+            cJSON_Delete(j);
+        }
+        if (eol) *eol = '\n';
+        p = eol ? eol + 1 : p + strlen(p);
+    }
+    if (!found && res && (stop_at == 0 || last < stop_at)) {
+        cJSON *j = cJSON_Parse(res);
+        if (!j) {
+            free(m);
+            free(res);
+            return dg_fail(err, "%s/result.json: not JSON", run_dir);
+        }
+        *epoch = (int)num(j, "epochs");
+        *val_acc = num(j, "val_acc");
+        *val_loss = num(j, "val_loss");
+        cJSON_Delete(j);
+        found = 1;
+    }
+    free(res);
+    if (!found) {
+        free(m);
+        return 0;
+    }
+    *seconds = secs;
+    *metrics = m;
+    return 1;
+}
+
+void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n) {
+    char last[512] = "";
+    char *log = NULL;
+    dg_err e;
+    if (read_opt(run_dir, "train.log", &log, &e) == 1 && log) {
+        size_t len = strlen(log);
+        while (len && (log[len - 1] == '\n' || log[len - 1] == '\r')) log[--len] = '\0';
+        char *nl = strrchr(log, '\n');
+        /* the progress bar rewrites its line with '\r': keep what follows the last one */
+        char *line = nl ? nl + 1 : log;
+        char *cr = strrchr(line, '\r');
+        snprintf(last, sizeof last, "%s", cr ? cr + 1 : line);
+    }
+    free(log);
+    if (WIFSIGNALED(status))
+        snprintf(reason, n, "killed by signal %d (%s)%s%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 last[0] ? ": " : "", last);
+    else
+        snprintf(reason, n, "exit %d: %s", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                 last[0] ? last : "(no message)");
+}

@@ -1,0 +1,391 @@
+/* Tests for experiments/sweep_cli (digits-sweep end to end, real digits-train processes on a small synthetic
+ * dataset): option errors; a diverging trial is FAILED with its reason and the sweep ends normally, and
+ * --retry-failed runs it again; the coordinator SIGKILLed twice at random moments and restarted gives the
+ * uninterrupted run's leaderboard, with no finished trial started again (counted from a log each trainer launch
+ * appends to its run directory, not from the database); another sweep's, a newer or a corrupted database, and an
+ * unwritable directory are clear errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_rng.h"
+#include "experiments/sweep_cli.h"
+#include "testutil.h"
+
+#define TMP DIGITS_TEST_TMP "/sweep_cli"
+#define DATA TMP "/synth.npy"
+
+/* Class c: a bright block at a class-dependent place on noise (as tests/nn/test_train.c). */
+static void make_dataset(const char *path, size_t n) {
+    dg_dataset_writer w;
+    dg_err err = {{0}};
+    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
+    uint8_t img[DG_PIXELS];
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)((i * 7) % 10);
+        dg_rng r = dg_rng_make(99, DG_RNG_USER, 0, (uint32_t)i);
+        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
+        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5 + (int)dg_rng_below(&r, 2);
+        for (int y = y0; y < y0 + 6; y++)
+            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
+        assert_int_equal(dg_dataset_writer_add(&w, img, c, &err), 0);
+    }
+    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
+}
+
+static void put(const char *path, const char *text) {
+    dg_err err = {{0}};
+    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
+}
+
+__attribute__((noinline)) static char *slurp(const char *path) {
+    char *t;
+    size_t n;
+    dg_err err = {{0}};
+    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
+    return t;
+}
+
+/* A digits-train wrapper that appends "EPOCHS_DONE STOP_AT FINISHED" to RUN/launches.log, then runs the real one. */
+#define WRAPPER TMP "/train-logged.sh"
+static void make_wrapper(void) {
+    put(WRAPPER, "#!/bin/sh\n"
+                 "run=; stop=0; prev=\n"
+                 "for a in \"$@\"; do\n"
+                 "  [ \"$prev\" = --run ] && run=$a\n"
+                 "  [ \"$prev\" = --stop-at ] && stop=$a\n"
+                 "  prev=$a\n"
+                 "done\n"
+                 "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"
+                 "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
+                 "echo \"$done_ $stop $fin\" >> \"$run/launches.log\"\n"
+                 "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
+    assert_int_equal(chmod(WRAPPER, 0755), 0);
+}
+
+static int setup(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    if (system("rm -rf " TMP) != 0) return -1;
+    if (dg_mkdirs(TMP, &err) != 0) return -1;
+    make_dataset(DATA, 600);
+    make_wrapper();
+    return 0;
+}
+
+/* digits-sweep's parse + run in this process, quiet; returns the exit code, err holds the message. */
+static int sweep(const char *args, dg_err *err) {
+    char buf[2048];
+    snprintf(buf, sizeof buf, "digits-sweep %s", args);
+    char *argv[64];
+    int argc = 0;
+    for (char *t = strtok(buf, " "); t && argc < 63; t = strtok(NULL, " ")) argv[argc++] = t;
+    argv[argc] = NULL;
+    sw_cli_opts o;
+    memset(err, 0, sizeof *err);
+    int rc = sw_cli_parse(argc, argv, &o, err);
+    if (rc != 0) return rc;
+    o.out = NULL;
+    o.log = NULL;
+    return sw_cli_run(&o, err);
+}
+
+static void test_parse(void **state) {
+    (void)state;
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"--data d x.sweep y.sweep", "unexpected argument 'y.sweep'"},
+        {"--data d", "a sweep file is required"},
+        {"x.sweep", "--data is required"},
+        {"--data d --workers 0 x.sweep", "--workers 0: expected an integer in 1..1024"},
+        {"--data d --threads x x.sweep", "--threads x: expected an integer in 1..1024"},
+        {"--data d --bogus x.sweep", "unrecognized option '--bogus'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dg_err err;
+        assert_int_equal(sweep(bad[i].args, &err), DG_EXIT_USAGE);
+        if (!strstr(err.msg, bad[i].want)) fail_msg("'%s': got '%s', want '%s'", bad[i].args, err.msg, bad[i].want);
+    }
+    char *argv[] = {"digits-sweep", "--data", "d.npy", "--workers", "3", "--retry-failed", "exp/mlp.sweep", NULL};
+    sw_cli_opts o;
+    dg_err err;
+    assert_int_equal(sw_cli_parse(7, argv, &o, &err), 0);
+    assert_string_equal(o.dir, "sweeps/mlp");
+    assert_int_equal(o.workers, 3);
+    assert_int_equal(o.retry_failed, 1);
+    assert_string_equal(o.sweep, "exp/mlp.sweep");
+}
+
+/* A deep linear net (leaky slope 1): lr 0.01 trains, lr 5 overflows. */
+static const char *linear_spec =
+    "name lin\nflatten\ndense units=32\nleakyrelu slope=1\ndense units=32\nleakyrelu slope=1\ndense units=10\n"
+    "train optimizer=momentum lr=0.01 batch=16 epochs=2\n";
+
+static int count_lines(const char *path) {
+    if (!dg_path_exists(path)) return 0;
+    char *t = slurp(path);
+    int n = 0;
+    for (char *p = t; *p; p++) n += *p == '\n';
+    free(t);
+    return n;
+}
+
+static void test_nan_trial_fails(void **state) {
+    (void)state;
+    put(TMP "/lin.spec", linear_spec);
+    put(TMP "/nan.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5]}, \"threads\": 1}\n");
+    dg_err err;
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
+    char *lb = slurp(TMP "/nan/leaderboard.csv");
+    /* the healthy configuration first and complete; the diverged one failed, with digits-train's reason */
+    assert_non_null(strstr(lb, "\n1,0,complete,0,2,"));
+    const char *row = strstr(lb, "\n2,1,failed,");
+    assert_non_null(row);
+    assert_true(strstr(row, "the run diverged") != NULL);
+    free(lb);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(TMP "/nan/sweep.db", &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state, reason FROM trials ORDER BY id", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "complete");
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "failed");
+    assert_non_null(strstr((const char *)sqlite3_column_text(s, 1), "exit 1: "));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    assert_true(dg_path_exists(TMP "/nan/best.spec"));
+    /* again: nothing runs; with --retry-failed the failed trial (only) runs again, and fails again */
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
+    assert_int_equal(count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
+    assert_int_equal(count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 1);
+    assert_int_equal(
+        sweep("--data " DATA " --dir " TMP "/nan --retry-failed --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
+    assert_int_equal(count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
+    assert_int_equal(count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 2);
+    lb = slurp(TMP "/nan/leaderboard.csv");
+    assert_non_null(strstr(lb, "\n2,1,failed,"));
+    free(lb);
+}
+
+/* ---- kill -9 ---- */
+
+#define CRASH_SWEEP                                                                                                 \
+    "{\"model\": \"mlp2\", \"strategy\": \"asha\", \"asha\": {\"rungs\": [1, 2, 4], \"eta\": 2},\n"                 \
+    " \"params\": {\"train.lr\": {\"log_uniform\": [0.005, 0.2]}, \"layer2.units\": {\"choice\": [16, 32]}},\n"    \
+    " \"budget\": {\"trials\": 8}, \"metric\": \"val_loss\", \"seed\": 5, \"threads\": 1}\n"
+
+static int results_in(const char *db_path) {
+    sqlite3 *db;
+    int n = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM rungs", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+/* Live processes (not zombies) whose command line holds `needle` (a trainer of a killed sweep would). */
+static int processes_with(const char *needle) {
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[4096], st[512];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < k; i++)
+            if (buf[i] == '\0') buf[i] = ' ';
+        buf[k] = '\0';
+        if (!strstr(buf, needle)) continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (!f) continue;
+        size_t m = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        st[m] = '\0';
+        char *close_paren = strrchr(st, ')');
+        if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z') continue;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static pid_t spawn_sweep(const char *dir) {
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        if (nul >= 0) {
+            dup2(nul, 1);
+            dup2(nul, 2);
+        }
+        execl(DIGITS_BIN_DIR "/digits-sweep", "digits-sweep", "--data", DATA, "--dir", dir, "--workers", "2",
+              "--train", WRAPPER, TMP "/crash.sweep", (char *)NULL);
+        _exit(127);
+    }
+    return p;
+}
+
+/* The leaderboard without its seconds column (the 9th; quoted fields may hold commas). */
+static char *board(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/leaderboard.csv", dir);
+    char *t = slurp(path), *out = calloc(1, strlen(t) + 1), *o = out;
+    int col = 1, quoted = 0;
+    for (char *p = t; *p; p++) {
+        if (*p == '"') quoted = !quoted;
+        if (*p == '\n' && !quoted) col = 0;
+        if (*p == ',' && !quoted) col++;
+        if (col != 9) *o++ = *p;
+        if (*p == '\n' && !quoted) col = 1;
+    }
+    free(t);
+    return out;
+}
+
+static void test_kill_and_restart(void **state) {
+    (void)state;
+    put(TMP "/crash.sweep", CRASH_SWEEP);
+    /* uninterrupted */
+    pid_t p = spawn_sweep(TMP "/whole");
+    int st;
+    assert_int_equal(waitpid(p, &st, 0), p);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int total = results_in(TMP "/whole/sweep.db");
+    assert_true(total >= 8 + 4);
+    /* killed twice: once after 1..total/3 results, once after total/3+1..2 total/3, each a few ms later */
+    uint64_t seed = (uint64_t)time(NULL);
+    printf("kill seed %llu\n", (unsigned long long)seed);
+    dg_rng r = dg_rng_make(seed, DG_RNG_USER, 0, 0);
+    int third = total / 3;
+    int at[2] = {1 + (int)dg_rng_below(&r, (uint32_t)third), third + 1 + (int)dg_rng_below(&r, (uint32_t)third)};
+    for (int k = 0; k < 2; k++) {
+        p = spawn_sweep(TMP "/killed");
+        for (int spins = 0; results_in(TMP "/killed/sweep.db") < at[k]; spins++) {
+            assert_true(spins < 60000); /* 5 min */
+            assert_int_equal(waitpid(p, &st, WNOHANG), 0);
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+        struct timespec ts = {0, (long)dg_rng_below(&r, 40) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(p, SIGKILL);
+        assert_int_equal(waitpid(p, &st, 0), p);
+        assert_true(WIFSIGNALED(st));
+        /* the kill landed mid-sweep, and took the trainers with it (within 2 s) */
+        assert_false(dg_path_exists(TMP "/killed/leaderboard.csv"));
+        int left = 0;
+        for (int spins = 0; spins < 200 && (left = processes_with(TMP "/killed/trials/")) > 0; spins++) {
+            struct timespec t10 = {0, 10000000};
+            nanosleep(&t10, NULL);
+        }
+        assert_int_equal(left, 0);
+    }
+    p = spawn_sweep(TMP "/killed");
+    assert_int_equal(waitpid(p, &st, 0), p);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *a = board(TMP "/whole"), *b = board(TMP "/killed");
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    /* nothing left running; no trainer started on a run that had already reached its target */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(TMP "/killed/sweep.db", &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM trials WHERE state = 'running'", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    int launches = 0;
+    for (int c = 0; c < 8; c++) {
+        char path[512];
+        snprintf(path, sizeof path, TMP "/killed/trials/c%04d-r0/launches.log", c);
+        if (!dg_path_exists(path)) fail_msg("%s: configuration %d never ran", path, c);
+        char *t = slurp(path);
+        for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+            int done, stop, fin;
+            assert_int_equal(sscanf(line, "%d %d %d", &done, &stop, &fin), 3);
+            if (fin || (stop > 0 && done >= stop)) fail_msg("%s: a finished trial ran again: '%s'", path, line);
+            launches++;
+        }
+        free(t);
+    }
+    assert_true(launches >= 12);
+}
+
+/* ---- bad databases and directories ---- */
+
+static void test_bad_db(void **state) {
+    (void)state;
+    put(TMP "/one.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01]}, \"threads\": 1}\n");
+    put(TMP "/lin.spec", linear_spec);
+    put(TMP "/two.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.02]}, \"threads\": 1}\n");
+    dg_err err;
+    assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), 0);
+    assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/two.sweep", &err), DG_EXIT_FAIL);
+    assert_non_null(strstr(err.msg, "/db/sweep.db belongs to another sweep"));
+    /* a newer schema */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(TMP "/db/sweep.db", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '7' WHERE key = 'schema_version'", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), DG_EXIT_FAIL);
+    assert_non_null(strstr(err.msg, "written by a newer digits-sweep (schema version 7"));
+    /* not a database; the run directories are untouched */
+    put(TMP "/db/sweep.db", "this is not a database, it is a text file of some length to look like one............");
+    unlink(TMP "/db/sweep.db-wal");
+    unlink(TMP "/db/sweep.db-shm");
+    assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), DG_EXIT_FAIL);
+    assert_non_null(strstr(err.msg, "file is not a database"));
+    assert_true(dg_path_exists(TMP "/db/trials/c0000-r0/result.json"));
+    /* a directory that cannot be made */
+    put(TMP "/afile", "x");
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/afile/sub " TMP "/one.sweep", &err), DG_EXIT_FAIL);
+    assert_non_null(strstr(err.msg, "afile"));
+    /* a malformed sweep file is a usage error with its position */
+    put(TMP "/bad.sweep", "{\"model\": \"lin.spec\",\n \"params\": {\"train.lr\": {\"log_uniform\": [-1, 1]}}}");
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/bad " TMP "/bad.sweep", &err), DG_EXIT_USAGE);
+    assert_non_null(strstr(err.msg, "/bad.sweep:2:26: params \"train.lr\": log_uniform"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_nan_trial_fails),
+        cmocka_unit_test(test_kill_and_restart),
+        cmocka_unit_test(test_bad_db),
+    };
+    return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
+}
