@@ -524,7 +524,14 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
     w.o = o;
     w.t_start = dg_now();
     int rc = DG_EXIT_FAIL, lock = -1;
-    if (sw_sweep_load(&w.s, o->sweep, err) != 0) return DG_EXIT_USAGE;
+    if (sw_sweep_load(&w.s, o->sweep, err) != 0) return DG_EXIT_FAIL;
+    /* the dataset must open before anything is created for the sweep */
+    dg_dataset probe;
+    if (dg_dataset_open(&probe, o->data, err) != 0) {
+        sw_sweep_free(&w.s);
+        return DG_EXIT_FAIL;
+    }
+    dg_dataset_close(&probe);
     snprintf(w.dir, sizeof w.dir, "%s", o->dir);
     char p[1100];
     if (dg_mkdirs(w.dir, err) != 0) goto done;

@@ -25,13 +25,13 @@
 #define TABLE DIGITS_SOURCE_DIR "/tests/catalog/cases.txt"
 #define NROWS 60
 
-/* s with @IN, @OUT and @FX replaced, into out (cap bytes). */
+/* s with @IN, @OUT, @FX (tests/fixtures) and @SRC (the source tree) replaced, into out (cap bytes). */
 static void expand(char *out, size_t cap, const char *s) {
-    static const char *const keys[][2] = {{"@IN", IN}, {"@OUT", OUT}, {"@FX", DIGITS_FIXTURES}};
+    static const char *const keys[][2] = {{"@IN", IN}, {"@OUT", OUT}, {"@FX", DIGITS_FIXTURES}, {"@SRC", DIGITS_SOURCE_DIR}};
     size_t k = 0;
     while (*s) {
         int hit = 0;
-        for (size_t i = 0; i < 3 && !hit; i++) {
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !hit; i++) {
             size_t n = strlen(keys[i][0]);
             if (!strncmp(s, keys[i][0], n)) {
                 k += (size_t)snprintf(out + k, k < cap ? cap - k : 0, "%s", keys[i][1]);

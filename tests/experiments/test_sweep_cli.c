@@ -374,10 +374,15 @@ static void test_bad_db(void **state) {
     put(TMP "/afile", "x");
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/afile/sub " TMP "/one.sweep", &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "afile"));
-    /* a malformed sweep file is a usage error with its position */
+    /* a malformed sweep file fails with its position, and nothing is created */
     put(TMP "/bad.sweep", "{\"model\": \"lin.spec\",\n \"params\": {\"train.lr\": {\"log_uniform\": [-1, 1]}}}");
-    assert_int_equal(sweep("--data " DATA " --dir " TMP "/bad " TMP "/bad.sweep", &err), DG_EXIT_USAGE);
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/bad " TMP "/bad.sweep", &err), DG_EXIT_FAIL);
+    assert_false(dg_path_exists(TMP "/bad"));
     assert_non_null(strstr(err.msg, "/bad.sweep:2:26: params \"train.lr\": log_uniform"));
+    /* a dataset that cannot be opened: nothing is created either */
+    assert_int_equal(sweep("--data " TMP "/missing.npy --dir " TMP "/nodata " TMP "/one.sweep", &err), DG_EXIT_FAIL);
+    assert_non_null(strstr(err.msg, "missing.npy"));
+    assert_false(dg_path_exists(TMP "/nodata"));
 }
 
 int main(void) {
