@@ -30,6 +30,7 @@
 #define KG_MAX_FIELD 1024          /* longest field libcsv may buffer; longer means binary data */
 #define KG_NONE ((size_t)-1)
 #define KG_LIBCSV_OPTS (CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL)
+#define KG_LIBCSV_FIELD_BEGUN 2 /* libcsv's parser state (pstate) inside a field (libcsv.c, 3.0) */
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Options and names                                                                                                 */
@@ -536,9 +537,20 @@ static void slow_scan(int fd, kg_chunk *c, size_t from, int nf, int has_labels) 
             chunk_fail(c, c->lines, 1, "read failed");
             break;
         }
-        size_t used = csv_parse(&p, buf, (size_t)n, slow_field, slow_row, &x);
-        if (used < (size_t)n && !c->failed)
-            chunk_fail(c, c->lines, x.f + 1, "expected a CSV field, found %s", kg_csv_problem(&p));
+        /* One line at a time, so that a line end libcsv took into a quoted field is an error at once: the rows are cut
+         * into chunks at line ends, and a quoted field carried over one would make the result depend on where the
+         * cuts fell (libcsv's state FIELD_BEGUN with quoted set: inside the quotes). */
+        for (size_t at = 0, e; at < (size_t)n && !c->failed; at = e) {
+            for (e = at; e < (size_t)n && buf[e] != '\n' && buf[e] != '\r'; e++) {}
+            int eol = e < (size_t)n;
+            e += (size_t)eol;
+            size_t used = csv_parse(&p, buf + at, e - at, slow_field, slow_row, &x);
+            if (used < e - at && !c->failed)
+                chunk_fail(c, c->lines, x.f + 1, "expected a CSV field, found %s", kg_csv_problem(&p));
+            else if (eol && !c->failed && p.quoted && p.pstate == KG_LIBCSV_FIELD_BEGUN)
+                chunk_fail(c, c->lines, x.f + 1,
+                           "expected a closing quote, found none (a quoted field runs past its line)");
+        }
         off += (size_t)n;
     }
     if (!c->failed && csv_fini(&p, slow_field, slow_row, &x) != 0)

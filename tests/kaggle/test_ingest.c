@@ -186,6 +186,31 @@ static void test_rejected_fixtures(void **state) {
     }
 }
 
+/* A line end inside a quoted field is an error where it occurs, in every mode. libcsv used to carry the quoted field
+ * over the line end when the whole file was one chunk, and reported something later (here: the field "1\n2" is not
+ * an integer), while chunks cut at that line end reported the open quote: found by tests/fuzz/fuzz_ingest
+ * (corpus/ingest/crash-quote-across-line-end, a stray quote several lines later against the open quote). */
+static void test_quoted_field_across_line_end(void **state) {
+    (void)state;
+    const char *path = TMP "quote_eol.csv";
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs("label", fp);
+    for (int i = 0; i < DG_PIXELS; i++) fprintf(fp, ",pixel%d", i);
+    for (int r = 0; r < 3; r++) {
+        fputs("\n7", fp);
+        for (int i = 0; i < DG_PIXELS; i++) fputs(r == 0 && i == 1 ? ",\"1\n2\"" : ",0", fp);
+    }
+    fputs("\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    for (int m = 0; m < NMODES; m++)
+        check_rejected(path, KG_EXPECT_AUTO, ":2:3:", "expected a closing quote, found none (a quoted field runs past its line)",
+                       &modes[m]);
+    for (int m = 0; m < NMODES; m++)
+        check_rejected(DIGITS_SOURCE_DIR "/tests/fuzz/corpus/ingest/crash-quote-across-line-end", KG_EXPECT_AUTO,
+                       ":2:192:", "a quoted field runs past its line", &modes[m]);
+}
+
 static void test_missing_input_and_unwritable_output(void **state) {
     (void)state;
     dg_err err;
@@ -541,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_accepted_variants),
         cmocka_unit_test(test_rejected_fixtures),
         cmocka_unit_test(test_missing_input_and_unwritable_output),
+        cmocka_unit_test(test_quoted_field_across_line_end),
         cmocka_unit_test(test_generated_all_modes_agree),
         cmocka_unit_test(test_generated_error_lines),
         cmocka_unit_test(test_empty_lines_across_chunks),
