@@ -6,6 +6,7 @@
  *   tu_skip / tu_exit             a skipped test makes the program exit TU_SKIP_CODE, which CTest reports as
  *                                 "Not Run" (SKIP_RETURN_CODE in tests/CMakeLists.txt); cmocka's own skip() exits 0.
  *   tu_argv                       a stage's argv from one space-separated line.
+ *   tu_blocks_dataset             a small learnable labelled dataset file.
  *   tu_assert_close / _exact      float comparisons with an explicit tolerance, or exact where identity is the
  *                                 claim (cmocka's assert_float_equal rounds both sides to float and adds a hidden
  *                                 relative FLT_EPSILON, so an epsilon of 0 or 1e-12 there does not mean what it says).
@@ -23,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/dg_dataset.h"
+#include "core/dg_rng.h"
 
 /* ---- environment switches ---- */
 
@@ -90,6 +94,28 @@ static inline int tu_argv(char **argv, int max, const char *prog, const char *li
     for (char *t = strtok(buf, " "); t && argc < max - 1; t = strtok(NULL, " ")) argv[argc++] = t;
     argv[argc] = NULL;
     return argc;
+}
+
+/* ---- a learnable synthetic dataset ---- */
+
+/* A labelled dataset file of n rows: class c = (7 i) mod 10 is a bright 5x6 block at a class-dependent place on
+ * noise below 90, drawn from dg_rng (seed, DG_RNG_USER, 0, i); jitter 1 moves the block by 0 or 1 column. A small
+ * network learns it in an epoch or two. */
+static inline void tu_blocks_dataset(const char *path, size_t n, uint64_t seed, int jitter) {
+    dg_dataset_writer w;
+    dg_err err = {{0}};
+    if (dg_dataset_writer_open(&w, path, 1, &err) != 0) fail_msg("%s", err.msg);
+    uint8_t img[DG_PIXELS];
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)((i * 7) % 10);
+        dg_rng r = dg_rng_make(seed, DG_RNG_USER, 0, (uint32_t)i);
+        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
+        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5 + (jitter ? (int)dg_rng_below(&r, 2) : 0);
+        for (int y = y0; y < y0 + 6; y++)
+            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
+        if (dg_dataset_writer_add(&w, img, c, &err) != 0) fail_msg("%s", err.msg);
+    }
+    if (dg_dataset_writer_commit(&w, &err) != 0) fail_msg("%s", err.msg);
 }
 
 /* ---- float comparisons ----

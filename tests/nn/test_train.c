@@ -31,29 +31,11 @@
 #define DATA TMP "/synth.npy"
 #define N_ROWS 600
 
-/* Class c: a bright 6x6 square at a class-dependent place, on noise; learnable in an epoch or two. */
-static void make_dataset(const char *path, size_t n) {
-    dg_dataset_writer w;
-    dg_err err = {{0}};
-    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
-    uint8_t img[DG_PIXELS];
-    for (size_t i = 0; i < n; i++) {
-        int c = (int)((i * 7) % 10);
-        dg_rng r = dg_rng_make(99, DG_RNG_USER, 0, (uint32_t)i);
-        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
-        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5 + (int)dg_rng_below(&r, 2);
-        for (int y = y0; y < y0 + 6; y++)
-            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
-        assert_int_equal(dg_dataset_writer_add(&w, img, c, &err), 0);
-    }
-    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
-}
-
 static int setup(void **state) {
     (void)state;
     dg_err err = {{0}};
     if (dg_mkdirs(TMP, &err) != 0) return -1;
-    if (!dg_path_exists(DATA)) make_dataset(DATA, N_ROWS);
+    if (!dg_path_exists(DATA)) tu_blocks_dataset(DATA, N_ROWS, 99, 1);
     return 0;
 }
 

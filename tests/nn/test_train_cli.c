@@ -33,24 +33,6 @@ static int parse(nn_train_cli_opts *o, dg_err *err, const char *line) {
     return nn_train_cli_parse(argc, argv, o, err);
 }
 
-/* Class c: a bright block at a class-dependent place on noise (as tests/nn/test_train.c). */
-static void make_dataset(const char *path, size_t n) {
-    dg_dataset_writer w;
-    dg_err err = {{0}};
-    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
-    uint8_t img[DG_PIXELS];
-    for (size_t i = 0; i < n; i++) {
-        int c = (int)((i * 7) % 10);
-        dg_rng r = dg_rng_make(98, DG_RNG_USER, 0, (uint32_t)i);
-        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
-        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5;
-        for (int y = y0; y < y0 + 6; y++)
-            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
-        assert_int_equal(dg_dataset_writer_add(&w, img, c, &err), 0);
-    }
-    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
-}
-
 static void rm_run(const char *dir) {
     static const char *files[] = {"spec.txt",     "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
                                   "val_pred.npy", "val_ids.npy",   "result.json", "invocation.json"};
@@ -75,7 +57,7 @@ static int setup(void **state) {
     (void)state;
     dg_err err = {{0}};
     if (dg_mkdirs(TMP, &err) != 0) return -1;
-    make_dataset(DATA, N_ROWS);
+    tu_blocks_dataset(DATA, N_ROWS, 98, 0);
     return 0;
 }
 

@@ -43,24 +43,6 @@
     "name stats_inf\nflatten\ndense units=16\nbatchnorm\nrelu\ndense units=10\n"                                    \
     "train optimizer=sgd lr=10 weight_decay=1 batch=120 epochs=30\n"
 
-/* Class c: a bright 6x6 square at a class-dependent place, on noise (as tests/nn/test_train.c). */
-static void make_dataset(const char *path, size_t n) {
-    dg_dataset_writer w;
-    dg_err err = {{0}};
-    assert_int_equal(dg_dataset_writer_open(&w, path, 1, &err), 0);
-    uint8_t img[DG_PIXELS];
-    for (size_t i = 0; i < n; i++) {
-        int c = (int)((i * 7) % 10);
-        dg_rng r = dg_rng_make(99, DG_RNG_USER, 0, (uint32_t)i);
-        for (int p = 0; p < DG_PIXELS; p++) img[p] = (uint8_t)dg_rng_below(&r, 90);
-        int y0 = 3 + (c / 5) * 12, x0 = 1 + (c % 5) * 5 + (int)dg_rng_below(&r, 2);
-        for (int y = y0; y < y0 + 6; y++)
-            for (int x = x0; x < x0 + 5; x++) img[y * DG_SIDE + x] = (uint8_t)(200 + dg_rng_below(&r, 56));
-        assert_int_equal(dg_dataset_writer_add(&w, img, c, &err), 0);
-    }
-    assert_int_equal(dg_dataset_writer_commit(&w, &err), 0);
-}
-
 static void write_spec(const char *path, const char *text) {
     dg_err err = {{0}};
     if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
@@ -71,7 +53,7 @@ static int setup(void **state) {
     dg_err err = {{0}};
     if (dg_mkdirs(TMP, &err) != 0) return -1;
     dg_set_threads(2); /* as the digits-train runs (--threads 2), so in-process runs take the same steps */
-    if (!dg_path_exists(DATA)) make_dataset(DATA, N_ROWS);
+    if (!dg_path_exists(DATA)) tu_blocks_dataset(DATA, N_ROWS, 99, 1);
     write_spec(TMP "/loss.spec", SPEC_LOSS);
     write_spec(TMP "/stats.spec", SPEC_STATS);
     return 0;
