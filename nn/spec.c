@@ -194,12 +194,15 @@ static int parse_value(const parser *p, const key_def *k, const char *val, void 
         return 0;
     }
     case T_FLOAT: {
+        /* the range is checked on the float that is stored, so that "momentum=0.99999999" (1.0f) cannot slip
+         * into [0, 1) and a spec's canonical text always parses again */
         double v;
-        if (dg_parse_double(val, k->lo, k->hi, &v) != 0 || (k->lo_open && v <= k->lo) ||
-            (k->hi_open && v >= k->hi) || (v != 0 && (float)v == 0.0f))
+        float f = 0, lo = (float)k->lo, hi = (float)k->hi;
+        if (dg_parse_double(val, k->lo, k->hi, &v) != 0 || ((f = (float)v), f < lo || f > hi) ||
+            (k->lo_open && f <= lo) || (k->hi_open && f >= hi) || (v != 0 && f == 0.0f))
             return perr(p, val, "%s=%s: expected a number in %c%g, %g%c", k->key, val, k->lo_open ? '(' : '[', k->lo,
                         k->hi, k->hi_open ? ')' : ']');
-        *(float *)dst = (float)v;
+        *(float *)dst = f;
         return 0;
     }
     case T_OPT:

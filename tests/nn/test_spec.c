@@ -126,6 +126,9 @@ static void test_errors(void **state) {
         {"dense units=1e999", "expected an integer"},
         {"dense units=10\ndropout rate=1", "f.spec:2:14: rate=1: expected a number in [0, 1)"},
         {"dense units=10\ndropout rate=-0.1", "rate=-0.1: expected a number in [0, 1)"},
+        /* below 1 as a double, 1.0 as the float that is stored (found by tests/fuzz/fuzz_spec) */
+        {"dense units=10\ntrain momentum=0.99999999", "f.spec:2:16: momentum=0.99999999: expected a number in [0, 1)"},
+        {"dense units=10\ndropout rate=0.999999999", "rate=0.999999999: expected a number in [0, 1)"},
         {"dense units=10\ntrain lr=0", "f.spec:2:10: lr=0: expected a number in (0, 10]"},
         {"dense units=10\ntrain lr=nan", "lr=nan: expected a number"},
         {"dense units=10\ntrain optimizer=rmsprop", "optimizer=rmsprop: expected sgd, momentum"},
