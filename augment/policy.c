@@ -111,7 +111,9 @@ static int parse_value(const parser *ps, token v, const char *key, double *lo, d
 /* Check lo..hi within [min, max] (inclusive unless open). */
 static int check_bounds(const parser *ps, token v, const char *key, double lo, double hi, double min, double max,
                         int open_min, const char *what) {
-    if (lo < min || (open_min && lo == min) || hi > max)
+    /* checked on the floats that are stored too: "zoom 9e-80" is above 0 as a double but 0 as a float */
+    float lf = (float)lo, hf = (float)hi, mn = (float)min, mx = (float)max;
+    if (lo < min || (open_min && lo == min) || hi > max || lf < mn || (open_min && lf <= mn) || hf > mx)
         return fail_at(ps, v.s, "%s must be %s (got %.*s)", key, what, v.n, v.s);
     return 0;
 }

@@ -127,6 +127,8 @@ static void test_errors(void **state) {
     expect_error("elastic 34 4\n", "t.policy:1:9:", "no positional value");
     expect_error("rotate 10 p=1.5\n", "t.policy:1:13:", "p must be in [0, 1]");
     expect_error("rotate 10 p=-0.1\n", "t.policy:1:13:", "p must be in [0, 1]");
+    /* above 0 as a double, 0 as the float that is stored (found by tests/fuzz/fuzz_policy) */
+    expect_error("zoom 9e-80\n", "t.policy:1:6:", "factor must be a factor in (0, 10]");
     expect_error("# ok\nrotate 10 p=nan\n", "t.policy:2:13:", "NaN");
     expect_error("rotate degrees=10..-10\n", "t.policy:1:16:", "bad range");
     expect_error("rotate degrees=1..\n", "t.policy:1:16:", "range LO..HI");
