@@ -25,7 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include "core/dg_dataset.h"
+#include "core/dg_file.h"
 #include "core/dg_rng.h"
 
 /* ---- environment switches ---- */
@@ -116,6 +120,35 @@ static inline void tu_blocks_dataset(const char *path, size_t n, uint64_t seed, 
         if (dg_dataset_writer_add(&w, img, c, &err) != 0) fail_msg("%s", err.msg);
     }
     if (dg_dataset_writer_commit(&w, &err) != 0) fail_msg("%s", err.msg);
+}
+
+/* ---- run directories ---- */
+
+/* Remove a run directory made by a test: every plain file in it, then the directory (no error if absent). */
+static inline void tu_rm_run(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        char p[1024];
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* dir/name read whole, malloc'd and NUL-terminated (fails the test if it cannot be read); *n its size if n. */
+static inline char *tu_slurp(const char *dir, const char *name, size_t *n) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *data;
+    size_t len;
+    dg_err err = {{0}};
+    if (dg_read_file(p, &data, &len, &err) != 0) fail_msg("%s", err.msg);
+    if (n) *n = len;
+    return data;
 }
 
 /* ---- float comparisons ----

@@ -39,17 +39,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static void rm_run(const char *dir) {
-    static const char *files[] = {"spec.txt", "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
-                                  "val_pred.npy", "val_ids.npy", "result.json", "invocation.json"};
-    char p[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
 static nn_train_opts opts(const char *dir, const char *model) {
     nn_train_opts o;
     nn_train_opts_defaults(&o);
@@ -62,20 +51,9 @@ static nn_train_opts opts(const char *dir, const char *model) {
     return o;
 }
 
-static char *slurp(const char *dir, const char *name, size_t *n) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    char *d;
-    size_t len;
-    dg_err err = {{0}};
-    if (dg_read_file(p, &d, &len, &err) != 0) fail_msg("%s", err.msg);
-    if (n) *n = len;
-    return d;
-}
-
 static void assert_same_file(const char *a, const char *b, const char *name) {
     size_t na, nb;
-    char *da = slurp(a, name, &na), *db = slurp(b, name, &nb);
+    char *da = tu_slurp(a, name, &na), *db = tu_slurp(b, name, &nb);
     assert_int_equal(na, nb);
     if (memcmp(da, db, na) != 0) fail_msg("%s differs between %s and %s", name, a, b);
     free(da);
@@ -83,7 +61,7 @@ static void assert_same_file(const char *a, const char *b, const char *name) {
 }
 
 static cJSON *json_file(const char *dir, const char *name) {
-    char *d = slurp(dir, name, NULL);
+    char *d = tu_slurp(dir, name, NULL);
     cJSON *j = cJSON_Parse(d);
     free(d);
     assert_non_null(j);
@@ -99,7 +77,7 @@ static double num(const cJSON *o, const char *key) {
 static void test_full_run(void **state) {
     (void)state;
     const char *dir = TMP "/full";
-    rm_run(dir);
+    tu_rm_run(dir);
     nn_train_opts o = opts(dir, DIGITS_FIXTURES "/spec/tiny.spec");
     dg_err err = {{0}};
     if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
@@ -113,7 +91,7 @@ static void test_full_run(void **state) {
     assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "val-frac 0.2 split-seed 1");
     assert_string_equal(cJSON_GetObjectItem(res, "model")->valuestring, "model.safetensors");
     /* metrics.jsonl: one object per epoch with every field; training loss falls. */
-    char *m = slurp(dir, "metrics.jsonl", NULL);
+    char *m = tu_slurp(dir, "metrics.jsonl", NULL);
     int lines = 0;
     double first_loss = 0, last_loss = 0, last_val_acc = 0;
     for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
@@ -184,7 +162,7 @@ static void test_full_run(void **state) {
     dg_npy_close(&pred);
     dg_dataset_close(&ds);
     /* spec.txt is the resolved spec, which parses back. */
-    char *spec_txt = slurp(dir, "spec.txt", NULL);
+    char *spec_txt = tu_slurp(dir, "spec.txt", NULL);
     nn_spec s;
     assert_int_equal(nn_spec_parse(&s, spec_txt, "spec.txt", &err), 0);
     assert_int_equal(s.hyper.batch, 32);
@@ -204,8 +182,8 @@ static void test_full_run(void **state) {
 static void test_resume_identical(void **state) {
     (void)state;
     const char *a = TMP "/ra", *b = TMP "/rb";
-    rm_run(a);
-    rm_run(b);
+    tu_rm_run(a);
+    tu_rm_run(b);
     dg_err err = {{0}};
     nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tinycnn.spec");
     nn_train_opts ob = opts(b, DIGITS_FIXTURES "/spec/tinycnn.spec");
@@ -243,7 +221,7 @@ static void test_resume_identical(void **state) {
     assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "fold 2/3 split-seed 1");
     cJSON_Delete(res);
     /* metrics.jsonl has the same epochs and numbers except the timings. */
-    char *ma = slurp(a, "metrics.jsonl", NULL), *mb = slurp(b, "metrics.jsonl", NULL);
+    char *ma = tu_slurp(a, "metrics.jsonl", NULL), *mb = tu_slurp(b, "metrics.jsonl", NULL);
     char *sa, *sb;
     char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
     int lines = 0;
@@ -258,7 +236,7 @@ static void test_resume_identical(void **state) {
     free(ma);
     free(mb);
     /* A checkpoint of another run is refused with a clear message. */
-    rm_run(b);
+    tu_rm_run(b);
     ob.resume = 0;
     ob.stop_after = 1;
     assert_int_equal(nn_train_run(&ob, &err), 1);
@@ -289,14 +267,14 @@ static void test_kill_and_resume(void **state) {
     char cmd[2048], epochs[16];
     snprintf(epochs, sizeof epochs, "%d", KILL_EPOCHS);
     /* the uninterrupted run, through the same program and options */
-    rm_run(a);
+    tu_rm_run(a);
     snprintf(cmd, sizeof cmd,
              "%s --data %s --model %s/spec/tiny.spec --run %s --seed 5 --val-frac 0.2 --epochs %s --quiet", bin,
              DATA, DIGITS_FIXTURES, a, epochs);
     assert_int_equal(system(cmd), 0);
     uint32_t killed_at = 0;
     for (int try = 0; try < KILL_TRIES && !killed_at; try++) {
-        rm_run(b);
+        tu_rm_run(b);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -355,9 +333,9 @@ static void test_kill_and_resume(void **state) {
 static void test_augment(void **state) {
     (void)state;
     const char *a = TMP "/aug_a", *b = TMP "/aug_b", *c = TMP "/aug_c";
-    rm_run(a);
-    rm_run(b);
-    rm_run(c);
+    tu_rm_run(a);
+    tu_rm_run(b);
+    tu_rm_run(c);
     dg_err err = {{0}};
     nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tiny.spec"), ob = opts(b, DIGITS_FIXTURES "/spec/tiny.spec"),
                   oc = opts(c, DIGITS_FIXTURES "/spec/tiny.spec");
@@ -373,14 +351,14 @@ static void test_augment(void **state) {
     if (nn_train_run(&oc, &err) != 0) fail_msg("%s", err.msg);
     assert_same_file(a, b, "model.safetensors");
     assert_same_file(a, b, "val_pred.npy");
-    char *sa = slurp(a, "val_pred.npy", NULL), *sc = slurp(c, "val_pred.npy", NULL);
+    char *sa = tu_slurp(a, "val_pred.npy", NULL), *sc = tu_slurp(c, "val_pred.npy", NULL);
     assert_memory_not_equal(sa + 128, sc + 128, 4 * 10 * (N_ROWS / 5));
     free(sa);
     free(sc);
-    char *spec = slurp(a, "spec.txt", NULL);
+    char *spec = tu_slurp(a, "spec.txt", NULL);
     assert_non_null(strstr(spec, " augment=kaggle\n"));
     free(spec);
-    spec = slurp(c, "spec.txt", NULL);
+    spec = tu_slurp(c, "spec.txt", NULL);
     assert_non_null(strstr(spec, " augment=none\n"));
     free(spec);
     cJSON *res = json_file(a, "result.json");
@@ -391,7 +369,7 @@ static void test_augment(void **state) {
 static void test_early_stop(void **state) {
     (void)state;
     const char *dir = TMP "/es";
-    rm_run(dir);
+    tu_rm_run(dir);
     dg_err err = {{0}};
     char spec[] = "name es\nflatten\ndense units=32\nrelu\ndense units=10\n"
                   "train optimizer=sgd lr=2 batch=16 epochs=12 early_stop=2\n";
@@ -399,7 +377,7 @@ static void test_early_stop(void **state) {
     nn_train_opts o = opts(dir, TMP "/es.spec");
     if (nn_train_run(&o, &err) != 0) fail_msg("%s", err.msg);
     /* Replay the rule on metrics.jsonl: stop once 2 epochs pass without a lower val_loss; keep the best. */
-    char *m = slurp(dir, "metrics.jsonl", NULL);
+    char *m = tu_slurp(dir, "metrics.jsonl", NULL);
     int lines = 0, best_epoch = 0, bad = 0, stopped_at = 0;
     double best = INFINITY;
     for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
@@ -430,7 +408,7 @@ static void test_early_stop(void **state) {
 static void test_diverges(void **state) {
     (void)state;
     const char *dir = TMP "/nan";
-    rm_run(dir);
+    tu_rm_run(dir);
     dg_err err = {{0}};
     /* A deep linear net (leaky slope 1) whose learning rate grows 10x per epoch: it trains, then the weights
      * grow geometrically until the loss overflows. */
@@ -461,7 +439,7 @@ static void test_diverges(void **state) {
 static void test_tensorboard_and_invocation(void **state) {
     (void)state;
     const char *dir = TMP "/tb", *tb = TMP "/tb_events";
-    rm_run(dir);
+    tu_rm_run(dir);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tb);
     assert_int_equal(system(cmd), 0);
@@ -484,7 +462,7 @@ static void test_tensorboard_and_invocation(void **state) {
 
     /* the metrics, epoch by epoch */
     double want[5][7];
-    char *m = slurp(dir, "metrics.jsonl", NULL);
+    char *m = tu_slurp(dir, "metrics.jsonl", NULL);
     int ne = 0;
     static const char *keys[6] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr", "images_per_s"};
     for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {

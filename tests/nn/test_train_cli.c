@@ -33,26 +33,6 @@ static int parse(nn_train_cli_opts *o, dg_err *err, const char *line) {
     return nn_train_cli_parse(argc, argv, o, err);
 }
 
-static void rm_run(const char *dir) {
-    static const char *files[] = {"spec.txt",     "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
-                                  "val_pred.npy", "val_ids.npy",   "result.json", "invocation.json"};
-    char p[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static char *slurp(const char *dir, const char *name, size_t *n) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    char *d;
-    dg_err err = {{0}};
-    if (dg_read_file(p, &d, n, &err) != 0) fail_msg("%s", err.msg);
-    return d;
-}
-
 static int setup(void **state) {
     (void)state;
     dg_err err = {{0}};
@@ -195,8 +175,8 @@ static void test_summary_to_stream(void **state) {
 static void test_run_matches_library(void **state) {
     (void)state;
     const char *a = TMP "/cli", *b = TMP "/lib";
-    rm_run(a);
-    rm_run(b);
+    tu_rm_run(a);
+    tu_rm_run(b);
     nn_train_cli_opts o;
     dg_err err;
     assert_int_equal(parse(&o, &err, "--data " DATA " --model " TINY " --run " TMP "/cli --epochs 2 --batch 16 "
@@ -220,7 +200,7 @@ static void test_run_matches_library(void **state) {
     static const char *same[] = {"model.safetensors", "val_pred.npy", "val_ids.npy", "spec.txt"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         size_t na, nb;
-        char *da = slurp(a, same[i], &na), *db = slurp(b, same[i], &nb);
+        char *da = tu_slurp(a, same[i], &na), *db = tu_slurp(b, same[i], &nb);
         if (na != nb || memcmp(da, db, na) != 0) fail_msg("%s differs between the CLI run and nn_train_run", same[i]);
         free(da);
         free(db);
@@ -235,11 +215,11 @@ static void test_run_matches_library(void **state) {
     assert_int_equal(f.h.shape[1], 10);
     dg_npy_close(&f);
     size_t n;
-    char *spec = slurp(a, "spec.txt", &n);
+    char *spec = tu_slurp(a, "spec.txt", &n);
     assert_non_null(strstr(spec, "batch=16"));
     assert_non_null(strstr(spec, "epochs=2"));
     free(spec);
-    char *result = slurp(a, "result.json", &n);
+    char *result = tu_slurp(a, "result.json", &n);
     assert_non_null(strstr(result, "\"epochs\":2"));
     free(result);
 
@@ -252,8 +232,8 @@ static void test_run_matches_library(void **state) {
     assert_int_equal(parse(&o, &err, "--data " TMP "/missing.npy --model " TINY " --run " TMP "/x --quiet"), 0);
     assert_int_equal(nn_train_cli_run(&o, &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "missing.npy"));
-    rm_run(a);
-    rm_run(b);
+    tu_rm_run(a);
+    tu_rm_run(b);
 }
 
 /* --tensorboard reaches the run's options (NULL by default), and the run records its command line. */
@@ -264,14 +244,14 @@ static void test_tensorboard_and_command(void **state) {
     assert_int_equal(parse(&o, &err, "--data d --model m --run r"), 0);
     assert_null(o.train.tensorboard);
     const char *dir = TMP "/cmd";
-    rm_run(dir);
+    tu_rm_run(dir);
     assert_int_equal(parse(&o, &err, "--data " DATA " --model " TINY " --run " TMP "/cmd --epochs 1 --quiet "
                                      "--tensorboard " TMP "/cmd_tb"),
                      0);
     assert_string_equal(o.train.tensorboard, TMP "/cmd_tb");
     if (nn_train_cli_run(&o, &err) != DG_EXIT_OK) fail_msg("%s", err.msg);
     size_t n;
-    char *inv = slurp(dir, "invocation.json", &n);
+    char *inv = tu_slurp(dir, "invocation.json", &n);
     assert_non_null(strstr(inv, "\"command\":\t\"digits-train --data " DATA " --model " TINY " --run " TMP
                                 "/cmd --epochs 1 --quiet --tensorboard " TMP "/cmd_tb\""));
     free(inv);

@@ -59,28 +59,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static void rm_run(const char *dir) {
-    static const char *files[] = {"spec.txt", "metrics.jsonl", "checkpoint.ckpt", "model.safetensors",
-                                  "val_pred.npy", "val_ids.npy", "result.json"};
-    char p[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static char *slurp(const char *dir, const char *name, size_t *n) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    char *d;
-    size_t len;
-    dg_err err = {{0}};
-    if (dg_read_file(p, &d, &len, &err) != 0) fail_msg("%s", err.msg);
-    if (n) *n = len;
-    return d;
-}
-
 static int has(const char *dir, const char *name) {
     char p[512];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -130,12 +108,12 @@ static void check_divergence(const char *spec, const char *name, const char *wha
     char dir[256], errfile[256];
     snprintf(dir, sizeof dir, TMP "/%s_cli", name);
     snprintf(errfile, sizeof errfile, TMP "/%s.stderr", name);
-    rm_run(dir);
+    tu_rm_run(dir);
     int status = run_train(spec, dir, NULL, NULL, errfile);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
     size_t n;
-    char *msg = slurp(TMP, strrchr(errfile, '/') + 1, &n);
+    char *msg = tu_slurp(TMP, strrchr(errfile, '/') + 1, &n);
     print_message("%s", msg);
     assert_non_null(strstr(msg, "digits-train: epoch "));
     assert_non_null(strstr(msg, what));
@@ -154,7 +132,7 @@ static void check_divergence(const char *spec, const char *name, const char *wha
 
     /* in-process: stop after epoch - 1, keep the bytes, resume into the diverging epoch */
     snprintf(dir, sizeof dir, TMP "/%s_lib", name);
-    rm_run(dir);
+    tu_rm_run(dir);
     nn_train_opts o;
     nn_train_opts_defaults(&o);
     o.data = DATA;
@@ -167,7 +145,7 @@ static void check_divergence(const char *spec, const char *name, const char *wha
     dg_err err = {{0}};
     assert_int_equal(nn_train_run(&o, &err), 1);
     size_t n_ckpt, n_metrics;
-    char *ckpt = slurp(dir, "checkpoint.ckpt", &n_ckpt), *metrics = slurp(dir, "metrics.jsonl", &n_metrics);
+    char *ckpt = tu_slurp(dir, "checkpoint.ckpt", &n_ckpt), *metrics = tu_slurp(dir, "metrics.jsonl", &n_metrics);
     o.stop_after = 0;
     o.resume = 1;
     assert_int_equal(nn_train_run(&o, &err), -1);
@@ -178,10 +156,10 @@ static void check_divergence(const char *spec, const char *name, const char *wha
     assert_int_equal(step2, step);
     assert_non_null(strstr(err.msg, what));
     size_t n2;
-    char *ckpt2 = slurp(dir, "checkpoint.ckpt", &n2);
+    char *ckpt2 = tu_slurp(dir, "checkpoint.ckpt", &n2);
     assert_int_equal(n2, n_ckpt);
     if (memcmp(ckpt, ckpt2, n_ckpt) != 0) fail_msg("%s/checkpoint.ckpt changed in the diverging epoch", dir);
-    char *metrics2 = slurp(dir, "metrics.jsonl", &n2);
+    char *metrics2 = tu_slurp(dir, "metrics.jsonl", &n2);
     assert_int_equal(n2, n_metrics);
     if (memcmp(metrics, metrics2, n_metrics) != 0) fail_msg("%s/metrics.jsonl changed in the diverging epoch", dir);
     assert_false(has(dir, "result.json"));
@@ -211,7 +189,7 @@ static void test_stats_overflow(void **state) {
     (void)state;
     check_divergence(TMP "/stats.spec", "stats", "bn1.running_var holds non-finite values after the optimizer step "
                                                  "(training loss was ");
-    char *msg = slurp(TMP, "stats.stderr", NULL);
+    char *msg = tu_slurp(TMP, "stats.stderr", NULL);
     const char *was = strstr(msg, "training loss was ");
     assert_non_null(was);
     double loss = strtod(was + strlen("training loss was "), NULL);
@@ -225,11 +203,11 @@ static void test_first_epoch(void **state) {
     write_spec(TMP "/first.spec", "name first\nflatten\ndense units=16\nbatchnorm\nrelu\ndense units=10\n"
                                   "train optimizer=sgd lr=10 weight_decay=1 batch=16 epochs=3\n");
     const char *dir = TMP "/first";
-    rm_run(dir);
+    tu_rm_run(dir);
     int status = run_train(TMP "/first.spec", dir, NULL, NULL, TMP "/first.stderr");
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    char *msg = slurp(TMP, "first.stderr", NULL);
+    char *msg = tu_slurp(TMP, "first.stderr", NULL);
     unsigned epoch;
     int step;
     parse_where(msg, &epoch, &step);
@@ -248,7 +226,7 @@ static void test_validation_nan(void **state) {
     write_spec(TMP "/val.spec", "name val_nan\nflatten\ndense units=10\n"
                                 "train optimizer=sgd lr=10 weight_decay=1 batch=480 epochs=100\n");
     const char *dir = TMP "/val";
-    rm_run(dir);
+    tu_rm_run(dir);
     nn_train_opts o;
     nn_train_opts_defaults(&o);
     o.data = DATA;
@@ -282,9 +260,9 @@ static void test_trap_fe_traps(void **state) {
     for (int s = 0; s < 2; s++)
         for (int t = 0; t < 2; t++) {
             const char *dir = TMP "/trap";
-            rm_run(dir);
+            tu_rm_run(dir);
             int status = run_train(specs[s], dir, "1", threads[t], TMP "/trap.stderr");
-            char *msg = slurp(TMP, "trap.stderr", NULL);
+            char *msg = tu_slurp(TMP, "trap.stderr", NULL);
             if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGFPE)
                 fail_msg("%s, %s threads: expected death by SIGFPE, got status %#x; stderr:\n%s", specs[s],
                          threads[t], status, msg);
@@ -304,10 +282,10 @@ static void test_trap_fe_quiet(void **state) {
         tu_env no_avx2;
         if (s == 2) tu_env_set(&no_avx2, "DIGITS_NO_AVX2", "1");
         const char *dir = TMP "/quiet";
-        rm_run(dir);
+        tu_rm_run(dir);
         int status = run_train(specs[s], dir, "1", NULL, TMP "/quiet.stderr");
         if (s == 2) tu_env_restore(&no_avx2);
-        char *msg = slurp(TMP, "quiet.stderr", NULL);
+        char *msg = tu_slurp(TMP, "quiet.stderr", NULL);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             fail_msg("%s%s: status %#x with DIGITS_TRAP_FE=1; stderr:\n%s", specs[s],
                      s == 2 ? " (DIGITS_NO_AVX2=1)" : "", status, msg);
