@@ -124,10 +124,13 @@ typedef struct frame {
     int w, h;
     int top;               /* the plot's top edge: MT, lower when a legend row or value labels need room */
     double x0, x1, y0, y1; /* data range */
-    int log_y;
+    int log_x, log_y;      /* the range is then in log10 units */
 } frame;
 
-static double px(const frame *f, double x) { return ML + (x - f->x0) / (f->x1 - f->x0) * (f->w - ML - MR); }
+static double px(const frame *f, double x) {
+    if (f->log_x) x = log10(x);
+    return ML + (x - f->x0) / (f->x1 - f->x0) * (f->w - ML - MR);
+}
 static double py(const frame *f, double y) {
     if (f->log_y) y = log10(y);
     return f->h - MB - (y - f->y0) / (f->y1 - f->y0) * (f->h - f->top - MB);
@@ -168,11 +171,32 @@ static int usable(const dg_svg_axes *ax, double x, double y) {
     return isfinite(x) && isfinite(y) && !(ax && ax->log_y && y <= 0);
 }
 
+/* Ticks of a log10 range [lo, hi] (log units): whole decades, with 2x and 5x between them when there are at most
+ * three; *a and *b receive the covering decades. */
+static int log_ticks(double lo, double hi, double *ticks, double *a, double *b) {
+    if (!isfinite(lo) || !isfinite(hi)) lo = 0, hi = 1;
+    *a = floor(lo);
+    *b = ceil(hi);
+    if (*b <= *a) *b = *a + 1;
+    int n = 0, few = *b - *a <= 3;
+    for (double e = *a; e <= *b + 1e-9 && n < 30; e += 1) {
+        ticks[n++] = e;
+        if (few && e < *b - 0.5) ticks[n++] = e + log10(2.0), ticks[n++] = e + log10(5.0);
+    }
+    return n;
+}
+
 void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s, int ns) {
+    dg_svg_line_chart_ex(t, ax, s, ns, NULL);
+}
+
+void dg_svg_line_chart_ex(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s, int ns,
+                          const dg_svg_line_opts *o) {
     frame f;
     memset(&f, 0, sizeof f);
     open_svg(t, ax, &f.w, &f.h, "line");
-    f.top = ns > 1 ? MT + 16 : MT; /* a legend row above the plot */
+    int legend = ns > 1 && !(o && o->no_legend);
+    f.top = legend ? MT + 16 : MT; /* a legend row above the plot */
     f.log_y = ax && ax->log_y;
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int k = 0; k < ns; k++)
@@ -201,17 +225,7 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     }
     int ny;
     if (f.log_y) { /* decades */
-        if (!isfinite(ylo)) ylo = 0, yhi = 1;
-        f.y0 = floor(ylo);
-        f.y1 = ceil(yhi);
-        if (f.y1 <= f.y0) f.y1 = f.y0 + 1;
-        ny = 0;
-        /* decades, and 2x and 5x between them when there are few decades */
-        int few = f.y1 - f.y0 <= 3;
-        for (double e = f.y0; e <= f.y1 + 1e-9 && ny < 30; e += 1) {
-            yt[ny++] = e;
-            if (few && e < f.y1 - 0.5) yt[ny++] = e + log10(2.0), yt[ny++] = e + log10(5.0);
-        }
+        ny = log_ticks(ylo, yhi, yt, &f.y0, &f.y1);
     } else {
         ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
     }
@@ -243,24 +257,47 @@ void dg_svg_line_chart(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s
     }
     dg_text_printf(t, "</g>\n");
     axis_labels(t, ax, f.w, f.h);
+    for (int i = 0; o && i < o->n_xmarks; i++) {
+        double v = o->xmarks[i];
+        if (!isfinite(v) || v < f.x0 || v > f.x1) continue;
+        dg_text_printf(t, "<line class=\"xmark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#d62728\" "
+                          "stroke-width=\"1.2\" stroke-dasharray=\"2 3\"/>",
+                       px(&f, v), T, px(&f, v), B);
+        int right = v < (f.x0 + f.x1) / 2; /* the label inside the plot */
+        dg_text_printf(t, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" fill=\"#d62728\" font-size=\"9\">",
+                       px(&f, v) + (right ? 3 : -3), T + 10, right ? "start" : "end");
+        dg_text_escape(t, o->xmark_label ? o->xmark_label : "");
+        dg_text_printf(t, " %g</text>\n", v);
+    }
+    double sw = o && o->stroke_width > 0 ? o->stroke_width : 1.8;
+    char opacity[40] = "";
+    if (o && o->opacity > 0 && o->opacity < 1) snprintf(opacity, sizeof opacity, " stroke-opacity=\"%.2f\"", o->opacity);
     for (int k = 0; k < ns; k++) {
         const char *color = s[k].color ? s[k].color : "#1f77b4";
         dg_text_printf(t, "<polyline class=\"series\" data-series=\"");
         dg_text_escape(t, s[k].name ? s[k].name : "");
         dg_text_printf(t, "\" fill=\"none\" stroke=\"");
         dg_text_escape(t, color);
-        dg_text_printf(t, "\" stroke-width=\"1.8\"%s points=\"", s[k].dashed ? " stroke-dasharray=\"5 3\"" : "");
-        int first = 1;
+        dg_text_printf(t, "\" stroke-width=\"%.2g\"%s%s points=\"", sw, opacity,
+                       s[k].dashed ? " stroke-dasharray=\"5 3\"" : "");
+        int first = 1, last = -1;
         for (int i = 0; i < s[k].n; i++) {
             if (!usable(ax, s[k].x[i], s[k].y[i])) continue;
             dg_text_printf(t, "%s%.1f,%.1f", first ? "" : " ", px(&f, s[k].x[i]), py(&f, s[k].y[i]));
             first = 0;
+            last = i;
         }
         dg_text_printf(t, "\"/>\n");
+        if (o && o->end_mark && o->end_mark[k] && last >= 0) {
+            dg_text_printf(t, "<circle class=\"end\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"none\" stroke=\"",
+                           px(&f, s[k].x[last]), py(&f, s[k].y[last]));
+            dg_text_escape(t, color);
+            dg_text_printf(t, "\"/>\n");
+        }
     }
     /* Legend: one row between the title and the plot, from the plot's left edge. */
     int lx = L;
-    for (int k = 0; k < ns && ns > 1; k++) {
+    for (int k = 0; k < ns && legend; k++) {
         const char *color = s[k].color ? s[k].color : "#1f77b4";
         int y = MT + 6;
         dg_text_printf(t, "<g class=\"legend\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"", lx, y - 4,
@@ -390,5 +427,255 @@ void dg_svg_bars(dg_text *t, const dg_svg_axes *ax, const double *v, int n, cons
     }
     dg_text_printf(t, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", L, B, R, B);
     axis_labels(t, ax, f.w, f.h);
+    dg_text_printf(t, "</svg>\n");
+}
+
+/* ---- scatter ---- */
+
+static int point_ok(const dg_svg_axes *ax, const dg_svg_points *p, int i) {
+    double x = p->x[i], y = p->y[i];
+    if (!isfinite(x) || !isfinite(y)) return 0;
+    if (p->log_x && !p->categories && x <= 0) return 0;
+    if (ax && ax->log_y && y <= 0) return 0;
+    if (p->categories && (x < 0 || x >= p->n_categories)) return 0;
+    return 1;
+}
+
+void dg_svg_scatter(dg_text *t, const dg_svg_axes *ax, const dg_svg_points *p) {
+    frame f;
+    memset(&f, 0, sizeof f);
+    open_svg(t, ax, &f.w, &f.h, "scatter");
+    f.top = MT;
+    f.log_x = p->log_x && !p->categories;
+    f.log_y = ax && ax->log_y;
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int i = 0; i < p->n; i++) {
+        if (!point_ok(ax, p, i)) continue;
+        double x = f.log_x ? log10(p->x[i]) : p->x[i];
+        double e = p->yerr && isfinite(p->yerr[i]) ? fabs(p->yerr[i]) : 0;
+        double ya = p->y[i] - e, yb = p->y[i] + e;
+        if (f.log_y) ya = ya > 0 ? log10(ya) : log10(p->y[i]), yb = log10(yb);
+        xlo = fmin(xlo, x), xhi = fmax(xhi, x);
+        ylo = fmin(ylo, ya), yhi = fmax(yhi, yb);
+    }
+    if (ax && ax->ymin < ax->ymax) {
+        ylo = f.log_y ? log10(ax->ymin) : ax->ymin;
+        yhi = f.log_y ? log10(ax->ymax) : ax->ymax;
+    }
+    double xt[32], yt[32];
+    int nx, ny;
+    if (p->categories) {
+        f.x0 = -0.5;
+        f.x1 = p->n_categories > 0 ? p->n_categories - 0.5 : 0.5;
+        nx = 0;
+    } else if (f.log_x) {
+        nx = log_ticks(xlo, xhi, xt, &f.x0, &f.x1);
+    } else {
+        nx = dg_svg_ticks(xlo, xhi, 8, xt, &f.x0, &f.x1);
+        /* whole-number x (ranks, counts): no ticks between them */
+        int integral = isfinite(xlo);
+        for (int i = 0; i < p->n && integral; i++)
+            if (point_ok(ax, p, i)) integral = p->x[i] == floor(p->x[i]);
+        if (integral && nx > 1 && xt[1] - xt[0] < 1) {
+            f.x0 = floor(xlo);
+            f.x1 = fmax(ceil(xhi), f.x0 + 1);
+            nx = 0;
+            for (double v = f.x0; v <= f.x1 && nx < 32; v += 1) xt[nx++] = v;
+        }
+    }
+    if (f.log_y) ny = log_ticks(ylo, yhi, yt, &f.y0, &f.y1);
+    else ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
+    /* a margin of 3% inside the frame, so no point sits on its edge */
+    if (!p->categories) {
+        double d = 0.03 * (f.x1 - f.x0);
+        f.x0 -= d, f.x1 += d;
+    }
+    double dy = 0.03 * (f.y1 - f.y0);
+    f.y0 -= dy, f.y1 += dy;
+    int L = ML, R = f.w - MR, T = f.top, B = f.h - MB;
+    char lab[64];
+    dg_text_printf(t, "<g class=\"grid\" stroke=\"#ddd\">\n");
+    for (int i = 0; i < ny; i++) {
+        double y = f.log_y ? py(&f, pow(10, yt[i])) : py(&f, yt[i]);
+        dg_text_printf(t, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", L, y, R, y);
+    }
+    for (int i = 0; i < nx; i++) {
+        double x = f.log_x ? px(&f, pow(10, xt[i])) : px(&f, xt[i]);
+        dg_text_printf(t, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, T, x, B);
+    }
+    dg_text_printf(t, "</g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n",
+                   L, T, R - L, B - T);
+    dg_text_printf(t, "<g class=\"ticks\" fill=\"#333\">\n");
+    for (int i = 0; i < ny; i++) {
+        if (f.log_y) snprintf(lab, sizeof lab, "%.3g", pow(10, yt[i]));
+        else tick_label(lab, sizeof lab, yt[i], ny > 1 ? yt[1] - yt[0] : 1);
+        double y = f.log_y ? py(&f, pow(10, yt[i])) : py(&f, yt[i]);
+        dg_text_printf(t, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", L - 4, y + 4, lab);
+    }
+    for (int i = 0; i < nx; i++) {
+        if (f.log_x) snprintf(lab, sizeof lab, "%.3g", pow(10, xt[i]));
+        else tick_label(lab, sizeof lab, xt[i], nx > 1 ? xt[1] - xt[0] : 1);
+        double x = f.log_x ? px(&f, pow(10, xt[i])) : px(&f, xt[i]);
+        dg_text_printf(t, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x, B + 14, lab);
+    }
+    for (int i = 0; p->categories && i < p->n_categories; i++) {
+        dg_text_printf(t, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px(&f, i), B + 14);
+        dg_text_escape(t, p->categories[i]);
+        dg_text_printf(t, "</text>\n");
+    }
+    dg_text_printf(t, "</g>\n");
+    axis_labels(t, ax, f.w, f.h);
+    for (int i = 0; i < p->n; i++) {
+        if (!point_ok(ax, p, i)) continue;
+        const char *color = p->colors && p->colors[i] ? p->colors[i] : "#1f77b4";
+        double x = px(&f, p->x[i]), y = py(&f, p->y[i]);
+        if (p->yerr && isfinite(p->yerr[i]) && p->yerr[i] != 0) {
+            double e = fabs(p->yerr[i]);
+            double ya = p->y[i] - e, yb = p->y[i] + e;
+            if (f.log_y && ya <= 0) ya = p->y[i];
+            dg_text_printf(t, "<line class=\"err\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", x,
+                           py(&f, ya), x, py(&f, yb));
+            dg_text_escape(t, color);
+            dg_text_printf(t, "\"/>");
+        }
+        dg_text_printf(t, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"", x, y);
+        dg_text_escape(t, color);
+        dg_text_printf(t, "\" fill-opacity=\"0.7\">");
+        if (p->tips) {
+            dg_text_printf(t, "<title>");
+            dg_text_escape(t, p->tips[i]);
+            dg_text_printf(t, "</title>");
+        }
+        dg_text_printf(t, "</circle>\n");
+    }
+    dg_text_printf(t, "</svg>\n");
+}
+
+/* ---- parallel coordinates ---- */
+
+/* Light orange (u = 0) to dark blue (u = 1). */
+static void ramp2(double u, int rgb[3]) {
+    static const int lo[3] = {253, 174, 97}, hi[3] = {8, 48, 107};
+    if (!isfinite(u) || u < 0) u = 0;
+    if (u > 1) u = 1;
+    for (int c = 0; c < 3; c++) rgb[c] = (int)lround(lo[c] + (hi[c] - lo[c]) * u);
+}
+
+typedef struct pc_rank {
+    double key;
+    int i;
+} pc_rank;
+
+static int pc_cmp(const void *a, const void *b) {
+    const pc_rank *x = a, *y = b;
+    int xf = isfinite(x->key), yf = isfinite(y->key);
+    if (xf != yf) return xf ? 1 : -1; /* rows without a colour value first (underneath) */
+    if (xf && x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The value's place on an axis, 0 (bottom) .. 1 (top), or NaN when it has none. */
+static double pc_unit(const dg_svg_pc_axis *a, double v, double lo, double hi) {
+    if (!isfinite(v)) return NAN;
+    if (a->categories) {
+        if (v < 0 || v >= a->n_categories) return NAN;
+        return a->n_categories > 1 ? v / (a->n_categories - 1) : 0.5;
+    }
+    if (a->log) {
+        if (v <= 0) return NAN;
+        v = log10(v);
+    }
+    return hi > lo ? (v - lo) / (hi - lo) : 0.5;
+}
+
+void dg_svg_parallel(dg_text *t, const dg_svg_axes *ax, const dg_svg_pc_axis *axes, int n_axes, const double *v,
+                     int n, const double *color_by, const char *const *tips) {
+    int w, h;
+    open_svg(t, ax, &w, &h, "parallel");
+    if (n_axes < 1) {
+        dg_text_printf(t, "</svg>\n");
+        return;
+    }
+    double *lo = malloc(2 * (size_t)n_axes * sizeof *lo);
+    pc_rank *order = malloc(((size_t)n + 1) * sizeof *order);
+    if (!lo || !order) {
+        free(lo);
+        free(order);
+        t->oom = 1;
+        return;
+    }
+    double *hi = lo + n_axes;
+    for (int k = 0; k < n_axes; k++) {
+        lo[k] = INFINITY, hi[k] = -INFINITY;
+        for (int i = 0; i < n; i++) {
+            double x = v[(size_t)i * (size_t)n_axes + (size_t)k];
+            if (!isfinite(x) || (axes[k].log && x <= 0)) continue;
+            if (axes[k].log) x = log10(x);
+            lo[k] = fmin(lo[k], x), hi[k] = fmax(hi[k], x);
+        }
+    }
+    double clo = INFINITY, chi = -INFINITY;
+    for (int i = 0; color_by && i < n; i++)
+        if (isfinite(color_by[i])) clo = fmin(clo, color_by[i]), chi = fmax(chi, color_by[i]);
+    int L = ML, R = w - MR, T = MT + 8, B = h - MB;
+    double step = n_axes > 1 ? (double)(R - L) / (n_axes - 1) : 0;
+    double x0 = n_axes > 1 ? L : (L + R) / 2.0;
+    /* the rows, the best coloured last (on top) */
+    for (int i = 0; i < n; i++) order[i] = (pc_rank){color_by ? color_by[i] : 0, i};
+    qsort(order, (size_t)n, sizeof *order, pc_cmp);
+    for (int q = 0; q < n; q++) {
+        int i = order[q].i;
+        int rgb[3] = {31, 119, 180};
+        if (color_by) ramp2(chi > clo ? (color_by[i] - clo) / (chi - clo) : 1, rgb);
+        dg_text_printf(t, "<polyline class=\"pc-line\" fill=\"none\" stroke=\"rgb(%d,%d,%d)\" stroke-opacity=\"0.6\" "
+                          "points=\"", rgb[0], rgb[1], rgb[2]);
+        int first = 1;
+        for (int k = 0; k < n_axes; k++) {
+            double u = pc_unit(&axes[k], v[(size_t)i * (size_t)n_axes + (size_t)k], lo[k], hi[k]);
+            if (!isfinite(u)) continue;
+            dg_text_printf(t, "%s%.1f,%.1f", first ? "" : " ", x0 + k * step, B - u * (B - T));
+            first = 0;
+        }
+        dg_text_printf(t, "\">");
+        if (tips) {
+            dg_text_printf(t, "<title>");
+            dg_text_escape(t, tips[i]);
+            dg_text_printf(t, "</title>");
+        }
+        dg_text_printf(t, "</polyline>\n");
+    }
+    /* the axes over the lines: a line, the name under it, the ends (or the words) beside it */
+    char lab[64];
+    for (int k = 0; k < n_axes; k++) {
+        double x = x0 + k * step;
+        const char *anchor = k == n_axes - 1 && n_axes > 1 ? "end" : "start";
+        double tx = k == n_axes - 1 && n_axes > 1 ? x - 3 : x + 3;
+        dg_text_printf(t, "<g class=\"pc-axis\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#444\"/>"
+                          "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" font-weight=\"bold\">",
+                       x, T, x, B, x, B + 16, n_axes == 1 ? "middle" : k == 0 ? "start" : k == n_axes - 1 ? "end" : "middle");
+        dg_text_escape(t, axes[k].name ? axes[k].name : "");
+        dg_text_printf(t, "</text>\n");
+        if (axes[k].categories) {
+            for (int c = 0; c < axes[k].n_categories; c++) {
+                double u = axes[k].n_categories > 1 ? (double)c / (axes[k].n_categories - 1) : 0.5;
+                dg_text_printf(t, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"9\">", tx,
+                               B - u * (B - T) + 3, anchor);
+                dg_text_escape(t, axes[k].categories[c]);
+                dg_text_printf(t, "</text>");
+            }
+        } else if (lo[k] <= hi[k]) {
+            double ends[2] = {lo[k], hi[k]};
+            for (int e = 0; e < (hi[k] > lo[k] ? 2 : 1); e++) {
+                double val = axes[k].log ? pow(10, ends[e]) : ends[e];
+                snprintf(lab, sizeof lab, "%.4g", val);
+                double u = hi[k] > lo[k] ? e : 0.5;
+                dg_text_printf(t, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"9\">%s</text>", tx,
+                               B - u * (B - T) + (e ? 9 : -2), anchor, lab);
+            }
+        }
+        dg_text_printf(t, "</g>\n");
+    }
+    free(lo);
+    free(order);
     dg_text_printf(t, "</svg>\n");
 }

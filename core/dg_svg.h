@@ -7,6 +7,9 @@
  *     one point per finite (x, y); non-finite values are left out;
  *   - a heatmap draws one <rect class="cell"> per cell, row-major;
  *   - a bar chart draws one <rect class="bar"> per value;
+ *   - a scatter plot draws one <circle class="point"> per finite point (and one <line class="err"> per error bar);
+ *   - parallel coordinates draw one <polyline class="pc-line" points="..."> per row, one point per finite value;
+ *   - a line chart's vertical marks are <line class="xmark">, its end marks <circle class="end">;
  *   - all text is XML-escaped.
  * Not here: the page around the charts (experiments/report), raster images (PNG via libpng there). */
 #ifndef DG_SVG_H
@@ -66,5 +69,52 @@ void dg_svg_heatmap(dg_text *t, const dg_svg_axes *ax, const double *v, int rows
 /* Vertical bars v (n) with labels (n, may be NULL), value printed above each with fmt (may be NULL). */
 void dg_svg_bars(dg_text *t, const dg_svg_axes *ax, const double *v, int n, const char *const *labels,
                  const char *fmt);
+
+/* Line-chart extras (dg_svg_line_chart_ex; NULL: none). */
+typedef struct dg_svg_line_opts {
+    int no_legend;                 /* no legend row (many series: the page says what they are) */
+    const double *xmarks;          /* n_xmarks vertical marks across the plot at these x (e.g. ASHA's rungs), */
+    int n_xmarks;                  /* each labelled with xmark_label and its x ("rung 6") */
+    const char *xmark_label;
+    const unsigned char *end_mark; /* ns flags, may be NULL: a circle at the flagged series' last point (a trial
+                                      that stopped there) */
+    double stroke_width;           /* 0: 1.8 */
+    double opacity;                /* of the series' strokes; 0: 1 */
+} dg_svg_line_opts;
+
+/* dg_svg_line_chart with extras. */
+void dg_svg_line_chart_ex(dg_text *t, const dg_svg_axes *ax, const dg_svg_series *s, int ns,
+                          const dg_svg_line_opts *o);
+
+/* Points (x[i], y[i]) for dg_svg_scatter. */
+typedef struct dg_svg_points {
+    const double *x, *y;           /* n; a point with a non-finite coordinate is left out */
+    const double *yerr;            /* NULL, or n half-lengths: an error bar y +- yerr for each point (mean +- SD) */
+    int n;
+    int log_x;                     /* logarithmic x axis (x <= 0 left out) */
+    const char *const *categories; /* non-NULL: a categorical x axis; x[i] is an index into the n_categories words,
+                                      spread evenly (a point jittered by nothing: the same word, the same column) */
+    int n_categories;
+    const char *const *tips;       /* n hover texts (<title>), may be NULL */
+    const char *const *colors;     /* n colours, may be NULL (all #1f77b4) */
+} dg_svg_points;
+
+/* Scatter plot with axes, ticks and grid; ax->log_y gives a logarithmic y axis. */
+void dg_svg_scatter(dg_text *t, const dg_svg_axes *ax, const dg_svg_points *p);
+
+/* One vertical axis of a parallel-coordinates chart. */
+typedef struct dg_svg_pc_axis {
+    const char *name;
+    int log;                       /* logarithmic (values <= 0 left out) */
+    const char *const *categories; /* non-NULL: the values are indices into these n_categories words */
+    int n_categories;
+} dg_svg_pc_axis;
+
+/* Parallel coordinates: n rows of v (n, n_axes) row-major, each a polyline across the n_axes vertical axes, each
+ * axis scaled to its own range (bottom: smallest) and labelled with its ends (or its words). color_by (n, may be
+ * NULL) colours the rows from light orange (smallest) to dark blue (largest), drawn in that order so the largest
+ * are on top; tips (n, may be NULL) are hover texts. */
+void dg_svg_parallel(dg_text *t, const dg_svg_axes *ax, const dg_svg_pc_axis *axes, int n_axes, const double *v,
+                     int n, const double *color_by, const char *const *tips);
 
 #endif

@@ -1,6 +1,8 @@
 /* Tests for core/dg_svg: the growing string and its escaping, nice ticks (checked against hand-worked ranges and
  * against their defining properties on many random ranges), and the charts' structure: points per series, data
- * mapped to the frame's corners, one cell per heatmap entry with the colour ramp's ends, bar heights. */
+ * mapped to the frame's corners, one cell per heatmap entry with the colour ramp's ends, bar heights; a line
+ * chart's vertical marks and end marks on the points' scale; scatter points on log and categorical axes with their
+ * error bars; parallel coordinates' rows at their axes' ends and middles, drawn in colour order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,11 +208,165 @@ static void test_bars(void **state) {
     dg_text_free(&t);
 }
 
+/* The n-th (0-based) match of `attr="` after each occurrence of `key`, as a number. */
+static double attr_after(const char *s, const char *key, int nth, const char *attr) {
+    const char *p = s;
+    for (int i = 0; i <= nth; i++) {
+        p = strstr(p, key);
+        if (!p) fail_msg("no %d-th '%s'", nth, key);
+        if (i < nth) p++;
+    }
+    char a[32];
+    snprintf(a, sizeof a, " %s=\"", attr);
+    const char *v = strstr(p, a);
+    assert_non_null(v);
+    return atof(v + strlen(a));
+}
+
+static void test_line_chart_extras(void **state) {
+    (void)state;
+    double x[5] = {1, 2, 3, 4, 5}, y[5] = {0.1, 0.2, 0.3, 0.4, 0.5};
+    dg_svg_series s[3] = {{"a", x, y, 5, NULL, 0}, {"b", x, y, 3, NULL, 0}, {"c", x, y, 2, NULL, 0}};
+    double marks[3] = {2, 4, 100}; /* 100 is outside the plot: not drawn */
+    unsigned char end[3] = {0, 1, 0};
+    dg_svg_line_opts o = {1, marks, 3, "rung", end, 1.2, 0.5};
+    dg_text t = {0};
+    dg_svg_line_chart_ex(&t, NULL, s, 3, &o);
+    assert_int_equal(t.oom, 0);
+    assert_int_equal(count(t.s, "class=\"legend\""), 0);
+    assert_int_equal(count(t.s, "class=\"xmark\""), 2);
+    assert_non_null(strstr(t.s, ">rung 4</text>"));
+    assert_int_equal(count(t.s, "class=\"end\""), 1);
+    assert_int_equal(count(t.s, "stroke-opacity=\"0.50\""), 3);
+    /* the end mark sits on series b's last point */
+    char *pb = points_of(t.s, "b");
+    const char *last = strrchr(pb, ' ') + 1;
+    double lx, ly;
+    assert_int_equal(sscanf(last, "%lf,%lf", &lx, &ly), 2);
+    tu_assert_close(attr_after(t.s, "class=\"end\"", 0, "cx"), lx, 0, 0.051);
+    tu_assert_close(attr_after(t.s, "class=\"end\"", 0, "cy"), ly, 0, 0.051);
+    /* the marks at x = 2 and 4 on the same scale as the points (series a's 2nd and 4th) */
+    char *pa = points_of(t.s, "a");
+    double ax[5], ay;
+    const char *q = pa;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(sscanf(q, "%lf,%lf", &ax[i], &ay), 2);
+        q = strchr(q, ' ') ? strchr(q, ' ') + 1 : q;
+    }
+    tu_assert_close(attr_after(t.s, "class=\"xmark\"", 0, "x1"), ax[1], 0, 0.051);
+    tu_assert_close(attr_after(t.s, "class=\"xmark\"", 1, "x1"), ax[3], 0, 0.051);
+    free(pa);
+    free(pb);
+    dg_text_free(&t);
+    /* without options: the plain chart, legend included */
+    dg_svg_line_chart_ex(&t, NULL, s, 3, NULL);
+    assert_int_equal(count(t.s, "class=\"legend\""), 3);
+    assert_int_equal(count(t.s, "class=\"xmark\""), 0);
+    dg_text_free(&t);
+}
+
+static void test_scatter(void **state) {
+    (void)state;
+    /* log x: 1, 10, 100 evenly spaced; x <= 0 and NaN left out */
+    double x[6] = {1, 10, 100, 0, -1, NAN}, y[6] = {0, 0.5, 1, 0.5, 0.5, 0.5};
+    dg_svg_points p = {x, y, NULL, 6, 1, NULL, 0, NULL, NULL};
+    dg_text t = {0};
+    dg_svg_scatter(&t, NULL, &p);
+    assert_int_equal(t.oom, 0);
+    assert_int_equal(count(t.s, "class=\"point\""), 3);
+    double c0 = attr_after(t.s, "class=\"point\"", 0, "cx"), c1 = attr_after(t.s, "class=\"point\"", 1, "cx"),
+           c2 = attr_after(t.s, "class=\"point\"", 2, "cx");
+    assert_true(c0 < c1 && c1 < c2);
+    tu_assert_close(c1, (c0 + c2) / 2, 0, 0.11);
+    double y0 = attr_after(t.s, "class=\"point\"", 0, "cy"), y1 = attr_after(t.s, "class=\"point\"", 1, "cy"),
+           y2 = attr_after(t.s, "class=\"point\"", 2, "cy");
+    assert_true(y0 > y2); /* larger y is higher up */
+    tu_assert_close(y1, (y0 + y2) / 2, 0, 0.11);
+    assert_non_null(strstr(t.s, ">10</text>"));
+    /* inside the frame (60..504, 30..256), not on its edges */
+    assert_true(c0 > 60.5 && c2 < 503.5 && y2 > 30.5 && y0 < 255.5);
+    dg_text_free(&t);
+    /* linear x: the same x values are no longer evenly spaced */
+    p.log_x = 0;
+    dg_svg_scatter(&t, NULL, &p);
+    assert_int_equal(count(t.s, "class=\"point\""), 5);
+    dg_text_free(&t);
+
+    /* categories: a word's points share a column at the middle of its band; out-of-range indices left out */
+    double cx[6] = {0, 1, 0, 1, 2, -1}, cy[6] = {1, 2, 3, 4, 5, 6}, e[6] = {0.5, 0, NAN, 0, 0, 0};
+    const char *words[2] = {"adam", "s<gd>"};
+    const char *tips[6] = {"t0", "t1", "t2", "t3", "t4", "t5"};
+    const char *colors[6] = {"#111111", "#222222", "#333333", "#444444", "#555555", "#666666"};
+    dg_svg_points c = {cx, cy, e, 6, 1 /* ignored with categories */, words, 2, tips, colors};
+    dg_svg_scatter(&t, NULL, &c);
+    assert_int_equal(count(t.s, "class=\"point\""), 4);
+    assert_non_null(strstr(t.s, ">s&lt;gd&gt;</text>"));
+    tu_assert_close(attr_after(t.s, "class=\"point\"", 0, "cx"), 60 + 0.25 * 444, 0, 0.051);
+    tu_assert_close(attr_after(t.s, "class=\"point\"", 2, "cx"), 60 + 0.25 * 444, 0, 0.051);
+    tu_assert_close(attr_after(t.s, "class=\"point\"", 1, "cx"), 60 + 0.75 * 444, 0, 0.051);
+    assert_int_equal(count(t.s, "<title>t"), 4);
+    assert_non_null(strstr(t.s, "fill=\"#444444\""));
+    /* one error bar (the others are 0 or NaN), centred on its point */
+    assert_int_equal(count(t.s, "class=\"err\""), 1);
+    double ey1 = attr_after(t.s, "class=\"err\"", 0, "y1"), ey2 = attr_after(t.s, "class=\"err\"", 0, "y2");
+    tu_assert_close((ey1 + ey2) / 2, attr_after(t.s, "class=\"point\"", 0, "cy"), 0, 0.11);
+    assert_true(fabs(ey1 - ey2) > 1);
+    dg_text_free(&t);
+}
+
+/* The points attribute of the n-th pc-line. */
+static char *pc_points(const char *s, int nth) {
+    const char *p = s;
+    for (int i = 0; i <= nth; i++) {
+        p = strstr(p + (i > 0), "class=\"pc-line\"");
+        assert_non_null(p);
+    }
+    p = strstr(p, "points=\"") + 8;
+    const char *e = strchr(p, '"');
+    char *out = malloc((size_t)(e - p) + 1);
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = 0;
+    return out;
+}
+
+static void test_parallel(void **state) {
+    (void)state;
+    const char *words[3] = {"x", "y", "z"};
+    dg_svg_pc_axis axes[3] = {{"a", 0, NULL, 0}, {"b", 1, NULL, 0}, {"c", 0, words, 3}};
+    /* rows: all at the bottom; all at the top; all in the middle (b on a log axis); a missing a */
+    double v[4 * 3] = {0, 1, 0, 10, 100, 2, 5, 10, 1, NAN, 10, 1};
+    double colour[4] = {0, 3, 1, 2};
+    dg_text t = {0};
+    dg_svg_parallel(&t, NULL, axes, 3, v, 4, colour, NULL);
+    assert_int_equal(t.oom, 0);
+    assert_int_equal(count(t.s, "class=\"pc-line\""), 4);
+    assert_int_equal(count(t.s, "class=\"pc-axis\""), 3);
+    /* drawn by colour, smallest first: rows 0, 2, 3, 1; axes at x 60, 282, 504; y from 256 (bottom) to 38 (top) */
+    static const char *const want[4] = {"60.0,256.0 282.0,256.0 504.0,256.0", "60.0,147.0 282.0,147.0 504.0,147.0",
+                                        "282.0,147.0 504.0,147.0", "60.0,38.0 282.0,38.0 504.0,38.0"};
+    for (int i = 0; i < 4; i++) {
+        char *pts = pc_points(t.s, i);
+        assert_string_equal(pts, want[i]);
+        free(pts);
+    }
+    /* the colour ramp's ends: the smallest light orange, the largest dark blue */
+    const char *first = strstr(t.s, "class=\"pc-line\""), *lastl = first;
+    for (const char *q = first; q; q = strstr(q + 1, "class=\"pc-line\"")) lastl = q;
+    assert_true(strncmp(strstr(first, "stroke=\""), "stroke=\"rgb(253,174,97)\"", 24) == 0);
+    assert_true(strncmp(strstr(lastl, "stroke=\""), "stroke=\"rgb(8,48,107)\"", 22) == 0);
+    /* the axes' ends and words */
+    assert_non_null(strstr(t.s, ">100</text>"));
+    assert_non_null(strstr(t.s, ">z</text>"));
+    dg_text_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_escape_and_growth), cmocka_unit_test(test_ticks_hand_worked),
         cmocka_unit_test(test_ticks_properties),       cmocka_unit_test(test_line_chart_points),
         cmocka_unit_test(test_heatmap_cells_and_ramp), cmocka_unit_test(test_bars),
+        cmocka_unit_test(test_line_chart_extras),      cmocka_unit_test(test_scatter),
+        cmocka_unit_test(test_parallel),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
