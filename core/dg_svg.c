@@ -172,13 +172,13 @@ static int usable(const dg_svg_axes *ax, double x, double y) {
 }
 
 /* Ticks of a log10 range [lo, hi] (log units): whole decades, with 2x and 5x between them when there are at most
- * three; *a and *b receive the covering decades. */
-static int log_ticks(double lo, double hi, double *ticks, double *a, double *b) {
+ * few of them; *a and *b receive the covering decades. */
+static int log_ticks(double lo, double hi, int few_max, double *ticks, double *a, double *b) {
     if (!isfinite(lo) || !isfinite(hi)) lo = 0, hi = 1;
     *a = floor(lo);
     *b = ceil(hi);
     if (*b <= *a) *b = *a + 1;
-    int n = 0, few = *b - *a <= 3;
+    int n = 0, few = *b - *a <= few_max;
     for (double e = *a; e <= *b + 1e-9 && n < 30; e += 1) {
         ticks[n++] = e;
         if (few && e < *b - 0.5) ticks[n++] = e + log10(2.0), ticks[n++] = e + log10(5.0);
@@ -225,7 +225,7 @@ void dg_svg_line_chart_ex(dg_text *t, const dg_svg_axes *ax, const dg_svg_series
     }
     int ny;
     if (f.log_y) { /* decades */
-        ny = log_ticks(ylo, yhi, yt, &f.y0, &f.y1);
+        ny = log_ticks(ylo, yhi, 3, yt, &f.y0, &f.y1);
     } else {
         ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
     }
@@ -469,7 +469,7 @@ void dg_svg_scatter(dg_text *t, const dg_svg_axes *ax, const dg_svg_points *p) {
         f.x1 = p->n_categories > 0 ? p->n_categories - 0.5 : 0.5;
         nx = 0;
     } else if (f.log_x) {
-        nx = log_ticks(xlo, xhi, xt, &f.x0, &f.x1);
+        nx = log_ticks(xlo, xhi, f.w >= 600 ? 3 : 2, xt, &f.x0, &f.x1); /* room for 2x, 5x labels */
     } else {
         nx = dg_svg_ticks(xlo, xhi, 8, xt, &f.x0, &f.x1);
         /* whole-number x (ranks, counts): no ticks between them */
@@ -483,7 +483,7 @@ void dg_svg_scatter(dg_text *t, const dg_svg_axes *ax, const dg_svg_points *p) {
             for (double v = f.x0; v <= f.x1 && nx < 32; v += 1) xt[nx++] = v;
         }
     }
-    if (f.log_y) ny = log_ticks(ylo, yhi, yt, &f.y0, &f.y1);
+    if (f.log_y) ny = log_ticks(ylo, yhi, 3, yt, &f.y0, &f.y1);
     else ny = dg_svg_ticks(ylo, yhi, 7, yt, &f.y0, &f.y1);
     /* a margin of 3% inside the frame, so no point sits on its edge */
     if (!p->categories) {
