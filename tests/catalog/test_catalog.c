@@ -10,12 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "core/dg_npy.h"
+#include "experiments/sweep_store.h"
 #include "failure/fi_util.h"
 #include "testutil.h"
 
@@ -207,6 +209,24 @@ static int setup(void **state) {
     fi_write(IN "/bad.preset", "name x\nmembers 2\n");
     fi_write(IN "/badvalue.preset", "split val-frac=0.1 split-seed=1\nmembers model=mlp2 seeds=1-2 epochs=zero\n");
     if (system("cp " DIGITS_FIXTURES "/ingest/good_train.csv " IN "/csv.npy") != 0) return -1;
+    /* sweep databases: one of this schema version (one configuration), one claiming version 9 */
+    sw_store *st;
+    int recovered;
+    uint64_t seed = 1;
+    int fold = 0;
+    const char *rd = "trials/c0000-r0";
+    if (dg_mkdirs(IN "/sweep_ok", &err) != 0 || dg_mkdirs(IN "/sweep_v9", &err) != 0 ||
+        sw_store_open(&st, IN "/sweep_ok/sweep.db", 1, "x.sweep", &recovered, &err) != 0)
+        return -1;
+    int rc = sw_store_add_config(st, 0, 1, "{\"train.lr\":0.01}", "spec", &seed, &fold, &rd, &err);
+    sw_store_close(st);
+    if (rc != 0 || sw_store_open(&st, IN "/sweep_v9/sweep.db", 1, "x.sweep", &recovered, &err) != 0) return -1;
+    sw_store_close(st);
+    sqlite3 *db;
+    if (sqlite3_open(IN "/sweep_v9/sweep.db", &db) != SQLITE_OK) return -1;
+    rc = sqlite3_exec(db, "UPDATE meta SET value = '9' WHERE key = 'schema_version'", NULL, NULL, NULL);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) return -1;
     if (system(DIGITS_BIN_DIR "/digits-train --quiet --data " IN "/good.npy --model " DIGITS_FIXTURES
                               "/spec/tiny.spec --run " IN "/run --epochs 1 --val-frac 0.25 --batch 8 --seed 2") != 0)
         return -1;
