@@ -198,7 +198,7 @@ static int still_live(const rp_report_cli_opts *o, int *live, dg_err *err) {
 /* Render on every change until the run or sweep is over; the last page carries no reload. */
 static int follow(const rp_report_cli_opts *o, const char *out_path, dg_err *err) {
     unsigned long long last = 0;
-    int live = 1, first = 1;
+    int live = 1, first = 1, failures = 0;
     double idle = 0;
     /* a training or sweep just started may not have written its first file yet: wait for it */
     char key[4200];
@@ -217,10 +217,17 @@ static int follow(const rp_report_cli_opts *o, const char *out_path, dg_err *err
         int was_live = live;
         if (!first && still_live(o, &live, err) != 0) return -1;
         if (first || sig != last || (was_live && !live)) {
-            if (render(o, out_path, o->follow, &live, err) != 0) return -1;
-            last = sig;
+            /* the first page must render (bad input fails at once); a later failure may be a file caught
+               between two writes: the page stays as it was and the next poll tries again, five times */
+            if (render(o, out_path, o->follow, &live, err) != 0) {
+                if (first || ++failures >= 5) return -1;
+                live = 1;
+            } else {
+                last = sig;
+                failures = 0;
+                idle = 0;
+            }
             first = 0;
-            idle = 0;
         }
         if (!live) return 0;
         if (o->kind == RP_RUN && idle >= o->follow_idle) return 0;
