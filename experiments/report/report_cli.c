@@ -49,12 +49,13 @@ void rp_report_cli_usage(FILE *out) {
             "  --follow S           --run, --sweep: keep the page current while the training or sweep runs: render\n"
             "                       again whenever its files change (checked every S seconds; the page reloads\n"
             "                       itself every S seconds meanwhile) and return when the run has written\n"
-            "                       result.json or the sweep has no trial running (a run that stops changing for\n"
-            "                       %d s is left as it is)\n"
+            "                       result.json or the sweep has no trial running, and nothing changed for S\n"
+            "                       seconds (a run that stops changing for %d s is left as it is)\n"
             "  --open               print the page's file:// URL\n"
             "  --help               this text\n"
             "\n"
-            "Exit status: 0 page written, 1 failure (nothing written), 2 usage error.\n",
+            "Exit status: 0 page written, 1 failure (nothing written; with --follow, the last good page stays), 2\n"
+            "usage error.\n",
             kDefaults.gallery, kDefaults.count, kDefaults.copies, (unsigned long long)kDefaults.seed,
             kDefaults.follow_idle);
 }
@@ -212,7 +213,8 @@ static int follow(const rp_report_cli_opts *o, const char *out_path, dg_err *err
         idle += o->follow;
     }
     idle = 0;
-    for (;;) {
+    unsigned long long prev = 0; /* the signature one poll ago */
+    for (int poll = 0;; poll++) {
         unsigned long long sig = watch_sig(o);
         int was_live = live;
         if (!first && still_live(o, &live, err) != 0) return -1;
@@ -229,7 +231,10 @@ static int follow(const rp_report_cli_opts *o, const char *out_path, dg_err *err
             }
             first = 0;
         }
-        if (!live) return 0;
+        /* over once it is not live and nothing changed for a whole interval (a sweep between its database's
+           creation and its first trial is not live yet) */
+        if (!live && poll > 0 && sig == prev) return 0;
+        prev = sig;
         if (o->kind == RP_RUN && idle >= o->follow_idle) return 0;
         struct timespec ts = {o->follow, 0};
         nanosleep(&ts, NULL);

@@ -3,7 +3,8 @@
  * (rp_augment.h). The page is built whole in memory, then written atomically: a failure leaves no HTML behind.
  * --follow keeps a running training's or sweep's page current: it renders again whenever the inputs change
  * (metrics.jsonl and result.json; sweep.db and its WAL), the page reloading itself while the run is live, and
- * returns once the run has finished (result.json) or the sweep is no longer live (no trial under a lease). */
+ * returns once the run has finished (result.json) or the sweep is no longer live (no trial under a lease) and
+ * nothing changed for one interval. */
 #ifndef RP_REPORT_CLI_H
 #define RP_REPORT_CLI_H
 
