@@ -84,6 +84,27 @@ static void test_small_sweep_page(void **state) {
     const char *first = strstr(page, "<tr><td class=\"num\">1</td>"), *second = strstr(page, "<tr><td class=\"num\">2</td>");
     const char *m = strstr(first, row);
     assert_true(m && m < second);
+    /* every row's metric: mean and SD (n - 1) over the replicates at the configuration's rung */
+    int rows = 0;
+    for (const char *r = strstr(page, "<tr><td class=\"num\">"); r; r = strstr(r + 1, "<tr><td class=\"num\">")) {
+        int rank, id;
+        assert_int_equal(sscanf(r, "<tr><td class=\"num\">%d</td><td class=\"num\">%d</td>", &rank, &id), 2);
+        assert_true(id >= 0 && id < x.configs);
+        const char *end = strstr(r, "</tr>"), *pm = strstr(r, "&plusmn;");
+        if (x.rung[id] < 0) {
+            assert_true(!pm || pm > end);
+            continue;
+        }
+        assert_true(pm && pm < end);
+        const char *td = pm;
+        while (td > r && strncmp(td, "<td", 3) != 0) td--;
+        double mean, sd;
+        assert_int_equal(sscanf(strchr(td, '>') + 1, "%lf &plusmn; %lf", &mean, &sd), 2);
+        tu_assert_close(mean, x.mean[id], 0, 5.1e-5);
+        tu_assert_close(sd, x.sd[id], 0, 5.1e-5);
+        rows++;
+    }
+    assert_int_equal(rows, x.with_result);
     assert_non_null(strstr(page, "failed: the run diverged (loss nan at epoch 3)"));
     assert_int_equal(count(page, "class=\"state-pruned\""), x.pruned_configs);
     assert_int_equal(count(page, "class=\"state-running\""), 1);
