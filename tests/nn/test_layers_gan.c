@@ -129,7 +129,10 @@ static const char *deconv_case(int B, int H, int W, int C, int OC, int K, int st
     /* the batch statistics of the output */
     for (int c = 0; c < d->OC; c++) {
         double s = 0.0, q = 0.0;
-        for (size_t p = 0; p < k.out_n / d->OC; p++) s += ref[p * d->OC + c], q += (double)ref[p * d->OC + c] * ref[p * d->OC + c];
+        for (size_t p = 0; p < k.out_n / d->OC; p++) {
+            const double v = ref[p * d->OC + c];
+            s += v, q += v * v;
+        }
         assert_true(fabs(k.stats[c] - s) <= 1e-4 * (1 + fabs(s)));
         assert_true(fabs(k.stats[d->OC + c] - q) <= 1e-4 * (1 + q));
     }
