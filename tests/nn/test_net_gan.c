@@ -159,6 +159,19 @@ static void test_inputs_and_kinds(void **state) {
     nn_net *g = make(GEN_SPEC), *d = make(DISC_SPEC);
     assert_int_equal(nn_net_output_count(g), 64);
     assert_int_equal(nn_net_output_count(d), 1);
+    /* the summary names the new layers with their shapes */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    nn_net_summary(g, f);
+    fclose(f);
+    assert_non_null(strstr(text, "embed 10 x 3"));
+    assert_non_null(strstr(text, "reshape"));
+    assert_non_null(strstr(text, "deconv 4 4x4 stride 2 pad 1"));
+    assert_non_null(strstr(text, "4x4x4"));
+    assert_non_null(strstr(text, "deconv 1 5x5 stride 2 pad 2"));
+    assert_non_null(strstr(text, "8x8x1"));
+    free(text);
     float *z = randv(4 * 6, -1, 1, 1), *img = randv(4 * 64, -1, 1, 2);
     uint8_t labels[4] = {0, 9, 3, 3}, bad[4] = {0, 9, 10, 3};
     assert_null(nn_net_forward(g, z, 4, 1, 0, 0));                 /* an embed layer needs labels */
