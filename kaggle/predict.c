@@ -130,6 +130,10 @@ int kg_model_path(char *out, size_t cap, const char *arg, dg_err *err) {
 
 int kg_net_fits(const nn_net *net, const char *name, dg_err *err) {
     const nn_spec *s = nn_net_spec(net);
+    if (s->output != NN_OUT_CLASSES)
+        return dg_fail(err, "%s: a GAN's %s ('output %s'), not a classifier", name,
+                       s->output == NN_OUT_LOGIT ? "discriminator" : "generator",
+                       s->output == NN_OUT_LOGIT ? "logit" : "image");
     if (s->in_h != DG_SIDE || s->in_w != DG_SIDE || s->in_c != 1)
         return dg_fail(err, "%s: the model takes %dx%dx%d inputs; these images are 28x28x1", name, s->in_h, s->in_w,
                        s->in_c);

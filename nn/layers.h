@@ -98,7 +98,8 @@ void nn_conv2d_forward(float *out, double *stats, float *scratch, const float *i
                        int B, const nn_conv_dims *d, nn_act act, float slope);
 
 /* Backward of nn_conv2d_forward. dout (B, OH, OW, OC) is the gradient w.r.t. out; with act != NONE it is
- * multiplied IN PLACE by act'(out) first, out (B, OH, OW, OC) being the forward output. Writes dw (OC, KH, KW, C),
+ * multiplied IN PLACE by act'(out) first, out (B, OH, OW, OC) being the forward output. Writes dw (OC, KH, KW, C)
+ * (unless NULL: then in is not read, and the call is the input gradient alone, which nn_deconv2d_forward runs),
  * dbias (OC) (unless NULL: already computed, see nn_batchnorm_backward) and, if din is not NULL, din (B, H, W, C).
  * in, w as in the forward. */
 void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
@@ -110,6 +111,64 @@ void nn_conv2d_forward_ref(float *out, const float *in, const float *w, const fl
 /* Naive backward, for tests: ACCUMULATES into dw (OC, KH, KW, C), dbias (OC) and din (B, H, W, C) if not NULL. */
 void nn_conv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout, const float *in, const float *w,
                             int B, const nn_conv_dims *d);
+
+/* ---- transposed convolution (NHWC activations; weights (C, KH, KW, OC)) ----
+ * PyTorch's ConvTranspose2d: in (B, H, W, C) -> out (B, OH, OW, OC), OH = (H - 1) stride - 2 pad + KH + opad (the
+ * same for W), opad < stride only resolving which of the sizes that the convolution maps to H is meant (7 -> 14 with
+ * size 5, stride 2, pad 2 takes opad 1; size 4, stride 2, pad 1 needs none). The weights (C, KH, KW, OC) are
+ * PyTorch's (C, OC, KH, KW) permuted as (0, 2, 3, 1).
+ * It is the input gradient of the convolution nn_deconv_conv(d) = (OH, OW, OC) -> (H, W, C), same kernel, stride
+ * and pad, whose OHWI weights are exactly these (C filters of KH x KW x OC): the forward runs that convolution's
+ * input-gradient kernels, the input gradient its forward kernels, the weight gradient its weight-gradient kernels
+ * (with the roles of input and output gradient swapped), so every fast path of nn/layers_conv.c serves it. */
+typedef struct nn_deconv_dims {
+    int H, W, C;       /* input image */
+    int OC, KH, KW;    /* filters (output channels) and kernel size */
+    int stride, pad;   /* same in both directions */
+    int opad;          /* output padding, in [0, stride) */
+    int OH, OW;        /* output image */
+} nn_deconv_dims;
+
+/* Fill OH and OW from the rest; returns -1 on a size < 1, stride < 1, pad < 0, opad outside [0, stride) or pad so
+ * large that no output remains. */
+int nn_deconv_dims_finish(nn_deconv_dims *d);
+/* The convolution whose input gradient d is (see above). */
+nn_conv_dims nn_deconv_conv(const nn_deconv_dims *d);
+/* Scratch (floats) for nn_deconv2d_forward/backward with B images. */
+size_t nn_deconv2d_scratch(const nn_deconv_dims *d, int B);
+/* out (B, OH, OW, OC) = act(deconv(in, w) + bias). in (B, H, W, C), w (C, KH, KW, OC), bias (OC). stats (2, OC) as
+ * for the convolution (sum and sum of squares of out, in fixed groups) unless NULL. */
+void nn_deconv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
+                         const float *bias, int B, const nn_deconv_dims *d, nn_act act, float slope);
+/* Backward of nn_deconv2d_forward. dout (B, OH, OW, OC) is multiplied IN PLACE by act'(out) when act != NONE. Writes
+ * dw (C, KH, KW, OC), dbias (OC) (unless NULL) and, if din is not NULL, din (B, H, W, C). */
+void nn_deconv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
+                          const float *in, const float *w, int B, const nn_deconv_dims *d, nn_act act, float slope);
+/* Naive scatter loops, for tests (no activation): out (B, OH, OW, OC) = deconv(in, w) + bias (bias may be NULL). */
+void nn_deconv2d_forward_ref(float *out, const float *in, const float *w, const float *bias, int B,
+                             const nn_deconv_dims *d);
+/* ACCUMULATES into dw (C, KH, KW, OC), dbias (OC) and din (B, H, W, C) when not NULL. */
+void nn_deconv2d_backward_ref(float *din, float *dw, float *dbias, const float *dout, const float *in,
+                              const float *w, int B, const nn_deconv_dims *d);
+
+/* ---- label embedding (conditioning on the class) ----
+ * out (B, H, W, C + D): each pixel's C input channels followed by the D values of row labels[b] of the table
+ * emb (K, D), the same at every pixel (PyTorch: torch.cat([x, emb[labels][:, :, None, None].expand(-1, -1, H, W)],
+ * 1) in NCHW). On a (1, 1, C) input (a noise vector) it appends the label's embedding to the vector. Labels must be
+ * < K (the net checks them). */
+void nn_embed_forward(float *out, const float *in, const float *emb, const uint8_t *labels, int B, size_t pixels,
+                      int C, int D);
+/* demb (K, D) = sum over the images of each label and their pixels of dout's last D channels (WRITES all K rows;
+ * sums in double, image by image in batch order: thread-independent); din (B, H, W, C) = dout's first C channels
+ * when din is not NULL. dout (B, H, W, C + D). */
+void nn_embed_backward(float *din, float *demb, const float *dout, const uint8_t *labels, int B, size_t pixels, int C,
+                       int D, int K);
+
+/* ---- sigmoid binary cross-entropy on logits (a GAN discriminator's loss) ---- */
+
+/* Mean over B of BCE(sigmoid(z), t) = max(z, 0) - z t + log1p(exp(-|z|)), stable for any z (PyTorch's
+ * BCEWithLogitsLoss); targets t in [0, 1]. Writes dz (B) = (sigmoid(z) - t) / B if not NULL. */
+float nn_bce_logits(float *dz, const float *z, const float *t, int B);
 
 /* ---- dense ---- */
 

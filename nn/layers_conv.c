@@ -617,14 +617,14 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
 #pragma omp parallel if (par)
         {
             if (din) pack_data_par(wd, w, d, &f);
-            gconv_stage_input(frame, off, in, B, d, framed);
+            gconv_stage_input(frame, off, in, B, d, framed && dw); /* no weight gradient: only the offsets */
             /* output-channel blocks: activation gradient, bias and weight gradients over the whole batch */
 #pragma omp for schedule(static)
             for (int oc0 = 0; oc0 < OC; oc0 += 16) {
                 float tmp[16];
                 act_grad_bias(dout, dbias ? db : NULL, tmp, out, (size_t)B * d->OH * d->OW, OC, oc0, oc0 + 16, act,
                               slope);
-                nnk_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
+                if (dw) nnk_gconv_backward_weight(dwt, 0, frame, off, dout, B, d, oc0, oc0 + 16);
             }
             if (din) {
                 /* input-channel blocks */
@@ -647,7 +647,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     for (int i = 0; i < B; i++) nnk_gconv_unpad(din + i * in_n, frame2 + i * fr1, 1, d);
                 }
             }
-            reduce_transpose(dw, dwt, 0, 1, K, OC);
+            if (dw) reduce_transpose(dw, dwt, 0, 1, K, OC);
         }
         if (dbias)
             for (int c = 0; c < OC; c++) dbias[c] = (float)db[c];
@@ -669,10 +669,12 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 float *go = dout + (size_t)i * out_n; /* (n*OH*OW, OC) */
                 float tmp[256];
                 for (int oc0 = 0; oc0 < OC; oc0 += 256)
-                    act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, (size_t)n * d->OH * d->OW, OC,
-                                  oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
-                const float *a = in + (size_t)i * in_n;
-                if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4) {
+                    act_grad_bias(go, dbias ? dbg : NULL, tmp, out ? out + (size_t)i * out_n : NULL,
+                                  (size_t)n * d->OH * d->OW, OC, oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
+                const float *a = dw ? in + (size_t)i * in_n : NULL;
+                if (!dw) {
+                    nnk_gconv_offsets(off, n, d); /* the input-gradient kernels below that read them */
+                } else if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4) {
                     (f.wgrad == CK_WINO4 ? nnk_wino4_wgrad_accumulate : nnk_wino_wgrad_accumulate)(
                         area + f.wm, i != i0, frame, a, go, n, d);
                 } else if (f.wgrad == CK_S2D_WINO2) {
@@ -717,15 +719,15 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
                 if (f.dgrad != CK_GATHER && nnk_gconv_framed(d)) nnk_gconv_unpad(di, frame, n, d);
             }
-            if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4)
+            if (dw && (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4))
                 (f.wgrad == CK_WINO4 ? nnk_wino4_wgrad_finish : nnk_wino_wgrad_finish)(dwg, area + f.wm, d);
-            if (f.wgrad == CK_S2D_WINO2) {
+            if (dw && f.wgrad == CK_S2D_WINO2) {
                 nnk_wino_wgrad_finish(area + f.sbuf, area + f.wm, &f.s);
                 nnk_s2d_grad_weight(dwg, area + f.sbuf, d);
             }
         }
         /* Sum the group partials in group order (implicit barrier above); they are (K, OC), dw is (OC, K). */
-        reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);
+        if (dw) reduce_transpose(dw, scratch + f.shared + f.dwt, f.stride, f.G, K, OC);
 #pragma omp single
         for (int c = 0; c < OC && dbias; c++) {
             double s = 0.0;
@@ -850,15 +852,18 @@ void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, flo
                 int n = i1 - i < sc ? i1 - i : sc;
                 size_t rows = n * pix;
                 float *go = dout + (size_t)i * out_n; /* (rows, OC) */
-                act_grad_bias(go, dbias ? dbg : NULL, tmp, out + (size_t)i * out_n, rows, OC, 0, OC, act, slope);
-                const float *a = in + (size_t)i * in_n; /* (rows, K) */
-                if (!ident) {
-                    nn_im2col(col, a, n, d);
-                    a = col;
+                act_grad_bias(go, dbias ? dbg : NULL, tmp, out ? out + (size_t)i * out_n : NULL, rows, OC, 0, OC, act,
+                              slope);
+                if (dw) {
+                    const float *a = in + (size_t)i * in_n; /* (rows, K) */
+                    if (!ident) {
+                        nn_im2col(col, a, n, d);
+                        a = col;
+                    }
+                    /* dwg (OC, K) (+)= go^T (OC, rows) . a (rows, K) */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)K, (int)rows, 1.0f, go, OC, a,
+                                (int)K, i == i0 ? 0.0f : 1.0f, dwg, (int)K);
                 }
-                /* dwg (OC, K) (+)= go^T (OC, rows) . a (rows, K) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)K, (int)rows, 1.0f, go, OC, a, (int)K,
-                            i == i0 ? 0.0f : 1.0f, dwg, (int)K);
                 if (din) {
                     float *di = din + (size_t)i * in_n;
                     /* dcol (rows, K) = go (rows, OC) . w (OC, K) */
@@ -876,7 +881,7 @@ void nn_conv2d_backward(float *din, float *dw, float *dbias, float *scratch, flo
         }
         /* Sum the group partials in group order (implicit barrier above). */
 #pragma omp for schedule(static)
-        for (size_t e = 0; e < nw; e++) {
+        for (size_t e = 0; e < (dw ? nw : 0); e++) {
             float s = 0.0f;
             for (int g = 0; g < G; g++) s += scratch[(size_t)g * L.stride + L.dw + e];
             dw[e] = s;

@@ -23,7 +23,8 @@
 #define N_CLASSES 10
 #define MAX_TENSORS (4 * NN_MAX_LAYERS)
 
-typedef enum tensor_role { ROLE_WEIGHT, ROLE_BIAS, ROLE_BN_SCALE, ROLE_BN_SHIFT, ROLE_BN_MEAN, ROLE_BN_VAR } tensor_role;
+typedef enum tensor_role { ROLE_WEIGHT, ROLE_BIAS, ROLE_BN_SCALE, ROLE_BN_SHIFT, ROLE_BN_MEAN, ROLE_BN_VAR,
+                           ROLE_EMBED } tensor_role;
 
 typedef struct nn_op {
     nn_kind kind;
@@ -31,6 +32,8 @@ typedef struct nn_op {
     int ih, iw, ic, oh, ow, oc; /* input and output image shapes */
     size_t in_n, out_n;        /* floats per image */
     nn_conv_dims cd;           /* conv */
+    nn_deconv_dims dd;         /* deconv */
+    int classes, dim;          /* embed */
     int size, stride;          /* pooling */
     nn_act act;                /* conv/dense: fused activation; activation layers: their function */
     float slope;
@@ -67,11 +70,16 @@ struct nn_net {
     float *gbuf[2];            /* gradient ping-pong buffers (max_batch, largest activation) */
     float *probs;              /* (max_batch, 10) */
     float *scratch;
-    float *logits;
+    float *logits;             /* the output of the last forward (B, out_n) */
+    uint8_t *cond;             /* (max_batch) the labels of the last forward, for nets with an embed layer */
+    int has_embed;
+    size_t out_n;              /* output values per image */
     int last_B, last_training, have_loss;
 };
 
 static int is_act(nn_kind k) { return k == NN_RELU || k == NN_LEAKYRELU || k == NN_TANH || k == NN_SIGMOID; }
+/* layers with weights and a bias whose output stage takes a fused activation and batch statistics */
+static int is_linear(nn_kind k) { return k == NN_CONV || k == NN_DENSE || k == NN_DECONV; }
 
 static nn_act act_of(nn_kind k) {
     switch (k) {
@@ -84,8 +92,8 @@ static nn_act act_of(nn_kind k) {
 }
 
 static const char *kind_name(nn_kind k) {
-    static const char *const names[] = {"dense", "conv", "maxpool", "avgpool", "batchnorm", "dropout",
-                                        "relu", "leakyrelu", "tanh", "sigmoid", "flatten"};
+    static const char *const names[] = {"dense", "conv", "maxpool", "avgpool", "batchnorm", "dropout", "relu",
+                                        "leakyrelu", "tanh", "sigmoid", "flatten", "deconv", "embed", "reshape"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -140,6 +148,44 @@ static int plan_shapes(nn_net *net, dg_err *err) {
             h = d.OH, w = d.OW, c = d.OC;
             break;
         }
+        case NN_DECONV: {
+            if (L->filters < 1 || L->size < 1 || L->stride < 1 || L->pad < 0)
+                return dg_fail(err, "%s:%d: deconv needs filters >= 1, size >= 1, stride >= 1 and pad >= 0", file,
+                               L->line);
+            if (L->pad >= L->size)
+                return dg_fail(err, "%s:%d: deconv pad=%d must be smaller than its size %d", file, L->line, L->pad,
+                               L->size);
+            if (L->opad >= L->stride)
+                return dg_fail(err, "%s:%d: deconv opad=%d must be smaller than its stride %d", file, L->line,
+                               L->opad, L->stride);
+            nn_deconv_dims d = {.H = h, .W = w, .C = c, .OC = L->filters, .KH = L->size, .KW = L->size,
+                                .stride = L->stride, .pad = L->pad, .opad = L->opad};
+            if (nn_deconv_dims_finish(&d) != 0)
+                return dg_fail(err, "%s:%d: deconv size=%d stride=%d pad=%d opad=%d on a %dx%d input gives no output "
+                               "(output side (in - 1) stride - 2 pad + size + opad)", file, L->line, L->size,
+                               L->stride, L->pad, L->opad, h, w);
+            op->dd = d;
+            h = d.OH, w = d.OW, c = d.OC;
+            break;
+        }
+        case NN_EMBED:
+            if (L->classes < 1 || L->classes > 256 || L->dim < 1)
+                return dg_fail(err, "%s:%d: embed needs classes in 1..256 and dim >= 1", file, L->line);
+            if (net->has_embed)
+                return dg_fail(err, "%s:%d: a network takes its labels once: at most one embed layer", file, L->line);
+            net->has_embed = 1;
+            op->classes = L->classes, op->dim = L->dim;
+            if ((size_t)c + L->dim > NN_MAX_VALUES)
+                return dg_fail(err, "%s:%d: embed dim=%d is too large", file, L->line, L->dim);
+            c += L->dim;
+            break;
+        case NN_RESHAPE:
+            if ((size_t)L->c * L->h * L->w != (size_t)h * w * c)
+                return dg_fail(err, "%s:%d: reshape to %dx%dx%d (CxHxW) needs %zu values; its input %dx%dx%d has %zu",
+                               file, L->line, L->c, L->h, L->w, (size_t)L->c * L->h * L->w, c, h, w,
+                               (size_t)h * w * c);
+            h = L->h, w = L->w, c = L->c;
+            break;
         case NN_DENSE:
             if (L->units < 1) return dg_fail(err, "%s:%d: dense needs units >= 1", file, L->line);
             h = 1, w = 1, c = L->units;
@@ -184,9 +230,15 @@ static int plan_shapes(nn_net *net, dg_err *err) {
         if (op->out_n > NN_MAX_VALUES)
             return dg_fail(err, "%s:%d: %s output %dx%dx%d is too large", file, L->line, kind_name(L->kind), h, w, c);
     }
-    if ((size_t)h * w * c != N_CLASSES)
+    net->out_n = (size_t)h * w * c;
+    const int last = s->layers[s->n_layers - 1].line;
+    if (s->output == NN_OUT_CLASSES && net->out_n != N_CLASSES)
         return dg_fail(err, "%s:%d: the network ends in %dx%dx%d = %zu outputs; it must end in %d (one per digit)",
-                       file, s->layers[s->n_layers - 1].line, h, w, c, (size_t)h * w * c, N_CLASSES);
+                       file, last, h, w, c, net->out_n, N_CLASSES);
+    if (s->output == NN_OUT_LOGIT && net->out_n != 1)
+        return dg_fail(err, "%s:%d: the network ends in %dx%dx%d = %zu outputs; 'output logit' needs exactly 1", file,
+                       last, h, w, c, net->out_n);
+    if ((unsigned)s->output > NN_OUT_IMAGE) return dg_fail(err, "%s: unknown output kind %d", file, (int)s->output);
     return 0;
 }
 
@@ -197,7 +249,7 @@ static void plan_fusion(nn_net *net) {
         nn_op *op = &net->ops[i];
         if (is_act(op->kind) && i > 0) {
             nn_op *p = &net->ops[i - 1];
-            if ((p->kind == NN_CONV || p->kind == NN_DENSE) && p->act == NN_ACT_NONE) {
+            if (is_linear(p->kind) && p->act == NN_ACT_NONE) {
                 p->act = op->act;
                 p->slope = op->slope;
                 op->fused = 1;
@@ -206,13 +258,13 @@ static void plan_fusion(nn_net *net) {
         if (op->kind == NN_BATCHNORM && i > 0) {
             int p = i - 1;
             if (net->ops[p].fused) p--;
-            if (net->ops[p].kind == NN_CONV || net->ops[p].kind == NN_DENSE) {
+            if (is_linear(net->ops[p].kind)) {
                 net->ops[p].stats_to = i;
                 op->bn_fused_stats = 1;
                 net->ops[p].grad_from = i;
             }
         }
-        op->has_params = op->kind == NN_CONV || op->kind == NN_DENSE || op->kind == NN_BATCHNORM;
+        op->has_params = is_linear(op->kind) || op->kind == NN_BATCHNORM || op->kind == NN_EMBED;
         op->need_dx = params_before;
         params_before |= op->has_params;
     }
@@ -244,7 +296,7 @@ static void add_tensor(nn_net *net, const char *base, const char *suffix, int nd
 }
 
 static void plan_tensors(nn_net *net) {
-    int n_conv = 0, n_dense = 0, n_bn = 0;
+    int n_conv = 0, n_dense = 0, n_bn = 0, n_deconv = 0, n_embed = 0;
     char base[32];
     for (int i = 0; i < net->n_ops; i++) {
         nn_op *op = &net->ops[i];
@@ -254,6 +306,15 @@ static void plan_tensors(nn_net *net) {
             int ws[4] = {op->cd.OC, op->cd.KH, op->cd.KW, op->cd.C}, bs[1] = {op->cd.OC};
             add_tensor(net, base, "weight", 4, ws, 0, 1, l2, i, ROLE_WEIGHT);
             add_tensor(net, base, "bias", 1, bs, 0, 0, 0.0f, i, ROLE_BIAS);
+        } else if (op->kind == NN_DECONV) {
+            snprintf(base, sizeof base, "deconv%d", ++n_deconv);
+            int ws[4] = {op->dd.C, op->dd.KH, op->dd.KW, op->dd.OC}, bs[1] = {op->dd.OC};
+            add_tensor(net, base, "weight", 4, ws, 0, 1, l2, i, ROLE_WEIGHT);
+            add_tensor(net, base, "bias", 1, bs, 0, 0, 0.0f, i, ROLE_BIAS);
+        } else if (op->kind == NN_EMBED) {
+            snprintf(base, sizeof base, "embed%d", ++n_embed);
+            int ws[2] = {op->classes, op->dim};
+            add_tensor(net, base, "weight", 2, ws, 0, 0, 0.0f, i, ROLE_EMBED);
         } else if (op->kind == NN_DENSE) {
             snprintf(base, sizeof base, "dense%d", ++n_dense);
             int ws[2] = {op->oc, (int)op->in_n}, bs[1] = {op->oc};
@@ -286,6 +347,7 @@ static void plan_memory(nn_net *net, carver *cv) {
     const int MB = net->max_batch;
     size_t max_n = (size_t)net->spec.in_h * net->spec.in_w * net->spec.in_c, scratch = 0;
     net->input = carve(cv, sizeof(float) * MB * max_n);
+    net->cond = carve(cv, (size_t)MB);
     for (int i = 0; i < net->n_ops; i++) {
         nn_op *op = &net->ops[i];
         size_t act_bytes = sizeof(float) * MB * op->out_n, need = 0;
@@ -300,6 +362,11 @@ static void plan_memory(nn_net *net, carver *cv) {
             op->buf = carve(cv, act_bytes);
             need = nn_dense_scratch(MB, (int)op->in_n, op->oc);
             break;
+        case NN_DECONV:
+            op->buf = carve(cv, act_bytes);
+            need = nn_deconv2d_scratch(&op->dd, MB);
+            break;
+        case NN_EMBED: op->buf = carve(cv, act_bytes); break;
         case NN_BATCHNORM:
             op->buf = carve(cv, act_bytes);
             op->mean = carve(cv, sizeof(float) * op->oc);
@@ -381,6 +448,7 @@ int nn_net_create(nn_net **out, const nn_spec *spec, int max_batch, dg_err *err)
         float *g = T->is_buffer ? NULL : net->grads + T->offset;
         switch (net->roles[t]) {
         case ROLE_WEIGHT:
+        case ROLE_EMBED:
         case ROLE_BN_SCALE: op->w = p, op->dw = g; break;
         case ROLE_BIAS:
         case ROLE_BN_SHIFT: op->b = p, op->db = g; break;
@@ -439,11 +507,20 @@ void nn_net_init(nn_net *net, uint64_t seed) {
             if (op->kind == NN_CONV) {
                 fan_in = (double)op->cd.KH * op->cd.KW * op->cd.C;
                 fan_out = (double)op->cd.KH * op->cd.KW * op->cd.OC;
+            } else if (op->kind == NN_DECONV) { /* an output pixel sums about C KH KW / stride^2 products */
+                fan_in = (double)op->dd.KH * op->dd.KW * op->dd.C / ((double)op->dd.stride * op->dd.stride);
+                fan_out = (double)op->dd.KH * op->dd.KW * op->dd.OC;
             } else {
                 fan_in = (double)op->in_n;
                 fan_out = (double)op->oc;
             }
             float limit = (float)(relu_family_after(net, T->layer) ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out)));
+            dg_rng r = dg_rng_make(seed, DG_RNG_INIT, 0, (uint32_t)t);
+            for (size_t i = 0; i < T->count; i++) p[i] = dg_rng_range(&r, -limit, limit);
+            continue;
+        }
+        case ROLE_EMBED: { /* variance 1, as PyTorch's nn.Embedding (N(0, 1)) */
+            const float limit = sqrtf(3.0f);
             dg_rng r = dg_rng_make(seed, DG_RNG_INIT, 0, (uint32_t)t);
             for (size_t i = 0; i < T->count; i++) p[i] = dg_rng_range(&r, -limit, limit);
             continue;
@@ -457,7 +534,20 @@ void nn_net_init(nn_net *net, uint64_t seed) {
 }
 
 const float *nn_net_forward(nn_net *net, const float *x, int B, int training, uint64_t seed, uint64_t step) {
+    return nn_net_forward_cond(net, x, NULL, B, training, seed, step);
+}
+
+const float *nn_net_forward_cond(nn_net *net, const float *x, const uint8_t *labels, int B, int training,
+                                 uint64_t seed, uint64_t step) {
     if (B < 1 || B > net->max_batch) return NULL;
+    if (net->has_embed) {
+        if (!labels) return NULL;
+        for (int i = 0; i < net->n_ops; i++)
+            if (net->ops[i].kind == NN_EMBED)
+                for (int b = 0; b < B; b++)
+                    if (labels[b] >= net->ops[i].classes) return NULL;
+        memcpy(net->cond, labels, (size_t)B);
+    }
     const nn_spec *s = &net->spec;
     memcpy(net->input, x, sizeof(float) * B * s->in_h * s->in_w * s->in_c);
     float *cur = net->input;
@@ -477,6 +567,14 @@ const float *nn_net_forward(nn_net *net, const float *x, int B, int training, ui
                                  op->slope);
             break;
         }
+        case NN_DECONV: {
+            double *st = training && op->stats_to >= 0 ? net->ops[op->stats_to].stats : NULL;
+            nn_deconv2d_forward(y, st, net->scratch, cur, op->w, op->b, B, &op->dd, op->act, op->slope);
+            break;
+        }
+        case NN_EMBED:
+            nn_embed_forward(y, cur, op->w, net->cond, B, (size_t)op->ih * op->iw, op->ic, op->dim);
+            break;
         case NN_BATCHNORM:
             if (training) {
                 if (!op->bn_fused_stats) nn_batchnorm_stats(op->stats, net->scratch, cur, N, op->oc);
@@ -522,31 +620,50 @@ const float *nn_net_forward(nn_net *net, const float *x, int B, int training, ui
 }
 
 const float *nn_net_probs(nn_net *net) {
-    if (!net->logits) return NULL;
+    if (!net->logits || net->spec.output != NN_OUT_CLASSES) return NULL;
     nn_softmax(net->probs, net->logits, net->last_B, N_CLASSES);
     return net->probs;
 }
 
 float nn_net_loss(nn_net *net, const uint8_t *labels, int B, float label_smoothing, int *correct) {
-    if (!net->logits || B != net->last_B) return NAN;
+    if (!net->logits || B != net->last_B || net->spec.output != NN_OUT_CLASSES) return NAN;
     float loss = nn_softmax_xent(net->probs, net->gbuf[0], correct, net->logits, labels, B, N_CLASSES,
                                  label_smoothing);
     net->have_loss = 1;
     return loss;
 }
 
-void nn_net_backward(nn_net *net) {
+float nn_net_loss_bce(nn_net *net, const float *targets, int B) {
+    if (!net->logits || B != net->last_B || net->spec.output != NN_OUT_LOGIT) return NAN;
+    for (int b = 0; b < B; b++)
+        if (!(targets[b] >= 0.0f && targets[b] <= 1.0f)) return NAN;
+    float loss = nn_bce_logits(net->gbuf[0], net->logits, targets, B);
+    net->have_loss = 1;
+    return loss;
+}
+
+int nn_net_output_grad(nn_net *net, const float *dout, int B) {
+    if (!net->logits || B != net->last_B) return -1;
+    memcpy(net->gbuf[0], dout, sizeof(float) * (size_t)B * net->out_n);
+    net->have_loss = 1;
+    return 0;
+}
+
+/* The backward pass; with dinput (B, in_n) not NULL every op produces its input gradient (need), down to the
+ * network's input. */
+static void backward(nn_net *net, float *dinput) {
     if (!net->have_loss) return;
-    const int B = net->last_B;
+    const int B = net->last_B, all = dinput != NULL;
+#define NEED_DX(o) ((o)->need_dx || all)
     int gi = 0;
     float *g = net->gbuf[0];
     for (int i = net->n_ops - 1; i >= 0; i--) {
         nn_op *op = &net->ops[i];
-        if (!op->need_dx && !op->has_params) break; /* nothing before this op has parameters */
-        float *other = net->gbuf[gi ^ 1], *dx = op->need_dx ? other : NULL;
+        if (!NEED_DX(op) && !op->has_params) break; /* nothing before this op has parameters */
+        float *other = net->gbuf[gi ^ 1], *dx = NEED_DX(op) ? other : NULL;
         size_t N = (size_t)B * op->oh * op->ow;
         /* a conv/dense whose batch norm already applied its activation derivative and summed its bias gradient */
-        int done = op->grad_from >= 0 && net->ops[op->grad_from].need_dx;
+        int done = op->grad_from >= 0 && NEED_DX(&net->ops[op->grad_from]);
         switch (op->kind) {
         case NN_CONV:
             nn_conv2d_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, &op->cd,
@@ -556,10 +673,17 @@ void nn_net_backward(nn_net *net) {
             nn_dense_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, (int)op->in_n,
                               op->oc, done ? NN_ACT_NONE : op->act, op->slope);
             break;
+        case NN_DECONV:
+            nn_deconv2d_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, &op->dd,
+                                 done ? NN_ACT_NONE : op->act, op->slope);
+            break;
+        case NN_EMBED:
+            nn_embed_backward(dx, op->dw, g, net->cond, B, (size_t)op->ih * op->iw, op->ic, op->dim, op->classes);
+            break;
         case NN_BATCHNORM: {
             /* fused with the conv/dense before it (see plan_fusion): its activation derivative and bias gradient */
             const nn_op *p = op->bn_fused_stats ? &net->ops[i - 1 - (net->ops[i - 1].fused ? 1 : 0)] : NULL;
-            nn_batchnorm_backward(op->need_dx ? g : NULL, op->dw, op->db, p ? p->db : NULL, net->scratch, g, op->x,
+            nn_batchnorm_backward(NEED_DX(op) ? g : NULL, op->dw, op->db, p ? p->db : NULL, net->scratch, g, op->x,
                                   op->mean, op->invstd, op->w, N, op->oc, net->last_training,
                                   p ? p->act : NN_ACT_NONE, p ? p->slope : 0.0f);
             dx = NULL;
@@ -589,13 +713,21 @@ void nn_net_backward(nn_net *net) {
             gi ^= 1;
         }
     }
+    if (dinput) memcpy(dinput, g, sizeof(float) * (size_t)B * net->spec.in_h * net->spec.in_w * net->spec.in_c);
+#undef NEED_DX
 }
+
+void nn_net_backward(nn_net *net) { backward(net, NULL); }
+
+void nn_net_backward_input(nn_net *net, float *dx) { backward(net, dx); }
 
 /* Forward FLOPs per image of op i (multiply-add = 2). */
 static uint64_t op_flops(const nn_op *op) {
     uint64_t out = op->out_n;
     switch (op->kind) {
     case NN_CONV: return out * (2ull * op->cd.KH * op->cd.KW * op->cd.C + 1);
+    case NN_DECONV: /* the multiply-adds of the convolution it is the input gradient of, plus the bias */
+        return (uint64_t)op->dd.H * op->dd.W * op->dd.C * 2ull * op->dd.KH * op->dd.KW * op->dd.OC + out;
     case NN_DENSE: return out * (2ull * op->in_n + 1);
     case NN_BATCHNORM: return 2 * out;
     case NN_MAXPOOL:
@@ -635,6 +767,11 @@ void nn_net_summary(const nn_net *net, FILE *out) {
                      op->cd.stride, op->cd.pad);
             break;
         case NN_DENSE: snprintf(what, sizeof what, "dense %d", op->oc); break;
+        case NN_DECONV:
+            snprintf(what, sizeof what, "deconv %d %dx%d stride %d pad %d", op->dd.OC, op->dd.KH, op->dd.KW,
+                     op->dd.stride, op->dd.pad);
+            break;
+        case NN_EMBED: snprintf(what, sizeof what, "embed %d x %d", op->classes, op->dim); break;
         case NN_MAXPOOL:
         case NN_AVGPOOL:
             snprintf(what, sizeof what, "%s %dx%d stride %d", kind_name(op->kind), op->size, op->size, op->stride);
@@ -650,3 +787,5 @@ void nn_net_summary(const nn_net *net, FILE *out) {
     fprintf(out, "total: %zu trainable parameters, %zu buffer values, %llu forward FLOPs per image (%.2f MFLOP)\n",
             net->n_params, net->n_buffers, (unsigned long long)nn_net_flops(net), (double)nn_net_flops(net) / 1e6);
 }
+
+size_t nn_net_output_count(const nn_net *net) { return net->out_n; }

@@ -1,7 +1,15 @@
 /* nn/net: a feed-forward network built from an nn_spec, its forward and backward passes.
  *
  * Layout: activations are NHWC (batch, height, width, channels), float32. Input x is (B, in_h, in_w, in_c) with
- * pixels scaled to [0, 1]. The network ends in logits (B, 10); the loss is softmax cross-entropy.
+ * pixels scaled to [0, 1]. A classifier ends in logits (B, 10) and its loss is softmax cross-entropy; the spec's
+ * `output` statement makes other nets (nn_output): `logit`, one logit and the sigmoid cross-entropy (a GAN's
+ * discriminator), `image`, any shape and a gradient the caller computes (a GAN's generator).
+ * Conditioning: a net with an `embed` layer takes a second input, one label (< classes) per image, through
+ * nn_net_forward_cond; the layer appends the label's learned embedding to every pixel of its input. A conditional
+ * GAN's generator has `input 100x1x1` (the noise vector, C = 100) and `embed` first (noise and embedding feed the
+ * first dense layer); its discriminator has `input 1x28x28` and `embed` where the label should join the image or a
+ * feature map (at the input it equals one-hot channels with a learned projection). Training the generator runs
+ * D's backward with its input gradient (nn_net_backward_input) and passes that to G (nn_net_output_grad).
  * Memory: trainable parameters live in ONE allocation (nn_net_params), gradients in one of the same layout
  * (nn_net_grads), non-trained state (batch-norm running statistics) in one more (nn_net_buffers). Activations
  * and scratch are allocated once for max_batch; forward/backward never allocate.
@@ -58,8 +66,13 @@ void nn_net_init(nn_net *net, uint64_t seed);
  * ones. training = 0: inference. Returns the logits (B, 10), valid until the next call (NULL if B is out of range).
  * x is copied: it may change before nn_net_backward. */
 const float *nn_net_forward(nn_net *net, const float *x, int B, int training, uint64_t seed, uint64_t step);
+/* The same for a net with an embed layer: labels (B), each < the layer's classes, are copied like x. NULL when the
+ * net has an embed layer and labels is NULL or holds a label out of range (labels is ignored otherwise). The
+ * returned output has nn_net_output_count values per image (10 logits for a classifier). */
+const float *nn_net_forward_cond(nn_net *net, const float *x, const uint8_t *labels, int B, int training,
+                                 uint64_t seed, uint64_t step);
 
-/* After forward: softmax probabilities (B, 10). */
+/* After forward: softmax probabilities (B, 10) (NULL unless the output is classes). */
 const float *nn_net_probs(nn_net *net);
 
 /* After forward: mean softmax cross-entropy with labels (label smoothing eps in [0, 1)); counts correct argmax
@@ -67,9 +80,23 @@ const float *nn_net_probs(nn_net *net);
  * the B of the last forward or a label is >= 10. */
 float nn_net_loss(nn_net *net, const uint8_t *labels, int B, float label_smoothing, int *correct);
 
-/* After nn_net_loss: gradients of the mean loss w.r.t. every parameter, written (not accumulated) into
- * nn_net_grads(). Only valid after a training-mode forward. */
+/* After forward, `output logit` nets: mean sigmoid cross-entropy of the logits (B) against targets (B) in [0, 1]
+ * (stable for any logit: nn_bce_logits); prepares the backward. NAN on a wrong B, output kind or target. */
+float nn_net_loss_bce(nn_net *net, const float *targets, int B);
+
+/* After forward, any net: dout (B, nn_net_output_count) is the gradient of the caller's loss w.r.t. the output
+ * (copied); prepares the backward as a loss does. -1 if B is not the B of the last forward. */
+int nn_net_output_grad(nn_net *net, const float *dout, int B);
+
+/* After nn_net_loss (or nn_net_loss_bce, nn_net_output_grad): gradients of the mean loss w.r.t. every parameter,
+ * written (not accumulated) into nn_net_grads(). Only valid after a training-mode forward. */
 void nn_net_backward(nn_net *net);
+/* The same, and dx (B, in_h, in_w, in_c) = the gradient w.r.t. the net's input (what a GAN's generator is trained
+ * with, through its discriminator). */
+void nn_net_backward_input(nn_net *net, float *dx);
+
+/* Output values per image (10 for a classifier). */
+size_t nn_net_output_count(const nn_net *net);
 
 /* Forward FLOPs per image (multiply-add = 2). */
 uint64_t nn_net_flops(const nn_net *net);

@@ -96,6 +96,26 @@ static const key_def leaky_keys[] = {
     {"slope", T_FLOAT, 0, 1, 0, 0, 0, L(slope)},
     {NULL, 0, 0, 0, 0, 0, 0, 0},
 };
+static const key_def deconv_keys[] = {
+    {"filters", T_INT, 1, 65536, 0, 0, 1, L(filters)},
+    {"size", T_INT, 1, 64, 0, 0, 1, L(size)},
+    {"stride", T_INT, 1, 64, 0, 0, 0, L(stride)},
+    {"pad", T_INT, 0, 64, 0, 0, 0, L(pad)},
+    {"opad", T_INT, 0, 63, 0, 0, 0, L(opad)},
+    {"l2", T_FLOAT, 0, 1, 0, 0, 0, L(l2)},
+    {NULL, 0, 0, 0, 0, 0, 0, 0},
+};
+static const key_def embed_keys[] = {
+    {"classes", T_INT, 1, 256, 0, 0, 1, L(classes)},
+    {"dim", T_INT, 1, 65536, 0, 0, 1, L(dim)},
+    {NULL, 0, 0, 0, 0, 0, 0, 0},
+};
+static const key_def reshape_keys[] = {
+    {"c", T_INT, 1, 1 << 20, 0, 0, 1, L(c)},
+    {"h", T_INT, 1, 65536, 0, 0, 1, L(h)},
+    {"w", T_INT, 1, 65536, 0, 0, 1, L(w)},
+    {NULL, 0, 0, 0, 0, 0, 0, 0},
+};
 static const key_def no_keys[] = {
     {NULL, 0, 0, 0, 0, 0, 0, 0},
 };
@@ -133,7 +153,8 @@ static const layer_word layer_words[] = {
     {"batchnorm", NN_BATCHNORM, bn_keys},   {"dropout", NN_DROPOUT, dropout_keys},
     {"relu", NN_RELU, no_keys},             {"leakyrelu", NN_LEAKYRELU, leaky_keys},
     {"tanh", NN_TANH, no_keys},             {"sigmoid", NN_SIGMOID, no_keys},
-    {"flatten", NN_FLATTEN, no_keys},
+    {"flatten", NN_FLATTEN, no_keys},       {"deconv", NN_DECONV, deconv_keys},
+    {"embed", NN_EMBED, embed_keys},        {"reshape", NN_RESHAPE, reshape_keys},
 };
 #define N_LAYER_WORDS (sizeof layer_words / sizeof layer_words[0])
 
@@ -271,7 +292,7 @@ static void layer_defaults(nn_layer_spec *l, nn_kind kind, int line) {
     memset(l, 0, sizeof *l);
     l->kind = kind;
     l->line = line;
-    l->stride = kind == NN_CONV ? 1 : 0; /* pools: 0 = same as size, fixed after parsing */
+    l->stride = kind == NN_CONV || kind == NN_DECONV ? 1 : 0; /* pools: 0 = same as size, fixed after parsing */
     l->size = (kind == NN_MAXPOOL || kind == NN_AVGPOOL) ? 2 : 0;
     l->momentum = 0.1f;
     l->eps = 1e-5f;
@@ -301,7 +322,10 @@ static void default_name(char *name, size_t n, const char *fname) {
 
 #define MAX_TOKENS 64
 
-static int parse_line(parser *p, nn_spec *spec, char *s, int *seen_name, int *seen_input, int *seen_train) {
+static const char *const output_names[] = {"classes", "logit", "image"};
+
+static int parse_line(parser *p, nn_spec *spec, char *s, int *seen_name, int *seen_input, int *seen_train,
+                      int *seen_output) {
     char *tok[MAX_TOKENS];
     int n = 0;
     for (;;) {
@@ -344,6 +368,17 @@ static int parse_line(parser *p, nn_spec *spec, char *s, int *seen_name, int *se
         *seen_input = p->line;
         return 0;
     }
+    if (strcmp(word, "output") == 0) {
+        if (*seen_output) return perr(p, tok[0], "duplicate 'output' statement (first on line %d)", *seen_output);
+        if (n != 2) return perr(p, n > 2 ? tok[2] : NULL, "output: expected classes, logit or image");
+        int k = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(tok[1], output_names[i]) == 0) k = i;
+        if (k < 0) return perr(p, tok[1], "output: '%s' is not classes, logit or image", tok[1]);
+        spec->output = (nn_output)k;
+        *seen_output = p->line;
+        return 0;
+    }
     if (strcmp(word, "train") == 0) {
         if (*seen_train) return perr(p, tok[0], "duplicate 'train' statement (first on line %d)", *seen_train);
         *seen_train = p->line;
@@ -360,8 +395,8 @@ static int parse_line(parser *p, nn_spec *spec, char *s, int *seen_name, int *se
         return 0;
     }
     return perr(p, tok[0],
-                "unknown statement '%s' (expected name, input, train, conv, dense, maxpool, avgpool, batchnorm, "
-                "dropout, relu, leakyrelu, tanh, sigmoid or flatten)",
+                "unknown statement '%s' (expected name, input, output, train, conv, deconv, dense, embed, maxpool, "
+                "avgpool, batchnorm, dropout, relu, leakyrelu, tanh, sigmoid, flatten or reshape)",
                 word);
 }
 
@@ -383,7 +418,7 @@ int nn_spec_parse(nn_spec *spec, const char *text, const char *fname, dg_err *er
     memcpy(copy, text, len + 1);
     memcpy(spec->text, text, len + 1);
     parser p = {fname, 0, copy, err};
-    int seen_name = 0, seen_input = 0, seen_train = 0, rc = 0;
+    int seen_name = 0, seen_input = 0, seen_train = 0, seen_output = 0, rc = 0;
     char *s = copy;
     while (rc == 0 && *s) {
         char *nl = strchr(s, '\n');
@@ -392,7 +427,7 @@ int nn_spec_parse(nn_spec *spec, const char *text, const char *fname, dg_err *er
         p.line_start = s;
         char *hash = strchr(s, '#');
         if (hash) *hash = '\0';
-        rc = parse_line(&p, spec, s, &seen_name, &seen_input, &seen_train);
+        rc = parse_line(&p, spec, s, &seen_name, &seen_input, &seen_train, &seen_output);
         if (!nl) break;
         s = nl + 1;
     }
@@ -530,6 +565,9 @@ static void sb_key_float(strbuf *b, const char *key, float v) {
 char *nn_spec_format(const nn_spec *spec) {
     strbuf b = {0};
     sb_printf(&b, "name %s\ninput %dx%dx%d\n", spec->name, spec->in_c, spec->in_h, spec->in_w);
+    /* written only when not the default, so that classifiers' canonical text (in checkpoints) is unchanged */
+    if (spec->output != NN_OUT_CLASSES && (unsigned)spec->output < 3)
+        sb_printf(&b, "output %s\n", output_names[spec->output]);
     for (int i = 0; i < spec->n_layers; i++) {
         const nn_layer_spec *l = &spec->layers[i];
         sb_printf(&b, "%s", nn_kind_name(l->kind));
@@ -546,6 +584,13 @@ char *nn_spec_format(const nn_spec *spec) {
                 sb_printf(&b, " pad=%d", l->pad);
             if (l->l2 != 0) sb_key_float(&b, "l2", l->l2);
             break;
+        case NN_DECONV:
+            sb_printf(&b, " filters=%d size=%d stride=%d pad=%d opad=%d", l->filters, l->size, l->stride, l->pad,
+                      l->opad);
+            if (l->l2 != 0) sb_key_float(&b, "l2", l->l2);
+            break;
+        case NN_EMBED: sb_printf(&b, " classes=%d dim=%d", l->classes, l->dim); break;
+        case NN_RESHAPE: sb_printf(&b, " c=%d h=%d w=%d", l->c, l->h, l->w); break;
         case NN_MAXPOOL:
         case NN_AVGPOOL: sb_printf(&b, " size=%d stride=%d", l->size, l->stride); break;
         case NN_BATCHNORM:

@@ -26,14 +26,27 @@ typedef enum nn_kind {
     NN_LEAKYRELU, /* slope */
     NN_TANH,
     NN_SIGMOID,
-    NN_FLATTEN
+    NN_FLATTEN,
+    NN_DECONV,    /* filters, size, stride, pad, opad: transposed convolution (nn_deconv2d_forward) */
+    NN_EMBED,     /* classes, dim: the label's learned embedding appended to every pixel's channels */
+    NN_RESHAPE    /* c, h, w: the same values seen as (h, w, c) in NHWC order (free) */
 } nn_kind;
+
+/* What a network's output is, and so which loss the net provides. */
+typedef enum nn_output {
+    NN_OUT_CLASSES, /* 10 logits, softmax cross-entropy (nn_net_loss): a classifier (the default) */
+    NN_OUT_LOGIT,   /* one logit, sigmoid cross-entropy (nn_net_loss_bce): a GAN's discriminator */
+    NN_OUT_IMAGE    /* any shape, no loss: the caller gives the gradient (nn_net_backward_from): a GAN's generator */
+} nn_output;
 
 typedef struct nn_layer_spec {
     nn_kind kind;
     int line;                 /* line in the spec file, for error messages */
     int units;                /* dense */
     int filters, size, stride, pad;
+    int opad;                 /* deconv output padding */
+    int classes, dim;         /* embed: number of labels, values per label */
+    int c, h, w;              /* reshape */
     float rate;               /* dropout probability of zeroing */
     float slope;              /* leaky ReLU negative slope */
     float momentum, eps;      /* batch norm: running = (1 - momentum) * running + momentum * batch (PyTorch) */
@@ -63,6 +76,7 @@ typedef struct nn_hyper {
 typedef struct nn_spec {
     char name[64];
     int in_c, in_h, in_w;     /* input, 1x28x28 for digits */
+    nn_output output;         /* `output classes|logit|image` (classes) */
     int n_layers;
     nn_layer_spec layers[NN_MAX_LAYERS];
     nn_hyper hyper;

@@ -318,6 +318,10 @@ static int setup(run *r, int *done, dg_err *err) {
         return dg_fail(err, "%s: input %dx%dx%d, but the dataset holds 1x28x28 images", r->spec.file, r->spec.in_c,
                        r->spec.in_h, r->spec.in_w),
                NN_TRAIN_USAGE;
+    if (r->spec.output != NN_OUT_CLASSES)
+        return dg_fail(err, "%s: 'output %s' is a GAN's network; digits-train trains classifiers (10 class logits)",
+                       r->spec.file, r->spec.output == NN_OUT_LOGIT ? "logit" : "image"),
+               NN_TRAIN_USAGE;
     if (h->augment[0] && aug_policy_load(&r->policy, h->augment, err) != 0) return NN_TRAIN_USAGE;
     if (dg_dataset_open(&r->ds, o->data, err) != 0) return -1;
     if (!r->ds.has_labels)

@@ -10,11 +10,13 @@ static void same_spec(const nn_spec *a, const nn_spec *b) {
     FZ_CHECK(a->n_layers == b->n_layers, "%d vs %d layers", a->n_layers, b->n_layers);
     FZ_CHECK(a->in_c == b->in_c && a->in_h == b->in_h && a->in_w == b->in_w, "input differs");
     FZ_CHECK(strcmp(a->name, b->name) == 0, "name '%s' vs '%s'", a->name, b->name);
+    FZ_CHECK(a->output == b->output, "output %d vs %d", (int)a->output, (int)b->output);
     for (int i = 0; i < a->n_layers; i++) {
         const nn_layer_spec *x = &a->layers[i], *y = &b->layers[i];
         FZ_CHECK(x->kind == y->kind && x->units == y->units && x->filters == y->filters && x->size == y->size &&
                      x->stride == y->stride && x->pad == y->pad && x->rate == y->rate && x->slope == y->slope &&
-                     x->momentum == y->momentum && x->eps == y->eps && x->l2 == y->l2,
+                     x->momentum == y->momentum && x->eps == y->eps && x->l2 == y->l2 && x->opad == y->opad &&
+                     x->classes == y->classes && x->dim == y->dim && x->c == y->c && x->h == y->h && x->w == y->w,
                  "layer %d (%s) differs after the round trip", i, nn_kind_name(x->kind));
     }
     const nn_hyper *h = &a->hyper, *g = &b->hyper;

@@ -194,6 +194,13 @@ static void test_net_fits(void **state) {
     /* (a net ending in other than 10 outputs cannot be built: nn_net_create refuses it) */
     nn_net *five = tiny_net("name conv\ninput 1x28x28\nconv filters=10 size=28\nflatten\n", 1, 1, &s3);
     assert_int_equal(kg_net_fits(five, "conv", &err), 0);
+    /* a GAN's discriminator takes 28x28x1 images too, but is not a classifier */
+    nn_spec s4;
+    nn_net *disc = tiny_net("name d\ninput 1x28x28\noutput logit\nflatten\ndense units=1\n", 1, 1, &s4);
+    assert_int_equal(kg_net_fits(disc, "d", &err), -1);
+    assert_string_equal(err.msg, "d: a GAN's discriminator ('output logit'), not a classifier");
+    nn_net_free(disc);
+    nn_spec_free(&s4);
     nn_net_free(ok);
     nn_net_free(big);
     nn_net_free(five);

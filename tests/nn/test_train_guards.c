@@ -295,12 +295,29 @@ static void test_trap_fe_quiet(void **state) {
     }
 }
 
+/* A GAN's discriminator spec (28x28x1 in, one logit out) is refused before anything is created. */
+static void test_gan_spec(void **state) {
+    (void)state;
+    write_spec(TMP "/disc.spec", "name disc\noutput logit\nconv filters=8 size=3 stride=2\nleakyrelu\n"
+                                 "dense units=1\n");
+    const char *dir = TMP "/disc";
+    tu_rm_run(dir);
+    int status = run_train(TMP "/disc.spec", dir, NULL, NULL, TMP "/disc.stderr");
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    char *msg = tu_slurp(TMP, "disc.stderr", NULL);
+    assert_non_null(strstr(msg, "disc.spec"));
+    assert_non_null(strstr(msg, "'output logit' is a GAN's network; digits-train trains classifiers"));
+    assert_false(dg_path_exists(dir));
+    free(msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_nan),      cmocka_unit_test(test_stats_overflow),
         cmocka_unit_test(test_first_epoch),   cmocka_unit_test(test_validation_nan),
         cmocka_unit_test(test_trap_fe_traps),
-        cmocka_unit_test(test_trap_fe_quiet),
+        cmocka_unit_test(test_trap_fe_quiet),      cmocka_unit_test(test_gan_spec),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
