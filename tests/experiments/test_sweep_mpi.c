@@ -49,7 +49,8 @@ static char *slurp(const char *path) {
 
 /* A digits-train wrapper: appends "RANK EPOCHS_DONE STOP_AT FINISHED" to RUN/launches.log (RANK: the MPI rank that
  * started it, from OpenMPI's environment; "local" outside mpirun), writes its parent's pid (the worker rank) to
- * DIR/rankRANK.pid, then runs the real one. */
+ * DIR/rankRANK.pid, then runs the real one; on rank 1 when DIR/slow exists, a 30 s "trainer" instead (a process
+ * with the run directory on its command line), which only dies early if it dies with its rank. */
 #define WRAPPER TMP "/train-logged.sh"
 static void make_wrapper(void) {
     put(WRAPPER, "#!/bin/sh\n"
@@ -65,6 +66,7 @@ static void make_wrapper(void) {
                  "echo \"$rank $done_ $stop $fin\" >> \"$run/launches.log\"\n"
                  "echo $PPID > \"$run/../../rank$rank.pid.tmp\" && mv \"$run/../../rank$rank.pid.tmp\" "
                  "\"$run/../../rank$rank.pid\"\n"
+                 "if [ \"$rank\" = 1 ] && [ -f \"$run/../../slow\" ]; then exec sh -c 'sleep 30' \"$run\"; fi\n"
                  "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
     assert_int_equal(chmod(WRAPPER, 0755), 0);
 }
@@ -247,9 +249,14 @@ static void no_trainers_left(const char *needle) {
     assert_int_equal(left, 0);
 }
 
-/* Wait for worker rank 1's first trainer (its pid file), then SIGKILL that worker rank. */
-static void kill_rank1(const char *dir, pid_t mpirun) {
+/* Start the smoke sweep with rank 1's trainers slow, wait for the first (its pid file), SIGKILL worker rank 1. */
+static pid_t start_and_kill_rank1(const char *dir, int recover) {
     char pidfile[600];
+    dg_err err = {{0}};
+    if (dg_mkdirs(dir, &err) != 0) fail_msg("%s", err.msg);
+    snprintf(pidfile, sizeof pidfile, "%s/slow", dir);
+    put(pidfile, "rank 1's trainers take 30 s\n");
+    pid_t mpirun = start_sweep(dir, 3, recover);
     snprintf(pidfile, sizeof pidfile, "%s/rank1.pid", dir);
     for (int spins = 0; !dg_path_exists(pidfile); spins++) {
         assert_true(spins < 12000); /* 60 s */
@@ -264,6 +271,7 @@ static void kill_rank1(const char *dir, pid_t mpirun) {
     assert_true(worker > 1);
     printf("SIGKILL to worker rank 1 (pid %d)\n", (int)worker);
     assert_int_equal(kill(worker, SIGKILL), 0);
+    return mpirun;
 }
 
 static void test_spread_and_same_board(void **state) {
@@ -287,8 +295,7 @@ static void test_spread_and_same_board(void **state) {
 
 static void test_dead_rank_recovered(void **state) {
     (void)state;
-    pid_t p = start_sweep(TMP "/dead", 3, 1);
-    kill_rank1(TMP "/dead", p);
+    pid_t p = start_and_kill_rank1(TMP "/dead", 1);
     int st = wait_status(p);
     char *log = slurp(TMP "/dead.log");
     printf("mpirun --enable-recovery exit status 0x%x\n", st);
@@ -308,14 +315,14 @@ static void test_dead_rank_recovered(void **state) {
 
 static void test_abort_then_resume(void **state) {
     (void)state;
-    pid_t p = start_sweep(TMP "/abort", 3, 0);
-    kill_rank1(TMP "/abort", p);
+    pid_t p = start_and_kill_rank1(TMP "/abort", 0);
     int st = wait_status(p);
     printf("plain mpirun exit status 0x%x\n", st);
     /* OpenMPI took the whole job down: no leaderboard, no trainer left behind */
     assert_false(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_false(dg_path_exists(TMP "/abort/leaderboard.csv"));
     no_trainers_left(TMP "/abort/trials/");
+    unlink(TMP "/abort/slow");
     run_sweep_ok(TMP "/abort", 3);
     char *log = slurp(TMP "/abort.log");
     printf("%s", strstr(log, "they resume") ? "the restart found trials left running; they resumed\n" : "");
