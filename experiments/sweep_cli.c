@@ -725,9 +725,11 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
     if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
-    logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d %s x %d threads, in %s\n", w.s.file, w.n,
+    char thr[32] = "CPUs/ranks per node"; /* under MPI without a threads setting */
+    if (threads) snprintf(thr, sizeof thr, "%d", threads);
+    logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d %s x %s threads, in %s\n", w.s.file, w.n,
           w.reps, w.s.strategy == SW_GRID ? "grid" : w.s.strategy == SW_RANDOM ? "random" : "asha", w.workers,
-          mpi ? "MPI worker ranks" : "workers", threads, w.dir);
+          mpi ? "MPI worker ranks" : "workers", thr, w.dir);
     if (sweep_loop(&w, err) != 0) goto done;
     {
         struct rusage ru;
