@@ -8,7 +8,8 @@
  *   - plain mpirun (OpenMPI aborts the whole job when a rank dies), worker rank 1 SIGKILLed: the job ends, nothing
  *     is left running (no trainer, no "running" row once restarted), and the restarted sweep gives the same
  *     leaderboard without starting a finished trial again;
- *   - mpirun -np 1: the sweep runs locally and says so. */
+ *   - mpirun -np 1: the sweep runs locally and says so;
+ *   - --lease is parsed strictly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +28,9 @@
 #include <unistd.h>
 
 #include "core/dg_dataset.h"
+#include "core/dg_cli.h"
 #include "core/dg_file.h"
+#include "experiments/sweep_cli.h"
 #include "testutil.h"
 
 #define TMP DIGITS_TEST_TMP "/sweep_mpi"
@@ -371,6 +374,25 @@ static void test_one_rank_runs_locally(void **state) {
     assert_int_equal(per[0], n);
 }
 
+/* --lease: seconds in 1..86400, default 30. */
+static void test_lease_option(void **state) {
+    (void)state;
+    char *ok[] = {"digits-sweep", "--data", "d.npy", "--lease", "5", "x.sweep", NULL};
+    char *dflt[] = {"digits-sweep", "--data", "d.npy", "x.sweep", NULL};
+    char *zero[] = {"digits-sweep", "--data", "d.npy", "--lease", "0", "x.sweep", NULL};
+    char *word[] = {"digits-sweep", "--data", "d.npy", "--lease", "1m", "x.sweep", NULL};
+    sw_cli_opts o;
+    dg_err err = {{0}};
+    assert_int_equal(sw_cli_parse(6, ok, &o, &err), 0);
+    assert_true(o.lease == 5);
+    assert_int_equal(sw_cli_parse(4, dflt, &o, &err), 0);
+    assert_true(o.lease == 30);
+    assert_int_equal(sw_cli_parse(6, zero, &o, &err), DG_EXIT_USAGE);
+    assert_non_null(strstr(err.msg, "--lease 0: expected seconds in 1..86400"));
+    assert_int_equal(sw_cli_parse(6, word, &o, &err), DG_EXIT_USAGE);
+    assert_non_null(strstr(err.msg, "--lease 1m: expected seconds"));
+}
+
 int main(void) {
     /* CI runs as root; OpenMPI refuses that unless told */
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
@@ -386,6 +408,7 @@ int main(void) {
         snprintf(asan_noleaks, sizeof asan_noleaks, "%s:detect_leaks=0", asan);
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_option),
         cmocka_unit_test(test_spread_and_same_board),
         cmocka_unit_test(test_dead_rank_recovered),
         cmocka_unit_test(test_abort_then_resume),
