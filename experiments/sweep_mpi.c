@@ -442,7 +442,9 @@ int sw_mpi_worker(sw_mpi *m, dg_err *err) {
                 continue;
             }
         }
-        if (dg_now() - last_heard > m->lease) {
+        /* rank 0 may be busy for a while without pinging (creating a large sweep's configurations on a slow
+           filesystem, writing the leaderboard): a worker waits 10 leases before it takes rank 0 as gone */
+        if (dg_now() - last_heard > 10 * m->lease) {
             m->no_finalize = 1;
             rc = dg_fail(err, "%s: no word from the coordinator (rank 0) for %.0f s; stopping", m->where[m->rank],
                          dg_now() - last_heard);

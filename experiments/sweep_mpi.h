@@ -9,7 +9,7 @@
  * Liveness: every worker sends a heartbeat each second and the coordinator pings each worker each second. A
  * worker the coordinator has not heard from for `lease` seconds is dead: sw_mpi_wait reports it once (its job goes
  * back to the queue in sweep_cli.c) and it gets no more jobs. A worker that has not heard from the coordinator
- * for `lease` seconds kills its trainer and exits. Whether the job survives a rank's death at all is mpirun's
+ * for 10 leases kills its trainer and exits. Whether the job survives a rank's death at all is mpirun's
  * choice: OpenMPI 4 aborts the whole job unless it runs with --enable-recovery (docs/sweeps.md).
  *
  * Built without DIGITS_MPI, sw_mpi_begin returns SW_MPI_OFF outside an MPI launcher and an error inside one of
