@@ -22,6 +22,7 @@
 #include "core/dg_rng.h"
 #include "experiments/sweep_exec.h"
 #include "experiments/sweep_file.h"
+#include "experiments/sweep_mpi.h"
 #include "experiments/sweep_report.h"
 #include "experiments/sweep_store.h"
 #include "experiments/sweep_strategy.h"
@@ -44,7 +45,12 @@ void sw_cli_usage(FILE *out) {
             "  --train PATH      the digits-train program (default: the one next to digits-sweep)\n"
             "  --top N           leaderboard rows printed (default 20)\n"
             "  --quiet           no line per finished trial, no status lines\n"
+            "  --lease S         under mpirun/srun: a worker rank silent for S seconds is taken as dead and its\n"
+            "                    trial goes back to the queue (default 30; docs/sweeps.md, \"Running on a cluster\")\n"
             "  --help            this text\n"
+            "\n"
+            "Under mpirun -np N (or srun), rank 0 coordinates and ranks 1..N-1 each run one trial at a time;\n"
+            "--workers is then N - 1 and DIR must be on a filesystem every rank sees.\n"
             "\n"
             "Exit status: 0 sweep finished (or stopped at its deadline), 1 failure, 2 usage error.\n",
             dg_default_threads());
@@ -55,15 +61,17 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
     o->workers = 1;
     o->top = 20;
     o->status_every = 30;
+    o->lease = 30;
     o->out = stdout;
     o->log = stderr;
-    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP };
+    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP, O_LEASE };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"dir", required_argument, 0, O_DIR},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"retry-failed", no_argument, 0, O_RETRY},    {"train", required_argument, 0, O_TRAIN},
         {"top", required_argument, 0, O_TOP},         {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+        {"help", no_argument, 0, O_HELP},             {"lease", required_argument, 0, O_LEASE},
+        {0, 0, 0, 0},
     };
     long v;
     int c;
@@ -90,6 +98,11 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
             o->top = (int)v;
             break;
         case O_QUIET: o->log = NULL; break;
+        case O_LEASE:
+            if (dg_parse_long(optarg, 1, 86400, &v) != 0)
+                return dg_cli_usage(err, "--lease %s: expected seconds in 1..86400", optarg);
+            o->lease = (double)v;
+            break;
         case O_HELP: o->help = 1; return 0;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
@@ -111,17 +124,23 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
 
 /* ---- the run ---- */
 
+/* Where a job runs: a local slot (pid: a digits-train child of this process) or, under MPI, worker rank
+ * (slot index + 1) of sweep_mpi.h (remote: a job is out there; dead: the rank stopped answering). */
 typedef struct slot {
     pid_t pid; /* 0: free */
+    int remote, dead;
     sw_job job;
     double t0;
 } slot;
+
+static int slot_busy(const slot *sl) { return sl->pid != 0 || sl->remote; }
 
 typedef struct sweep {
     const sw_cli_opts *o;
     sw_sweep s;
     sw_store *st;
     sw_exec_cfg ex;
+    sw_mpi *mpi;       /* NULL: local slots */
     char dir[512], train[1024], data[1024];
     int reps, n, K, workers;
     double *val;
@@ -296,6 +315,21 @@ static int job_failed(sweep *w, const sw_job *j, const char *reason, dg_err *err
     return 0;
 }
 
+/* The job to worker rank (slot index + 1) under MPI: it starts digits-train on its node (sweep_mpi.h). */
+static int launch_remote(sweep *w, slot *sl, const sw_job *j, const char *rd, const char *sp, dg_err *err) {
+    int t = j->config * w->reps + j->rep, rank = (int)(sl - w->slots) + 1;
+    if (sw_mpi_send_job(w->mpi, rank, &w->ex, j, rd, sp, sw_rep_seed(&w->s, j->rep), sw_rep_fold(&w->s, j->rep),
+                        stop_epoch(w, j->rung), err) != 0 ||
+        sw_store_start_on(w->st, t, j->rung, sw_mpi_where(w->mpi, rank), sw_mpi_pid(w->mpi, rank), wall_now(),
+                          err) != 0)
+        return -1;
+    sl->remote = 1;
+    sl->job = *j;
+    sl->t0 = dg_now();
+    w->running[t] = 1;
+    return 1;
+}
+
 /* Start a job, or record it at once if its run directory already holds the target (a coordinator killed after
  * the trainer finished and before the db heard of it). */
 static int launch(sweep *w, slot *sl, const sw_job *j, dg_err *err) {
@@ -312,6 +346,7 @@ static int launch(sweep *w, slot *sl, const sw_job *j, dg_err *err) {
         free(m);
         return rc;
     }
+    if (w->mpi) return launch_remote(w, sl, j, rd, sp, err);
     pid_t pid;
     int t = j->config * w->reps + j->rep;
     if (sw_exec_start(&w->ex, rd, sp, sw_rep_seed(&w->s, j->rep), sw_rep_fold(&w->s, j->rep), stop_epoch(w, j->rung),
@@ -329,6 +364,47 @@ static int launch(sweep *w, slot *sl, const sw_job *j, dg_err *err) {
     return 1;
 }
 
+/* A job reached its target: the arrays now, the db after the next launches (flush); a kill in between finds the
+ * result in the run directory when the sweep starts again. Takes metrics. */
+static int got_result(sweep *w, const sw_job *j, int epoch, double acc, double loss, double secs, char *metrics) {
+    size_t i = ((size_t)j->config * (size_t)w->reps + (size_t)j->rep) * (size_t)w->K + (size_t)j->rung;
+    w->val[i] = w->s.maximize ? acc : loss;
+    w->have[i] = 1;
+    w->finished_jobs++;
+    w->pend[w->n_pend++] = (struct pend){*j, epoch, acc, loss, secs, metrics};
+    char p[512];
+    params_text(w, j->config, p, sizeof p);
+    logf_(w, "c%04d r%d rung %d/%d epoch %d: val_acc %.4f val_loss %.4f  %.1f s  [%s]\n", j->config, j->rep,
+          j->rung + 1, w->K, epoch, acc, loss, secs, p);
+    return 0;
+}
+
+/* A worker rank answered (or was found dead): its job's result or failure; a dead rank's job back to the queue. */
+static int reap_remote(sweep *w, sw_mpi_outcome *o, dg_err *err) {
+    slot *sl = &w->slots[o->rank - 1];
+    const sw_job j = sl->job;
+    int t = j.config * w->reps + j.rep, had = sl->remote;
+    if (o->kind == SW_MPI_DEAD) {
+        sl->dead = 1;
+        sl->remote = 0;
+        if (!had) {
+            logf_(w, "sweep: %s; it gets no more trials\n", o->reason);
+            return 0;
+        }
+        w->running[t] = 0;
+        logf_(w, "sweep: %s; trial c%04d r%d goes back to the queue\n", o->reason, j.config, j.rep);
+        return sw_store_requeue(w->st, t, err);
+    }
+    if (!had || o->job.config != j.config || o->job.rep != j.rep || o->job.rung != j.rung) { /* not its job */
+        free(o->metrics);
+        return 0;
+    }
+    sl->remote = 0;
+    w->running[t] = 0;
+    if (o->kind == SW_MPI_RESULT) return got_result(w, &j, o->epoch, o->val_acc, o->val_loss, o->seconds, o->metrics);
+    return job_failed(w, &j, o->reason, err);
+}
+
 /* A trainer exited: its result or its failure. */
 static int reap(sweep *w, slot *sl, int status, dg_err *err) {
     const sw_job *j = &sl->job;
@@ -343,20 +419,7 @@ static int reap(sweep *w, slot *sl, int status, dg_err *err) {
         char *m = NULL;
         int h = sw_exec_harvest(rd, stop_epoch(w, j->rung), &epoch, &acc, &loss, &secs, &m, err);
         if (h < 0) return -1;
-        if (h == 1) {
-            /* the arrays now, the db after the next launches (flush); a kill in between finds the result in the
-               run directory when the sweep starts again */
-            size_t i = (size_t)t * (size_t)w->K + (size_t)j->rung;
-            w->val[i] = w->s.maximize ? acc : loss;
-            w->have[i] = 1;
-            w->finished_jobs++;
-            w->pend[w->n_pend++] = (struct pend){*j, epoch, acc, loss, secs, m};
-            char p[512];
-            params_text(w, j->config, p, sizeof p);
-            logf_(w, "c%04d r%d rung %d/%d epoch %d: val_acc %.4f val_loss %.4f  %.1f s  [%s]\n", j->config, j->rep,
-                  j->rung + 1, w->K, epoch, acc, loss, secs, p);
-            return 0;
-        }
+        if (h == 1) return got_result(w, j, epoch, acc, loss, secs, m);
         snprintf(reason, sizeof reason, "digits-train exited 0 without reaching epoch %d", stop_epoch(w, j->rung));
         return job_failed(w, j, reason, err);
     }
@@ -439,7 +502,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
         dirty = 0;
         int decided = 0, running = 0;
         for (int c = 0; c < w->n; c++) decided += w->state[c] != SW_OPEN;
-        for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
+        for (int i = 0; i < w->workers; i++) running += slot_busy(&w->slots[i]);
         if (w->deadline > 0 && wall_now() >= w->deadline) {
             if ((rc = flush(w, err)) != 0) break;
             for (int i = 0; i < w->workers; i++)
@@ -448,18 +511,21 @@ static int sweep_loop(sweep *w, dg_err *err) {
                     waitpid(w->slots[i].pid, NULL, 0);
                     w->slots[i].pid = 0;
                 }
+            for (int i = 0; i < w->workers; i++) w->slots[i].remote = 0; /* sw_mpi_end stops them */
             rc = sw_store_unrun(w->st, err);
             logf_(w, "sweep: deadline reached with %d of %d configurations decided; run again to go on\n", decided,
                   w->n);
             break;
         }
-        int nfree = w->workers - running, harvested = 0;
+        int live = 0, harvested = 0;
+        for (int i = 0; i < w->workers; i++) live += !w->slots[i].dead;
+        int nfree = live - running;
         if (nfree > 0) {
             int nj = sw_next_jobs(&w->r, &w->d, w->running, jobs, nfree);
             for (int q = 0; q < nj && rc == 0; q++) {
                 slot *sl = NULL;
                 for (int i = 0; i < w->workers; i++)
-                    if (!w->slots[i].pid) {
+                    if (!slot_busy(&w->slots[i]) && !w->slots[i].dead) {
                         sl = &w->slots[i];
                         break;
                     }
@@ -475,16 +541,20 @@ static int sweep_loop(sweep *w, dg_err *err) {
         }
         if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0) break;
         running = 0;
-        for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
+        for (int i = 0; i < w->workers; i++) running += slot_busy(&w->slots[i]);
         if (running == 0) {
             if (decided == w->n) break;
+            if (live == 0) {
+                rc = dg_fail(err, "every worker rank stopped answering; run the sweep again to go on");
+                break;
+            }
             /* nothing runnable and nothing running, yet undecided: cannot happen with a consistent db */
             rc = dg_fail(err, "%s: %d configurations undecided with nothing to run (a damaged sweep.db?)", w->dir,
                          w->n - decided);
             break;
         }
         int status;
-        pid_t p = waitpid(-1, &status, WNOHANG);
+        pid_t p = w->mpi ? 0 : waitpid(-1, &status, WNOHANG);
         if (p < 0 && errno != EINTR) {
             rc = dg_fail_errno(err, "waitpid");
             break;
@@ -499,8 +569,21 @@ static int sweep_loop(sweep *w, dg_err *err) {
             dirty = 1;
             continue;
         }
-        struct timespec ts = {0, 500 * 1000 * 1000};
-        sigtimedwait(&chld, NULL, &ts);
+        if (w->mpi) { /* the remote slots: an answer, or 0.5 s of pings and heartbeats */
+            sw_mpi_outcome out;
+            int got = sw_mpi_wait(w->mpi, 0.5, &out, err);
+            if (got < 0 || (got > 0 && reap_remote(w, &out, err) != 0)) {
+                rc = -1;
+                break;
+            }
+            if (got > 0) {
+                dirty = 1;
+                continue;
+            }
+        } else {
+            struct timespec ts = {0, 500 * 1000 * 1000};
+            sigtimedwait(&chld, NULL, &ts);
+        }
         double now = dg_now();
         if (now - last_beat >= 5) {
             if ((rc = sw_store_heartbeat(w->st, wall_now(), 60, err)) != 0) break;
@@ -518,10 +601,11 @@ static int sweep_loop(sweep *w, dg_err *err) {
     return rc;
 }
 
-int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
+static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     sweep w;
     memset(&w, 0, sizeof w);
     w.o = o;
+    w.mpi = mpi;
     w.t_start = dg_now();
     int rc = DG_EXIT_FAIL, lock = -1;
     if (sw_sweep_load(&w.s, o->sweep, err) != 0) return DG_EXIT_FAIL;
@@ -578,9 +662,9 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
         snprintf(w.data, sizeof w.data, "%s", abs);
         free(abs);
     }
-    w.workers = o->workers;
+    w.workers = mpi ? sw_mpi_workers(mpi) : o->workers;
     int threads = o->threads ? o->threads : w.s.threads;
-    if (!threads) {
+    if (!threads && !mpi) { /* under MPI, 0: each worker rank splits its node's CPUs (sweep_mpi.h) */
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus > w.workers ? (int)(cpus / w.workers) : 1;
     }
@@ -641,9 +725,11 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
     if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
-    logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d workers x %d threads, in %s\n", w.s.file, w.n,
+    char thr[32] = "CPUs/ranks per node"; /* under MPI without a threads setting */
+    if (threads) snprintf(thr, sizeof thr, "%d", threads);
+    logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d %s x %s threads, in %s\n", w.s.file, w.n,
           w.reps, w.s.strategy == SW_GRID ? "grid" : w.s.strategy == SW_RANDOM ? "random" : "asha", w.workers,
-          threads, w.dir);
+          mpi ? "MPI worker ranks" : "workers", thr, w.dir);
     if (sweep_loop(&w, err) != 0) goto done;
     {
         struct rusage ru;
@@ -687,5 +773,21 @@ done:
     free(w.pend);
     free(w.order0);
     sw_sweep_free(&w.s);
+    return rc;
+}
+
+int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
+    /* under mpirun/srun: rank 0 runs the sweep with the other ranks as its workers, which only run jobs */
+    sw_mpi *mpi = NULL;
+    int role = sw_mpi_begin(&mpi, o->lease, err);
+    if (role < 0) return DG_EXIT_FAIL;
+    if (role == SW_MPI_ALONE && o->log) {
+        fprintf(o->log, "sweep: one MPI rank: running locally with --workers %d (mpirun -np N gives N - 1 worker "
+                        "ranks)\n", o->workers);
+        fflush(o->log);
+    }
+    int rc = role == SW_MPI_WORKER ? (sw_mpi_worker(mpi, err) == 0 ? DG_EXIT_OK : DG_EXIT_FAIL)
+                                   : run_sweep(o, mpi, err);
+    sw_mpi_end(mpi);
     return rc;
 }

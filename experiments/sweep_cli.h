@@ -22,6 +22,7 @@ typedef struct sw_cli_opts {
     const char *train;     /* --train: the digits-train program (default: next to digits-sweep) */
     int top;               /* --top: leaderboard rows printed (default 20) */
     double status_every;   /* seconds between status lines (default 30) */
+    double lease;          /* --lease: under MPI, seconds of silence after which a worker rank is dead (30) */
     int help;
     FILE *out;             /* the leaderboard (stdout from the main; NULL: none) */
     FILE *log;             /* a line per finished trial and the status lines (stderr; --quiet: NULL) */

@@ -289,3 +289,16 @@ int sw_store_trial_info(sw_store *st, int trial, char *state, int *epochs, doubl
     if (rc != SQLITE_ROW) return dg_fail(err, "%s: no trial %d", st->path, trial);
     return 0;
 }
+
+int sw_store_start_on(sw_store *st, int trial, int rung, const char *host, int pid, double now, dg_err *err) {
+    return run(st, err,
+               "UPDATE trials SET state = 'running', rung = ?, pid = ?, host = ?, started = coalesce(started, ?), "
+               "heartbeat = ?, lease_until = ? WHERE id = ?",
+               "iisdddi", (int64_t)rung, (int64_t)pid, host, now, now, now + 60, (int64_t)trial);
+}
+
+int sw_store_requeue(sw_store *st, int trial, dg_err *err) {
+    return run(st, err,
+               "UPDATE trials SET state = 'waiting', pid = NULL, lease_until = NULL WHERE id = ? AND state = 'running'",
+               "i", (int64_t)trial);
+}

@@ -40,6 +40,10 @@ int sw_store_load(sw_store *st, int n_configs, int n_reps, int n_rungs, int maxi
 
 /* A trial starts running toward rung: state running, pid, host, lease. */
 int sw_store_start(sw_store *st, int trial, int rung, int pid, double now, dg_err *err);
+/* The same for a trial that runs elsewhere (an MPI worker rank): host is "HOST/rankR", pid that rank's. */
+int sw_store_start_on(sw_store *st, int trial, int rung, const char *host, int pid, double now, dg_err *err);
+/* One running trial back to waiting (the rank running it died; the job goes back to the queue). */
+int sw_store_requeue(sw_store *st, int trial, dg_err *err);
 /* Heartbeat of every running trial: lease_until = now + lease. */
 int sw_store_heartbeat(sw_store *st, double now, double lease, dg_err *err);
 /* A trial reached rung at epoch: its result, its per-epoch metrics (metrics.jsonl text), its state afterwards
