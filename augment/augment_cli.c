@@ -1,10 +1,12 @@
 /* augment/augment_cli: digits-augment's options, --help and run (see augment/augment_cli.h). */
 #include "augment/augment_cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <png.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -202,6 +204,36 @@ static double bytes_per_image(dg_format fmt, int labelled) {
 #define CELL 56 /* 28 px at 2x */
 #define GAP 2
 
+/* libpng's output goes through our own checked fwrite (png_init_io's would be libpng's: unchecked flushes, a bare
+ * "Write Error", and out of reach of tests/failure's short-write shim); its messages are kept, not printed. */
+typedef struct png_out {
+    FILE *fp;
+    int errnum;    /* errno of the failed write; 0: libpng's own error */
+    char msg[160]; /* libpng's message */
+} png_out;
+
+static void png_out_write(png_structp png, png_bytep data, png_size_t n) {
+    png_out *po = png_get_io_ptr(png);
+    if (fwrite(data, 1, n, po->fp) != n) {
+        po->errnum = errno ? errno : EIO;
+        png_error(png, "write failed");
+    }
+}
+
+static void png_out_flush(png_structp png) {
+    (void)png; /* the commit flushes, and checks it */
+}
+
+static void png_out_error(png_structp png, png_const_charp msg) {
+    png_out *po = png_get_error_ptr(png);
+    snprintf(po->msg, sizeof po->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_out_warning(png_structp png, png_const_charp msg) {
+    (void)png, (void)msg;
+}
+
 static int write_preview(outputs *o, const char *path, const aug_policy *pol, const aug_cli_opts *op,
                          const dg_dataset *ds, dg_err *err) {
     int rows = (int)((size_t)op->preview_rows < ds->n ? (size_t)op->preview_rows : ds->n);
@@ -239,14 +271,20 @@ static int write_preview(outputs *o, const char *path, const aug_policy *pol, co
     for (int y = 0; y < h; y++) rowp[y] = img + (size_t)y * (size_t)w;
     free(s);
     int rc = -1;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_out po = {o->preview.fp, 0, ""};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &po, png_out_error, png_out_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         dg_fail(err, "%s: out of memory", path);
     } else if (setjmp(png_jmpbuf(png))) {
-        dg_fail(err, "%s: PNG write failed", path);
+        if (po.errnum) {
+            errno = po.errnum;
+            dg_fail_errno(err, "%s: write failed", path);
+        } else {
+            dg_fail(err, "%s: PNG write failed: %s", path, po.msg);
+        }
     } else {
-        png_init_io(png, o->preview.fp);
+        png_set_write_fn(png, &po, png_out_write, png_out_flush);
         png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                      PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
         png_write_info(png, info);

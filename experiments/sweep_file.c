@@ -181,6 +181,11 @@ static int parse_param(sw_sweep *s, const cJSON *j, sw_param *p, dg_err *err) {
                 return fail_at(err, s, (const char *const[]){"params", nm, kind}, 3,
                                "params \"%s\": %s [%g, %g] is an empty range (expected low < high%s)", nm, kind,
                                p->lo, p->hi, p->dist == SW_INT ? ", integers" : "");
+            /* a draw is lo + u * (hi - lo), and an int draw takes one of hi - lo + 1 values from a 32-bit draw */
+            if (!isfinite(p->hi - p->lo) || (p->dist == SW_INT && p->hi - p->lo >= 4294967295.0))
+                return fail_at(err, s, (const char *const[]){"params", nm, kind}, 3,
+                               "params \"%s\": %s [%g, %g] is too wide (%s)", nm, kind, p->lo, p->hi,
+                               p->dist == SW_INT ? "at most 2^32 - 1 integers" : "hi - lo must be finite");
             if (p->dist == SW_LOG_UNIFORM && p->lo <= 0)
                 return fail_at(err, s, (const char *const[]){"params", nm, kind}, 3,
                                "params \"%s\": log_uniform needs a positive low bound, not %g", nm, p->lo);

@@ -294,8 +294,9 @@ static float border_median(const float *v, int w, int h) {
     return 255;
 }
 
-/* Separable square max (dilate > 0) or min (erode) filter of radius r on v (w x h), in place; tmp: w*h floats. */
-static void morph(float *v, float *tmp, int w, int h, int r, int dilate) {
+/* Separable square max (dilate > 0) or min (erode) filter of radius r on v (w x h), in place; tmp: w*h floats.
+ * The naive version (2r+1 comparisons a pixel and pass); morph below gives the same values in O(1). */
+static void morph_ref(float *v, float *tmp, int w, int h, int r, int dilate) {
     for (int pass = 0; pass < 2; pass++) {
         const float *s = pass ? tmp : v;
         float *d = pass ? v : tmp;
@@ -311,6 +312,39 @@ static void morph(float *v, float *tmp, int w, int h, int r, int dilate) {
                 d[(size_t)y * w + x] = m;
             }
     }
+}
+
+static float pick(float a, float b, int dilate) { return dilate ? (a > b ? a : b) : (a < b ? a : b); }
+
+/* One line of n values (stride apart) through the running max/min of width 2r+1 (van Herk / Gil-Werman): the line
+ * padded by r values that never win on each side is cut into blocks of 2r+1; g holds the max from each block's
+ * start, h the max to its end, and a window [i, i+2r] of the padded line is h[i] with g[i+2r]. g, h: n+2r floats. */
+static void morph_line(float *dst, const float *src, size_t stride, int n, int r, int dilate, float *g, float *h) {
+    int m = n + 2 * r, k = 2 * r + 1;
+    float none = dilate ? -INFINITY : INFINITY;
+    for (int j = 0; j < m; j++) {
+        float p = j >= r && j < n + r ? src[(size_t)(j - r) * stride] : none;
+        g[j] = j % k == 0 ? p : pick(g[j - 1], p, dilate);
+    }
+    for (int j = m - 1; j >= 0; j--) {
+        float p = j >= r && j < n + r ? src[(size_t)(j - r) * stride] : none;
+        h[j] = j % k == k - 1 || j == m - 1 ? p : pick(h[j + 1], p, dilate);
+    }
+    for (int i = 0; i < n; i++) dst[(size_t)i * stride] = pick(h[i], g[i + 2 * r], dilate);
+}
+
+/* morph_ref's filter in O(w*h) whatever r: rows of v into tmp, then columns of tmp into v. */
+static void morph(float *v, float *tmp, int w, int h, int r, int dilate) {
+    int side = w > h ? w : h;
+    float *g = malloc(2 * ((size_t)side + 2 * (size_t)r) * sizeof(float));
+    if (!g) { /* the naive filter needs no memory of its own */
+        morph_ref(v, tmp, w, h, r, dilate);
+        return;
+    }
+    float *hh = g + side + 2 * (size_t)r;
+    for (int y = 0; y < h; y++) morph_line(tmp + (size_t)y * w, v + (size_t)y * w, 1, w, r, dilate, g, hh);
+    for (int x = 0; x < w; x++) morph_line(v + x, tmp + x, (size_t)w, h, r, dilate, g, hh);
+    free(g);
 }
 
 /* Area-averaging resample of src (sw x sh) to dst (dw x dh): every output pixel is the mean of the source area it

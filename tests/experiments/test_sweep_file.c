@@ -195,6 +195,14 @@ static void test_errors(void **state) {
          "t.sweep:2:13: params \"r\" = 5: policy:2:1:"},
         {"{\"model\": \"mlp2\", \"seeds\": 0}", "t.sweep:1:19: seeds: expected an integer in 1..100"},
         {"[1, 2]", "t.sweep:1:1: expected a JSON object"},
+        /* a variable in a policy comment takes any value, so only the range check stands between a huge range and
+         * a 32-bit draw of hi - lo + 1 values (undefined beyond 2^32) or an infinite hi - lo */
+        {"{\"model\": \"mlp2\", \"strategy\": \"random\", \"policy\": \"# ${x}\\nrotate degrees=5\",\n"
+         " \"params\": {\"x\": {\"int\": [0, 1e12]}}, \"budget\": {\"trials\": 3}}",
+         "t.sweep:2:19: params \"x\": int [0, 1e+12] is too wide (at most 2^32 - 1 integers)"},
+        {"{\"model\": \"mlp2\", \"strategy\": \"random\", \"policy\": \"# ${x}\\nrotate degrees=5\",\n"
+         " \"params\": {\"x\": {\"uniform\": [-1e308, 1e308]}}, \"budget\": {\"trials\": 3}}",
+         "t.sweep:2:19: params \"x\": uniform [-1e+308, 1e+308] is too wide (hi - lo must be finite)"},
         {"{\"model\": \"mlp2\",\n \"params\": {\"model\": [\"mlp2\", \"nope\"]}}",
          "t.sweep:2:13: params \"model\": model 'nope' not found"},
     };

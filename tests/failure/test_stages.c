@@ -7,6 +7,8 @@
  *   - on the same directory remounted read-only it must exit 1 with "Read-only file system", the same way
  *     (a read-only mount, not chmod: CI runs as root, and root ignores permissions);
  *   - and, the disk writable again, a re-run succeeds.
+ * digits-report writes one HTML page with its images inline; digits-augment's preview PNG is checked on its own
+ * (test_augment_preview_full_and_read_only), since a full disk stops augment at its free-space check before that.
  * digits-train is checked resuming a run stopped after epoch 1, with room for its small files but not for the
  * epoch-2 checkpoint, so the checkpoint write itself meets the full disk.
  *
@@ -128,6 +130,8 @@ static const stage_case cases[] = {
      {"probs.npy", "sub.csv"}, "No space left on device"},
     {"ensemble", BIN "/digits-ensemble -q -o %s/ens.csv --probs-out %s/ens-probs.npy " IN "/m1.npy " IN "/m2.npy",
      {"ens.csv", "ens.manifest.json", "ens-probs.npy"}, "No space left on device"},
+    /* one HTML page, its images inline (base64 PNGs) */
+    {"report", BIN "/digits-report --run " IN "/run -o %s/report.html", {"report.html"}, "No space left on device"},
 };
 
 static void check_stage(const stage_case *c) {
@@ -160,6 +164,46 @@ static void check_stage(const stage_case *c) {
 static void test_full_and_read_only(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_stage(&cases[i]);
+}
+
+/* digits-augment's preview PNG (written by libpng) on the full disk, its other outputs elsewhere: the free-space
+ * check counts the dataset and parameters only, so it passes and the PNG's own writes meet the full disk; the
+ * outputs are one commit, so the dataset must stay as it was too. */
+#define AUG_OUT TDIR "/aug_out"
+#define PREVIEW_CMD BIN "/digits-augment -q --data " IN "/data.npy --out " AUG_OUT "/aug.npy --preview " D "/preview.png"
+
+static void test_augment_preview_full_and_read_only(void **state) {
+    (void)state;
+    const char *in_d[] = {"preview.png", NULL}, *in_out[] = {"aug.npy", NULL};
+    mount_disk();
+    sh("rm -rf %s %s && mkdir -p %s", AUG_OUT, GOOD, AUG_OUT);
+    if (sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the first run failed: %s", err_text);
+    keep_copies(D, in_d);
+    keep_copies(AUG_OUT, in_out);
+    struct stat st_png;
+    assert_int_equal(stat(D "/preview.png", &st_png), 0);
+    assert_true(st_png.st_size > 16384); /* beyond stdio's buffer: libpng's writes themselves meet the full disk */
+
+    fill(0);
+    int st = sh("%s", PREVIEW_CMD);
+    unfill();
+    if (st != 1 || !strstr(err_text, "preview.png") || !strstr(err_text, "No space left on device"))
+        fail_msg("augment --preview on a full disk: exit %d, stderr \"%s\"", st, err_text);
+    assert_unchanged(D, in_d, "augment --preview, full disk");
+    assert_unchanged(AUG_OUT, in_out, "augment --preview, full disk");
+
+    remount(1);
+    st = sh("%s", PREVIEW_CMD);
+    remount(0);
+    if (st != 1 || !strstr(err_text, "Read-only file system"))
+        fail_msg("augment --preview read-only: exit %d, stderr \"%s\"", st, err_text);
+    assert_unchanged(D, in_d, "augment --preview, read-only");
+    assert_unchanged(AUG_OUT, in_out, "augment --preview, read-only");
+
+    if (sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the re-run failed: %s", err_text);
+    fi_assert_clean_dir(D, in_d, "augment --preview re-run");
+    fi_assert_clean_dir(AUG_OUT, in_out, "augment --preview re-run");
+    umount2(D, MNT_DETACH);
 }
 
 /* A run directory stopped after epoch 1 of 3 (as a kill after the checkpoint leaves it). */
@@ -398,6 +442,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_and_read_only),
         cmocka_unit_test(test_train_checkpoint_full_and_read_only),
+        cmocka_unit_test(test_augment_preview_full_and_read_only),
         cmocka_unit_test(test_kill_checkpoint),
         cmocka_unit_test(test_kill_ingest),
         cmocka_unit_test(test_kill_ensemble),

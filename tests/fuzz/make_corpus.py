@@ -152,3 +152,82 @@ put("ingest", "test_1.csv", csv([H[1:], R[1][1:]], "\r\n"))
 put("ingest", "quoted_1.csv", csv([['"%s"' % h for h in H], ['"%s"' % v if i % 97 == 0 else v for i, v in enumerate(R[1])]]))
 put("ingest", "header_only.csv", "\ufeff" + csv([H]))
 shutil.copy(os.path.join(ROOT, "tests/fixtures/ingest/bad_binary.csv"), os.path.join(OUT, "ingest", "bad_binary.csv"))
+
+# ---- images (kaggle/photo; kaggle/serve's bodies) ----
+def png(w, h, rows, colour=0, depth=8, extra=b"", interlace=0):
+    """rows: h byte strings of raw scanlines (filter byte added here); colour: PNG colour type."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace)
+    raw = b"".join(b"\0" + r for r in rows)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def digit(w, h, ink, paper, x0, x1, y0, y1):
+    """A bar-like digit (a '1' with a foot) of ink on paper, grey bytes per row."""
+    return [bytes(ink if (x0 <= x < x1 and y0 <= y < y1) or (y1 - 2 <= y < y1 and x0 - 3 <= x < x1 + 3) else paper
+                  for x in range(w)) for y in range(h)]
+
+
+GREY28 = digit(28, 28, 255, 0, 12, 16, 5, 23)
+put("photo", "grey_28.png", png(28, 28, GREY28))
+put("photo", "dark_ink_40x30.png", png(40, 30, digit(40, 30, 20, 230, 18, 22, 4, 26)))
+# RGBA drawing: black strokes on a transparent canvas
+put("photo", "rgba_32.png", png(32, 32, [bytes(sum(([0, 0, 0, 255] if v else [0, 0, 0, 0] for v in r), []))
+                                        for r in digit(32, 32, 1, 0, 14, 18, 6, 26)], colour=6))
+# palette, 1 bit, with a transparent background entry
+PAL = struct.pack(">I", 6) + b"PLTE" + b"\xff\xff\xff\x00\x00\x00"
+PAL += struct.pack(">I", zlib.crc32(b"PLTE\xff\xff\xff\x00\x00\x00") & 0xffffffff)
+TRNS = struct.pack(">I", 1) + b"tRNS\x00" + struct.pack(">I", zlib.crc32(b"tRNS\x00") & 0xffffffff)
+bits = [bytes(int("".join("1" if v else "0" for v in r[i:i + 8]), 2) for i in range(0, 24, 8))
+        for r in digit(24, 24, 1, 0, 10, 13, 4, 20)]
+put("photo", "palette_1bit_24.png", png(24, 24, bits, colour=3, depth=1, extra=PAL + TRNS))
+# 16-bit grey, Adam7-interlaced (one pass image per Adam7 pass)
+G16 = digit(16, 16, 255, 0, 7, 9, 2, 14)
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+raw = b""
+for x0, y0, dx, dy in ADAM7:
+    for y in range(y0, 16, dy):
+        raw += b"\0" + b"".join(bytes([G16[y][x], G16[y][x]]) for x in range(x0, 16, dx))
+IHDR16 = struct.pack(">IIBBBBB", 16, 16, 16, 0, 0, 0, 1)
+put("photo", "grey16_adam7.png", b"\x89PNG\r\n\x1a\n" +
+    b"".join(struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+             for t, d in ((b"IHDR", IHDR16), (b"IDAT", zlib.compress(raw, 9)), (b"IEND", b""))))
+put("photo", "blank_20.png", png(20, 20, [bytes(20)] * 20))
+put("photo", "two_digits.png", png(40, 24, [bytes(255 if (6 <= x < 10 or 28 <= x < 32) and 3 <= y < 21 else 0
+                                                  for x in range(40)) for y in range(24)]))
+put("photo", "huge_header.png", png(20000, 20000, [])[:33])
+put("photo", "truncated.png", png(28, 28, GREY28)[:60])
+for f in ("font-7-1.jpg", "train-5-2.jpg"):
+    shutil.copy(os.path.join(ROOT, "tests/fixtures/photo", f), os.path.join(OUT, "photo", f))
+
+# serve: the Content-Type, a newline, the body (tests/fuzz/fuzz_serve.c)
+import base64
+put("serve", "png.req", b"image/png\n" + png(28, 28, GREY28))
+put("serve", "jpeg.req", b"image/jpeg; charset=binary\n" + open(os.path.join(ROOT, "tests/fixtures/photo/font-7-1.jpg"), "rb").read())
+put("serve", "json.req", b"application/json\n" + json.dumps({"image": base64.b64encode(png(28, 28, GREY28)).decode()}).encode())
+put("serve", "data_url.req", b"application/json\n" + json.dumps(
+    {"image": "data:image/png;base64," + base64.b64encode(png(32, 32, digit(32, 32, 0, 255, 14, 18, 6, 26))).decode()}).encode())
+put("serve", "blank.req", b"image/png\n" + png(20, 20, [bytes(20)] * 20))
+put("serve", "bad_json.req", b"application/json\n{\"image\": 3}")
+put("serve", "wrong_type.req", b"text/plain\nhello")
+
+# ---- sweep files (tests/fuzz/fuzz_sweep_file.c writes base.spec and b2.spec beside the input) ----
+for f in sorted(os.listdir(os.path.join(ROOT, "experiments/sweeps"))):
+    if f.endswith(".sweep"):
+        copy("sweep_file", "experiments/sweeps/" + f)
+put("sweep_file", "grid.sweep", json.dumps({
+    "model": "base.spec", "params": {"train.lr": [0.01, 0.1], "layer2.units": [8, 16, 32], "train.schedule": ["cosine", "step"]},
+    "budget": {"trials": 5, "until": "23:30"}, "split": {"folds": 3, "split_seed": 2}, "seeds": 2, "rows": 500}, indent=1))
+put("sweep_file", "random.sweep", json.dumps({
+    "model": "base.spec", "strategy": "random",
+    "params": {"model": ["base.spec", "b2.spec"], "layer4.rate": {"uniform": [0, 0.5]},
+               "train.lr": {"log_uniform": [0.001, 0.1]}, "train.batch": {"int": [16, 128]},
+               "rotate": {"choice": [0, 5, 10]}},
+    "policy": ["rotate degrees=${rotate}", "shift fraction=0.1"], "budget": {"epochs": 60}, "metric": "val_loss",
+    "seed": 3, "threads": 1}, indent=1))
+put("sweep_file", "asha.sweep", json.dumps({
+    "model": "base.spec", "strategy": "asha", "asha": {"rungs": [1, 2, 4], "eta": 2},
+    "params": {"layer2.units": [8, 16], "sigma": [3, 4]}, "policy": "elastic alpha=30 sigma=${sigma} p=0.5",
+    "budget": {"epochs": 40}, "about": ["anything", 1]}, indent=1))
+put("sweep_file", "bad_key.sweep", '{\n  "model": "base.spec",\n  "params": {"layer2.unitz": [8]}\n}\n')
