@@ -166,7 +166,8 @@ static int calibrate_together(const pl_plan *plan, const pl_member *const *m, in
         while (waitpid(pid[k], &status, 0) < 0 && errno == EINTR) {}
         if (rc != 0) continue;
         cJSON *j = cJSON_Parse(buf);
-        cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "train_ips"), *p = cJSON_GetObjectItemCaseSensitive(j, "predict_ips");
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "train_ips");
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "predict_ips");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !cJSON_IsNumber(t) || !cJSON_IsNumber(p) ||
             !(t->valuedouble > 0) || !(p->valuedouble > 0))
             rc = dg_fail(err, "calibration of %s failed (digits-train --calibrate; its messages are above)",
@@ -354,7 +355,8 @@ int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_
         }
         double c0 = dg_now();
         if (calibrate(plan, ad->calibrate_s, cal, err) != 0) goto done;
-        fprintf(out, "calibrated %d member(s) side by side, %d thread(s) each, in %.0fs:", jobs, threads, dg_now() - c0);
+        fprintf(out, "calibrated %d member(s) side by side, %d thread(s) each, in %.0fs:", jobs, threads,
+                dg_now() - c0);
         for (int i = 0; i < n; i++) {
             int dup = 0;
             for (int j = 0; j < i && !dup; j++) dup = same_kind(plan->runs[j].member, plan->runs[i].member);
@@ -408,7 +410,8 @@ int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_
         pl_format_seconds(nx, sizeof nx, bo.end_s - bo.members_s + pl_budget_span(&in, bo.epochs + 1));
         fprintf(out, "; %d would end at %s", bo.epochs + 1, nx);
     }
-    fprintf(out, "%s\n", bo.fits ? "" : "\n         even the fewest epochs do not fit the budget: planning them anyway");
+    fprintf(out, "%s\n",
+            bo.fits ? "" : "\n         even the fewest epochs do not fit the budget: planning them anyway");
     pl_budget_deadlines(&in, bo.epochs, deadline);
 
     /* Rebuild with the chosen epochs, then the calibrated speeds (as speeds alone: x job_slowdown). */
@@ -432,7 +435,8 @@ int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_
         fprintf(out, "deadline %s: %s after the start (it shortens its epochs if the machine slows down)\n",
                 s->stage.name, d);
     }
-    if (!kept && !dry_run && (dg_mkdirs(plan->o.work, err) != 0 || write_kept(path, hash, plan, &in, &bo, cal, err) != 0))
+    if (!kept && !dry_run &&
+        (dg_mkdirs(plan->o.work, err) != 0 || write_kept(path, hash, plan, &in, &bo, cal, err) != 0))
         goto done;
     fprintf(out, "\n");
     rc = 0;

@@ -62,8 +62,9 @@ void pl_budget_deadlines(const pl_budget_in *in, int epochs, double *deadline_s)
 
 /* Steps 1-4 for a built and decided plan of `preset` (with an adapt line): calibrates (or reads WORK/budget.json),
  * sets the preset's members to the chosen epochs, rebuilds and decides the plan with them and the calibrated
- * speeds, adds the deadlines, and prints what it chose and why to out. dry_run: nothing is written (no budget.json), and without a runnable digits-train the plan keeps
- * the preset's epochs with a note. 0, or -1 with err. */
+ * speeds, adds the deadlines, and prints what it chose and why to out. dry_run: nothing is written (no
+ * budget.json), and without a runnable digits-train the plan keeps the preset's epochs with a note. 0, or -1 with
+ * err. */
 int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_err *err);
 
 #endif

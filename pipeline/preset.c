@@ -388,7 +388,8 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
             else if (!strcmp(kw, "adapt")) rc = parse_adapt(p, &c, t, nt);
             else
                 rc = fail_at(&c, t[0].col,
-                             "unknown statement \"%s\"; expected split, member, members, augment, speed, adapt or a setting "
+                             "unknown statement \"%s\"; expected split, member, members, augment, speed, adapt or a "
+                             "setting "
                              "(tta=, ensemble=, budget_minutes=, jobs=, jobs_efficiency=)", kw);
             if (rc != 0) return -1;
         }

@@ -17,6 +17,7 @@
 
 #include "core/dg_file.h"
 #include "pipeline/budget.h"
+#include "pipeline/preset.h"
 #include "testutil.h"
 
 /* Two members side by side: each chain 2 s start-up + E x 30 s + 5 s predict. 900 s budget, 100 s gone, 72 s
@@ -117,6 +118,49 @@ static void test_bad_input(void **state) {
     in = two_members();
     in.jobs = 0;
     assert_int_equal(pl_budget_choose(&in, &out, &err), -1);
+}
+
+/* ---- the adapt line of a preset ---- */
+
+static void expect_preset_error(const char *text, const char *want) {
+    pl_preset p;
+    dg_err err = {{0}};
+    assert_int_equal(pl_preset_parse(&p, text, "p.preset", &err), -1);
+    if (!strstr(err.msg, want)) fail_msg("got \"%s\", expected \"%s\"", err.msg, want);
+}
+
+static void test_adapt_line(void **state) {
+    (void)state;
+    pl_preset p;
+    dg_err err = {{0}};
+    assert_int_equal(
+        pl_preset_parse(&p, "members model=a seeds=1-2\nbudget_minutes=15\nadapt epochs=3-40\n", "p.preset", &err), 0);
+    assert_true(p.adapt.on);
+    assert_int_equal(p.adapt.min_epochs, 3);
+    assert_int_equal(p.adapt.max_epochs, 40);
+    tu_assert_exact(p.adapt.margin, PL_ADAPT_MARGIN);
+    tu_assert_exact(p.adapt.calibrate_s, PL_ADAPT_CALIBRATE_S);
+    assert_int_equal(p.adapt.line, 3);
+    assert_int_equal(pl_preset_parse(&p, "member model=a seed=1\nadapt epochs=5-5 margin=0.2 calibrate=1.5\n"
+                                         "budget_minutes=2\n", "p.preset", &err),
+                     0);
+    assert_int_equal(p.adapt.min_epochs, 5);
+    tu_assert_exact(p.adapt.margin, 0.2);
+    tu_assert_exact(p.adapt.calibrate_s, 1.5);
+    assert_int_equal(pl_preset_parse(&p, "member model=a seed=1\n", "p.preset", &err), 0);
+    assert_false(p.adapt.on);
+    expect_preset_error("member model=a seed=1\nadapt epochs=3-4\n", "p.preset:2: adapt needs budget_minutes=");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=5-4\n",
+                        "p.preset:3:7: epochs=5-4: expected MIN-MAX");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=0-4\n", "epochs=0-4: expected MIN-MAX");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=7\n", "epochs=7: expected MIN-MAX");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt margin=0.1\n",
+                        "adapt: epochs=MIN-MAX is required");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=1-2 margin=0.95\n", "margin=0.95");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=1-2 calibrate=0\n", "calibrate=0");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=1-2 speed=3\n", "unknown key \"speed\"");
+    expect_preset_error("member model=a seed=1\nbudget_minutes=1\nadapt epochs=1-2\nadapt epochs=1-2\n",
+                        "p.preset:4:1: adapt given twice (first at line 3)");
 }
 
 /* ---- end to end ---- */
@@ -235,7 +279,7 @@ static void test_end_to_end(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose),     cmocka_unit_test(test_lanes),     cmocka_unit_test(test_deadlines),
-        cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_adapt_line), cmocka_unit_test(test_end_to_end),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
