@@ -15,6 +15,7 @@
 static const char MAGIC[8] = {'D', 'I', 'G', 'I', 'T', 'C', 'K', 'P'};
 #define HEADER_BYTES 32
 #define STATE_BYTES 80
+#define PLAN_BYTES 28
 
 uint32_t nn_crc32(uint32_t crc, const void *data, size_t n) {
     uint32_t table[256];
@@ -91,6 +92,15 @@ int nn_ckpt_save(const char *path, const nn_ckpt *c, dg_err *err) {
     if (c->best_params) section(&w, "bestp", c->best_params, c->n_params * sizeof(float));
     if (c->best_buffers) section(&w, "bestb", c->best_buffers, c->n_buffers * sizeof(float));
     section(&w, "metrics", metrics, strlen(metrics));
+    if (c->epochs_target) {
+        unsigned char pl[PLAN_BYTES];
+        at = 0;
+        put_le(pl, &at, &c->epochs_target, 4);
+        put_le(pl, &at, &c->sched.warp_at, 8);
+        put_le(pl, &at, &c->sched.warp_v, 8);
+        put_le(pl, &at, &c->sched.warp_k, 8);
+        section(&w, "plan", pl, PLAN_BYTES);
+    }
     if (w.failed) {
         dg_fail_errno(err, "%s: write failed", path);
         dg_afile_abort(&f);
@@ -223,6 +233,26 @@ int nn_ckpt_load(const char *path, nn_ckpt *c, dg_err *err) {
     memcpy(&c->bad_epochs, p + 52, 4);
     memcpy(&c->best_val_loss, p + 56, 8);
     c->sched.bad_epochs = bad;
+    c->sched.warp_at = 0;
+    c->sched.warp_v = 0;
+    c->sched.warp_k = 1;
+    const sec *pl = find(s, ns, "plan");
+    if (pl) {
+        if (pl->n != PLAN_BYTES) {
+            dg_fail(err, "%s: checkpoint 'plan' section has %llu bytes, expected %d", path, (unsigned long long)pl->n,
+                    PLAN_BYTES);
+            goto done;
+        }
+        memcpy(&c->epochs_target, pl->data, 4);
+        memcpy(&c->sched.warp_at, pl->data + 4, 8);
+        memcpy(&c->sched.warp_v, pl->data + 12, 8);
+        memcpy(&c->sched.warp_k, pl->data + 20, 8);
+        if (c->epochs_target == 0 || !isfinite(c->sched.warp_at) || !isfinite(c->sched.warp_v) ||
+            !isfinite(c->sched.warp_k)) {
+            dg_fail(err, "%s: checkpoint 'plan' section holds a bad value", path);
+            goto done;
+        }
+    }
     c->spec_text = dup_text(find(s, ns, "spec"));
     c->run_key = dup_text(find(s, ns, "run"));
     c->metrics = dup_text(find(s, ns, "metrics"));

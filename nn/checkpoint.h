@@ -13,6 +13,8 @@
  *       "params"  (n_params) f32              "buffers" (n_buffers) f32
  *       "optim"   (n_opt) f32                 "bestp" / "bestb" best-validation params / buffers (optional)
  *       "metrics" metrics.jsonl text so far
+ *       "plan"    (optional, only once a run was shortened) u32 epochs the run now ends after, f64 x 3 the
+ *                 schedule's re-target map (nn_sched warp_at, warp_v, warp_k)
  * Unknown sections are skipped, so later versions can add some without breaking old readers.
  * Not here: what the floats mean (nn/train.c) or how the file is named.
  */
@@ -34,7 +36,8 @@ typedef struct nn_ckpt {
     uint64_t seed;
     double seconds;       /* training time so far */
     uint64_t opt_t;       /* optimizer steps taken */
-    nn_sched sched;
+    nn_sched sched;       /* without a "plan" section the re-target map is the identity */
+    uint32_t epochs_target; /* a shortened run's epochs in all; 0: the spec's (no "plan" section) */
     double best_val_loss; /* early stopping: best validation loss so far (INFINITY: none yet) */
     uint32_t best_epoch;  /* 1-based epoch of best_val_loss (0: none) */
     uint32_t bad_epochs;  /* epochs since best_val_loss improved */

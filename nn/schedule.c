@@ -9,7 +9,26 @@ void nn_sched_init(nn_sched *s) {
     s->scale = 1.0;
     s->best = INFINITY;
     s->bad_epochs = 0;
+    s->warp_at = 0;
+    s->warp_v = 0;
+    s->warp_k = 1;
 }
+
+/* Position on the spec's curve of run step `at` (the identity until a re-target). */
+static double curve_pos(const nn_sched *s, double at) { return s->warp_v + (at - s->warp_at) * s->warp_k; }
+
+void nn_sched_retarget(const nn_hyper *h, nn_sched *s, int done, int new_epochs, int steps_per_epoch) {
+    if (h->schedule != NN_SCHED_COSINE && h->schedule != NN_SCHED_ONECYCLE) return;
+    double a0 = (double)done * (double)steps_per_epoch;
+    double last = (double)h->epochs * (double)steps_per_epoch - 1.0; /* the curve's final step */
+    double v0 = curve_pos(s, a0), runs_left = (double)new_epochs * (double)steps_per_epoch - 1.0 - a0;
+    if (v0 > last) v0 = last;
+    s->warp_at = a0;
+    s->warp_v = runs_left > 0 ? v0 : last;
+    s->warp_k = runs_left > 0 ? (last - v0) / runs_left : 0;
+}
+
+int nn_sched_retargeted(const nn_sched *s) { return s->warp_at != 0 || s->warp_v != 0 || s->warp_k != 1; }
 
 /* torch's _annealing_cos: from start (pct 0) to end (pct 1) along half a cosine. */
 static double anneal_cos(double start, double end, double pct) { return end + (start - end) / 2.0 * (cos(PI * pct) + 1.0); }
@@ -17,7 +36,7 @@ static double anneal_cos(double start, double end, double pct) { return end + (s
 float nn_sched_lr(const nn_hyper *h, const nn_sched *s, int epoch, int step, int steps_per_epoch) {
     double lr = h->lr;
     double total = (double)h->epochs * (double)steps_per_epoch;
-    double at = (double)epoch * (double)steps_per_epoch + (double)step;
+    double at = curve_pos(s, (double)epoch * (double)steps_per_epoch + (double)step);
     switch (h->schedule) {
     case NN_SCHED_CONSTANT: break;
     case NN_SCHED_STEP: lr *= pow((double)h->gamma, (double)(epoch / h->step_epochs)); break;

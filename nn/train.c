@@ -185,6 +185,7 @@ typedef struct run {
     char split_desc[128], run_key[256];
     /* training state that goes into the checkpoint */
     uint32_t epoch; /* epochs completed */
+    int epochs_total; /* the spec's epochs, or fewer once the deadline shortened the run */
     double seconds;
     double best_val_loss;
     uint32_t best_epoch, bad_epochs;
@@ -208,6 +209,7 @@ static int save_checkpoint(run *r, dg_err *err) {
     c.seconds = r->seconds;
     c.opt_t = r->opt.t;
     c.sched = r->sched;
+    c.epochs_target = r->epochs_total != r->spec.hyper.epochs ? (uint32_t)r->epochs_total : 0;
     c.best_val_loss = r->best_val_loss;
     c.best_epoch = r->best_epoch;
     c.bad_epochs = r->bad_epochs;
@@ -244,6 +246,7 @@ static int restore_checkpoint(run *r, dg_err *err) {
     }
     r->opt.t = c.opt_t;
     r->sched = c.sched;
+    if (c.epochs_target) r->epochs_total = (int)c.epochs_target;
     r->epoch = c.epoch;
     r->seconds = c.seconds;
     r->best_val_loss = c.best_val_loss;
@@ -380,6 +383,7 @@ static int setup(run *r, int *done, dg_err *err) {
     free(ranges);
     if (rc != 0) return -1;
     nn_sched_init(&r->sched);
+    r->epochs_total = h->epochs;
     r->best_val_loss = INFINITY;
     size_t np = nn_net_param_count(r->net), nb = nn_net_buffer_count(r->net);
     if (h->early_stop) {
@@ -397,7 +401,7 @@ static int setup(run *r, int *done, dg_err *err) {
 
     if (have_ckpt) {
         if (restore_checkpoint(r, err) != 0) return -1;
-        logf_(o->log, "%s: resuming after epoch %u of %d\n", o->run_dir, r->epoch, h->epochs);
+        logf_(o->log, "%s: resuming after epoch %u of %d\n", o->run_dir, r->epoch, r->epochs_total);
     } else if (o->resume) {
         logf_(o->log, "%s: no checkpoint; starting from scratch\n", o->run_dir);
     }
@@ -420,18 +424,48 @@ static int diverged(const run *r, dg_err *err, const char *where, const char *wh
                    where, what, r->o->run_dir, r->epoch);
 }
 
+static double wall_now(const nn_train_opts *o) {
+    if (o->clock) return o->clock(o->clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int nn_train_replan(int done, int total, double epoch_s, double left_s) {
+    if (done >= total || !(epoch_s > 0) || (double)(total - done) * epoch_s <= left_s) return total;
+    double fit = left_s > 0 ? floor(left_s / epoch_s) : 0;
+    int n = fit < (double)(total - done) ? done + (int)fit : total;
+    return n > done ? n : done + 1;
+}
+
+/* At the end of an epoch that took epoch_s on the deadline's clock: shorten the run if what is left does not fit. */
+static void replan(run *r, int steps, double epoch_s) {
+    const nn_train_opts *o = r->o;
+    int done = (int)r->epoch, total = r->epochs_total;
+    double left = o->deadline - wall_now(o);
+    int n = nn_train_replan(done, total, epoch_s, left);
+    if (n >= total) return;
+    nn_sched_retarget(&r->spec.hyper, &r->sched, done, n, steps);
+    r->epochs_total = n;
+    logf_(o->log,
+          "re-plan: epoch %d took %.1f s and %.0f s are left before the deadline: %d epochs in all instead of %d%s\n",
+          done, epoch_s, left, n, total,
+          r->spec.hyper.schedule == NN_SCHED_COSINE || r->spec.hyper.schedule == NN_SCHED_ONECYCLE
+              ? " (learning-rate schedule re-targeted to end at its final value)" : "");
+}
+
 static int train_epoch(run *r, dg_err *err) {
     const nn_hyper *h = &r->spec.hyper;
     const nn_train_opts *o = r->o;
     uint32_t e = r->epoch;
     size_t n = r->split.n_train;
     int B = h->batch, steps = (int)((n + (size_t)B - 1) / (size_t)B);
-    double t0 = dg_now();
+    double t0 = dg_now(), wall0 = wall_now(o);
     memcpy(r->order, r->split.train, n * sizeof *r->order);
     dg_rng rng = dg_rng_make(o->seed, DG_RNG_SHUFFLE, e, 0);
     dg_rng_shuffle_u32(&rng, r->order, (uint32_t)n);
     char label[48];
-    snprintf(label, sizeof label, "epoch %u/%d", e + 1, h->epochs);
+    snprintf(label, sizeof label, "epoch %u/%d", e + 1, r->epochs_total);
     dg_progress bar;
     dg_progress_start(&bar, label, n);
     if (!o->log) bar.enabled = 0;
@@ -507,8 +541,9 @@ static int train_epoch(run *r, dg_err *err) {
         return dg_fail(err, "out of memory");
     logf_(o->log,
           "epoch %3u/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%  lr %.3g  %.1f s  %.0f img/s%s\n",
-          e + 1, h->epochs, train_loss, 100 * train_acc, val_loss, 100 * val_acc, (double)lr0, secs, ips,
+          e + 1, r->epochs_total, train_loss, 100 * train_acc, val_loss, 100 * val_acc, (double)lr0, secs, ips,
           r->best_epoch == e + 1 && h->early_stop ? "  (best)" : "");
+    if (o->deadline > 0) replan(r, steps, wall_now(o) - wall0);
     if (save_checkpoint(r, err) != 0) return -1;
     if (write_text(r->paths.metrics, r->metrics, err) != 0) return -1;
     if (r->tb.fp) {
@@ -619,7 +654,7 @@ int nn_train_run(const nn_train_opts *o, dg_err *err) {
     if (rc == 0 && !done) {
         const nn_hyper *h = &r.spec.hyper;
         int now = 0;
-        while (rc == 0 && (int)r.epoch < h->epochs && !(h->early_stop && (int)r.bad_epochs >= h->early_stop)) {
+        while (rc == 0 && (int)r.epoch < r.epochs_total && !(h->early_stop && (int)r.bad_epochs >= h->early_stop)) {
             if ((o->stop_after && now == o->stop_after) || (o->stop_at && (int)r.epoch >= o->stop_at)) {
                 logf_(o->log, "%s: stopping after epoch %u as asked; --resume continues\n", o->run_dir, r.epoch);
                 run_free(&r);
@@ -628,7 +663,7 @@ int nn_train_run(const nn_train_opts *o, dg_err *err) {
             rc = train_epoch(&r, err);
             now++;
         }
-        if (rc == 0 && h->early_stop && (int)r.bad_epochs >= h->early_stop && (int)r.epoch < h->epochs)
+        if (rc == 0 && h->early_stop && (int)r.bad_epochs >= h->early_stop && (int)r.epoch < r.epochs_total)
             logf_(o->log, "early stop: no better validation loss for %d epochs\n", h->early_stop);
         if (rc == 0) rc = finish(&r, err);
     }

@@ -50,6 +50,13 @@ typedef struct nn_train_opts {
     int stop_at;           /* return once the run has this many epochs in all, counting those before a resume, with
                               the learning-rate schedule still spanning the spec's epochs (0: no limit); the
                               rungs of a successive-halving sweep (experiments/sweep_exec.c) */
+    double deadline;       /* wall-clock time (UNIX seconds, CLOCK_REALTIME) by which training should end, or 0:
+                              at each epoch's end, when the epochs left would not fit the time left at the last
+                              epoch's pace, the run is shortened (nn_train_replan; at least one more epoch) and a
+                              cosine/onecycle schedule re-targeted to end at its final value (nn/schedule.h); the
+                              new total goes into the checkpoint, so --resume keeps it */
+    double (*clock)(void *arg); /* the wall clock the deadline is read against (NULL: CLOCK_REALTIME); for tests */
+    void *clock_arg;
     FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
     const char *tensorboard; /* directory for TensorBoard event files, or NULL */
     const char *command;   /* the command line invocation.json records, or NULL (recorded as null) */
@@ -61,6 +68,11 @@ void nn_train_opts_defaults(nn_train_opts *o);
 /* The spec a run trains: o->model with o's overrides applied, re-parsed from its canonical text, so spec->text
  * is the resolved spec. Returns 0, -1 (file or parse error) or NN_TRAIN_USAGE (bad override). */
 int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err);
+
+/* The epochs in all a run should have after `done` of `total` epochs, the last taking epoch_s seconds, with
+ * left_s seconds left before its deadline: total when the epochs left fit (total - done) x epoch_s <= left_s),
+ * else done + floor(left_s / epoch_s), at least done + 1 (a shortened schedule still needs an epoch to anneal). */
+int nn_train_replan(int done, int total, double epoch_s, double left_s);
 
 /* Run (or resume) training. Returns 0 once result.json is written (also when run_dir already holds a finished run
  * and o->resume is set), 1 when stopped by o->stop_after or o->stop_at before the end, NN_TRAIN_USAGE for a usage error, -1 for

@@ -1,11 +1,13 @@
 /* nn/train_cli: digits-train's options, --help and run (see nn/train_cli.h). */
 #include "nn/train_cli.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dg_cli.h"
+#include "nn/calibrate.h"
 #include "nn/net.h"
 #include "nn/spec.h"
 
@@ -41,6 +43,11 @@ void nn_train_cli_usage(FILE *out) {
             "                     same seed and threads); a finished DIR is left as it is\n"
             "  --stop-at E        stop (exit 0, checkpoint kept, no result.json) once DIR holds E epochs; the\n"
             "                     schedule still spans --epochs, so a later --resume continues bit-identically\n"
+            "  --deadline T       wall-clock time (UNIX seconds) by which training should end: at an epoch's end,\n"
+            "                     when the epochs left would not fit at the last epoch's pace, the run is shortened\n"
+            "                     (cosine/onecycle schedules re-targeted to end at their final value; printed)\n"
+            "  --calibrate S      time S seconds of training steps (and S/4 of inference) of the model, batch and\n"
+            "                     augmentation on synthetic images with --threads, print one JSON line, and exit\n"
             "  --summary          print the model's layers, shapes, parameters and FLOPs, and exit\n"
             "  --quiet            no per-epoch lines or progress bar\n"
             "  --help             this text\n"
@@ -69,7 +76,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     int have_frac = 0, quiet = 0;
     enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
            O_AUGMENT, O_THREADS, O_RESUME, O_STOP_AT, O_SUMMARY, O_QUIET, O_HELP,
-           O_TENSORBOARD };
+           O_TENSORBOARD, O_DEADLINE, O_CALIBRATE };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"run", required_argument, 0, O_RUN},         {"seed", required_argument, 0, O_SEED},
@@ -82,6 +89,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         {"summary", no_argument, 0, O_SUMMARY},       {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
         {"tensorboard", required_argument, 0, O_TENSORBOARD},
+        {"deadline", required_argument, 0, O_DEADLINE}, {"calibrate", required_argument, 0, O_CALIBRATE},
         {0, 0, 0, 0},
     };
     long v;
@@ -141,6 +149,14 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         case O_QUIET: quiet = 1; break;
         case O_HELP: o->help = 1; return 0;
         case O_TENSORBOARD: t->tensorboard = optarg; break;
+        case O_DEADLINE:
+            if (dg_parse_double(optarg, 1, 1e11, &t->deadline) != 0)
+                return bad(err, "--deadline", optarg, "UNIX seconds (a number > 0)");
+            break;
+        case O_CALIBRATE:
+            if (dg_parse_double(optarg, 0.01, 600, &o->calibrate) != 0)
+                return bad(err, "--calibrate", optarg, "seconds in [0.01, 600]");
+            break;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
     }
@@ -152,7 +168,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     if (t->folds && have_frac) return dg_fail(err, "--val-frac and --folds exclude each other"), DG_EXIT_USAGE;
     if (t->folds && t->fold > t->folds)
         return dg_fail(err, "--fold %d: expected 1..%d", t->fold, t->folds), DG_EXIT_USAGE;
-    if (!o->summary && (!t->data || !t->run_dir))
+    if (!o->summary && !o->calibrate && (!t->data || !t->run_dir))
         return dg_fail(err, "--data and --run are required"), DG_EXIT_USAGE;
     return 0;
 }
@@ -179,8 +195,35 @@ static int summary(const nn_train_cli_opts *o, dg_err *err) {
     return DG_EXIT_OK;
 }
 
+/* The model's training and inference speed with the threads set, as one JSON line to o->out. */
+static int calibrate(const nn_train_cli_opts *o, dg_err *err) {
+    nn_calibration c;
+    int rc = nn_calibrate(&o->train, o->calibrate, &c, err);
+    if (rc != 0) return exit_code(rc);
+    cJSON *j = cJSON_CreateObject();
+    if (j) {
+        cJSON_AddStringToObject(j, "model", o->train.model);
+        cJSON_AddNumberToObject(j, "batch", c.batch);
+        cJSON_AddNumberToObject(j, "threads", o->threads);
+        cJSON_AddNumberToObject(j, "train_ips", c.train_ips);
+        cJSON_AddNumberToObject(j, "predict_ips", c.predict_ips);
+        cJSON_AddNumberToObject(j, "train_steps", c.train_steps);
+        cJSON_AddNumberToObject(j, "predict_steps", c.predict_steps);
+    }
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!text) return dg_fail(err, "out of memory"), DG_EXIT_FAIL;
+    if (o->out) {
+        fprintf(o->out, "%s\n", text);
+        fflush(o->out);
+    }
+    free(text);
+    return DG_EXIT_OK;
+}
+
 int nn_train_cli_run(const nn_train_cli_opts *o, dg_err *err) {
     if (o->summary) return summary(o, err);
+    if (o->calibrate > 0) return calibrate(o, err);
     nn_train_opts t = o->train;
     t.command = o->command[0] ? o->command : NULL;
     return exit_code(nn_train_run(&t, err));

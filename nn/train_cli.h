@@ -14,6 +14,8 @@ typedef struct nn_train_cli_opts {
     int threads;         /* --threads: OpenMP and OpenBLAS threads (default dg_default_threads()); the caller sets
                             them (dg_set_threads) before nn_train_cli_run */
     int summary;         /* --summary: print the model's summary to out instead of training */
+    double calibrate;    /* --calibrate SECONDS: time training and inference steps (nn/calibrate.h) and print one
+                            JSON line to out instead of training; 0: off */
     int help;            /* --help given: print nn_train_cli_usage and do nothing else */
     FILE *out;           /* where --summary prints (NULL by default: the summary is built, not printed) */
     char command[8192];  /* argv as one shell line (dg_cli_join_command), for invocation.json; a longer one ends
@@ -28,7 +30,8 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
 /* The --help text, with the live defaults. */
 void nn_train_cli_usage(FILE *out);
 
-/* --summary: the model's layers, shapes, parameters and FLOPs to o->out; otherwise nn_train_run(&o->train).
+/* --summary: the model's layers, shapes, parameters and FLOPs to o->out; --calibrate: a JSON line
+ * {"model", "batch", "threads", "train_ips", "predict_ips", "train_steps", "predict_steps"} to o->out; otherwise nn_train_run(&o->train).
  * DG_EXIT_OK once result.json is written (or the summary printed), DG_EXIT_USAGE for a usage error,
  * DG_EXIT_FAIL for any other failure (message in err). */
 int nn_train_cli_run(const nn_train_cli_opts *o, dg_err *err);

@@ -10,6 +10,7 @@
 #include "core/dg_cli.h"
 #include "core/dg_file.h"
 #include "core/dg_progress.h"
+#include "pipeline/budget.h"
 #include "pipeline/driver.h"
 #include "pipeline/plan.h"
 #include "pipeline/preset.h"
@@ -139,6 +140,7 @@ int pl_run(const pl_cli_opts *o, FILE *out, FILE *log, dg_err *err) {
     }
     if (pl_preset_load(preset, o->preset, err) != 0 || resolve(o, preset, &po, err) != 0) goto done;
     if (pl_plan_build(&plan, preset, &po, err) != 0 || pl_plan_decide(&plan, err) != 0) goto done;
+    if (preset->adapt.on && pl_budget_plan(&plan, preset, o->dry_run, out, err) != 0) goto done;
     pl_plan_print(&plan, out);
     fflush(out);
     if (preset->budget_minutes > 0 && plan.total_s > preset->budget_minutes * 60)

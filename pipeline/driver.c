@@ -66,11 +66,12 @@ void pl_stage_free(pl_stage *s) {
 
 static int is_volatile(const char *a, int *skip_next) {
     *skip_next = 0;
-    if (!strcmp(a, "--threads")) {
+    if (!strcmp(a, "--threads") || !strcmp(a, "--deadline")) {
         *skip_next = 1;
         return 1;
     }
-    return !strncmp(a, "--threads=", 10) || !strcmp(a, "--resume") || !strcmp(a, "--quiet");
+    return !strncmp(a, "--threads=", 10) || !strncmp(a, "--deadline=", 11) || !strcmp(a, "--resume") ||
+           !strcmp(a, "--quiet");
 }
 
 char *pl_stage_command(const pl_stage *s) {

@@ -13,7 +13,7 @@
  * same and every input and output still has the recorded fingerprint: same size and mtime, or, when those moved,
  * the same content hash (so re-creating an identical file does not re-run anything). The command line recorded
  * is argv with argv[0] reduced to its base name and the options that do not change results dropped: --threads N,
- * --resume and --quiet.
+ * --resume, --quiet and --deadline T (a time; a run it shortened says so in its own files).
  *
  * Interrupted stages: before starting, the driver writes the stamp with "state running" and the inputs. If the
  * pipeline dies, the next run finds that stamp; when the command and inputs are unchanged:

@@ -264,6 +264,42 @@ static int parse_augment(pl_preset *p, const ctx *c, const tok *t, int nt) {
     return 0;
 }
 
+/* adapt epochs=MIN-MAX [margin=F] [calibrate=SECONDS] */
+static int parse_adapt(pl_preset *p, const ctx *c, const tok *t, int nt) {
+    pl_adapt *a = &p->adapt;
+    if (a->on) return fail_at(c, t[0].col, "adapt given twice (first at line %d)", a->line);
+    a->on = 1;
+    a->line = c->line;
+    a->margin = PL_ADAPT_MARGIN;
+    a->calibrate_s = PL_ADAPT_CALIBRATE_S;
+    for (int i = 1; i < nt; i++) {
+        char key[64], val[512];
+        if (split_kv(c, &t[i], key, sizeof key, val, sizeof val) != 0) return -1;
+        if (!strcmp(key, "epochs")) {
+            char *dash = strchr(val, '-');
+            long lo, hi;
+            if (dash) *dash = '\0';
+            if (!dash || dg_parse_long(val, 1, 100000, &lo) != 0 || dg_parse_long(dash + 1, 1, 100000, &hi) != 0 ||
+                hi < lo) {
+                if (dash) *dash = '-';
+                return fail_at(c, t[i].col, "epochs=%s: expected MIN-MAX, 1 <= MIN <= MAX <= 100000", val);
+            }
+            a->min_epochs = (int)lo;
+            a->max_epochs = (int)hi;
+        } else if (!strcmp(key, "margin")) {
+            if (dg_parse_double(val, 0, 0.9, &a->margin) != 0)
+                return fail_at(c, t[i].col, "margin=%s: expected a fraction of the budget in [0, 0.9]", val);
+        } else if (!strcmp(key, "calibrate")) {
+            if (dg_parse_double(val, 0.05, 120, &a->calibrate_s) != 0)
+                return fail_at(c, t[i].col, "calibrate=%s: expected seconds in [0.05, 120]", val);
+        } else {
+            return fail_at(c, t[i].col, "unknown key \"%s\"; expected epochs, margin or calibrate", key);
+        }
+    }
+    if (!a->min_epochs) return fail_at(c, t[0].col, "adapt: epochs=MIN-MAX is required");
+    return 0;
+}
+
 /* A line of settings: key=value ... */
 static int parse_settings(pl_preset *p, const ctx *c, const tok *t, int nt, unsigned *seen) {
     for (int i = 0; i < nt; i++) {
@@ -349,9 +385,11 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
             else if (!strcmp(kw, "split")) rc = parse_split(p, &c, t, nt, &split_line);
             else if (!strcmp(kw, "speed")) rc = parse_speed(p, &c, t, nt);
             else if (!strcmp(kw, "augment")) rc = parse_augment(p, &c, t, nt);
+            else if (!strcmp(kw, "adapt")) rc = parse_adapt(p, &c, t, nt);
             else
                 rc = fail_at(&c, t[0].col,
-                             "unknown statement \"%s\"; expected split, member, members, augment, speed or a setting "
+                             "unknown statement \"%s\"; expected split, member, members, augment, speed, adapt or a "
+                             "setting "
                              "(tta=, ensemble=, budget_minutes=, jobs=, jobs_efficiency=)", kw);
             if (rc != 0) return -1;
         }
@@ -360,6 +398,8 @@ int pl_preset_parse(pl_preset *p, const char *text, const char *fname, dg_err *e
     }
     if (p->n_members == 0) return dg_fail(err, "%s:%d: no member or members line: a preset needs at least one", fname,
                                           c.line ? c.line : 1);
+    if (p->adapt.on && p->budget_minutes <= 0)
+        return dg_fail(err, "%s:%d: adapt needs budget_minutes= (the time it plans for)", fname, p->adapt.line);
     return 0;
 }
 

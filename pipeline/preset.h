@@ -15,6 +15,13 @@
  *                                          T/jobs threads each, over jobs x that of one member alone with T
  *                                          threads (default PL_JOBS_EFFICIENCY)
  *   speed model=deotte train=400 predict=2500    images/s on this machine, for the time estimate
+ *   adapt epochs=8-40 [margin=0.08] [calibrate=4]
+ *                                          budget-adaptive planning (needs budget_minutes): digits-pipeline times
+ *                                          the members' training on this machine (calibrate= seconds each, side by
+ *                                          side as they will run) and gives every member the most epochs in
+ *                                          MIN..MAX that fit the budget less margin= of it; the members' own
+ *                                          epochs= are then ignored. Training gets a deadline and is shortened if
+ *                                          the machine slows down (pipeline/budget.h)
  *   augment policy=kaggle [copies=1] [originals=yes] [seed=1] [apply=train]
  *                                          an offline digits-augment stage before training (see below)
  *
@@ -68,6 +75,17 @@ typedef struct pl_augment {
     int line;
 } pl_augment;
 
+typedef struct pl_adapt {
+    int on;
+    int min_epochs, max_epochs;
+    double margin;           /* fraction of the budget kept free (default PL_ADAPT_MARGIN) */
+    double calibrate_s;      /* seconds of timed training steps per member (default PL_ADAPT_CALIBRATE_S) */
+    int line;
+} pl_adapt;
+
+#define PL_ADAPT_MARGIN 0.08
+#define PL_ADAPT_CALIBRATE_S 4.0
+
 typedef enum pl_ensemble { PL_ENS_SOFT, PL_ENS_HARD, PL_ENS_FIT } pl_ensemble;
 
 typedef struct pl_preset {
@@ -86,6 +104,7 @@ typedef struct pl_preset {
     int n_speeds;
     pl_speed speeds[PL_MAX_SPEEDS];
     pl_augment augment;
+    pl_adapt adapt;
 } pl_preset;
 
 const char *pl_ensemble_name(pl_ensemble e);

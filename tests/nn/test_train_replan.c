@@ -1,0 +1,152 @@
+/* Tests for nn/train's deadline: the re-plan arithmetic (nn_train_replan), a run that slows down and is shortened
+ * (on a test clock, so no wall-clock timing), a shortened run killed and resumed (the checkpoint keeps the new total
+ * and the re-targeted schedule: the same bits as the run that never stopped), and a deadline that is never hit
+ * (the same bits as no deadline at all). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dg_dataset.h"
+#include "core/dg_file.h"
+#include "core/dg_rng.h"
+#include "nn/checkpoint.h"
+#include "nn/train.h"
+#include "testutil.h"
+
+#define TMP DIGITS_TEST_TMP "/train_replan"
+#define DATA TMP "/blocks.npy"
+#define SPEC TMP "/tiny.spec"
+
+static void test_replan_arithmetic(void **state) {
+    (void)state;
+    assert_int_equal(nn_train_replan(4, 16, 50, 600), 16);  /* 12 x 50 = 600 fits exactly */
+    assert_int_equal(nn_train_replan(4, 16, 50, 599), 15);  /* 11 fit */
+    assert_int_equal(nn_train_replan(4, 16, 75, 600), 12);  /* a 50% slowdown: 8 of the 12 left fit */
+    assert_int_equal(nn_train_replan(4, 16, 75, 10), 5);    /* none fit: one more epoch to anneal */
+    assert_int_equal(nn_train_replan(4, 16, 75, -30), 5);   /* past the deadline: the same */
+    assert_int_equal(nn_train_replan(16, 16, 75, -30), 16); /* finished: nothing to cut */
+    assert_int_equal(nn_train_replan(4, 16, 0, 10), 16);    /* no measurement: keep the plan */
+    assert_int_equal(nn_train_replan(0, 10, 30, 1e9), 10);  /* never lengthened */
+}
+
+/* The test clock: 10 s further on every reading. */
+static double tick(void *arg) {
+    double *t = arg;
+    return *t += 10;
+}
+
+static void opts(nn_train_opts *o, const char *run, double *clock) {
+    nn_train_opts_defaults(o);
+    o->data = DATA;
+    o->model = SPEC;
+    o->run_dir = run;
+    o->seed = 5;
+    o->log = NULL;
+    o->clock = tick;
+    o->clock_arg = clock;
+}
+
+static char *file(const char *dir, const char *name, size_t *n) { return tu_slurp(dir, name, n); }
+
+static void assert_same_file(const char *a, const char *b, const char *name) {
+    size_t na, nb;
+    char *x = file(a, name, &na), *y = file(b, name, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}
+
+static int count_lines(const char *dir, const char *name) {
+    char *t = file(dir, name, NULL);
+    int n = 0;
+    for (char *p = t; *p; p++) n += *p == '\n';
+    free(t);
+    return n;
+}
+
+static int setup(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    assert_int_equal(dg_mkdirs(TMP, &err), 0);
+    tu_blocks_dataset(DATA, 400, 3, 1);
+    static const char spec[] = "name tiny\ninput 1x28x28\nflatten\ndense units=32\nrelu\ndense units=10\n"
+                               "train optimizer=adam schedule=onecycle max_lr=0.01 batch=32 epochs=8\n";
+    assert_int_equal(dg_write_file_atomic(SPEC, spec, strlen(spec), &err), 0);
+    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d"};
+    for (int i = 0; i < 4; i++) tu_rm_run(runs[i]);
+    return 0;
+}
+
+/* Every epoch takes 10 s on the test clock and the deadline is 65 s: after epoch 1 (ends at 20, 35 s left) the run
+ * is cut from 8 to 4 epochs, after epoch 2 (5 s left) to 3. */
+static void test_slowdown_shortens(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    nn_train_opts o;
+    double t = 0;
+    opts(&o, TMP "/a", &t);
+    o.deadline = 65;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_int_equal(count_lines(TMP "/a", "metrics.jsonl"), 3);
+    char *res = file(TMP "/a", "result.json", NULL);
+    assert_non_null(strstr(res, "\"epochs\":3,"));
+    free(res);
+
+    /* The same run killed after its second epoch and resumed without a deadline: the checkpoint holds the new
+     * total (3) and the re-targeted schedule, so it ends as run a did, bit for bit. */
+    t = 0;
+    opts(&o, TMP "/b", &t);
+    o.deadline = 65;
+    o.stop_after = 2;
+    assert_int_equal(nn_train_run(&o, &err), 1);
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/b/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(c.epoch, 2);
+    assert_int_equal(c.epochs_target, 3);
+    assert_true(nn_sched_retargeted(&c.sched));
+    nn_ckpt_free(&c);
+    opts(&o, TMP "/b", &t);
+    o.resume = 1;
+    o.clock = NULL;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_same_file(TMP "/a", TMP "/b", "model.safetensors");
+    assert_same_file(TMP "/a", TMP "/b", "val_pred.npy");
+}
+
+/* A deadline that is never reached changes nothing: the same bits as a run without one, all 8 epochs, and a
+ * checkpoint without a "plan" section. */
+static void test_far_deadline_changes_nothing(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    nn_train_opts o;
+    double t = 0;
+    opts(&o, TMP "/c", &t);
+    o.deadline = 1e9;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    opts(&o, TMP "/d", &t);
+    o.clock = NULL;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_int_equal(count_lines(TMP "/c", "metrics.jsonl"), 8);
+    assert_same_file(TMP "/c", TMP "/d", "model.safetensors");
+    assert_same_file(TMP "/c", TMP "/d", "val_pred.npy");
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/c/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(c.epochs_target, 0);
+    assert_false(nn_sched_retargeted(&c.sched));
+    nn_ckpt_free(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replan_arithmetic),
+        cmocka_unit_test(test_slowdown_shortens),
+        cmocka_unit_test(test_far_deadline_changes_nothing),
+    };
+    return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
+}
