@@ -169,7 +169,8 @@ int dg_write_file_atomic(const char *path, const void *data, size_t n, dg_err *e
     return dg_afile_commit(&f, err);
 }
 
-int dg_read_file(const char *path, char **data, size_t *n, dg_err *err) {
+/* Read at most max bytes; a longer file (or an endless one such as /dev/zero) is an error naming what it is not. */
+static int read_file_max(const char *path, size_t max, const char *what, char **data, size_t *n, dg_err *err) {
     *data = NULL;
     *n = 0;
     FILE *fp = fopen(path, "rb");
@@ -194,6 +195,11 @@ int dg_read_file(const char *path, char **data, size_t *n, dg_err *err) {
         size_t got = fread(buf + len, 1, cap - len, fp);
         len += got;
         if (got == 0) break;
+        if (len > max) {
+            free(buf);
+            fclose(fp);
+            return dg_fail(err, "%s: larger than %zu MiB; not a %s", path, max >> 20, what);
+        }
     }
     int bad = ferror(fp);
     fclose(fp);
@@ -207,9 +213,13 @@ int dg_read_file(const char *path, char **data, size_t *n, dg_err *err) {
     return 0;
 }
 
+int dg_read_file(const char *path, char **data, size_t *n, dg_err *err) {
+    return read_file_max(path, DG_READ_MAX, "file this program reads", data, n, err);
+}
+
 int dg_read_text(const char *path, const char *what, char **text, dg_err *err) {
     size_t n;
-    if (dg_read_file(path, text, &n, err) != 0) return -1;
+    if (read_file_max(path, DG_TEXT_MAX, what, text, &n, err) != 0) return -1;
     if (strlen(*text) != n) {
         free(*text);
         *text = NULL;

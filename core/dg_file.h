@@ -32,9 +32,15 @@ void dg_afile_abort(dg_afile *f);
 
 /* Write a whole buffer atomically. */
 int dg_write_file_atomic(const char *path, const void *data, size_t n, dg_err *err);
-/* Read a whole file into a malloc'd, NUL-terminated buffer (*n excludes the NUL). */
+/* Largest file dg_read_file reads whole (photos, run files), and largest text file (spec, policy, preset, sweep):
+ * a path such as /dev/zero or a wrong file fails with a message instead of filling the memory. */
+#define DG_READ_MAX ((size_t)1 << 30)
+#define DG_TEXT_MAX ((size_t)16 << 20)
+
+/* Read a whole file (at most DG_READ_MAX bytes) into a malloc'd, NUL-terminated buffer (*n excludes the NUL). */
 int dg_read_file(const char *path, char **data, size_t *n, dg_err *err);
-/* Read a text file (spec, policy, preset): like dg_read_file, but a NUL byte inside is an error naming `what`. */
+/* Read a text file (spec, policy, preset, sweep): like dg_read_file, but at most DG_TEXT_MAX bytes, and a NUL byte
+ * inside is an error naming `what`. */
 int dg_read_text(const char *path, const char *what, char **text, dg_err *err);
 
 typedef struct dg_map {
