@@ -177,25 +177,19 @@ static double next_deadline(int minutes) {
     return (double)t;
 }
 
-/* The first `rows` records of the data as DIR/data.npy (kept across restarts). */
-static int subset(sweep *w, dg_err *err) {
+/* The first `rows` records of the data (ds, open) as DIR/data.npy (kept across restarts). */
+static int subset(sweep *w, const dg_dataset *ds, dg_err *err) {
     snprintf(w->data, sizeof w->data, "%s/data.npy", w->dir);
     if (dg_path_exists(w->data)) return 0;
-    dg_dataset ds;
-    if (dg_dataset_open(&ds, w->o->data, err) != 0) return -1;
-    if (!ds.has_labels) {
-        dg_dataset_close(&ds);
-        return dg_fail(err, "%s: no labels (a sweep trains on a labelled dataset)", w->o->data);
-    }
-    size_t n = (size_t)w->s.rows < ds.n ? (size_t)w->s.rows : ds.n;
+    if (!ds->has_labels) return dg_fail(err, "%s: no labels (a sweep trains on a labelled dataset)", w->o->data);
+    size_t n = (size_t)w->s.rows < ds->n ? (size_t)w->s.rows : ds->n;
     dg_dataset_writer wr;
     int rc = dg_dataset_writer_open(&wr, w->data, 1, err);
-    if (rc == 0 && dg_dataset_writer_add_records(&wr, ds.records, n, err) != 0) {
+    if (rc == 0 && dg_dataset_writer_add_records(&wr, ds->records, n, err) != 0) {
         dg_dataset_writer_abort(&wr);
         rc = -1;
     }
     if (rc == 0) rc = dg_dataset_writer_commit(&wr, err);
-    dg_dataset_close(&ds);
     return rc;
 }
 
@@ -213,6 +207,7 @@ static int add_configs(sweep *w, dg_err *err) {
     }
     char *abs = realpath(w->dir, NULL);
     if (!abs) return dg_fail_errno(err, "%s", w->dir);
+    sw_store_begin(w->st); /* one transaction for all the rows */
     int rc = 0;
     for (int c = 0; c < w->n && rc == 0; c++) {
         char sp[1024], pp[1024], name[96], *spec = NULL, *pol = NULL, *json = NULL;
@@ -221,8 +216,8 @@ static int add_configs(sweep *w, dg_err *err) {
         snprintf(pp, sizeof pp, "%s/configs/c%04d.policy", abs, c);
         sw_config_path(w->dir, c, "spec", sp, sizeof sp);
         rc = sw_config_render(&w->s, v, name, pp, &spec, &pol, err);
-        if (rc == 0 && pol) rc = dg_write_file_atomic(pp, pol, strlen(pol), err);
-        if (rc == 0) rc = dg_write_file_atomic(sp, spec, strlen(spec), err);
+        if (rc == 0 && pol) rc = sw_write_if_changed(pp, pol, err);
+        if (rc == 0) rc = sw_write_if_changed(sp, spec, err);
         if (rc == 0 && !(json = sw_config_json(&w->s, v))) rc = dg_fail(err, "out of memory");
         for (int r = 0; rc == 0 && r < w->reps; r++) {
             snprintf(dirs[r], sizeof dirs[r], "trials/c%04d-r%d", c, r);
@@ -234,6 +229,7 @@ static int add_configs(sweep *w, dg_err *err) {
         free(json);
     }
     free(abs);
+    if (sw_store_commit(w->st, rc == 0 ? err : &(dg_err){{0}}) != 0) rc = -1;
     return rc;
 }
 
@@ -454,6 +450,8 @@ static int sweep_loop(sweep *w, dg_err *err) {
             break;
         }
         int nfree = w->workers - running, harvested = 0;
+        /* the starts, results and states go into a batch, committed once a second (after the launches) */
+        sw_store_begin(w->st);
         if (nfree > 0) {
             int nj = sw_next_jobs(&w->r, &w->d, w->running, jobs, nfree);
             for (int q = 0; q < nj && rc == 0; q++) {
@@ -473,7 +471,9 @@ static int sweep_loop(sweep *w, dg_err *err) {
                 continue;
             }
         }
-        if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0) break;
+        if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0 ||
+            (rc = sw_store_commit_due(w->st, err)) != 0)
+            break;
         running = 0;
         for (int i = 0; i < w->workers; i++) running += w->slots[i].pid != 0;
         if (running == 0) {
@@ -513,6 +513,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
     }
     dg_err e2;
     if (flush(w, rc == 0 ? err : &e2) != 0) rc = -1;
+    if (sw_store_commit(w->st, rc == 0 ? err : &e2) != 0) rc = -1;
     free(jobs);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
@@ -525,13 +526,12 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
     w.t_start = dg_now();
     int rc = DG_EXIT_FAIL, lock = -1;
     if (sw_sweep_load(&w.s, o->sweep, err) != 0) return DG_EXIT_FAIL;
-    /* the dataset must open before anything is created for the sweep */
+    /* the dataset must open before anything is created for the sweep (kept open for subset) */
     dg_dataset probe;
     if (dg_dataset_open(&probe, o->data, err) != 0) {
         sw_sweep_free(&w.s);
         return DG_EXIT_FAIL;
     }
-    dg_dataset_close(&probe);
     snprintf(w.dir, sizeof w.dir, "%s", o->dir);
     char p[1100];
     if (dg_mkdirs(w.dir, err) != 0) goto done;
@@ -568,7 +568,7 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
         goto done;
     }
     if (w.s.rows > 0) {
-        if (subset(&w, err) != 0) goto done;
+        if (subset(&w, &probe, err) != 0) goto done;
     } else {
         char *abs = realpath(o->data, NULL);
         if (!abs) {
@@ -578,6 +578,7 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
         snprintf(w.data, sizeof w.data, "%s", abs);
         free(abs);
     }
+    dg_dataset_close(&probe);
     w.workers = o->workers;
     int threads = o->threads ? o->threads : w.s.threads;
     if (!threads) {
@@ -663,6 +664,7 @@ int sw_cli_run(const sw_cli_opts *o, dg_err *err) {
     if (wr != 0) goto done;
     rc = DG_EXIT_OK;
 done:
+    dg_dataset_close(&probe);
     for (int i = 0; w.slots && i < w.workers; i++)
         if (w.slots[i].pid) {
             kill(w.slots[i].pid, SIGKILL);
