@@ -357,6 +357,9 @@ static int reap(sweep *w, slot *sl, int status, dg_err *err) {
         return job_failed(w, j, reason, err);
     }
     sw_exec_reason(rd, status, reason, sizeof reason);
+    if (sw_exec_disk_full(reason))
+        return dg_fail(err, "%s: %s: the sweep stops (its finished work is kept; start it again when there is room)",
+                       rd, reason);
     return job_failed(w, j, reason, err);
 }
 

@@ -91,6 +91,14 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
     if (!policy) envp[k++] = "GOMP_SPINCOUNT=" DG_GOMP_SPINCOUNT;
     envp[k] = NULL;
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* a page reserved for the trainer's last words: on a disk that fills while it runs, its "No space left on
+     * device" still reaches the log (sw_exec_disk_full); a disk already full stops the sweep here */
+    if (fd >= 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        int e = errno;
+        close(fd);
+        fd = -1;
+        errno = e;
+    }
     int nul = fd < 0 ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || nul < 0) {
         dg_fail_errno(err, "%s: cannot %s", fd < 0 ? log : "/dev/null", fd < 0 ? "write" : "open");
@@ -203,6 +211,13 @@ int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_ac
     *seconds = secs;
     *metrics = m;
     return 1;
+}
+
+int sw_exec_disk_full(const char *reason) {
+    static const int errs[] = {ENOSPC, EDQUOT, EROFS};
+    for (size_t i = 0; i < sizeof errs / sizeof *errs; i++)
+        if (strstr(reason, strerror(errs[i]))) return 1;
+    return 0;
 }
 
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n) {

@@ -44,5 +44,9 @@ int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_ac
 
 /* Why a trial failed: its wait status and the last line of RUN/train.log (digits-train's message). */
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n);
+/* 1 if that reason is the disk's, not the trial's (no space, quota, read-only file system): the sweep stops and the
+ * trial stays to run again, instead of being FAILED. (sw_exec_start reserves a page of train.log so that the
+ * trainer's message gets there on a full disk.) */
+int sw_exec_disk_full(const char *reason);
 
 #endif

@@ -151,6 +151,24 @@ static int meta_get(sw_store *st, const char *key, char *out, size_t n, int *fou
     return 0;
 }
 
+static const char damaged_hint[] =
+    " (a damaged sweep.db: move it away and start again; the results are read back from the run directories)";
+
+/* A damaged file (torn, overwritten) fails here, at the start, rather than at whichever write meets the damage. */
+static int check(sw_store *st, dg_err *err) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL) != SQLITE_OK) return db_fail(st, err, "read");
+    int rc = sqlite3_step(s);
+    char what[256] = "";
+    if (rc == SQLITE_ROW) snprintf(what, sizeof what, "%s", (const char *)sqlite3_column_text(s, 0));
+    for (char *c = what; *c; c++) /* one line: "*** in database main ***\nPage 2: ..." */
+        if (*c == '\n') *c = ' ';
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return db_fail(st, err, "read");
+    if (strcmp(what, "ok") == 0) return 0;
+    return dg_fail(err, "%s: %s%s", st->path, what, damaged_hint);
+}
+
 int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *sweep_file, int *recovered,
                   dg_err *err) {
     *out = NULL;
@@ -167,7 +185,7 @@ int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *s
     char v[128], h[32];
     int found;
     snprintf(h, sizeof h, "%016" PRIx64, hash);
-    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) != 0 ||
+    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) != 0 || check(st, err) != 0 ||
         exec(st, "BEGIN IMMEDIATE", err) != 0 || exec(st, schema, err) != 0)
         goto fail;
     if (meta_get(st, "schema_version", v, sizeof v, &found, err) != 0) goto fail;
@@ -203,6 +221,11 @@ int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *s
     *out = st;
     return 0;
 fail:
+    if (sqlite3_errcode(st->db) == SQLITE_NOTADB || sqlite3_errcode(st->db) == SQLITE_CORRUPT) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        dg_fail(err, "%s%s", m, damaged_hint);
+    }
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     sw_store_close(st);
     return -1;

@@ -2,8 +2,10 @@
  * dataset): option errors; a diverging trial is FAILED with its reason and the sweep ends normally, and
  * --retry-failed runs it again; the coordinator SIGKILLed twice at random moments and restarted gives the
  * uninterrupted run's leaderboard, with no finished trial started again (counted from a log each trainer launch
- * appends to its run directory, not from the database); another sweep's, a newer or a corrupted database, and an
- * unwritable directory are clear errors. */
+ * appends to its run directory, not from the database); another sweep's, a newer or a damaged database (garbage
+ * pages, cut short, not a database), and an unwritable directory are clear errors, and a sweep whose damaged
+ * database is moved away reads its finished trials back from the run directories. A full disk and a read-only
+ * directory: tests/failure/test_sweep_disk.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +192,24 @@ static int results_in(const char *db_path) {
     return n;
 }
 
+/* Epochs trained so far in a sweep's run directories (lines of trials/x/metrics.jsonl): when to kill. Not the
+ * database's results, which are committed in batches up to a second late. */
+static int epochs_in(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/trials", dir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/trials/%s/metrics.jsonl", dir, e->d_name);
+        n += count_lines(path);
+    }
+    closedir(d);
+    return n;
+}
+
 /* Live processes (not zombies) whose command line holds `needle` (a trainer of a killed sweep would). */
 static int processes_with(const char *needle) {
     DIR *d = opendir("/proc");
@@ -263,9 +283,9 @@ static void test_kill_and_restart(void **state) {
     int st;
     assert_int_equal(waitpid(p, &st, 0), p);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    int total = results_in(TMP "/whole/sweep.db");
-    assert_true(total >= 8 + 4);
-    /* killed twice: once after 1..total/3 results, once after total/3+1..2 total/3, each a few ms later */
+    assert_true(results_in(TMP "/whole/sweep.db") >= 8 + 4);
+    int total = epochs_in(TMP "/whole");
+    /* killed twice: once after 1..total/3 epochs, once after total/3+1..2 total/3, each a few ms later */
     uint64_t seed = (uint64_t)time(NULL);
     printf("kill seed %llu\n", (unsigned long long)seed);
     dg_rng r = dg_rng_make(seed, DG_RNG_USER, 0, 0);
@@ -273,7 +293,7 @@ static void test_kill_and_restart(void **state) {
     int at[2] = {1 + (int)dg_rng_below(&r, (uint32_t)third), third + 1 + (int)dg_rng_below(&r, (uint32_t)third)};
     for (int k = 0; k < 2; k++) {
         p = spawn_sweep(TMP "/killed");
-        for (int spins = 0; results_in(TMP "/killed/sweep.db") < at[k]; spins++) {
+        for (int spins = 0; epochs_in(TMP "/killed") < at[k]; spins++) {
             assert_true(spins < 60000); /* 5 min */
             assert_int_equal(waitpid(p, &st, WNOHANG), 0);
             struct timespec ts = {0, 5000000};
@@ -345,6 +365,30 @@ static void test_bad_db(void **state) {
     sqlite3_close(db);
     assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "written by a newer digits-sweep (schema version 7"));
+    assert_int_equal(sqlite3_open(TMP "/db/sweep.db", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '1' WHERE key = 'schema_version'", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(system("cp " TMP "/db/sweep.db " TMP "/good.db"), 0);
+    /* damaged: a page overwritten with garbage, then the file cut short; each a clear error, and with the damaged
+     * file moved away the sweep starts again, reading its finished trial back from the run directory (the
+     * wrapper would log a launch) */
+    static const char *const damage[] = {
+        "dd if=/dev/urandom of=" TMP "/db/sweep.db bs=4096 seek=1 count=2 conv=notrunc status=none",
+        "truncate -s 6000 " TMP "/db/sweep.db",
+    };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(system("cp " TMP "/good.db " TMP "/db/sweep.db"), 0);
+        assert_int_equal(system(damage[i]), 0);
+        assert_int_equal(sweep("--data " DATA " --train " WRAPPER " --dir " TMP "/db " TMP "/one.sweep", &err),
+                         DG_EXIT_FAIL);
+        if (!strstr(err.msg, "/db/sweep.db: ") || !strstr(err.msg, "(a damaged sweep.db: move it away"))
+            fail_msg("damage %d: '%s'", i, err.msg);
+        assert_true(dg_path_exists(TMP "/db/trials/c0000-r0/result.json"));
+    }
+    assert_int_equal(rename(TMP "/db/sweep.db", TMP "/db/damaged.db"), 0);
+    assert_int_equal(sweep("--data " DATA " --train " WRAPPER " --dir " TMP "/db " TMP "/one.sweep", &err), 0);
+    assert_false(dg_path_exists(TMP "/db/trials/c0000-r0/launches.log"));
+    assert_int_equal(results_in(TMP "/db/sweep.db"), 1);
     /* not a database; the run directories are untouched */
     put(TMP "/db/sweep.db", "this is not a database, it is a text file of some length to look like one............");
     unlink(TMP "/db/sweep.db-wal");
