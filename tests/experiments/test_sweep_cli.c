@@ -168,6 +168,70 @@ static void test_nan_trial_fails(void **state) {
     free(lb);
 }
 
+/* ---- the best configuration as a pipeline member ---- */
+
+/* Kaggle-shaped CSVs (train 200 rows, test 30) in dir: each digit a bar at its own place. */
+static void write_csvs(const char *dir) {
+    char p[3][512];
+    snprintf(p[0], sizeof p[0], "%s/train.csv", dir);
+    snprintf(p[1], sizeof p[1], "%s/test.csv", dir);
+    snprintf(p[2], sizeof p[2], "%s/sample_submission.csv", dir);
+    FILE *tr = fopen(p[0], "w"), *te = fopen(p[1], "w"), *sa = fopen(p[2], "w");
+    assert_true(tr && te && sa);
+    fprintf(tr, "label");
+    for (int q = 0; q < 784; q++) fprintf(tr, ",pixel%d", q), fprintf(te, "%spixel%d", q ? "," : "", q);
+    fprintf(tr, "\n");
+    fprintf(te, "\n");
+    fprintf(sa, "ImageId,Label\n");
+    for (int i = 0; i < 230; i++) {
+        int label = i % 10;
+        FILE *f = i < 200 ? tr : te;
+        if (i < 200) fprintf(f, "%d", label);
+        for (int q = 0; q < 784; q++) {
+            int x = q % 28, y = q / 28, on = (x / 3 == label + 2 && y > 4 && y < 24) || (y / 3 == label && x > 6);
+            fprintf(f, "%s%d", (i < 200 || q) ? "," : "", on ? 255 - (i * 7 + q) % 50 : 0);
+        }
+        fprintf(f, "\n");
+        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
+    }
+    assert_int_equal(fclose(tr) | fclose(te) | fclose(sa), 0);
+}
+
+/* A preset names the sweep's DIR/best.spec by its path as a member's model: digits-pipeline plans it and trains
+ * that configuration (the member's resolved spec is the best one's), then predicts and writes a submission. */
+static void test_best_spec_in_preset(void **state) {
+    (void)state;
+    put(TMP "/lin.spec", linear_spec);
+    put(TMP "/best.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5], \"layer2.units\": [16]},"
+                           " \"threads\": 1}\n");
+    dg_err err;
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/best --train " DIGITS_BIN_DIR "/digits-train " TMP
+                           "/best.sweep", &err), 0);
+    assert_true(dg_path_exists(TMP "/best/best.spec"));
+    assert_int_equal(dg_mkdirs(TMP "/pipe/data", &err), 0);
+    write_csvs(TMP "/pipe/data");
+    put(TMP "/pipe/best.preset", "split val-frac=0.2 split-seed=3\nmember model=" TMP "/best/best.spec seed=1 epochs=1\n");
+    const char *cmd = DIGITS_BIN_DIR "/digits-pipeline -p " TMP "/pipe/best.preset -d " TMP "/pipe/data -w " TMP
+                                     "/pipe/work -o " TMP "/pipe/sub.csv --threads 2";
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s --dry-run > " TMP "/pipe/plan.txt 2>&1", cmd);
+    assert_int_equal(system(buf), 0);
+    char *plan = slurp(TMP "/pipe/plan.txt");
+    if (!strstr(plan, "best.spec")) fail_msg("the plan does not train best.spec: %s", plan);
+    free(plan);
+    snprintf(buf, sizeof buf, "%s > " TMP "/pipe/run.log 2>&1", cmd);
+    if (system(buf) != 0) {
+        char *log = slurp(TMP "/pipe/run.log");
+        fail_msg("digits-pipeline with best.spec failed: %s", log);
+    }
+    assert_true(dg_path_exists(TMP "/pipe/sub.csv"));
+    /* the member trained the best configuration: lr 0.01 (not 5), layer 2 of 16 units, named lin-best */
+    assert_int_equal(system("grep -q 'name lin-best' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("grep -q 'units=16' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("grep -q 'lr=0.01 ' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("ls -d " TMP "/pipe/work/members/*/result.json > /dev/null"), 0);
+}
+
 /* ---- kill -9 ---- */
 
 #define CRASH_SWEEP                                                                                                 \
@@ -415,6 +479,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_nan_trial_fails),
+        cmocka_unit_test(test_best_spec_in_preset),
         cmocka_unit_test(test_kill_and_restart),
         cmocka_unit_test(test_bad_db),
     };
