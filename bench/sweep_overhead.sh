@@ -13,6 +13,9 @@ BIN=${BIN:-$root/build/bin}
 ROWS=${ROWS:-3000}
 N=${N:-200}
 ROUNDS=${ROUNDS:-2}
+# both sides with the stages' wait policy in the environment: without it each digits-train of the shell loop would
+# re-execute itself to set it (dg_stage_init), while the sweep's trainers get it from digits-sweep
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # N = 20 learning rates x N / 20 momentums (a parameter holds at most 64 values)

@@ -73,7 +73,8 @@ void dg_set_threads(int n) {
 }
 
 void dg_stage_init(const char *prog, char **argv) {
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") && setenv("GOMP_SPINCOUNT", "1000", 0) == 0) {
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") &&
+        setenv("GOMP_SPINCOUNT", DG_GOMP_SPINCOUNT, 0) == 0) {
         execv("/proc/self/exe", argv);
         /* exec failed: this process keeps libgomp's default; its children (if any) get the setting */
     }

@@ -34,6 +34,8 @@ int dg_blas_is_openmp(void);
  *   build starts when it loads are not covered (that build runs BLAS on one thread here anyway).
  * Stages started by digits-pipeline inherit its environment and so do not re-execute. */
 void dg_stage_init(const char *prog, char **argv);
+/* That wait policy's value (a parent may put it in a child's environment to spare the child's re-execution). */
+#define DG_GOMP_SPINCOUNT "1000"
 
 /* Every stage has the same shape, so that its main stays a few lines and tests call the rest:
  *   int <stage>_parse(int argc, char **argv, <stage>_opts *o, dg_err *err);  defaults first, then argv;

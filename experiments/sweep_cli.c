@@ -196,25 +196,19 @@ static double next_deadline(int minutes) {
     return (double)t;
 }
 
-/* The first `rows` records of the data as DIR/data.npy (kept across restarts). */
-static int subset(sweep *w, dg_err *err) {
+/* The first `rows` records of the data (ds, open) as DIR/data.npy (kept across restarts). */
+static int subset(sweep *w, const dg_dataset *ds, dg_err *err) {
     snprintf(w->data, sizeof w->data, "%s/data.npy", w->dir);
     if (dg_path_exists(w->data)) return 0;
-    dg_dataset ds;
-    if (dg_dataset_open(&ds, w->o->data, err) != 0) return -1;
-    if (!ds.has_labels) {
-        dg_dataset_close(&ds);
-        return dg_fail(err, "%s: no labels (a sweep trains on a labelled dataset)", w->o->data);
-    }
-    size_t n = (size_t)w->s.rows < ds.n ? (size_t)w->s.rows : ds.n;
+    if (!ds->has_labels) return dg_fail(err, "%s: no labels (a sweep trains on a labelled dataset)", w->o->data);
+    size_t n = (size_t)w->s.rows < ds->n ? (size_t)w->s.rows : ds->n;
     dg_dataset_writer wr;
     int rc = dg_dataset_writer_open(&wr, w->data, 1, err);
-    if (rc == 0 && dg_dataset_writer_add_records(&wr, ds.records, n, err) != 0) {
+    if (rc == 0 && dg_dataset_writer_add_records(&wr, ds->records, n, err) != 0) {
         dg_dataset_writer_abort(&wr);
         rc = -1;
     }
     if (rc == 0) rc = dg_dataset_writer_commit(&wr, err);
-    dg_dataset_close(&ds);
     return rc;
 }
 
@@ -232,6 +226,7 @@ static int add_configs(sweep *w, dg_err *err) {
     }
     char *abs = realpath(w->dir, NULL);
     if (!abs) return dg_fail_errno(err, "%s", w->dir);
+    sw_store_begin(w->st); /* one transaction for all the rows */
     int rc = 0;
     for (int c = 0; c < w->n && rc == 0; c++) {
         char sp[1024], pp[1024], name[96], *spec = NULL, *pol = NULL, *json = NULL;
@@ -240,8 +235,8 @@ static int add_configs(sweep *w, dg_err *err) {
         snprintf(pp, sizeof pp, "%s/configs/c%04d.policy", abs, c);
         sw_config_path(w->dir, c, "spec", sp, sizeof sp);
         rc = sw_config_render(&w->s, v, name, pp, &spec, &pol, err);
-        if (rc == 0 && pol) rc = dg_write_file_atomic(pp, pol, strlen(pol), err);
-        if (rc == 0) rc = dg_write_file_atomic(sp, spec, strlen(spec), err);
+        if (rc == 0 && pol) rc = sw_write_if_changed(pp, pol, err);
+        if (rc == 0) rc = sw_write_if_changed(sp, spec, err);
         if (rc == 0 && !(json = sw_config_json(&w->s, v))) rc = dg_fail(err, "out of memory");
         for (int r = 0; rc == 0 && r < w->reps; r++) {
             snprintf(dirs[r], sizeof dirs[r], "trials/c%04d-r%d", c, r);
@@ -253,6 +248,7 @@ static int add_configs(sweep *w, dg_err *err) {
         free(json);
     }
     free(abs);
+    if (sw_store_commit(w->st, rc == 0 ? err : &(dg_err){{0}}) != 0) rc = -1;
     return rc;
 }
 
@@ -424,6 +420,9 @@ static int reap(sweep *w, slot *sl, int status, dg_err *err) {
         return job_failed(w, j, reason, err);
     }
     sw_exec_reason(rd, status, reason, sizeof reason);
+    if (sw_exec_disk_full(reason))
+        return dg_fail(err, "%s: %s: the sweep stops (its finished work is kept; start it again when there is room)",
+                       rd, reason);
     return job_failed(w, j, reason, err);
 }
 
@@ -520,6 +519,8 @@ static int sweep_loop(sweep *w, dg_err *err) {
         int live = 0, harvested = 0;
         for (int i = 0; i < w->workers; i++) live += !w->slots[i].dead;
         int nfree = live - running;
+        /* the starts, results and states go into a batch, committed once a second (after the launches) */
+        sw_store_begin(w->st);
         if (nfree > 0) {
             int nj = sw_next_jobs(&w->r, &w->d, w->running, jobs, nfree);
             for (int q = 0; q < nj && rc == 0; q++) {
@@ -539,7 +540,9 @@ static int sweep_loop(sweep *w, dg_err *err) {
                 continue;
             }
         }
-        if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0) break;
+        if ((rc = flush(w, err)) != 0 || (rc = sync_states(w, &decided, err)) != 0 ||
+            (rc = sw_store_commit_due(w->st, err)) != 0)
+            break;
         running = 0;
         for (int i = 0; i < w->workers; i++) running += slot_busy(&w->slots[i]);
         if (running == 0) {
@@ -596,6 +599,7 @@ static int sweep_loop(sweep *w, dg_err *err) {
     }
     dg_err e2;
     if (flush(w, rc == 0 ? err : &e2) != 0) rc = -1;
+    if (sw_store_commit(w->st, rc == 0 ? err : &e2) != 0) rc = -1;
     free(jobs);
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
@@ -609,13 +613,12 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     w.t_start = dg_now();
     int rc = DG_EXIT_FAIL, lock = -1;
     if (sw_sweep_load(&w.s, o->sweep, err) != 0) return DG_EXIT_FAIL;
-    /* the dataset must open before anything is created for the sweep */
+    /* the dataset must open before anything is created for the sweep (kept open for subset) */
     dg_dataset probe;
     if (dg_dataset_open(&probe, o->data, err) != 0) {
         sw_sweep_free(&w.s);
         return DG_EXIT_FAIL;
     }
-    dg_dataset_close(&probe);
     snprintf(w.dir, sizeof w.dir, "%s", o->dir);
     char p[1100];
     if (dg_mkdirs(w.dir, err) != 0) goto done;
@@ -652,7 +655,7 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
         goto done;
     }
     if (w.s.rows > 0) {
-        if (subset(&w, err) != 0) goto done;
+        if (subset(&w, &probe, err) != 0) goto done;
     } else {
         char *abs = realpath(o->data, NULL);
         if (!abs) {
@@ -662,6 +665,7 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
         snprintf(w.data, sizeof w.data, "%s", abs);
         free(abs);
     }
+    dg_dataset_close(&probe);
     w.workers = mpi ? sw_mpi_workers(mpi) : o->workers;
     int threads = o->threads ? o->threads : w.s.threads;
     if (!threads && !mpi) { /* under MPI, 0: each worker rank splits its node's CPUs (sweep_mpi.h) */
@@ -749,6 +753,7 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     if (wr != 0) goto done;
     rc = DG_EXIT_OK;
 done:
+    dg_dataset_close(&probe);
     for (int i = 0; w.slots && i < w.workers; i++)
         if (w.slots[i].pid) {
             kill(w.slots[i].pid, SIGKILL);

@@ -1,11 +1,12 @@
 /* experiments/sweep_exec: digits-train processes and their run directories (see sweep_exec.h). */
-#define _GNU_SOURCE 1 /* prctl, PR_SET_PDEATHSIG */
+#define _GNU_SOURCE 1 /* environ, vfork, prctl */
 #include "experiments/sweep_exec.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/dg_cli.h"
 #include "core/dg_file.h"
 
 void sw_trial_dir(const char *dir, int c, int rep, char *buf, size_t n) {
@@ -21,6 +23,18 @@ void sw_trial_dir(const char *dir, int c, int rep, char *buf, size_t n) {
 
 void sw_config_path(const char *dir, int c, const char *ext, char *buf, size_t n) {
     snprintf(buf, n, "%s/configs/c%04d.%s", dir, c, ext);
+}
+
+int sw_write_if_changed(const char *path, const char *text, dg_err *err) {
+    size_t n = strlen(text), have_n;
+    char *have;
+    dg_err e;
+    if (dg_path_exists(path) && dg_read_file(path, &have, &have_n, &e) == 0) {
+        int same = have_n == n && memcmp(have, text, n) == 0;
+        free(have);
+        if (same) return 0;
+    }
+    return dg_write_file_atomic(path, text, n, err);
 }
 
 int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_path, uint64_t seed, int fold,
@@ -54,34 +68,79 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
     argv[a++] = "--quiet";
     if (stop_at) argv[a++] = "--stop-at", argv[a++] = stop_s;
     argv[a] = NULL;
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return dg_fail_errno(err, "%s: cannot write", log);
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t p = fork();
-    if (p < 0) {
-        close(fd);
-        return dg_fail_errno(err, "fork");
+    /* vfork, not fork: the child borrows the coordinator's memory until it execs, so the coordinator's page tables
+     * are neither copied nor write-protected (fork and the copy-on-write faults after it were most of the
+     * coordinator's CPU per trial). The child runs only system calls on what is prepared here: it asks for
+     * SIGKILL when the coordinator dies (PR_SET_PDEATHSIG, kept across exec, so a killed sweep leaves no trainer
+     * behind whatever --train runs) and exits if the coordinator is already gone. The thread count and the
+     * OpenMP wait policy travel in its environment (the policy spares digits-train its re-execution). */
+    char thr_env[48];
+    snprintf(thr_env, sizeof thr_env, "OMP_NUM_THREADS=%d", cfg->threads);
+    size_t ne = 0;
+    while (environ[ne]) ne++;
+    char **envp = malloc((ne + 3) * sizeof *envp);
+    if (!envp) return dg_fail(err, "out of memory");
+    size_t k = 0;
+    int policy = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (strncmp(environ[i], "OMP_NUM_THREADS=", 16) == 0) continue;
+        policy |= strncmp(environ[i], "OMP_WAIT_POLICY=", 16) == 0 || strncmp(environ[i], "GOMP_SPINCOUNT=", 15) == 0;
+        envp[k++] = environ[i];
     }
+    envp[k++] = thr_env;
+    if (!policy) envp[k++] = "GOMP_SPINCOUNT=" DG_GOMP_SPINCOUNT;
+    envp[k] = NULL;
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* a page reserved for the trainer's last words: on a disk that fills while it runs, its "No space left on
+     * device" still reaches the log (sw_exec_disk_full); a disk already full stops the sweep here */
+    if (fd >= 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        int e = errno;
+        close(fd);
+        fd = -1;
+        errno = e;
+    }
+    int nul = fd < 0 ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || nul < 0) {
+        dg_fail_errno(err, "%s: cannot %s", fd < 0 ? log : "/dev/null", fd < 0 ? "write" : "open");
+        if (fd >= 0) close(fd);
+        free(envp);
+        return -1;
+    }
+    /* all signals blocked across vfork (no handler may run in the child on the shared memory); the trainer
+     * starts with none blocked (the coordinator blocks SIGCHLD, sweep_cli.c) */
+    sigset_t all, none, old;
+    sigfillset(&all);
+    sigemptyset(&none);
+    pid_t parent = getpid();
+    volatile int exec_errno = 0;
+    fflush(NULL);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t p = vfork();
     if (p == 0) {
-        /* the trainer dies with the coordinator: a restarted sweep resumes from the checkpoint alone */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
-        sigset_t none; /* the coordinator blocks SIGCHLD (sweep_cli.c); the trainer starts with no signal blocked */
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
-        int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0) dup2(nul, STDIN_FILENO);
-        char thr_env[32];
-        snprintf(thr_env, sizeof thr_env, "%d", cfg->threads);
-        setenv("OMP_NUM_THREADS", thr_env, 1);
-        execv(cfg->train_bin, (char *const *)argv);
-        dprintf(STDERR_FILENO, "digits-sweep: cannot run %s: %s\n", cfg->train_bin, strerror(errno));
+        dup2(nul, STDIN_FILENO);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(cfg->train_bin, (char *const *)argv, envp);
+        exec_errno = errno;
         _exit(127);
     }
+    int vfork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(fd);
+    close(nul);
+    free(envp);
+    if (p < 0) {
+        errno = vfork_errno;
+        return dg_fail_errno(err, "vfork");
+    }
+    if (exec_errno) { /* the child has exited; reap it */
+        waitpid(p, NULL, 0);
+        errno = exec_errno;
+        return dg_fail_errno(err, "%s: cannot run", cfg->train_bin);
+    }
     *pid = p;
     return 0;
 }
@@ -152,6 +211,13 @@ int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_ac
     *seconds = secs;
     *metrics = m;
     return 1;
+}
+
+int sw_exec_disk_full(const char *reason) {
+    static const int errs[] = {ENOSPC, EDQUOT, EROFS};
+    for (size_t i = 0; i < sizeof errs / sizeof *errs; i++)
+        if (strstr(reason, strerror(errs[i]))) return 1;
+    return 0;
 }
 
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n) {

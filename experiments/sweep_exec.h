@@ -2,7 +2,7 @@
  *
  * A trial toward rung epoch E runs `digits-train --resume --stop-at E ...` (the last rung without --stop-at, so it
  * writes result.json): the spec's schedule spans the last rung's epochs, and a promoted trial continues its run
- * directory from the checkpoint, bit-identically. The child gets SIGKILL when the coordinator dies
+ * directory from the checkpoint, bit-identically. The child (vfork) gets SIGKILL when the coordinator dies
  * (PR_SET_PDEATHSIG), so a killed sweep leaves no trainer behind, only checkpoints. Its stdout and stderr go to
  * RUN/train.log. Not here: what to run (sweep_strategy.h).
  */
@@ -28,6 +28,10 @@ typedef struct sw_exec_cfg {
 void sw_trial_dir(const char *dir, int c, int rep, char *buf, size_t n);
 void sw_config_path(const char *dir, int c, const char *ext, char *buf, size_t n);
 
+/* Write a configuration's file (atomically, fsync'd) unless it already holds exactly text: a restarted sweep
+ * does not rewrite and sync hundreds of unchanged files. */
+int sw_write_if_changed(const char *path, const char *text, dg_err *err);
+
 /* Start digits-train for run_dir (spec_path, seed, fold 1..folds or 0) up to stop_at epochs (0: to the end). */
 int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_path, uint64_t seed, int fold,
                   int stop_at, pid_t *pid, dg_err *err);
@@ -40,5 +44,9 @@ int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_ac
 
 /* Why a trial failed: its wait status and the last line of RUN/train.log (digits-train's message). */
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n);
+/* 1 if that reason is the disk's, not the trial's (no space, quota, read-only file system): the sweep stops and the
+ * trial stays to run again, instead of being FAILED. (sw_exec_start reserves a page of train.log so that the
+ * trainer's message gets there on a full disk.) */
+int sw_exec_disk_full(const char *reason);
 
 #endif

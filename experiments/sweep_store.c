@@ -8,13 +8,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define SW_STMTS 24
+#define SW_COMMIT_EVERY 1.0 /* seconds: a batch's writes wait at most this long for their commit */
 
 struct sw_store {
     sqlite3 *db;
     char path[512];
     char host[256];
+    int batch;      /* between sw_store_begin and sw_store_commit */
+    int in_tx;      /* a batch's transaction is open (begun by its first write) */
+    double tx_t0;   /* when it was begun (CLOCK_MONOTONIC) */
+    struct {        /* prepared statements, by the address of their SQL text (a literal) */
+        const char *sql;
+        sqlite3_stmt *s;
+    } stmt[SW_STMTS];
 };
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int db_fail(sw_store *st, dg_err *err, const char *what) {
     return dg_fail(err, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
@@ -30,10 +47,54 @@ static int exec(sw_store *st, const char *sql, dg_err *err) {
     return 0;
 }
 
+/* Inside a batch, the first write begins its transaction. */
+static int tx(sw_store *st, dg_err *err) {
+    if (!st->batch || st->in_tx) return 0;
+    if (exec(st, "BEGIN IMMEDIATE", err) != 0) return -1;
+    st->in_tx = 1;
+    st->tx_t0 = mono_now();
+    return 0;
+}
+
+static int tx_commit(sw_store *st, dg_err *err) {
+    if (!st->in_tx) return 0;
+    st->in_tx = 0;
+    if (exec(st, "COMMIT", err) == 0) return 0;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* A write of several statements: its own transaction outside a batch, part of the batch's inside one. (Not a
+ * savepoint: its statement journal cost a heap grow and trim per write.) */
+static int part_begin(sw_store *st, dg_err *err) {
+    return st->batch ? tx(st, err) : exec(st, "BEGIN IMMEDIATE", err);
+}
+static int part_end(sw_store *st, dg_err *err) { return st->batch ? 0 : exec(st, "COMMIT", err); }
+/* A failed write: its transaction is rolled back, inside a batch the whole batch's (the caller stops; what the
+ * batch held is in the run directories). */
+static int part_undo(sw_store *st) {
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->in_tx = 0;
+    return -1;
+}
+
 /* Prepare, bind with a tiny format ('i' int64, 'd' double, 's' text or NULL), step to the end. */
 static int run(sw_store *st, dg_err *err, const char *sql, const char *fmt, ...) {
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) return db_fail(st, err, "prepare");
+    if (tx(st, err) != 0) return -1;
+    /* the statements are few and run once or more per trial: prepared once (parsing the SQL cost more than
+     * running it) */
+    sqlite3_stmt *s = NULL;
+    int k = 0;
+    for (; k < SW_STMTS && st->stmt[k].sql; k++)
+        if (st->stmt[k].sql == sql) {
+            s = st->stmt[k].s;
+            break;
+        }
+    if (!s) {
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+            return db_fail(st, err, "prepare");
+        if (k < SW_STMTS) st->stmt[k].sql = sql, st->stmt[k].s = s;
+    }
     va_list ap;
     va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
@@ -49,9 +110,16 @@ static int run(sw_store *st, dg_err *err, const char *sql, const char *fmt, ...)
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return db_fail(st, err, "write");
-    return 0;
+    if (rc != SQLITE_DONE) db_fail(st, err, "write");
+    if (k < SW_STMTS) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    } else {
+        sqlite3_finalize(s);
+    }
+    if (rc == SQLITE_DONE) return 0;
+    if (st->in_tx) part_undo(st);
+    return -1;
 }
 
 static const char *schema =
@@ -83,6 +151,24 @@ static int meta_get(sw_store *st, const char *key, char *out, size_t n, int *fou
     return 0;
 }
 
+static const char damaged_hint[] =
+    " (a damaged sweep.db: move it away and start again; the results are read back from the run directories)";
+
+/* A damaged file (torn, overwritten) fails here, at the start, rather than at whichever write meets the damage. */
+static int check(sw_store *st, dg_err *err) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL) != SQLITE_OK) return db_fail(st, err, "read");
+    int rc = sqlite3_step(s);
+    char what[256] = "";
+    if (rc == SQLITE_ROW) snprintf(what, sizeof what, "%s", (const char *)sqlite3_column_text(s, 0));
+    for (char *c = what; *c; c++) /* one line: "*** in database main ***\nPage 2: ..." */
+        if (*c == '\n') *c = ' ';
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return db_fail(st, err, "read");
+    if (strcmp(what, "ok") == 0) return 0;
+    return dg_fail(err, "%s: %s%s", st->path, what, damaged_hint);
+}
+
 int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *sweep_file, int *recovered,
                   dg_err *err) {
     *out = NULL;
@@ -99,7 +185,7 @@ int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *s
     char v[128], h[32];
     int found;
     snprintf(h, sizeof h, "%016" PRIx64, hash);
-    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) != 0 ||
+    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) != 0 || check(st, err) != 0 ||
         exec(st, "BEGIN IMMEDIATE", err) != 0 || exec(st, schema, err) != 0)
         goto fail;
     if (meta_get(st, "schema_version", v, sizeof v, &found, err) != 0) goto fail;
@@ -135,6 +221,11 @@ int sw_store_open(sw_store **out, const char *path, uint64_t hash, const char *s
     *out = st;
     return 0;
 fail:
+    if (sqlite3_errcode(st->db) == SQLITE_NOTADB || sqlite3_errcode(st->db) == SQLITE_CORRUPT) {
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s", err->msg);
+        dg_fail(err, "%s%s", m, damaged_hint);
+    }
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     sw_store_close(st);
     return -1;
@@ -142,26 +233,39 @@ fail:
 
 void sw_store_close(sw_store *st) {
     if (!st) return;
+    if (st->in_tx) { /* every write in it is whole; what a commit cannot keep, the run directories still hold */
+        dg_err e;
+        sw_store_commit(st, &e);
+    }
+    for (int k = 0; k < SW_STMTS && st->stmt[k].sql; k++) sqlite3_finalize(st->stmt[k].s);
     if (st->db) sqlite3_close(st->db);
     free(st);
 }
 
+void sw_store_begin(sw_store *st) { st->batch = 1; }
+
+int sw_store_commit_due(sw_store *st, dg_err *err) {
+    return st->in_tx && mono_now() - st->tx_t0 >= SW_COMMIT_EVERY ? tx_commit(st, err) : 0;
+}
+
+int sw_store_commit(sw_store *st, dg_err *err) {
+    st->batch = 0;
+    return tx_commit(st, err);
+}
+
 int sw_store_add_config(sw_store *st, int c, int n_reps, const char *params_json, const char *spec,
                         const uint64_t *seeds, const int *folds, const char *const *run_dirs, dg_err *err) {
-    if (exec(st, "BEGIN IMMEDIATE", err) != 0) return -1;
+    if (part_begin(st, err) != 0) return -1;
     if (run(st, err, "INSERT OR IGNORE INTO configs VALUES(?, ?, ?)", "iss", (int64_t)c, params_json, spec) != 0)
-        goto fail;
+        return part_undo(st);
     for (int r = 0; r < n_reps; r++)
         if (run(st, err,
                 "INSERT OR IGNORE INTO trials(id, config, replicate, seed, fold, state, run_dir) "
                 "VALUES(?, ?, ?, ?, ?, 'waiting', ?)",
                 "iiiiis", (int64_t)c * n_reps + r, (int64_t)c, (int64_t)r, (int64_t)seeds[r], (int64_t)folds[r],
                 run_dirs[r]) != 0)
-            goto fail;
-    return exec(st, "COMMIT", err);
-fail:
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+            return part_undo(st);
+    return part_end(st, err) == 0 ? 0 : part_undo(st);
 }
 
 int sw_store_load(sw_store *st, int n_configs, int n_reps, int n_rungs, int maximize, double *val,
@@ -207,7 +311,7 @@ int sw_store_heartbeat(sw_store *st, double now, double lease, dg_err *err) {
 
 int sw_store_result(sw_store *st, int trial, int rung, int epoch, double val_acc, double val_loss, double seconds,
                     const char *metrics_jsonl, const char *state, double now, dg_err *err) {
-    if (exec(st, "BEGIN IMMEDIATE", err) != 0) return -1;
+    if (part_begin(st, err) != 0) return -1;
     if (run(st, err, "INSERT OR REPLACE INTO rungs VALUES(?, ?, ?, ?, ?)", "iiidd", (int64_t)trial, (int64_t)rung,
             (int64_t)epoch, val_acc, val_loss) != 0)
         goto fail;
@@ -241,17 +345,19 @@ int sw_store_result(sw_store *st, int trial, int rung, int epoch, double val_acc
             "WHERE id = ?",
             "sidd" "i", state, (int64_t)epoch, seconds, now, (int64_t)trial) != 0)
         goto fail;
-    return exec(st, "COMMIT", err);
+    if (part_end(st, err) == 0) return 0;
 fail:
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return part_undo(st);
 }
 
 int sw_store_fail(sw_store *st, int trial, const char *reason, double now, dg_err *err) {
-    return run(st, err,
-               "UPDATE trials SET state = 'failed', reason = ?, pid = NULL, lease_until = NULL, finished = ? "
-               "WHERE id = ?",
-               "sdi", reason, now, (int64_t)trial);
+    if (run(st, err,
+            "UPDATE trials SET state = 'failed', reason = ?, pid = NULL, lease_until = NULL, finished = ? "
+            "WHERE id = ?",
+            "sdi", reason, now, (int64_t)trial) != 0)
+        return -1;
+    /* committed at once: unlike a result, a failure is not in the run directory for the next start to find */
+    return tx_commit(st, err);
 }
 
 int sw_store_unrun(sw_store *st, dg_err *err) {

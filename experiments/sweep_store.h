@@ -29,6 +29,15 @@ int sw_store_open(sw_store **st, const char *path, uint64_t hash, const char *sw
                   dg_err *err);
 void sw_store_close(sw_store *st);
 
+/* Batches: between sw_store_begin and sw_store_commit, writes go into one transaction, begun by the first of
+ * them, that sw_store_commit_due commits once it is SW_COMMIT_EVERY (1 s) old, so short trials share one fsync
+ * (synchronous=FULL) instead of paying one or three each. A kill before the commit loses only what the run
+ * directories still hold, where the next start finds it (sweep_cli.c), and the trial starts, which it makes
+ * "waiting" anyway; a failure, which is not in a run directory, commits at once. sw_store_commit commits and ends
+ * the batch; sw_store_close commits an open one. A failed commit rolls the transaction back. */
+void sw_store_begin(sw_store *st);
+int sw_store_commit_due(sw_store *st, dg_err *err);
+int sw_store_commit(sw_store *st, dg_err *err);
 /* Insert configuration c (if missing) with its replicates' trial rows (waiting). */
 int sw_store_add_config(sw_store *st, int c, int n_reps, const char *params_json, const char *spec,
                         const uint64_t *seeds, const int *folds, const char *const *run_dirs, dg_err *err);

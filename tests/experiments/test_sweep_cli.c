@@ -2,8 +2,10 @@
  * dataset): option errors; a diverging trial is FAILED with its reason and the sweep ends normally, and
  * --retry-failed runs it again; the coordinator SIGKILLed twice at random moments and restarted gives the
  * uninterrupted run's leaderboard, with no finished trial started again (counted from a log each trainer launch
- * appends to its run directory, not from the database); another sweep's, a newer or a corrupted database, and an
- * unwritable directory are clear errors. */
+ * appends to its run directory, not from the database); another sweep's, a newer or a damaged database (garbage
+ * pages, cut short, not a database), and an unwritable directory are clear errors, and a sweep whose damaged
+ * database is moved away reads its finished trials back from the run directories. A full disk and a read-only
+ * directory: tests/failure/test_sweep_disk.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -166,6 +168,70 @@ static void test_nan_trial_fails(void **state) {
     free(lb);
 }
 
+/* ---- the best configuration as a pipeline member ---- */
+
+/* Kaggle-shaped CSVs (train 200 rows, test 30) in dir: each digit a bar at its own place. */
+static void write_csvs(const char *dir) {
+    char p[3][512];
+    snprintf(p[0], sizeof p[0], "%s/train.csv", dir);
+    snprintf(p[1], sizeof p[1], "%s/test.csv", dir);
+    snprintf(p[2], sizeof p[2], "%s/sample_submission.csv", dir);
+    FILE *tr = fopen(p[0], "w"), *te = fopen(p[1], "w"), *sa = fopen(p[2], "w");
+    assert_true(tr && te && sa);
+    fprintf(tr, "label");
+    for (int q = 0; q < 784; q++) fprintf(tr, ",pixel%d", q), fprintf(te, "%spixel%d", q ? "," : "", q);
+    fprintf(tr, "\n");
+    fprintf(te, "\n");
+    fprintf(sa, "ImageId,Label\n");
+    for (int i = 0; i < 230; i++) {
+        int label = i % 10;
+        FILE *f = i < 200 ? tr : te;
+        if (i < 200) fprintf(f, "%d", label);
+        for (int q = 0; q < 784; q++) {
+            int x = q % 28, y = q / 28, on = (x / 3 == label + 2 && y > 4 && y < 24) || (y / 3 == label && x > 6);
+            fprintf(f, "%s%d", (i < 200 || q) ? "," : "", on ? 255 - (i * 7 + q) % 50 : 0);
+        }
+        fprintf(f, "\n");
+        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
+    }
+    assert_int_equal(fclose(tr) | fclose(te) | fclose(sa), 0);
+}
+
+/* A preset names the sweep's DIR/best.spec by its path as a member's model: digits-pipeline plans it and trains
+ * that configuration (the member's resolved spec is the best one's), then predicts and writes a submission. */
+static void test_best_spec_in_preset(void **state) {
+    (void)state;
+    put(TMP "/lin.spec", linear_spec);
+    put(TMP "/best.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5], \"layer2.units\": [16]},"
+                           " \"threads\": 1}\n");
+    dg_err err;
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/best --train " DIGITS_BIN_DIR "/digits-train " TMP
+                           "/best.sweep", &err), 0);
+    assert_true(dg_path_exists(TMP "/best/best.spec"));
+    assert_int_equal(dg_mkdirs(TMP "/pipe/data", &err), 0);
+    write_csvs(TMP "/pipe/data");
+    put(TMP "/pipe/best.preset", "split val-frac=0.2 split-seed=3\nmember model=" TMP "/best/best.spec seed=1 epochs=1\n");
+    const char *cmd = DIGITS_BIN_DIR "/digits-pipeline -p " TMP "/pipe/best.preset -d " TMP "/pipe/data -w " TMP
+                                     "/pipe/work -o " TMP "/pipe/sub.csv --threads 2";
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s --dry-run > " TMP "/pipe/plan.txt 2>&1", cmd);
+    assert_int_equal(system(buf), 0);
+    char *plan = slurp(TMP "/pipe/plan.txt");
+    if (!strstr(plan, "best.spec")) fail_msg("the plan does not train best.spec: %s", plan);
+    free(plan);
+    snprintf(buf, sizeof buf, "%s > " TMP "/pipe/run.log 2>&1", cmd);
+    if (system(buf) != 0) {
+        char *log = slurp(TMP "/pipe/run.log");
+        fail_msg("digits-pipeline with best.spec failed: %s", log);
+    }
+    assert_true(dg_path_exists(TMP "/pipe/sub.csv"));
+    /* the member trained the best configuration: lr 0.01 (not 5), layer 2 of 16 units, named lin-best */
+    assert_int_equal(system("grep -q 'name lin-best' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("grep -q 'units=16' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("grep -q 'lr=0.01 ' " TMP "/pipe/work/members/*/spec.txt"), 0);
+    assert_int_equal(system("ls -d " TMP "/pipe/work/members/*/result.json > /dev/null"), 0);
+}
+
 /* ---- kill -9 ---- */
 
 #define CRASH_SWEEP                                                                                                 \
@@ -187,6 +253,24 @@ static int results_in(const char *db_path) {
         sqlite3_finalize(s);
     }
     sqlite3_close(db);
+    return n;
+}
+
+/* Epochs trained so far in a sweep's run directories (lines of trials/x/metrics.jsonl): when to kill. Not the
+ * database's results, which are committed in batches up to a second late. */
+static int epochs_in(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/trials", dir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/trials/%s/metrics.jsonl", dir, e->d_name);
+        n += count_lines(path);
+    }
+    closedir(d);
     return n;
 }
 
@@ -263,9 +347,9 @@ static void test_kill_and_restart(void **state) {
     int st;
     assert_int_equal(waitpid(p, &st, 0), p);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    int total = results_in(TMP "/whole/sweep.db");
-    assert_true(total >= 8 + 4);
-    /* killed twice: once after 1..total/3 results, once after total/3+1..2 total/3, each a few ms later */
+    assert_true(results_in(TMP "/whole/sweep.db") >= 8 + 4);
+    int total = epochs_in(TMP "/whole");
+    /* killed twice: once after 1..total/3 epochs, once after total/3+1..2 total/3, each a few ms later */
     uint64_t seed = (uint64_t)time(NULL);
     printf("kill seed %llu\n", (unsigned long long)seed);
     dg_rng r = dg_rng_make(seed, DG_RNG_USER, 0, 0);
@@ -273,7 +357,7 @@ static void test_kill_and_restart(void **state) {
     int at[2] = {1 + (int)dg_rng_below(&r, (uint32_t)third), third + 1 + (int)dg_rng_below(&r, (uint32_t)third)};
     for (int k = 0; k < 2; k++) {
         p = spawn_sweep(TMP "/killed");
-        for (int spins = 0; results_in(TMP "/killed/sweep.db") < at[k]; spins++) {
+        for (int spins = 0; epochs_in(TMP "/killed") < at[k]; spins++) {
             assert_true(spins < 60000); /* 5 min */
             assert_int_equal(waitpid(p, &st, WNOHANG), 0);
             struct timespec ts = {0, 5000000};
@@ -345,6 +429,30 @@ static void test_bad_db(void **state) {
     sqlite3_close(db);
     assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "written by a newer digits-sweep (schema version 7"));
+    assert_int_equal(sqlite3_open(TMP "/db/sweep.db", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '1' WHERE key = 'schema_version'", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(system("cp " TMP "/db/sweep.db " TMP "/good.db"), 0);
+    /* damaged: a page overwritten with garbage, then the file cut short; each a clear error, and with the damaged
+     * file moved away the sweep starts again, reading its finished trial back from the run directory (the
+     * wrapper would log a launch) */
+    static const char *const damage[] = {
+        "dd if=/dev/urandom of=" TMP "/db/sweep.db bs=4096 seek=1 count=2 conv=notrunc status=none",
+        "truncate -s 6000 " TMP "/db/sweep.db",
+    };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(system("cp " TMP "/good.db " TMP "/db/sweep.db"), 0);
+        assert_int_equal(system(damage[i]), 0);
+        assert_int_equal(sweep("--data " DATA " --train " WRAPPER " --dir " TMP "/db " TMP "/one.sweep", &err),
+                         DG_EXIT_FAIL);
+        if (!strstr(err.msg, "/db/sweep.db: ") || !strstr(err.msg, "(a damaged sweep.db: move it away"))
+            fail_msg("damage %d: '%s'", i, err.msg);
+        assert_true(dg_path_exists(TMP "/db/trials/c0000-r0/result.json"));
+    }
+    assert_int_equal(rename(TMP "/db/sweep.db", TMP "/db/damaged.db"), 0);
+    assert_int_equal(sweep("--data " DATA " --train " WRAPPER " --dir " TMP "/db " TMP "/one.sweep", &err), 0);
+    assert_false(dg_path_exists(TMP "/db/trials/c0000-r0/launches.log"));
+    assert_int_equal(results_in(TMP "/db/sweep.db"), 1);
     /* not a database; the run directories are untouched */
     put(TMP "/db/sweep.db", "this is not a database, it is a text file of some length to look like one............");
     unlink(TMP "/db/sweep.db-wal");
@@ -371,6 +479,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_nan_trial_fails),
+        cmocka_unit_test(test_best_spec_in_preset),
         cmocka_unit_test(test_kill_and_restart),
         cmocka_unit_test(test_bad_db),
     };

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/dg_cli.h"
 #include "core/dg_file.h"
 #include "experiments/sweep_exec.h"
 #include "testutil.h"
@@ -50,7 +51,8 @@ static int alive(pid_t pid) {
  * (a child of the test) starts it and is SIGKILLed: the trainer must go within 5 s, not run on. */
 static void test_trainer_dies_with_coordinator(void **state) {
     (void)state;
-    put(TMP "/trainer.sh", "#!/bin/sh\necho \"$@\" > " TMP "/args.txt\nexec sleep 30\n");
+    put(TMP "/trainer.sh", "#!/bin/sh\necho \"$OMP_NUM_THREADS ${GOMP_SPINCOUNT:-unset}\" > " TMP "/env.txt\n"
+                           "echo \"$@\" > " TMP "/args.txt\nexec sleep 30\n");
     assert_int_equal(chmod(TMP "/trainer.sh", 0755), 0);
     int fd[2];
     assert_int_equal(pipe(fd), 0);
@@ -59,6 +61,8 @@ static void test_trainer_dies_with_coordinator(void **state) {
     if (coord == 0) {
         close(fd[0]);
         sw_exec_cfg cfg = {TMP "/trainer.sh", "d.npy", 0.25, 0, 9, 3};
+        unsetenv("GOMP_SPINCOUNT"); /* the trainer gets the stages' wait policy from its environment */
+        unsetenv("OMP_WAIT_POLICY");
         pid_t t;
         dg_err err = {{0}};
         if (sw_exec_start(&cfg, TMP "/run", "x.spec", 77, 0, 4, &t, &err) != 0) _exit(1);
@@ -93,6 +97,10 @@ static void test_trainer_dies_with_coordinator(void **state) {
     assert_int_equal(dg_read_file(TMP "/args.txt", &args, &n, &err), 0);
     assert_string_equal(args, "--data d.npy --model x.spec --run " TMP "/run --seed 77 --split-seed 9 --val-frac 0.25 "
                               "--threads 3 --resume --quiet --stop-at 4\n");
+    free(args);
+    /* its thread count, and the wait policy dg_stage_init would otherwise re-execute digits-train for */
+    assert_int_equal(dg_read_file(TMP "/env.txt", &args, &n, &err), 0);
+    assert_string_equal(args, "3 " DG_GOMP_SPINCOUNT "\n");
     free(args);
 }
 
