@@ -45,6 +45,8 @@ void sw_cli_usage(FILE *out) {
             "  --train PATH      the digits-train program (default: the one next to digits-sweep)\n"
             "  --top N           leaderboard rows printed (default 20)\n"
             "  --quiet           no line per finished trial, no status lines\n"
+            "  --tensorboard TB  each trial also writes its per-epoch scalars to TB/cCCCC-rR (one TensorBoard run\n"
+            "                    per trial: tensorboard --logdir TB)\n"
             "  --lease S         under mpirun/srun: a worker rank silent for S seconds is taken as dead and its\n"
             "                    trial goes back to the queue (default 30; docs/sweeps.md, \"Running on a cluster\")\n"
             "  --help            this text\n"
@@ -64,13 +66,14 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
     o->lease = 30;
     o->out = stdout;
     o->log = stderr;
-    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP, O_LEASE };
+    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP, O_LEASE, O_TB };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"dir", required_argument, 0, O_DIR},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"retry-failed", no_argument, 0, O_RETRY},    {"train", required_argument, 0, O_TRAIN},
         {"top", required_argument, 0, O_TOP},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"lease", required_argument, 0, O_LEASE},
+        {"tensorboard", required_argument, 0, O_TB},
         {0, 0, 0, 0},
     };
     long v;
@@ -103,6 +106,7 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
                 return dg_cli_usage(err, "--lease %s: expected seconds in 1..86400", optarg);
             o->lease = (double)v;
             break;
+        case O_TB: o->tensorboard = optarg; break;
         case O_HELP: o->help = 1; return 0;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
@@ -672,7 +676,7 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus > w.workers ? (int)(cpus / w.workers) : 1;
     }
-    w.ex = (sw_exec_cfg){w.train, w.data, w.s.val_frac, w.s.folds, w.s.split_seed, threads};
+    w.ex = (sw_exec_cfg){w.train, w.data, w.s.val_frac, w.s.folds, w.s.split_seed, threads, o->tensorboard};
     snprintf(p, sizeof p, "%s/sweep.db", w.dir);
     int recovered = 0;
     if (sw_store_open(&w.st, p, w.s.hash, w.s.file, &recovered, err) != 0) goto done;

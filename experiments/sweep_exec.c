@@ -49,6 +49,11 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
     snprintf(fold_s, sizeof fold_s, "%d", fold);
     snprintf(stop_s, sizeof stop_s, "%d", stop_at);
     snprintf(thr_s, sizeof thr_s, "%d", cfg->threads);
+    char tb[1100];
+    if (cfg->tensorboard && cfg->tensorboard[0]) {
+        const char *name = strrchr(run_dir, '/');
+        snprintf(tb, sizeof tb, "%s/%s", cfg->tensorboard, name ? name + 1 : run_dir);
+    }
     const char *argv[32];
     int a = 0;
     argv[a++] = cfg->train_bin;
@@ -67,6 +72,7 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
     argv[a++] = "--resume";
     argv[a++] = "--quiet";
     if (stop_at) argv[a++] = "--stop-at", argv[a++] = stop_s;
+    if (cfg->tensorboard && cfg->tensorboard[0]) argv[a++] = "--tensorboard", argv[a++] = tb;
     argv[a] = NULL;
     /* vfork, not fork: the child borrows the coordinator's memory until it execs, so the coordinator's page tables
      * are neither copied nor write-protected (fork and the copy-on-write faults after it were most of the

@@ -21,6 +21,7 @@ typedef struct sw_exec_cfg {
     int folds;             /* 0: hold-out */
     uint64_t split_seed;
     int threads;           /* per trial */
+    const char *tensorboard; /* NULL, or a directory: trial DIR/trials/NAME writes its events to TENSORBOARD/NAME */
 } sw_exec_cfg;
 
 /* Where a sweep in dir keeps trial (c, rep): DIR/trials/cCCCC-rR; and configuration c's spec and policy:

@@ -56,7 +56,7 @@ void sw_mpi_end(sw_mpi *m) { (void)m; }
 enum { TAG_JOB = 1, TAG_STOP = 2, TAG_PING = 3, TAG_DONE = 11, TAG_BEAT = 12, TAG_ERROR = 13 };
 #define BEAT_EVERY 1.0 /* seconds between heartbeats (and pings) */
 
-/* A job: this header, then train_bin, data, run_dir, spec as NUL-terminated strings. Every rank runs the same
+/* A job: this header, then train_bin, data, run_dir, spec, tensorboard root ("": none) as NUL-terminated strings. Every rank runs the same
  * digits-sweep binary, so the layout is the same on both ends. */
 typedef struct job_msg {
     int config, rep, rung, fold, stop_at, folds, threads;
@@ -208,14 +208,16 @@ static int absolute(const char *path, char *buf, size_t n, dg_err *err) {
 
 int sw_mpi_send_job(sw_mpi *m, int rank, const sw_exec_cfg *cfg, const sw_job *job, const char *run_dir,
                     const char *spec_path, uint64_t seed, int fold, int stop_at, dg_err *err) {
-    char s[4][1100];
+    char s[5][1100];
     if (absolute(cfg->train_bin, s[0], sizeof s[0], err) != 0 || absolute(cfg->data, s[1], sizeof s[1], err) != 0 ||
         absolute(run_dir, s[2], sizeof s[2], err) != 0 || absolute(spec_path, s[3], sizeof s[3], err) != 0)
         return -1;
+    s[4][0] = '\0';
+    if (cfg->tensorboard && cfg->tensorboard[0] && absolute(cfg->tensorboard, s[4], sizeof s[4], err) != 0) return -1;
     job_msg h = {job->config, job->rep, job->rung, fold, stop_at, cfg->folds, cfg->threads,
                  seed, cfg->split_seed, cfg->val_frac};
     size_t len = sizeof h;
-    for (int i = 0; i < 4; i++) len += strlen(s[i]) + 1;
+    for (int i = 0; i < 5; i++) len += strlen(s[i]) + 1;
     /* the last job's message was received (its rank answered it), so its request is complete */
     if (m->job_req[rank] != MPI_REQUEST_NULL) MPI_Wait(&m->job_req[rank], MPI_STATUS_IGNORE);
     free(m->job_buf[rank]);
@@ -223,7 +225,7 @@ int sw_mpi_send_job(sw_mpi *m, int rank, const sw_exec_cfg *cfg, const sw_job *j
     if (!b) return dg_fail(err, "out of memory");
     memcpy(b, &h, sizeof h);
     size_t o = sizeof h;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         size_t l = strlen(s[i]) + 1;
         memcpy(b + o, s[i], l);
         o += l;
@@ -416,10 +418,11 @@ int sw_mpi_worker(sw_mpi *m, dg_err *err) {
             if (tag == TAG_JOB && (size_t)len > sizeof job && !pid) {
                 memcpy(&job, b, sizeof job);
                 const char *train = b + sizeof job, *data = train + strlen(train) + 1,
-                           *rd = data + strlen(data) + 1, *spec = rd + strlen(rd) + 1;
+                           *rd = data + strlen(data) + 1, *spec = rd + strlen(rd) + 1,
+                           *tb = spec + strlen(spec) + 1;
                 snprintf(run_dir, sizeof run_dir, "%s", rd);
                 sw_exec_cfg cfg = {train, data, job.val_frac, job.folds, job.split_seed,
-                                   job.threads > 0 ? job.threads : default_threads};
+                                   job.threads > 0 ? job.threads : default_threads, tb};
                 dg_err e;
                 if (sw_exec_start(&cfg, run_dir, spec, job.seed, job.fold, job.stop_at, &pid, &e) != 0) {
                     pid = 0;

@@ -130,12 +130,25 @@ static int count_lines(const char *path) {
     return n;
 }
 
+/* Event files (events.out.tfevents.*) in dir. */
+static int count_events(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, "events.out.tfevents.", 20) == 0;
+    closedir(d);
+    return n;
+}
+
 static void test_nan_trial_fails(void **state) {
     (void)state;
     put(TMP "/lin.spec", linear_spec);
     put(TMP "/nan.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5]}, \"threads\": 1}\n");
     dg_err err;
-    assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " --tensorboard " TMP "/nan-tb "
+                           TMP "/nan.sweep", &err), 0);
+    /* one TensorBoard run per trial, named as its run directory */
+    assert_int_equal(count_events(TMP "/nan-tb/c0000-r0"), 1);
     char *lb = slurp(TMP "/nan/leaderboard.csv");
     /* the healthy configuration first and complete; the diverged one failed, with digits-train's reason */
     assert_non_null(strstr(lb, "\n1,0,complete,0,2,"));

@@ -60,7 +60,7 @@ static void test_trainer_dies_with_coordinator(void **state) {
     assert_true(coord >= 0);
     if (coord == 0) {
         close(fd[0]);
-        sw_exec_cfg cfg = {TMP "/trainer.sh", "d.npy", 0.25, 0, 9, 3};
+        sw_exec_cfg cfg = {TMP "/trainer.sh", "d.npy", 0.25, 0, 9, 3, TMP "/tb"};
         unsetenv("GOMP_SPINCOUNT"); /* the trainer gets the stages' wait policy from its environment */
         unsetenv("OMP_WAIT_POLICY");
         pid_t t;
@@ -96,7 +96,7 @@ static void test_trainer_dies_with_coordinator(void **state) {
     dg_err err = {{0}};
     assert_int_equal(dg_read_file(TMP "/args.txt", &args, &n, &err), 0);
     assert_string_equal(args, "--data d.npy --model x.spec --run " TMP "/run --seed 77 --split-seed 9 --val-frac 0.25 "
-                              "--threads 3 --resume --quiet --stop-at 4\n");
+                              "--threads 3 --resume --quiet --stop-at 4 --tensorboard " TMP "/tb/run\n");
     free(args);
     /* its thread count, and the wait policy dg_stage_init would otherwise re-execute digits-train for */
     assert_int_equal(dg_read_file(TMP "/env.txt", &args, &n, &err), 0);
