@@ -26,6 +26,9 @@
 #include "core/dg_tfevents.h"
 #include "core/dg_cli.h"
 
+/* The stream of --mix rows (core/dg_rng purposes from DG_RNG_USER on are free; nn/gan.c uses + 4..6). */
+#define NN_RNG_MIX (DG_RNG_USER + 8)
+
 void nn_train_opts_defaults(nn_train_opts *o) {
     memset(o, 0, sizeof *o);
     o->seed = 1;
@@ -107,12 +110,15 @@ static void logf_(FILE *log, const char *fmt, ...) {
     fflush(log);
 }
 
-/* x (n, 28, 28, 1) = images of rows ids[0..n) / 255, augmented if policy is set. */
+/* x (n, 28, 28, 1) = images of rows ids[0..n) / 255, augmented if policy is set. An id >= ds->n is row
+ * id - ds->n of mix. */
 static void load_batch(float *x, uint8_t *y, const uint8_t **src, const dg_dataset *ds, const uint32_t *ids, int n,
-                       const aug_policy *policy, uint64_t seed, uint32_t epoch) {
+                       const aug_policy *policy, uint64_t seed, uint32_t epoch, const dg_dataset *mix) {
     for (int i = 0; i < n; i++) {
-        src[i] = dg_dataset_image(ds, ids[i]);
-        y[i] = (uint8_t)dg_dataset_label(ds, ids[i]);
+        const dg_dataset *d = ids[i] < ds->n ? ds : mix;
+        size_t row = ids[i] < ds->n ? ids[i] : ids[i] - ds->n;
+        src[i] = dg_dataset_image(d, row);
+        y[i] = (uint8_t)dg_dataset_label(d, row);
     }
     if (policy) {
         aug_batch_f32(policy, seed, epoch, ids, src, x, n);
@@ -129,7 +135,7 @@ static void evaluate(nn_net *net, const dg_dataset *ds, const uint32_t *ids, siz
     long correct = 0;
     for (size_t at = 0; at < n; at += (size_t)B) {
         int b = (int)(n - at < (size_t)B ? n - at : (size_t)B);
-        load_batch(x, y, src, ds, ids + at, b, NULL, 0, 0);
+        load_batch(x, y, src, ds, ids + at, b, NULL, 0, 0, NULL);
         nn_net_forward(net, x, b, 0, 0, 0);
         int c = 0;
         float l = nn_net_loss(net, y, b, 0.0f, &c);
@@ -197,6 +203,8 @@ typedef struct run {
     const uint8_t **src; /* (B) */
     uint32_t *order;    /* (n_train) */
     dg_tfevents tb;     /* open when o->tensorboard is set */
+    dg_dataset mix;     /* o->mix, open when set */
+    uint32_t *ids;      /* (B) a batch's rows with the mixed ones */
 } run;
 
 static int save_checkpoint(run *r, dg_err *err) {
@@ -350,6 +358,21 @@ static int setup(run *r, int *done, dg_err *err) {
                NN_TRAIN_USAGE;
     snprintf(r->run_key, sizeof r->run_key, "seed %llu; %s; data %zu rows, labels crc32 %08x",
              (unsigned long long)o->seed, r->split_desc, r->ds.n, nn_crc32(0, r->labels, r->ds.n));
+    if (o->mix) {
+        if (!(o->mix_frac > 0 && o->mix_frac < 1))
+            return dg_fail(err, "--mix-frac %g: expected a number in (0, 1)", o->mix_frac), NN_TRAIN_USAGE;
+        if (dg_dataset_open(&r->mix, o->mix, err) != 0) return -1;
+        if (!r->mix.has_labels || r->mix.n == 0)
+            return dg_fail(err, "%s: %s; --mix needs labelled digits", o->mix,
+                           r->mix.has_labels ? "an empty dataset" : "an unlabelled dataset"),
+                   NN_TRAIN_USAGE;
+        if (r->ds.n + r->mix.n > UINT32_MAX) return dg_fail(err, "%s: too many rows to mix", o->mix), -1;
+        size_t len = strlen(r->run_key);
+        uint32_t crc = 0;
+        for (size_t i = 0; i < r->mix.n; i++) crc = nn_crc32(crc, r->mix.records + i * r->mix.stride, 1);
+        snprintf(r->run_key + len, sizeof r->run_key - len, "; mix %zu rows, labels crc32 %08x, frac %g", r->mix.n,
+                 crc, o->mix_frac);
+    }
 
     make_paths(&r->paths, o->run_dir);
     if (dg_mkdirs(o->run_dir, err) != 0) return -1;
@@ -397,7 +420,8 @@ static int setup(run *r, int *done, dg_err *err) {
     r->y = malloc(B);
     r->src = malloc(B * sizeof *r->src);
     r->order = malloc(r->split.n_train * sizeof *r->order);
-    if (!r->metrics || !r->x || !r->y || !r->src || !r->order) return dg_fail(err, "out of memory");
+    r->ids = malloc(B * sizeof *r->ids);
+    if (!r->metrics || !r->x || !r->y || !r->src || !r->order || !r->ids) return dg_fail(err, "out of memory");
 
     if (have_ckpt) {
         if (restore_checkpoint(r, err) != 0) return -1;
@@ -476,7 +500,17 @@ static int train_epoch(run *r, dg_err *err) {
     for (int s = 0; s < steps; s++) {
         size_t at = (size_t)s * (size_t)B;
         int b = (int)(n - at < (size_t)B ? n - at : (size_t)B);
-        load_batch(r->x, r->y, r->src, &r->ds, r->order + at, b, r->policy, o->seed, e);
+        const uint32_t *ids = r->order + at;
+        if (o->mix) {
+            /* the batch's last rows from the mix dataset (ids past the training set's rows) */
+            int k = (int)lround(o->mix_frac * b);
+            memcpy(r->ids, ids, (size_t)b * sizeof *r->ids);
+            dg_rng mr = dg_rng_make(o->seed, NN_RNG_MIX, e, (uint32_t)s);
+            for (int j = b - k; j < b; j++)
+                r->ids[j] = (uint32_t)(r->ds.n + dg_rng_below(&mr, (uint32_t)r->mix.n));
+            ids = r->ids;
+        }
+        load_batch(r->x, r->y, r->src, &r->ds, ids, b, r->policy, o->seed, e, &r->mix);
         uint64_t step = (uint64_t)e * (uint64_t)steps + (uint64_t)s;
         nn_net_forward(r->net, r->x, b, 1, o->seed, step);
         int c = 0;
@@ -635,6 +669,8 @@ static void run_free(run *r) {
     nn_spec_free(&r->spec);
     nn_split_free(&r->split);
     dg_dataset_close(&r->ds);
+    dg_dataset_close(&r->mix);
+    free(r->ids);
     free(r->labels);
     free(r->best_params);
     free(r->best_buffers);

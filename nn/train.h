@@ -60,6 +60,11 @@ typedef struct nn_train_opts {
     FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
     const char *tensorboard; /* directory for TensorBoard event files, or NULL */
     const char *command;   /* the command line invocation.json records, or NULL (recorded as null) */
+    const char *mix;       /* a second labelled dataset (e.g. digits-gan sample's) mixed into training batches, or
+                              NULL: the last round(mix_frac * b) rows of every batch of b are drawn from it, row
+                              dg_rng(seed, NN_RNG_MIX, epoch, step) below its size, augmented like the others (keyed
+                              as row N + its index); validation never sees it */
+    double mix_frac;       /* in (0, 1) with mix */
 } nn_train_opts;
 
 /* Defaults of the digits-train contract: seed 1, split seed 1, val_frac 0.1, no overrides, log stderr. */

@@ -37,6 +37,8 @@ void nn_train_cli_usage(FILE *out) {
             "  --augment POLICY   override the spec's augmentation: a preset (kaggle, simard, ciresan), a policy\n"
             "                     file, or none (spec default none)\n"
             "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
+            "  --mix FILE         a labelled dataset (e.g. from digits-gan sample) mixed into training batches:\n"
+            "  --mix-frac F       the last round(F x batch) rows of each batch come from FILE, F in (0, 1)\n"
             "  --tensorboard TB   also append each epoch's loss, accuracy, lr and images/s to a TensorBoard event\n"
             "                     file in directory TB (tensorboard --logdir TB)\n"
             "  --resume           continue DIR from its checkpoint (bit-identical to an uninterrupted run with the\n"
@@ -76,7 +78,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     int have_frac = 0, quiet = 0;
     enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
            O_AUGMENT, O_THREADS, O_RESUME, O_STOP_AT, O_SUMMARY, O_QUIET, O_HELP,
-           O_TENSORBOARD, O_DEADLINE, O_CALIBRATE };
+           O_TENSORBOARD, O_DEADLINE, O_CALIBRATE, O_MIX, O_MIX_FRAC };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"run", required_argument, 0, O_RUN},         {"seed", required_argument, 0, O_SEED},
@@ -90,6 +92,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         {"help", no_argument, 0, O_HELP},
         {"tensorboard", required_argument, 0, O_TENSORBOARD},
         {"deadline", required_argument, 0, O_DEADLINE}, {"calibrate", required_argument, 0, O_CALIBRATE},
+        {"mix", required_argument, 0, O_MIX},         {"mix-frac", required_argument, 0, O_MIX_FRAC},
         {0, 0, 0, 0},
     };
     long v;
@@ -157,12 +160,19 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
             if (dg_parse_double(optarg, 0.01, 600, &o->calibrate) != 0)
                 return bad(err, "--calibrate", optarg, "seconds in [0.01, 600]");
             break;
+        case O_MIX: t->mix = optarg; break;
+        case O_MIX_FRAC:
+            if (dg_parse_double(optarg, 0, 1, &t->mix_frac) != 0 || t->mix_frac <= 0 || t->mix_frac >= 1)
+                return bad(err, "--mix-frac", optarg, "a number in (0, 1)");
+            break;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
     }
     if (quiet) t->log = NULL;
     if (optind < argc) return dg_fail(err, "unexpected argument '%s'", argv[optind]), DG_EXIT_USAGE;
     if (!t->model) return dg_fail(err, "--model is required"), DG_EXIT_USAGE;
+    if ((t->mix != NULL) != (t->mix_frac > 0))
+        return dg_fail(err, "--mix FILE and --mix-frac F go together"), DG_EXIT_USAGE;
     if ((t->folds != 0) != (t->fold != 0))
         return dg_fail(err, "--folds K and --fold k go together"), DG_EXIT_USAGE;
     if (t->folds && have_frac) return dg_fail(err, "--val-frac and --folds exclude each other"), DG_EXIT_USAGE;

@@ -230,6 +230,15 @@ static int setup(void **state) {
     if (system(DIGITS_BIN_DIR "/digits-train --quiet --data " IN "/good.npy --model " DIGITS_FIXTURES
                               "/spec/tiny.spec --run " IN "/run --epochs 1 --val-frac 0.25 --batch 8 --seed 2") != 0)
         return -1;
+    /* a digits-gan run of the tiny test GAN, and a copy of its checkpoint cut in half */
+    if (system(DIGITS_BIN_DIR "/digits-gan train --quiet --data " IN "/good.npy --gen " DIGITS_FIXTURES
+                              "/gan/tiny-g.spec --disc " DIGITS_FIXTURES "/gan/tiny-d.spec --run " IN
+                              "/gan --epochs 1") != 0)
+        return -1;
+    char *ck = fi_slurp(IN "/gan/gan.ckpt", &n);
+    if (!ck || dg_mkdirs(IN "/gancut", &err) != 0 || dg_write_file_atomic(IN "/gancut/gan.ckpt", ck, n / 2, &err) != 0)
+        return -1;
+    free(ck);
     return 0;
 }
 

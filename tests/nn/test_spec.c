@@ -229,6 +229,7 @@ static void test_shipped_models(void **state) {
         {"mlp2", 4, 20, NN_MOMENTUM},   {"mlp3", 6, 20, NN_MOMENTUM},      {"mlp800", 4, 20, NN_ADAM},
         {"lenet5", 12, 20, NN_ADAM}, {"deepdigits", 26, 30, NN_ADAM}, {"deotte", 26, 45, NN_ADAM},
         {"deotte-fast", 26, 12, NN_ADAM}, {"deotte-lite", 26, 16, NN_ADAM}, {"deotte-lite-oc", 26, 18, NN_ADAM},
+        {"gan-g", 10, 20, NN_ADAM},       {"gan-d", 7, 20, NN_ADAM},
     };
     /* the table names every shipped spec */
     glob_t g;
@@ -244,6 +245,17 @@ static void test_shipped_models(void **state) {
         assert_int_equal(s.n_layers, models[i].n_layers);
         assert_int_equal(s.hyper.epochs, models[i].epochs);
         assert_int_equal(s.hyper.optimizer, models[i].opt);
+        if (!strncmp(s.name, "gan-", 4)) {
+            /* a GAN's nets: DCGAN's Adam (lr 2e-4, beta1 0.5); G ends in tanh (an image), D in one logit */
+            tu_assert_exact(s.hyper.lr, 2e-4f);
+            tu_assert_exact(s.hyper.beta1, 0.5f);
+            int gen = s.name[4] == 'g';
+            assert_int_equal(s.output, gen ? NN_OUT_IMAGE : NN_OUT_LOGIT);
+            assert_int_equal(s.layers[s.n_layers - 1].kind, gen ? NN_TANH : NN_DENSE);
+            if (!gen) assert_int_equal(s.layers[s.n_layers - 1].units, 1);
+            nn_spec_free(&s);
+            continue;
+        }
         assert_int_equal(s.layers[s.n_layers - 1].kind, NN_DENSE);
         assert_int_equal(s.layers[s.n_layers - 1].units, 10);
         nn_spec_free(&s);

@@ -546,12 +546,71 @@ static void test_usage_errors(void **state) {
     assert_false(dg_path_exists(dir)); /* nothing created on a usage error */
 }
 
+/* P(class) of an all-background image under the model of run dir. */
+static float blank_prob(const char *dir, int cls) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    nn_net *net;
+    dg_err err = {{0}};
+    if (nn_model_load(path, 1, &net, &err) != 0) fail_msg("%s", err.msg);
+    float x[DG_PIXELS] = {0};
+    nn_net_forward(net, x, 1, 0, 0, 0);
+    float p = nn_net_probs(net)[cls];
+    nn_net_free(net);
+    return p;
+}
+
+/* --mix: rows of a second dataset reach training with their labels, a mixed run resumes bit-identically, and its
+ * checkpoint refuses another mix. The mix file's digits are all background labelled 3, which the training set
+ * never shows: only mixed rows can teach the model that a blank image is a 3. */
+static void test_mix(void **state) {
+    (void)state;
+    const char *mix = TMP "/mix3.npy", *a = TMP "/mixa", *b = TMP "/mixb", *c = TMP "/mix0";
+    dg_dataset_writer w;
+    dg_err err = {{0}};
+    uint8_t blank[DG_PIXELS] = {0};
+    if (dg_dataset_writer_open(&w, mix, 1, &err) != 0) fail_msg("%s", err.msg);
+    for (int i = 0; i < 20; i++)
+        if (dg_dataset_writer_add(&w, blank, 3, &err) != 0) fail_msg("%s", err.msg);
+    if (dg_dataset_writer_commit(&w, &err) != 0) fail_msg("%s", err.msg);
+    tu_rm_run(a), tu_rm_run(b), tu_rm_run(c);
+    nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tiny.spec"), ob = opts(b, DIGITS_FIXTURES "/spec/tiny.spec");
+    nn_train_opts oc = opts(c, DIGITS_FIXTURES "/spec/tiny.spec");
+    oa.epochs = ob.epochs = oc.epochs = 2;
+    oa.mix = ob.mix = mix;
+    oa.mix_frac = ob.mix_frac = 0.25;
+    if (nn_train_run(&oa, &err) != 0) fail_msg("%s", err.msg);
+    if (nn_train_run(&oc, &err) != 0) fail_msg("%s", err.msg);
+    float pa = blank_prob(a, 3), pc = blank_prob(c, 3);
+    /* with the mix a blank image is a 3 (P > 1/2: the argmax); without it, it is not */
+    if (!(pa > 0.5f && pc < 0.5f)) fail_msg("P(3 | blank) = %g with the mix, %g without", (double)pa, (double)pc);
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    ob.stop_after = 0;
+    ob.resume = 1;
+    ob.mix_frac = 0.5;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "frac 0.5"));
+    ob.mix_frac = 0.25;
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+    assert_same_file(a, b, "model.safetensors");
+    /* an unlabelled mix file is a usage error */
+    if (dg_dataset_writer_open(&w, TMP "/mixu.npy", 0, &err) != 0 || dg_dataset_writer_add(&w, blank, -1, &err) != 0 ||
+        dg_dataset_writer_commit(&w, &err) != 0)
+        fail_msg("%s", err.msg);
+    tu_rm_run(c);
+    oc.mix = TMP "/mixu.npy";
+    oc.mix_frac = 0.25;
+    assert_int_equal(nn_train_run(&oc, &err), NN_TRAIN_USAGE);
+    assert_non_null(strstr(err.msg, "mixu.npy: an unlabelled dataset; --mix needs labelled digits"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_run),    cmocka_unit_test(test_resume_identical),
         cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_augment), cmocka_unit_test(test_early_stop),
         cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_tensorboard_and_invocation),
+        cmocka_unit_test(test_tensorboard_and_invocation), cmocka_unit_test(test_mix),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }

@@ -1,0 +1,164 @@
+/* nn/gan_cli: digits-gan's options and run (see nn/gan_cli.h). */
+#include "nn/gan_cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "core/dg_cli.h"
+
+#define DEFAULT_GEN "gan-g"
+#define DEFAULT_DISC "gan-d"
+#define DEFAULT_SEED 1
+
+void nn_gan_cli_usage(FILE *out) {
+    fprintf(out,
+            "Usage: digits-gan train --data FILE --run DIR [options]\n"
+            "       digits-gan sample --label D|all -n N -o FILE [--grid PNG] [--seed S] RUN\n"
+            "\n"
+            "train: a conditional GAN (generator and discriminator specs) on a labelled dataset.\n"
+            "  --data FILE        labelled dataset (.npy from digits-ingest)\n"
+            "  --run DIR          run directory (created): gan.ckpt and metrics.jsonl after every epoch,\n"
+            "                     grid-epoch-NNN.png (one row per label, fixed noise)\n"
+            "  --gen SPEC         generator spec, a file or a name in experiments/models (default %s)\n"
+            "  --disc SPEC        discriminator spec (default %s)\n"
+            "  --epochs N         override the generator spec's epochs\n"
+            "  --seed S           initialization, order and noise (default %d)\n"
+            "  --limit N          train on the dataset's first N rows\n"
+            "  --resume           continue DIR from gan.ckpt (bit-identical to an uninterrupted run)\n"
+            "  --stop-at E        stop once DIR holds E epochs (a later --resume continues)\n"
+            "  --quiet            no per-epoch lines\n"
+            "\n"
+            "sample: generated digits with their labels, as a labelled dataset (the format digits-train reads).\n"
+            "  RUN                a digits-gan run directory or its gan.ckpt\n"
+            "  --label D|all      the digit 0..9, or all (image i gets label i %% 10)\n"
+            "  -n, --count N      images, 1..%ld\n"
+            "  -o, --out FILE     the dataset to write\n"
+            "  --grid PNG         also a 10x10 grid of the first 100 (label all: one row per label)\n"
+            "  --seed S           the noise (default %d): the same seed gives the same bytes\n"
+            "\n"
+            "Both:\n"
+            "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
+            "  --help             this text\n"
+            "\n"
+            "Exit status: 0 done, 1 failure (no partial outputs; a run keeps its last checkpoint), 2 usage error.\n",
+            DEFAULT_GEN, DEFAULT_DISC, DEFAULT_SEED, NN_GAN_MAX_SAMPLES, DEFAULT_SEED, dg_default_threads());
+}
+
+static int bad(dg_err *err, const char *opt, const char *val, const char *what) {
+    dg_fail(err, "%s %s: expected %s", opt, val, what);
+    return DG_EXIT_USAGE;
+}
+
+int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
+    memset(o, 0, sizeof *o);
+    o->threads = dg_default_threads();
+    o->train.gen = DEFAULT_GEN;
+    o->train.disc = DEFAULT_DISC;
+    o->train.seed = DEFAULT_SEED;
+    o->train.log = stderr;
+    o->sample.seed = DEFAULT_SEED;
+    o->sample.label = -2; /* not given */
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        o->help = 1;
+        return 0;
+    }
+    if (argc < 2) return dg_cli_usage(err, "expected a command: train or sample");
+    if (!strcmp(argv[1], "train")) o->cmd = NN_GAN_TRAIN;
+    else if (!strcmp(argv[1], "sample")) o->cmd = NN_GAN_SAMPLE;
+    else return dg_cli_usage(err, "'%s': expected a command, train or sample", argv[1]);
+
+    enum { O_DATA = 256, O_RUN, O_GEN, O_DISC, O_EPOCHS, O_SEED, O_LIMIT, O_RESUME, O_STOP_AT, O_QUIET, O_LABEL,
+           O_GRID, O_THREADS, O_HELP };
+    static const struct option longopts[] = {
+        {"data", required_argument, 0, O_DATA},     {"run", required_argument, 0, O_RUN},
+        {"gen", required_argument, 0, O_GEN},       {"disc", required_argument, 0, O_DISC},
+        {"epochs", required_argument, 0, O_EPOCHS}, {"seed", required_argument, 0, O_SEED},
+        {"limit", required_argument, 0, O_LIMIT},   {"resume", no_argument, 0, O_RESUME},
+        {"stop-at", required_argument, 0, O_STOP_AT}, {"quiet", no_argument, 0, O_QUIET},
+        {"label", required_argument, 0, O_LABEL},   {"count", required_argument, 0, 'n'},
+        {"out", required_argument, 0, 'o'},         {"grid", required_argument, 0, O_GRID},
+        {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    static const char shortopts[] = "n:o:";
+    int train = o->cmd == NN_GAN_TRAIN, c, quiet = 0;
+    long v;
+    dg_cli_getopt_reset();
+    /* argv + 1: the command is getopt's program name */
+    while ((c = getopt_long(argc - 1, argv + 1, shortopts, longopts, NULL)) != -1) {
+        const char *only = NULL; /* an option of the other command */
+        switch (c) {
+        case O_DATA: o->train.data = optarg, only = "train"; break;
+        case O_RUN: o->train.run = optarg, only = "train"; break;
+        case O_GEN: o->train.gen = optarg, only = "train"; break;
+        case O_DISC: o->train.disc = optarg, only = "train"; break;
+        case O_EPOCHS:
+            if (dg_parse_long(optarg, 1, 100000, &v) != 0)
+                return bad(err, "--epochs", optarg, "an integer in 1..100000");
+            o->train.epochs = (int)v, only = "train";
+            break;
+        case O_LIMIT:
+            if (dg_parse_long(optarg, 1, 1000000000L, &v) != 0)
+                return bad(err, "--limit", optarg, "an integer in 1..1000000000");
+            o->train.limit = (size_t)v, only = "train";
+            break;
+        case O_RESUME: o->train.resume = 1, only = "train"; break;
+        case O_STOP_AT:
+            if (dg_parse_long(optarg, 1, 100000, &v) != 0)
+                return bad(err, "--stop-at", optarg, "an integer in 1..100000");
+            o->train.stop_at = (int)v, only = "train";
+            break;
+        case O_QUIET: quiet = 1, only = "train"; break;
+        case O_SEED:
+            if (dg_parse_u64(optarg, &o->train.seed) != 0) return bad(err, "--seed", optarg, "an unsigned integer");
+            o->sample.seed = o->train.seed;
+            break;
+        case O_LABEL:
+            if (!strcmp(optarg, "all")) o->sample.label = -1;
+            else if (dg_parse_long(optarg, 0, 9, &v) == 0) o->sample.label = (int)v;
+            else return bad(err, "--label", optarg, "a digit 0..9 or all");
+            only = "sample";
+            break;
+        case 'n':
+            if (dg_parse_long(optarg, 1, NN_GAN_MAX_SAMPLES, &v) != 0) {
+                dg_fail(err, "-n %s: expected an integer in 1..%ld", optarg, NN_GAN_MAX_SAMPLES);
+                return DG_EXIT_USAGE;
+            }
+            o->sample.n = v, only = "sample";
+            break;
+        case 'o': o->sample.out = optarg, only = "sample"; break;
+        case O_GRID: o->sample.grid = optarg, only = "sample"; break;
+        case O_THREADS:
+            if (dg_parse_long(optarg, 1, 1024, &v) != 0)
+                return bad(err, "--threads", optarg, "an integer in 1..1024");
+            o->threads = (int)v;
+            break;
+        case O_HELP: o->help = 1; return 0;
+        default: return dg_cli_bad_option(c, argv + 1, shortopts, longopts, err);
+        }
+        if (only && strcmp(only, train ? "train" : "sample") != 0) {
+            const char *name = "?";
+            for (const struct option *l = longopts; l->name; l++)
+                if (l->val == c) name = l->name;
+            return dg_cli_usage(err, "--%s is an option of digits-gan %s", name, only);
+        }
+    }
+    if (quiet) o->train.log = NULL;
+    int rest = argc - 1 - optind;
+    if (train) {
+        if (rest > 0) return dg_cli_usage(err, "unexpected argument '%s'", argv[1 + optind]);
+        if (!o->train.data || !o->train.run) return dg_cli_usage(err, "train: --data and --run are required");
+    } else {
+        if (rest != 1) return dg_cli_usage(err, "sample: expected one RUN (a digits-gan run directory)");
+        o->sample.run = argv[1 + optind];
+        if (o->sample.label == -2) return dg_cli_usage(err, "sample: --label D|all is required");
+        if (!o->sample.n) return dg_cli_usage(err, "sample: -n N is required");
+        if (!o->sample.out) return dg_cli_usage(err, "sample: -o FILE is required");
+    }
+    return 0;
+}
+
+int nn_gan_cli_run(const nn_gan_cli_opts *o, dg_err *err) {
+    int rc = o->cmd == NN_GAN_TRAIN ? nn_gan_train(&o->train, err) : nn_gan_sample(&o->sample, err);
+    return rc == 0 ? DG_EXIT_OK : DG_EXIT_FAIL;
+}
