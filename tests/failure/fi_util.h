@@ -1,6 +1,7 @@
 /* Helpers shared by the failure-injection tests (tests/failure/): a small synthetic labelled dataset, whole-file
  * compare, "previous good" contents planted in output files, and a directory listing that finds temporaries
- * ("<path>.tmp.<pid>", "<path>.old.<pid>") and anything else a writer left behind. Include after cmocka.h. */
+ * ("<path>.tmp.<pid>", "<path>.old.<pid>") and anything else a writer left behind, and the re-run of a test
+ * program in a private mount namespace. Include after cmocka.h. */
 #ifndef TESTS_FAILURE_FI_UTIL_H
 #define TESTS_FAILURE_FI_UTIL_H
 
@@ -8,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/dg_dataset.h"
 #include "core/dg_file.h"
 #include "core/dg_rng.h"
+#include "testutil.h"
 
 /* n labelled rows: class c is a bright block at a class-dependent place on noise (learnable in an epoch). */
 static inline void fi_make_dataset(const char *path, size_t n) {
@@ -74,6 +77,33 @@ static inline void fi_assert_clean_dir(const char *dir, const char *const *allow
         }
     }
     closedir(d);
+}
+
+/* In a private mount namespace already (FI_MOUNT_NS set), or re-run there; 0 if it cannot be made (tests that
+ * need a small tmpfs or a read-only mount then run fi_test_no_namespace alone). */
+static inline int fi_enter_namespace(char **argv) {
+    if (getenv("FI_MOUNT_NS")) return 1;
+    static const char *how[][4] = {{"unshare", "--mount", NULL}, {"unshare", "--user", "--map-root-user", "--mount"}};
+    for (int i = 0; i < 2; i++) {
+        char probe[256];
+        snprintf(probe, sizeof probe, "%s %s %s %s sh -c 'mount -t tmpfs tmpfs /mnt' >/dev/null 2>&1", how[i][0],
+                 how[i][1], how[i][2] ? how[i][2] : "", how[i][3] ? how[i][3] : "");
+        if (system(probe) != 0) continue;
+        setenv("FI_MOUNT_NS", "1", 1);
+        char *args[8];
+        int k = 0;
+        for (int j = 0; j < 4 && how[i][j]; j++) args[k++] = (char *)how[i][j];
+        args[k++] = argv[0];
+        args[k] = NULL;
+        execvp("unshare", args);
+        return 0;
+    }
+    return 0;
+}
+
+static inline void fi_test_no_namespace(void **state) {
+    (void)state;
+    tu_skip("no mount namespace here (unshare --mount) for a small tmpfs and a read-only mount");
 }
 
 #endif

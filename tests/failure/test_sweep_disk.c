@@ -151,36 +151,11 @@ static int setup(void **state) {
     return chmod(TDIR "/train.sh", 0755);
 }
 
-/* In a private mount namespace already (FI_MOUNT_NS set), or re-run there; 0 if it cannot be made. */
-static int enter_namespace(char **argv) {
-    if (getenv("FI_MOUNT_NS")) return 1;
-    static const char *how[][4] = {{"unshare", "--mount", NULL}, {"unshare", "--user", "--map-root-user", "--mount"}};
-    for (int i = 0; i < 2; i++) {
-        char probe[256];
-        snprintf(probe, sizeof probe, "%s %s %s %s sh -c 'mount -t tmpfs tmpfs /mnt' >/dev/null 2>&1", how[i][0],
-                 how[i][1], how[i][2] ? how[i][2] : "", how[i][3] ? how[i][3] : "");
-        if (system(probe) != 0) continue;
-        setenv("FI_MOUNT_NS", "1", 1);
-        char *args[8];
-        int k = 0;
-        for (int j = 0; j < 4 && how[i][j]; j++) args[k++] = (char *)how[i][j];
-        args[k++] = argv[0];
-        args[k] = NULL;
-        execvp("unshare", args);
-        return 0;
-    }
-    return 0;
-}
-
-static void test_no_namespace(void **state) {
-    (void)state;
-    tu_skip("no mount namespace here (unshare --mount) for a small tmpfs and a read-only mount");
-}
 
 int main(int argc, char **argv) {
     (void)argc;
-    if (!enter_namespace(argv)) {
-        const struct CMUnitTest none[] = {cmocka_unit_test(test_no_namespace)};
+    if (!fi_enter_namespace(argv)) {
+        const struct CMUnitTest none[] = {cmocka_unit_test(fi_test_no_namespace)};
         return tu_exit(cmocka_run_group_tests(none, NULL, NULL));
     }
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_full_then_read_only)};
