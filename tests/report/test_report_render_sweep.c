@@ -18,6 +18,7 @@
 #include "core/dg_file.h"
 #include "sweep_fixture.h"
 #include "testutil.h"
+#include "render_util.h"
 
 #define TMP DIGITS_TEST_TMP "/report"
 #define SCREENS TMP "/screens"
@@ -48,63 +49,20 @@ static const char kCheck[] =
     "    f.contentDocument.body.childElementCount) look(); else f.addEventListener('load', look);\n"
     "</script></body></html>\n";
 
-static void sh(const char *cmd) {
-    int st = system(cmd);
-    if (st != 0) fail_msg("'%s' exited %d", cmd, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-}
-
-static char *slurp(const char *path) {
-    char *d = NULL;
-    size_t n;
-    dg_err err = {{0}};
-    if (dg_read_file(path, &d, &n, &err) != 0) fail_msg("%s", err.msg);
-    char *copy = strdup(d); /* (a fresh pointer: gcc 12 takes d for a local and warns of dangling uses) */
-    free(d);
-    return copy;
-}
-
-static const cJSON *get(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!v) fail_msg("no '%s' in the browser's result", k);
-    return v;
-}
-
 static void test_render_sweep(void **state) {
     (void)state;
     dg_err err = {{0}};
     assert_int_equal(dg_mkdirs(SCREENS, &err), 0);
-    sh("command -v chromium >/dev/null || { echo 'chromium is not installed (apt-get install chromium)'; exit 1; }");
+    rr_sh("command -v chromium >/dev/null || { echo 'chromium is not installed (apt-get install chromium)'; exit 1; }");
     sf_expect x;
     sf_make(SWEEP, 30, 5, 11, &x);
-    sh(DIGITS_BIN_DIR "/digits-report --sweep " SWEEP " -o " SCREENS "/sweep.html");
+    rr_sh(DIGITS_BIN_DIR "/digits-report --sweep " SWEEP " -o " SCREENS "/sweep.html");
     assert_int_equal(dg_write_file_atomic(SCREENS "/check-sweep.html", kCheck, strlen(kCheck), &err), 0);
-    sh(CHROMIUM " --allow-file-access-from-files --enable-logging=stderr --v=0 --virtual-time-budget=10000 "
-                "--dump-dom file://" SCREENS "/check-sweep.html > " SCREENS "/dom-sweep.html 2> " SCREENS
-                "/console-sweep.txt");
-    char *log = slurp(SCREENS "/console-sweep.txt");
-    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
-        if (strstr(line, "CONSOLE")) fail_msg("browser console: %s", line);
-    free(log);
-    char *dom = slurp(SCREENS "/dom-sweep.html");
-    char *a = strstr(dom, "data-result=\"");
-    if (!a) fail_msg("the check page set no result (did the iframe load?); see %s/dom-sweep.html", SCREENS);
-    a += 13;
-    char *e = strchr(a, '"');
-    assert_non_null(e);
-    *e = 0;
-    char *w = a;
-    for (char *r = a; *r;) {
-        if (strncmp(r, "&quot;", 6) == 0) *w++ = '"', r += 6;
-        else *w++ = *r++;
-    }
-    *w = 0;
-    cJSON *res = cJSON_Parse(a);
-    if (!res) fail_msg("result is not JSON: %s", a);
-    free(dom);
+    cJSON *res = rr_browser_result(CHROMIUM, SCREENS, "check-sweep.html", "dom-sweep.html", "console-sweep.txt");
 
     /* every trial's curve, one point per epoch */
-    assert_int_equal(get(res, "n_series")->valueint, x.trials_with_epochs);
-    const cJSON *series = get(res, "series");
+    assert_int_equal(rr_get(res, "n_series")->valueint, x.trials_with_epochs);
+    const cJSON *series = rr_get(res, "series");
     assert_int_equal(cJSON_GetArraySize(series), x.trials_with_epochs);
     for (int t = 0; t < x.trials; t++) {
         char name[32];
@@ -115,28 +73,19 @@ static void test_render_sweep(void **state) {
             fail_msg("curve %s: %d points in the browser, %d epochs in the database", name, n ? n->valueint : -1,
                      x.trial_epochs[t]);
     }
-    assert_int_equal(get(res, "ends")->valueint, x.stopped_with_epochs);
-    assert_int_equal(get(res, "rungs")->valueint, 3);
+    assert_int_equal(rr_get(res, "ends")->valueint, x.stopped_with_epochs);
+    assert_int_equal(rr_get(res, "rungs")->valueint, 3);
     /* a point per configuration with a result in each of the 4 parameter charts and the mean +- SD chart; a
      * parallel-coordinates line through 4 parameters and the metric for each */
-    assert_int_equal(get(res, "points")->valueint, 5 * x.with_result);
-    assert_int_equal(get(res, "pc")->valueint, x.with_result);
+    assert_int_equal(rr_get(res, "points")->valueint, 5 * x.with_result);
+    assert_int_equal(rr_get(res, "pc")->valueint, x.with_result);
     const cJSON *pcp;
-    cJSON_ArrayForEach(pcp, get(res, "pc_points")) assert_int_equal(pcp->valueint, 5);
-    assert_int_equal(get(res, "rows")->valueint, 1 + x.configs);
-    assert_int_equal(get(res, "svgs")->valueint, 1 + 4 + 1 + 1);
+    cJSON_ArrayForEach(pcp, rr_get(res, "pc_points")) assert_int_equal(pcp->valueint, 5);
+    assert_int_equal(rr_get(res, "rows")->valueint, 1 + x.configs);
+    assert_int_equal(rr_get(res, "svgs")->valueint, 1 + 4 + 1 + 1);
     cJSON_Delete(res);
 
-    unlink(SCREENS "/sweep.png");
-    sh(CHROMIUM " --window-size=1280,2600 --screenshot=" SCREENS "/sweep.png file://" SCREENS
-                "/sweep.html 2>/dev/null");
-    char *p;
-    size_t n;
-    assert_int_equal(dg_read_file(SCREENS "/sweep.png", &p, &n, &err), 0);
-    assert_true(n > 8);
-    assert_memory_equal(p, "\x89PNG\r\n\x1a\n", 8);
-    free(p);
-    printf("screenshot: %s\n", SCREENS "/sweep.png");
+    rr_screenshot(CHROMIUM, 2600, SCREENS "/sweep.png", SCREENS "/sweep.html");
 }
 
 int main(void) {
