@@ -27,38 +27,21 @@
 #include "core/dg_file.h"
 #include "core/dg_rng.h"
 #include "experiments/sweep_cli.h"
+#include "kaggle_csvs.h"
 #include "testutil.h"
+#include "sweep_test_util.h"
 
 #define TMP DIGITS_TEST_TMP "/sweep_cli"
 #define DATA TMP "/synth.npy"
 
-static void put(const char *path, const char *text) {
-    dg_err err = {{0}};
-    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
-}
-
-__attribute__((noinline)) static char *slurp(const char *path) {
-    char *t;
-    size_t n;
-    dg_err err = {{0}};
-    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
-    return t;
-}
-
 /* A digits-train wrapper that appends "EPOCHS_DONE STOP_AT FINISHED" to RUN/launches.log, then runs the real one. */
 #define WRAPPER TMP "/train-logged.sh"
 static void make_wrapper(void) {
-    put(WRAPPER, "#!/bin/sh\n"
-                 "run=; stop=0; prev=\n"
-                 "for a in \"$@\"; do\n"
-                 "  [ \"$prev\" = --run ] && run=$a\n"
-                 "  [ \"$prev\" = --stop-at ] && stop=$a\n"
-                 "  prev=$a\n"
-                 "done\n"
-                 "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"
-                 "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
-                 "echo \"$done_ $stop $fin\" >> \"$run/launches.log\"\n"
-                 "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
+    tu_put(WRAPPER, "#!/bin/sh\n"
+                    TU_WRAPPER_ARGS
+                    TU_WRAPPER_PROGRESS
+                    "echo \"$done_ $stop $fin\" >> \"$run/launches.log\"\n"
+                    "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
     assert_int_equal(chmod(WRAPPER, 0755), 0);
 }
 
@@ -121,15 +104,6 @@ static const char *linear_spec =
     "name lin\nflatten\ndense units=32\nleakyrelu slope=1\ndense units=32\nleakyrelu slope=1\ndense units=10\n"
     "train optimizer=momentum lr=0.01 batch=16 epochs=2\n";
 
-static int count_lines(const char *path) {
-    if (!dg_path_exists(path)) return 0;
-    char *t = slurp(path);
-    int n = 0;
-    for (char *p = t; *p; p++) n += *p == '\n';
-    free(t);
-    return n;
-}
-
 /* Event files (events.out.tfevents.*) in dir. */
 static int count_events(const char *dir) {
     DIR *d = opendir(dir);
@@ -142,14 +116,14 @@ static int count_events(const char *dir) {
 
 static void test_nan_trial_fails(void **state) {
     (void)state;
-    put(TMP "/lin.spec", linear_spec);
-    put(TMP "/nan.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5]}, \"threads\": 1}\n");
+    tu_put(TMP "/lin.spec", linear_spec);
+    tu_put(TMP "/nan.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5]}, \"threads\": 1}\n");
     dg_err err;
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " --tensorboard " TMP "/nan-tb "
                            TMP "/nan.sweep", &err), 0);
     /* one TensorBoard run per trial, named as its run directory */
     assert_int_equal(count_events(TMP "/nan-tb/c0000-r0"), 1);
-    char *lb = slurp(TMP "/nan/leaderboard.csv");
+    char *lb = tu_read(TMP "/nan/leaderboard.csv");
     /* the healthy configuration first and complete; the diverged one failed, with digits-train's reason */
     assert_non_null(strstr(lb, "\n1,0,complete,0,2,"));
     const char *row = strstr(lb, "\n2,1,failed,");
@@ -170,71 +144,45 @@ static void test_nan_trial_fails(void **state) {
     assert_true(dg_path_exists(TMP "/nan/best.spec"));
     /* again: nothing runs; with --retry-failed the failed trial (only) runs again, and fails again */
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/nan --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
-    assert_int_equal(count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
-    assert_int_equal(count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 1);
+    assert_int_equal(tu_count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
+    assert_int_equal(tu_count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 1);
     assert_int_equal(
         sweep("--data " DATA " --dir " TMP "/nan --retry-failed --train " WRAPPER " " TMP "/nan.sweep", &err), 0);
-    assert_int_equal(count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
-    assert_int_equal(count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 2);
-    lb = slurp(TMP "/nan/leaderboard.csv");
+    assert_int_equal(tu_count_lines(TMP "/nan/trials/c0000-r0/launches.log"), 1);
+    assert_int_equal(tu_count_lines(TMP "/nan/trials/c0001-r0/launches.log"), 2);
+    lb = tu_read(TMP "/nan/leaderboard.csv");
     assert_non_null(strstr(lb, "\n2,1,failed,"));
     free(lb);
 }
 
 /* ---- the best configuration as a pipeline member ---- */
 
-/* Kaggle-shaped CSVs (train 200 rows, test 30) in dir: each digit a bar at its own place. */
-static void write_csvs(const char *dir) {
-    char p[3][512];
-    snprintf(p[0], sizeof p[0], "%s/train.csv", dir);
-    snprintf(p[1], sizeof p[1], "%s/test.csv", dir);
-    snprintf(p[2], sizeof p[2], "%s/sample_submission.csv", dir);
-    FILE *tr = fopen(p[0], "w"), *te = fopen(p[1], "w"), *sa = fopen(p[2], "w");
-    assert_true(tr && te && sa);
-    fprintf(tr, "label");
-    for (int q = 0; q < 784; q++) fprintf(tr, ",pixel%d", q), fprintf(te, "%spixel%d", q ? "," : "", q);
-    fprintf(tr, "\n");
-    fprintf(te, "\n");
-    fprintf(sa, "ImageId,Label\n");
-    for (int i = 0; i < 230; i++) {
-        int label = i % 10;
-        FILE *f = i < 200 ? tr : te;
-        if (i < 200) fprintf(f, "%d", label);
-        for (int q = 0; q < 784; q++) {
-            int x = q % 28, y = q / 28, on = (x / 3 == label + 2 && y > 4 && y < 24) || (y / 3 == label && x > 6);
-            fprintf(f, "%s%d", (i < 200 || q) ? "," : "", on ? 255 - (i * 7 + q) % 50 : 0);
-        }
-        fprintf(f, "\n");
-        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
-    }
-    assert_int_equal(fclose(tr) | fclose(te) | fclose(sa), 0);
-}
-
 /* A preset names the sweep's DIR/best.spec by its path as a member's model: digits-pipeline plans it and trains
  * that configuration (the member's resolved spec is the best one's), then predicts and writes a submission. */
 static void test_best_spec_in_preset(void **state) {
     (void)state;
-    put(TMP "/lin.spec", linear_spec);
-    put(TMP "/best.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5], \"layer2.units\": [16]},"
+    tu_put(TMP "/lin.spec", linear_spec);
+    tu_put(TMP "/best.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01, 5], \"layer2.units\": [16]},"
                            " \"threads\": 1}\n");
     dg_err err;
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/best --train " DIGITS_BIN_DIR "/digits-train " TMP
                            "/best.sweep", &err), 0);
     assert_true(dg_path_exists(TMP "/best/best.spec"));
     assert_int_equal(dg_mkdirs(TMP "/pipe/data", &err), 0);
-    write_csvs(TMP "/pipe/data");
-    put(TMP "/pipe/best.preset", "split val-frac=0.2 split-seed=3\nmember model=" TMP "/best/best.spec seed=1 epochs=1\n");
+    tu_kaggle_csvs(TMP "/pipe/data", 1);
+    tu_put(TMP "/pipe/best.preset",
+           "split val-frac=0.2 split-seed=3\nmember model=" TMP "/best/best.spec seed=1 epochs=1\n");
     const char *cmd = DIGITS_BIN_DIR "/digits-pipeline -p " TMP "/pipe/best.preset -d " TMP "/pipe/data -w " TMP
                                      "/pipe/work -o " TMP "/pipe/sub.csv --threads 2";
     char buf[2048];
     snprintf(buf, sizeof buf, "%s --dry-run > " TMP "/pipe/plan.txt 2>&1", cmd);
     assert_int_equal(system(buf), 0);
-    char *plan = slurp(TMP "/pipe/plan.txt");
+    char *plan = tu_read(TMP "/pipe/plan.txt");
     if (!strstr(plan, "best.spec")) fail_msg("the plan does not train best.spec: %s", plan);
     free(plan);
     snprintf(buf, sizeof buf, "%s > " TMP "/pipe/run.log 2>&1", cmd);
     if (system(buf) != 0) {
-        char *log = slurp(TMP "/pipe/run.log");
+        char *log = tu_read(TMP "/pipe/run.log");
         fail_msg("digits-pipeline with best.spec failed: %s", log);
     }
     assert_true(dg_path_exists(TMP "/pipe/sub.csv"));
@@ -281,39 +229,7 @@ static int epochs_in(const char *dir) {
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         snprintf(path, sizeof path, "%s/trials/%s/metrics.jsonl", dir, e->d_name);
-        n += count_lines(path);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Live processes (not zombies) whose command line holds `needle` (a trainer of a killed sweep would). */
-static int processes_with(const char *needle) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        char path[300], buf[4096], st[512];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < k; i++)
-            if (buf[i] == '\0') buf[i] = ' ';
-        buf[k] = '\0';
-        if (!strstr(buf, needle)) continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        f = fopen(path, "r");
-        if (!f) continue;
-        size_t m = fread(st, 1, sizeof st - 1, f);
-        fclose(f);
-        st[m] = '\0';
-        char *close_paren = strrchr(st, ')');
-        if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z') continue;
-        n++;
+        n += tu_count_lines(path);
     }
     closedir(d);
     return n;
@@ -335,26 +251,9 @@ static pid_t spawn_sweep(const char *dir) {
     return p;
 }
 
-/* The leaderboard without its seconds column (the 9th; quoted fields may hold commas). */
-static char *board(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/leaderboard.csv", dir);
-    char *t = slurp(path), *out = calloc(1, strlen(t) + 1), *o = out;
-    int col = 1, quoted = 0;
-    for (char *p = t; *p; p++) {
-        if (*p == '"') quoted = !quoted;
-        if (*p == '\n' && !quoted) col = 0;
-        if (*p == ',' && !quoted) col++;
-        if (col != 9) *o++ = *p;
-        if (*p == '\n' && !quoted) col = 1;
-    }
-    free(t);
-    return out;
-}
-
 static void test_kill_and_restart(void **state) {
     (void)state;
-    put(TMP "/crash.sweep", CRASH_SWEEP);
+    tu_put(TMP "/crash.sweep", CRASH_SWEEP);
     /* uninterrupted */
     pid_t p = spawn_sweep(TMP "/whole");
     int st;
@@ -384,7 +283,7 @@ static void test_kill_and_restart(void **state) {
         /* the kill landed mid-sweep, and took the trainers with it (within 2 s) */
         assert_false(dg_path_exists(TMP "/killed/leaderboard.csv"));
         int left = 0;
-        for (int spins = 0; spins < 200 && (left = processes_with(TMP "/killed/trials/")) > 0; spins++) {
+        for (int spins = 0; spins < 200 && (left = tu_processes_with(TMP "/killed/trials/")) > 0; spins++) {
             struct timespec t10 = {0, 10000000};
             nanosleep(&t10, NULL);
         }
@@ -393,7 +292,7 @@ static void test_kill_and_restart(void **state) {
     p = spawn_sweep(TMP "/killed");
     assert_int_equal(waitpid(p, &st, 0), p);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    char *a = board(TMP "/whole"), *b = board(TMP "/killed");
+    char *a = tu_board(TMP "/whole"), *b = tu_board(TMP "/killed");
     assert_string_equal(a, b);
     free(a);
     free(b);
@@ -412,7 +311,7 @@ static void test_kill_and_restart(void **state) {
         char path[512];
         snprintf(path, sizeof path, TMP "/killed/trials/c%04d-r0/launches.log", c);
         if (!dg_path_exists(path)) fail_msg("%s: configuration %d never ran", path, c);
-        char *t = slurp(path);
+        char *t = tu_read(path);
         for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
             int done, stop, fin;
             assert_int_equal(sscanf(line, "%d %d %d", &done, &stop, &fin), 3);
@@ -428,9 +327,9 @@ static void test_kill_and_restart(void **state) {
 
 static void test_bad_db(void **state) {
     (void)state;
-    put(TMP "/one.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01]}, \"threads\": 1}\n");
-    put(TMP "/lin.spec", linear_spec);
-    put(TMP "/two.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.02]}, \"threads\": 1}\n");
+    tu_put(TMP "/one.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.01]}, \"threads\": 1}\n");
+    tu_put(TMP "/lin.spec", linear_spec);
+    tu_put(TMP "/two.sweep", "{\"model\": \"lin.spec\", \"params\": {\"train.lr\": [0.02]}, \"threads\": 1}\n");
     dg_err err;
     assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), 0);
     assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/two.sweep", &err), DG_EXIT_FAIL);
@@ -467,18 +366,18 @@ static void test_bad_db(void **state) {
     assert_false(dg_path_exists(TMP "/db/trials/c0000-r0/launches.log"));
     assert_int_equal(results_in(TMP "/db/sweep.db"), 1);
     /* not a database; the run directories are untouched */
-    put(TMP "/db/sweep.db", "this is not a database, it is a text file of some length to look like one............");
+    tu_put(TMP "/db/sweep.db", "this is not a database, it is a text file of some length to look like one............");
     unlink(TMP "/db/sweep.db-wal");
     unlink(TMP "/db/sweep.db-shm");
     assert_int_equal(sweep("--data " DATA " --train " DIGITS_BIN_DIR "/digits-train --dir " TMP "/db " TMP "/one.sweep", &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "file is not a database"));
     assert_true(dg_path_exists(TMP "/db/trials/c0000-r0/result.json"));
     /* a directory that cannot be made */
-    put(TMP "/afile", "x");
+    tu_put(TMP "/afile", "x");
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/afile/sub " TMP "/one.sweep", &err), DG_EXIT_FAIL);
     assert_non_null(strstr(err.msg, "afile"));
     /* a malformed sweep file fails with its position, and nothing is created */
-    put(TMP "/bad.sweep", "{\"model\": \"lin.spec\",\n \"params\": {\"train.lr\": {\"log_uniform\": [-1, 1]}}}");
+    tu_put(TMP "/bad.sweep", "{\"model\": \"lin.spec\",\n \"params\": {\"train.lr\": {\"log_uniform\": [-1, 1]}}}");
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/bad " TMP "/bad.sweep", &err), DG_EXIT_FAIL);
     assert_false(dg_path_exists(TMP "/bad"));
     assert_non_null(strstr(err.msg, "/bad.sweep:2:26: params \"train.lr\": log_uniform"));

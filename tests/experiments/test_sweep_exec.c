@@ -19,13 +19,9 @@
 #include "core/dg_file.h"
 #include "experiments/sweep_exec.h"
 #include "testutil.h"
+#include "sweep_test_util.h"
 
 #define TMP DIGITS_TEST_TMP "/sweep_exec"
-
-static void put(const char *path, const char *text) {
-    dg_err err = {{0}};
-    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -34,24 +30,11 @@ static int setup(void **state) {
     return dg_mkdirs(TMP, &err);
 }
 
-/* 1 while pid is a live process (not a zombie). */
-static int alive(pid_t pid) {
-    char path[64], st[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(st, 1, sizeof st - 1, f);
-    fclose(f);
-    st[n] = '\0';
-    char *p = strrchr(st, ')');
-    return !(p && p[1] == ' ' && p[2] == 'Z');
-}
-
 /* A fake trainer that records its arguments and then sleeps for 30 s (exec: the same process). A coordinator
  * (a child of the test) starts it and is SIGKILLed: the trainer must go within 5 s, not run on. */
 static void test_trainer_dies_with_coordinator(void **state) {
     (void)state;
-    put(TMP "/trainer.sh", "#!/bin/sh\necho \"$OMP_NUM_THREADS ${GOMP_SPINCOUNT:-unset}\" > " TMP "/env.txt\n"
+    tu_put(TMP "/trainer.sh", "#!/bin/sh\necho \"$OMP_NUM_THREADS ${GOMP_SPINCOUNT:-unset}\" > " TMP "/env.txt\n"
                            "echo \"$@\" > " TMP "/args.txt\nexec sleep 30\n");
     assert_int_equal(chmod(TMP "/trainer.sh", 0755), 0);
     int fd[2];
@@ -78,16 +61,16 @@ static void test_trainer_dies_with_coordinator(void **state) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
-    assert_true(alive(trainer));
+    assert_true(tu_pid_alive(trainer));
     kill(coord, SIGKILL);
     int st;
     assert_int_equal(waitpid(coord, &st, 0), coord);
     int spins = 0;
-    while (alive(trainer) && spins++ < 500) {
+    while (tu_pid_alive(trainer) && spins++ < 500) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
-    int survived = alive(trainer);
+    int survived = tu_pid_alive(trainer);
     if (survived) kill(trainer, SIGKILL);
     assert_false(survived);
     /* what digits-train was asked */
@@ -114,10 +97,10 @@ static void test_harvest(void **state) {
     char *m = NULL;
     /* nothing yet */
     assert_int_equal(sw_exec_harvest(rd, 2, &epoch, &acc, &loss, &secs, &m, &err), 0);
-    put(TMP "/h/metrics.jsonl",
-        "{\"epoch\":1,\"val_loss\":0.5,\"val_acc\":0.8,\"seconds\":1.5}\n"
-        "{\"epoch\":2,\"val_loss\":0.25,\"val_acc\":0.9,\"seconds\":2.0}\n"
-        "{\"epoch\":3,\"val_loss\":0.125,\"val_acc\":0.95,\"seconds\":4.0}\n");
+    tu_put(TMP "/h/metrics.jsonl",
+           "{\"epoch\":1,\"val_loss\":0.5,\"val_acc\":0.8,\"seconds\":1.5}\n"
+           "{\"epoch\":2,\"val_loss\":0.25,\"val_acc\":0.9,\"seconds\":2.0}\n"
+           "{\"epoch\":3,\"val_loss\":0.125,\"val_acc\":0.95,\"seconds\":4.0}\n");
     assert_int_equal(sw_exec_harvest(rd, 2, &epoch, &acc, &loss, &secs, &m, &err), 1);
     assert_int_equal(epoch, 2);
     tu_assert_exact(acc, 0.9);
@@ -130,7 +113,7 @@ static void test_harvest(void **state) {
     assert_int_equal(sw_exec_harvest(rd, 0, &epoch, &acc, &loss, &secs, &m, &err), 0);
     /* finished: the end is result.json's (the final model's numbers), and a later rung that early stopping never
      * reached takes them too */
-    put(TMP "/h/result.json", "{\"val_acc\":0.96,\"val_loss\":0.1,\"epochs\":3,\"seconds\":7.5}\n");
+    tu_put(TMP "/h/result.json", "{\"val_acc\":0.96,\"val_loss\":0.1,\"epochs\":3,\"seconds\":7.5}\n");
     assert_int_equal(sw_exec_harvest(rd, 0, &epoch, &acc, &loss, &secs, &m, &err), 1);
     assert_int_equal(epoch, 3);
     tu_assert_exact(acc, 0.96);
@@ -149,12 +132,13 @@ static void test_reason(void **state) {
     (void)state;
     dg_err err = {{0}};
     assert_int_equal(dg_mkdirs(TMP "/r", &err), 0);
-    put(TMP "/r/train.log", "epoch 1/2 [====]\repoch 1/2 [=====] done\ndigits-train: epoch 2 step 6: training loss is "
-                            "nan; the run diverged\n");
+    tu_put(TMP "/r/train.log",
+           "epoch 1/2 [====]\repoch 1/2 [=====] done\ndigits-train: epoch 2 step 6: training loss is nan; the run "
+           "diverged\n");
     char reason[512];
     sw_exec_reason(TMP "/r", 1 << 8, reason, sizeof reason); /* exited 1 */
     assert_string_equal(reason, "exit 1: digits-train: epoch 2 step 6: training loss is nan; the run diverged");
-    put(TMP "/r/train.log", "epoch 1/2 [=>   ]\repoch 1/2 [==> ]");
+    tu_put(TMP "/r/train.log", "epoch 1/2 [=>   ]\repoch 1/2 [==> ]");
     sw_exec_reason(TMP "/r", SIGSEGV, reason, sizeof reason); /* killed by a signal */
     assert_non_null(strstr(reason, "killed by signal 11"));
     assert_non_null(strstr(reason, ": epoch 1/2 [==> ]"));

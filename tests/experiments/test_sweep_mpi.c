@@ -32,23 +32,11 @@
 #include "core/dg_file.h"
 #include "experiments/sweep_cli.h"
 #include "testutil.h"
+#include "sweep_test_util.h"
 
 #define TMP DIGITS_TEST_TMP "/sweep_mpi"
 #define DATA TMP "/synth.npy"
 #define SMOKE DIGITS_SOURCE_DIR "/experiments/sweeps/smoke.sweep"
-
-static void put(const char *path, const char *text) {
-    dg_err err = {{0}};
-    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
-}
-
-static char *slurp(const char *path) {
-    char *t;
-    size_t n;
-    dg_err err = {{0}};
-    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
-    return t;
-}
 
 /* A digits-train wrapper: appends "RANK EPOCHS_DONE STOP_AT FINISHED" to RUN/launches.log (RANK: the MPI rank that
  * started it, from OpenMPI's environment; "local" outside mpirun), writes its parent's pid (the worker rank) to
@@ -56,22 +44,16 @@ static char *slurp(const char *path) {
  * with the run directory on its command line), which only dies early if it dies with its rank. */
 #define WRAPPER TMP "/train-logged.sh"
 static void make_wrapper(void) {
-    put(WRAPPER, "#!/bin/sh\n"
-                 "run=; stop=0; prev=\n"
-                 "for a in \"$@\"; do\n"
-                 "  [ \"$prev\" = --run ] && run=$a\n"
-                 "  [ \"$prev\" = --stop-at ] && stop=$a\n"
-                 "  prev=$a\n"
-                 "done\n"
-                 "rank=${OMPI_COMM_WORLD_RANK:-local}\n"
-                 "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"
-                 "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
-                 "echo \"$rank $done_ $stop $fin\" >> \"$run/launches.log\"\n"
-                 "echo $PPID > \"$run/../../rank$rank.pid.tmp\" && mv \"$run/../../rank$rank.pid.tmp\" "
-                 "\"$run/../../rank$rank.pid\"\n"
-                 "if [ \"$rank\" = 1 ] && [ -f \"$run/../../slow\" ]; then exec sh -c 'sleep 30' \"$run\"; fi\n"
-                 "[ -n \"$TRAIN_ASAN_OPTIONS\" ] && export ASAN_OPTIONS=\"$TRAIN_ASAN_OPTIONS\"\n"
-                 "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
+    tu_put(WRAPPER, "#!/bin/sh\n"
+                    TU_WRAPPER_ARGS
+                    "rank=${OMPI_COMM_WORLD_RANK:-local}\n"
+                    TU_WRAPPER_PROGRESS
+                    "echo \"$rank $done_ $stop $fin\" >> \"$run/launches.log\"\n"
+                    "echo $PPID > \"$run/../../rank$rank.pid.tmp\" && mv \"$run/../../rank$rank.pid.tmp\" "
+                    "\"$run/../../rank$rank.pid\"\n"
+                    "if [ \"$rank\" = 1 ] && [ -f \"$run/../../slow\" ]; then exec sh -c 'sleep 30' \"$run\"; fi\n"
+                    "[ -n \"$TRAIN_ASAN_OPTIONS\" ] && export ASAN_OPTIONS=\"$TRAIN_ASAN_OPTIONS\"\n"
+                    "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
     assert_int_equal(chmod(WRAPPER, 0755), 0);
 }
 
@@ -161,32 +143,15 @@ static void run_sweep_ok(const char *dir, int np, int leaks) {
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         char log[600];
         snprintf(log, sizeof log, "%s.log", dir);
-        char *t = slurp(log);
+        char *t = tu_read(log);
         printf("%s", t);
         free(t);
         fail_msg("digits-sweep in %s (np %d) failed (status 0x%x); its output above", dir, np, st);
     }
 }
 
-/* The leaderboard without its seconds column (the 9th; quoted fields may hold commas). */
-static char *board(const char *dir) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/leaderboard.csv", dir);
-    char *t = slurp(path), *out = calloc(1, strlen(t) + 1), *o = out;
-    int col = 1, quoted = 0;
-    for (char *p = t; *p; p++) {
-        if (*p == '"') quoted = !quoted;
-        if (*p == '\n' && !quoted) col = 0;
-        if (*p == ',' && !quoted) col++;
-        if (col != 9) *o++ = *p;
-        if (*p == '\n' && !quoted) col = 1;
-    }
-    free(t);
-    return out;
-}
-
 static void same_board(const char *a_dir, const char *b_dir) {
-    char *a = board(a_dir), *b = board(b_dir);
+    char *a = tu_board(a_dir), *b = tu_board(b_dir);
     assert_true(strchr(a, '\n') != NULL && strlen(a) > 50); /* a header and rows */
     assert_string_equal(a, b);
     free(a);
@@ -203,7 +168,7 @@ static int launches(const char *dir, int per_rank[5]) {
             char path[600];
             snprintf(path, sizeof path, "%s/trials/c%04d-r%d/launches.log", dir, c, r);
             if (!dg_path_exists(path)) fail_msg("%s: trial never ran", path);
-            char *t = slurp(path);
+            char *t = tu_read(path);
             for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
                 char rank[32];
                 int done, stop, fin;
@@ -234,41 +199,9 @@ static int db_count(const char *dir, const char *where) {
     return n;
 }
 
-/* Live processes (not zombies) whose command line holds needle. */
-static int processes_with(const char *needle) {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        char path[300], buf[4096], st[512];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < k; i++)
-            if (buf[i] == '\0') buf[i] = ' ';
-        buf[k] = '\0';
-        if (!strstr(buf, needle)) continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        f = fopen(path, "r");
-        if (!f) continue;
-        size_t m = fread(st, 1, sizeof st - 1, f);
-        fclose(f);
-        st[m] = '\0';
-        char *close_paren = strrchr(st, ')');
-        if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z') continue;
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static void no_trainers_left(const char *needle) {
     int left = 0;
-    for (int spins = 0; spins < 300 && (left = processes_with(needle)) > 0; spins++) {
+    for (int spins = 0; spins < 300 && (left = tu_processes_with(needle)) > 0; spins++) {
         struct timespec t10 = {0, 10000000};
         nanosleep(&t10, NULL);
     }
@@ -281,7 +214,7 @@ static pid_t start_and_kill_rank1(const char *dir, int recover) {
     dg_err err = {{0}};
     if (dg_mkdirs(dir, &err) != 0) fail_msg("%s", err.msg);
     snprintf(pidfile, sizeof pidfile, "%s/slow", dir);
-    put(pidfile, "rank 1's trainers take 30 s\n");
+    tu_put(pidfile, "rank 1's trainers take 30 s\n");
     if (getenv("ASAN_OPTIONS")) rank_asan = asan_noleaks;
     pid_t mpirun = start_sweep(dir, 3, recover);
     rank_asan = NULL;
@@ -293,7 +226,7 @@ static pid_t start_and_kill_rank1(const char *dir, int recover) {
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
     }
-    char *t = slurp(pidfile);
+    char *t = tu_read(pidfile);
     pid_t worker = (pid_t)atoi(t);
     free(t);
     assert_true(worker > 1);
@@ -325,7 +258,7 @@ static void test_dead_rank_recovered(void **state) {
     (void)state;
     pid_t p = start_and_kill_rank1(TMP "/dead", 1);
     int st = wait_status(p);
-    char *log = slurp(TMP "/dead.log");
+    char *log = tu_read(TMP "/dead.log");
     printf("mpirun --enable-recovery exit status 0x%x\n", st);
     if (!strstr(log, "rank1 silent for") || !strstr(log, "goes back to the queue"))
         fail_msg("the coordinator did not give up on rank 1:\n%s", log);
@@ -352,7 +285,7 @@ static void test_abort_then_resume(void **state) {
     no_trainers_left(TMP "/abort/trials/");
     unlink(TMP "/abort/slow");
     run_sweep_ok(TMP "/abort", 3, 0);
-    char *log = slurp(TMP "/abort.log");
+    char *log = tu_read(TMP "/abort.log");
     printf("%s", strstr(log, "they resume") ? "the restart found trials left running; they resumed\n" : "");
     free(log);
     same_board(TMP "/local", TMP "/abort");
@@ -364,7 +297,7 @@ static void test_abort_then_resume(void **state) {
 static void test_one_rank_runs_locally(void **state) {
     (void)state;
     run_sweep_ok(TMP "/np1", 1, 0);
-    char *log = slurp(TMP "/np1.log");
+    char *log = tu_read(TMP "/np1.log");
     assert_non_null(strstr(log, "one MPI rank: running locally with --workers 2"));
     free(log);
     same_board(TMP "/local", TMP "/np1");

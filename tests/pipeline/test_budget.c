@@ -18,6 +18,7 @@
 #include "core/dg_file.h"
 #include "pipeline/budget.h"
 #include "pipeline/preset.h"
+#include "kaggle_csvs.h"
 #include "testutil.h"
 
 /* Two members side by side: each chain 2 s start-up + E x 30 s + 5 s predict. 900 s budget, 100 s gone, 72 s
@@ -188,32 +189,6 @@ static int count_in(const char *path, const char *needle) {
     return n;
 }
 
-/* 200 training rows (a bar per class), 30 test rows, a sample submission. */
-static void write_csvs(void) {
-    FILE *tr = fopen(BTMP "/data/train.csv", "w"), *te = fopen(BTMP "/data/test.csv", "w"),
-         *sa = fopen(BTMP "/data/sample_submission.csv", "w");
-    assert_true(tr && te && sa);
-    fprintf(tr, "label");
-    for (int p = 0; p < 784; p++) fprintf(tr, ",pixel%d", p), fprintf(te, "%spixel%d", p ? "," : "", p);
-    fprintf(tr, "\n");
-    fprintf(te, "\n");
-    fprintf(sa, "ImageId,Label\n");
-    for (int i = 0; i < 230; i++) {
-        int label = i % 10;
-        FILE *f = i < 200 ? tr : te;
-        if (i < 200) fprintf(f, "%d", label);
-        for (int p = 0; p < 784; p++) {
-            int x = p % 28, y = p / 28, on = (x / 3 == label + 2 && y > 4 && y < 24);
-            fprintf(f, "%s%d", (i < 200 || p) ? "," : "", on ? 255 - (i * 7 + p) % 50 : 0);
-        }
-        fprintf(f, "\n");
-        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
-    }
-    fclose(tr);
-    fclose(te);
-    fclose(sa);
-}
-
 /* digits-pipeline with preset P.preset into work directory W; output to BTMP/LOG. The budget starts with it. */
 static int pipeline(const char *p, const char *w, const char *log) {
     char cmd[2048];
@@ -242,7 +217,7 @@ static void test_end_to_end(void **state) {
     dg_err err = {{0}};
     assert_int_equal(system("rm -rf '" BTMP "'"), 0);
     assert_int_equal(dg_mkdirs(BTMP "/data", &err), 0);
-    write_csvs();
+    tu_kaggle_csvs(BTMP "/data", 0);
     /* Room for far more than 3 epochs of 160 images: the most the preset allows, kept for the second run. */
     put(BTMP "/roomy.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2\n"
                               "adapt epochs=1-3 calibrate=0.2\nbudget_minutes=5\njobs=2\n");

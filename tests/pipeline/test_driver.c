@@ -21,6 +21,7 @@
 #include "core/dg_progress.h"
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
+#include "kaggle_csvs.h"
 
 #define DIR DIGITS_TEST_TMP "/driver"
 
@@ -408,33 +409,6 @@ static void test_shipped_presets(void **state) {
  * is moved aside) and re-runs what depends on it. */
 #define PTMP DIGITS_TEST_TMP "/pipe"
 
-static void write_csvs(void) {
-    FILE *tr = fopen(PTMP "/data/train.csv", "w"), *te = fopen(PTMP "/data/test.csv", "w"),
-         *sa = fopen(PTMP "/data/sample_submission.csv", "w");
-    assert_non_null(tr);
-    assert_non_null(te);
-    assert_non_null(sa);
-    fprintf(tr, "label");
-    for (int p = 0; p < 784; p++) fprintf(tr, ",pixel%d", p), fprintf(te, "%spixel%d", p ? "," : "", p);
-    fprintf(tr, "\n");
-    fprintf(te, "\n");
-    fprintf(sa, "ImageId,Label\n");
-    for (int i = 0; i < 230; i++) {
-        int label = i % 10;
-        FILE *f = i < 200 ? tr : te;
-        if (i < 200) fprintf(f, "%d", label);
-        for (int p = 0; p < 784; p++) {
-            int x = p % 28, y = p / 28, on = (x / 3 == label + 2 && y > 4 && y < 24) || (y / 3 == label && x > 6);
-            fprintf(f, "%s%d", (i < 200 || p) ? "," : "", on ? 255 - (i * 7 + p) % 50 : 0);
-        }
-        fprintf(f, "\n");
-        if (i >= 200) fprintf(sa, "%d,0\n", i - 199);
-    }
-    fclose(tr);
-    fclose(te);
-    fclose(sa);
-}
-
 static int kg_check_rows(const char *path, size_t *rows) {
     dg_err err;
     return kg_submission_check_file(path, 0, 0, rows, NULL, &err);
@@ -463,7 +437,7 @@ static void test_pipeline_end_to_end(void **state) {
     dg_err err;
     assert_int_equal(system("rm -rf '" PTMP "'"), 0);
     assert_int_equal(dg_mkdirs(PTMP "/data", &err), 0);
-    write_csvs();
+    tu_kaggle_csvs(PTMP "/data", 1);
     put(PTMP "/tiny.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=1\nensemble=fit\n");
     assert_int_equal(pipeline("run1.log"), 0);
     size_t rows;

@@ -1,0 +1,116 @@
+/* Helpers shared by the digits-sweep tests (tests/experiments/test_sweep_*.c): a text file written or read whole,
+ * its lines counted, live processes found by pid or by a word of their command line (a zombie does not count: a
+ * trainer of a killed sweep that is still running would), and a sweep's leaderboard without its seconds column
+ * (which differs between otherwise identical runs). Include after cmocka.h. */
+#ifndef TESTS_EXPERIMENTS_SWEEP_TEST_UTIL_H
+#define TESTS_EXPERIMENTS_SWEEP_TEST_UTIL_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "core/dg_file.h"
+
+/* Pieces of the digits-train wrappers the sweep tests put in place of the trainer (sh): ARGS sets $run (--run) and
+ * $stop (--stop-at, 0 if none) from the arguments; PROGRESS sets $done_ (epochs in the run's metrics.jsonl) and
+ * $fin (1 if its result.json exists). */
+#define TU_WRAPPER_ARGS                                                                                             \
+    "run=; stop=0; prev=\n"                                                                                         \
+    "for a in \"$@\"; do\n"                                                                                         \
+    "  [ \"$prev\" = --run ] && run=$a\n"                                                                           \
+    "  [ \"$prev\" = --stop-at ] && stop=$a\n"                                                                      \
+    "  prev=$a\n"                                                                                                   \
+    "done\n"
+#define TU_WRAPPER_PROGRESS                                                                                         \
+    "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"                          \
+    "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
+
+static inline void tu_put(const char *path, const char *text) {
+    dg_err err = {{0}};
+    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
+}
+
+/* The file read whole, malloc'd and NUL-terminated; fails the test if it cannot be read. Kept out of line
+ * (inlined, GCC 12 takes its result for a pointer to its local). */
+__attribute__((noinline, unused)) static char *tu_read(const char *path) {
+    char *t;
+    size_t n;
+    dg_err err = {{0}};
+    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
+    return t;
+}
+
+/* Lines in the file; 0 if there is none. */
+static inline int tu_count_lines(const char *path) {
+    if (!dg_path_exists(path)) return 0;
+    char *t = tu_read(path);
+    int n = 0;
+    for (char *p = t; *p; p++) n += *p == '\n';
+    free(t);
+    return n;
+}
+
+/* 1 while the process (a /proc entry's name) is live, not a zombie. */
+static inline int tu_proc_alive(const char *name) {
+    char path[300], st[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t m = fread(st, 1, sizeof st - 1, f);
+    fclose(f);
+    st[m] = '\0';
+    char *close_paren = strrchr(st, ')');
+    return !(close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z');
+}
+
+/* 1 while pid is a live process (not a zombie). */
+static inline int tu_pid_alive(pid_t pid) {
+    char name[32];
+    snprintf(name, sizeof name, "%d", (int)pid);
+    return tu_proc_alive(name);
+}
+
+/* Live processes (not zombies) whose command line holds needle. */
+static inline int tu_processes_with(const char *needle) {
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < k; i++)
+            if (buf[i] == '\0') buf[i] = ' ';
+        buf[k] = '\0';
+        if (!strstr(buf, needle)) continue;
+        n += tu_proc_alive(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* dir/leaderboard.csv without its seconds column (the 9th; quoted fields may hold commas), malloc'd. */
+static inline char *tu_board(const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/leaderboard.csv", dir);
+    char *t = tu_read(path), *out = calloc(1, strlen(t) + 1), *o = out;
+    int col = 1, quoted = 0;
+    for (char *p = t; *p; p++) {
+        if (*p == '"') quoted = !quoted;
+        if (*p == '\n' && !quoted) col = 0;
+        if (*p == ',' && !quoted) col++;
+        if (col != 9) *o++ = *p;
+        if (*p == '\n' && !quoted) col = 1;
+    }
+    free(t);
+    return out;
+}
+
+#endif
