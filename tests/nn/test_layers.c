@@ -23,9 +23,7 @@
 #include "nn/layers.h"
 #include "core/dg_rng.h"
 #include "testutil.h"
-
-#define FD_H 1e-2f
-#define FD_TOL 1e-3
+#include "grad_check.h"
 
 static float *randv(size_t n, float lo, float hi, uint32_t key) {
     float *v = malloc(sizeof(float) * (n ? n : 1));
@@ -43,41 +41,6 @@ static float *rand_away_from_zero(size_t n, uint32_t key) {
     return v;
 }
 
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-/* A scalar loss of the current parameters (runs a forward pass). */
-typedef double (*loss_fn)(void *ctx);
-
-/* Compare analytic (n) with central differences of f w.r.t. p (n). */
-static void check_grad(const char *what, float *p, const float *analytic, size_t n, loss_fn f, void *ctx) {
-    double max_num = 0.0, max_err = 0.0, max_ana = 0.0;
-    /* thousands of tiny forward passes: one thread (results do not depend on it, see test_net.c), so that a busy
-     * machine does not turn every OpenMP barrier into a scheduler time slice */
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-    for (size_t i = 0; i < n; i++) {
-        float keep = p[i];
-        p[i] = keep + FD_H;
-        double lp = f(ctx);
-        p[i] = keep - FD_H;
-        double lm = f(ctx);
-        p[i] = keep;
-        double num = (lp - lm) / (2.0 * FD_H);
-        double err = fabs(num - analytic[i]);
-        if (fabs(num) > max_num) max_num = fabs(num);
-        if (fabs(analytic[i]) > max_ana) max_ana = fabs(analytic[i]);
-        if (err > max_err) max_err = err;
-    }
-    omp_set_num_threads(threads);
-    if (!(max_err <= FD_TOL * max_num) || !(max_ana > 1e-3))
-        fail_msg("%s: max |analytic - numeric| = %g, max |numeric| = %g, max |analytic| = %g", what, max_err,
-                 max_num, max_ana);
-}
-
 /* ---- activations ---- */
 
 typedef struct act_ctx {
@@ -90,7 +53,7 @@ typedef struct act_ctx {
 static double act_loss(void *c) {
     act_ctx *a = c;
     nn_act_forward(a->y, a->x, a->n, a->act, a->slope);
-    return dot(a->y, a->r, a->n);
+    return tu_dot(a->y, a->r, a->n);
 }
 
 static void test_activations_fd(void **state) {
@@ -105,7 +68,7 @@ static void test_activations_fd(void **state) {
         char name[32];
         snprintf(name, sizeof name, "activation %d", (int)acts[k]);
 
-        check_grad(name, a.x, dx, a.n, act_loss, &a);
+        tu_check_grad(name, a.x, dx, a.n, act_loss, &a);
         /* in place gives the same */
         act_loss(&a); /* y of the unperturbed x again */
         float *g = malloc(300 * sizeof(float));
@@ -257,7 +220,7 @@ typedef struct conv_ctx {
 static double conv_loss(void *c) {
     conv_ctx *k = c;
     nn_conv2d_forward(k->out, NULL, k->scratch, k->in, k->w, k->bias, k->B, &k->d, k->act, 0.0f);
-    return dot(k->out, k->r, (size_t)k->B * k->d.OH * k->d.OW * k->d.OC);
+    return tu_dot(k->out, k->r, (size_t)k->B * k->d.OH * k->d.OW * k->d.OC);
 }
 
 /* All three gradients of a convolution with a fused tanh (smooth) against finite differences. */
@@ -275,9 +238,9 @@ static void conv_fd_case(nn_conv_dims d, int B, nn_act act) {
     conv_loss(&k);
     memcpy(g, k.r, sizeof(float) * out_n);
     nn_conv2d_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, B, &k.d, k.act, 0.0f);
-    check_grad("conv d(input)", k.in, din, in_n, conv_loss, &k);
-    check_grad("conv d(weight)", k.w, dw, wn < 400 ? wn : 400, conv_loss, &k);
-    check_grad("conv d(bias)", k.bias, db, (size_t)d.OC, conv_loss, &k);
+    tu_check_grad("conv d(input)", k.in, din, in_n, conv_loss, &k);
+    tu_check_grad("conv d(weight)", k.w, dw, wn < 400 ? wn : 400, conv_loss, &k);
+    tu_check_grad("conv d(bias)", k.bias, db, (size_t)d.OC, conv_loss, &k);
     free(k.in), free(k.w), free(k.bias), free(k.out), free(k.r), free(k.scratch), free(g), free(din), free(dw);
     free(db);
 }
@@ -323,7 +286,7 @@ static void test_im2col_adjoint(void **state) {
     float *gx = calloc(in_n, sizeof(float));
     nn_im2col(col, x, n, &d);
     nn_col2im(gx, g, n, &d);
-    double a = dot(col, g, col_n), b = dot(gx, x, in_n);
+    double a = tu_dot(col, g, col_n), b = tu_dot(gx, x, in_n);
     assert_true(fabs(a - b) < 1e-4 * (fabs(a) + 1.0));
     /* a padded position reads as zero: the first row starts at (-1, -1) */
     tu_assert_exact(col[0], 0.0f);     /* im2col copies: exact */
@@ -342,7 +305,7 @@ typedef struct dense_ctx {
 static double dense_loss(void *c) {
     dense_ctx *k = c;
     nn_dense_forward(k->out, NULL, k->scratch, k->in, k->w, k->bias, k->B, k->IN, k->OUT, k->act, 0.0f);
-    return dot(k->out, k->r, (size_t)k->B * k->OUT);
+    return tu_dot(k->out, k->r, (size_t)k->B * k->OUT);
 }
 
 static void test_dense(void **state) {
@@ -371,9 +334,9 @@ static void test_dense(void **state) {
     float *db = malloc(sizeof(float) * k.OUT);
     memcpy(g, k.r, sizeof(float) * out_n);
     nn_dense_backward(din, dw, db, k.scratch, g, k.out, k.in, k.w, k.B, k.IN, k.OUT, k.act, 0.0f);
-    check_grad("dense d(input)", k.in, din, in_n, dense_loss, &k);
-    check_grad("dense d(weight)", k.w, dw, 300, dense_loss, &k); /* the first 300 weights: rows 0..4 */
-    check_grad("dense d(bias)", k.bias, db, (size_t)k.OUT, dense_loss, &k);
+    tu_check_grad("dense d(input)", k.in, din, in_n, dense_loss, &k);
+    tu_check_grad("dense d(weight)", k.w, dw, 300, dense_loss, &k); /* the first 300 weights: rows 0..4 */
+    tu_check_grad("dense d(bias)", k.bias, db, (size_t)k.OUT, dense_loss, &k);
     free(k.in), free(k.w), free(k.bias), free(k.out), free(k.r), free(k.scratch), free(stats);
     free(g), free(din), free(dw), free(db);
 }
@@ -397,7 +360,7 @@ static double bn_loss(void *c) {
         nn_batchnorm_forward_eval(k->y, k->mean, k->invstd, k->scratch, k->x, k->gamma, k->beta, k->rm, k->rv, k->N,
                                   k->C, 1e-5f);
     }
-    return dot(k->y, k->r, k->N * k->C);
+    return tu_dot(k->y, k->r, k->N * k->C);
 }
 
 static void test_batchnorm(void **state) {
@@ -414,9 +377,9 @@ static void test_batchnorm(void **state) {
         memcpy(g, k.r, sizeof(float) * n);
         nn_batchnorm_backward(dx, dgamma, dbeta, NULL, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train,
                               NN_ACT_NONE, 0.0f);
-        check_grad(train ? "batchnorm(train) d(x)" : "batchnorm(eval) d(x)", k.x, dx, n, bn_loss, &k);
-        check_grad("batchnorm d(gamma)", k.gamma, dgamma, 5, bn_loss, &k);
-        check_grad("batchnorm d(beta)", k.beta, dbeta, 5, bn_loss, &k);
+        tu_check_grad(train ? "batchnorm(train) d(x)" : "batchnorm(eval) d(x)", k.x, dx, n, bn_loss, &k);
+        tu_check_grad("batchnorm d(gamma)", k.gamma, dgamma, 5, bn_loss, &k);
+        tu_check_grad("batchnorm d(beta)", k.beta, dbeta, 5, bn_loss, &k);
         /* in place gives the same */
         bn_loss(&k);
         nn_batchnorm_backward(g, dgamma, dbeta, NULL, k.scratch, g, k.x, k.mean, k.invstd, k.gamma, k.N, k.C, train,
@@ -534,7 +497,7 @@ static double pool_loss(void *c) {
         nn_maxpool_forward(k->out, k->argmax, k->in, k->B, k->H, k->W, k->C, k->size, k->stride, k->OH, k->OW);
     else
         nn_avgpool_forward(k->out, k->in, k->B, k->H, k->W, k->C, k->size, k->stride, k->OH, k->OW);
-    return dot(k->out, k->r, (size_t)k->B * k->OH * k->OW * k->C);
+    return tu_dot(k->out, k->r, (size_t)k->B * k->OH * k->OW * k->C);
 }
 
 static void pool_case(int max, int H, int W, int size, int stride) {
@@ -572,7 +535,7 @@ static void pool_case(int max, int H, int W, int size, int stride) {
         nn_avgpool_backward(din, k.r, k.B, H, W, 3, size, stride, k.OH, k.OW);
     char name[64];
     snprintf(name, sizeof name, "%s %dx%d size %d stride %d", max ? "maxpool" : "avgpool", H, W, size, stride);
-    check_grad(name, k.in, din, in_n, pool_loss, &k);
+    tu_check_grad(name, k.in, din, in_n, pool_loss, &k);
     free(k.in), free(k.out), free(k.r), free(k.argmax), free(din), free(perm);
 }
 
@@ -638,7 +601,7 @@ static void test_softmax_xent(void **state) {
         }
         assert_float_equal(loss, want / B, 1e-6);
         assert_int_equal(correct, ok);
-        check_grad("softmax cross-entropy", k.logits, dl, (size_t)B * 10, xent_loss, &k);
+        tu_check_grad("softmax cross-entropy", k.logits, dl, (size_t)B * 10, xent_loss, &k);
         free(k.logits), free(k.probs), free(dl);
     }
     float z[10] = {0};

@@ -22,46 +22,13 @@
 #include "nn/layers.h"
 #include "core/dg_rng.h"
 #include "testutil.h"
-
-#define FD_H 1e-2f
-#define FD_TOL 1e-3
+#include "grad_check.h"
 
 static float *randv(size_t n, float lo, float hi, uint32_t key) {
     float *v = malloc(sizeof(float) * (n ? n : 1));
     dg_rng r = dg_rng_make(77, DG_RNG_USER, 0, key);
     for (size_t i = 0; i < n; i++) v[i] = dg_rng_range(&r, lo, hi);
     return v;
-}
-
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-static void check_grad(const char *what, float *p, const float *analytic, size_t n, loss_fn f, void *ctx) {
-    double max_num = 0.0, max_err = 0.0, max_ana = 0.0;
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-    for (size_t i = 0; i < n; i++) {
-        float keep = p[i];
-        p[i] = keep + FD_H;
-        double lp = f(ctx);
-        p[i] = keep - FD_H;
-        double lm = f(ctx);
-        p[i] = keep;
-        double num = (lp - lm) / (2.0 * FD_H);
-        double err = fabs(num - analytic[i]);
-        if (fabs(num) > max_num) max_num = fabs(num);
-        if (fabs(analytic[i]) > max_ana) max_ana = fabs(analytic[i]);
-        if (err > max_err) max_err = err;
-    }
-    omp_set_num_threads(threads);
-    if (!(max_err <= FD_TOL * max_num) || !(max_ana > 1e-3))
-        fail_msg("%s: max |analytic - numeric| = %g, max |numeric| = %g, max |analytic| = %g", what, max_err,
-                 max_num, max_ana);
 }
 
 /* ---- transposed convolution: fast against reference ---- */
@@ -236,7 +203,7 @@ typedef struct deconv_ctx {
 static double deconv_loss(void *c) {
     deconv_ctx *x = c;
     nn_deconv2d_forward(x->k.out, NULL, x->k.scratch, x->k.in, x->k.w, x->k.bias, x->k.B, &x->k.d, x->act, 0.0f);
-    return dot(x->k.out, x->r, x->k.out_n);
+    return tu_dot(x->k.out, x->r, x->k.out_n);
 }
 
 static void deconv_fd_case(nn_deconv_dims d, int B, nn_act act) {
@@ -250,9 +217,9 @@ static void deconv_fd_case(nn_deconv_dims d, int B, nn_act act) {
     float *g = malloc(sizeof(float) * x.k.out_n);
     memcpy(g, x.r, sizeof(float) * x.k.out_n);
     nn_deconv2d_backward(x.k.din, x.k.dw, x.k.db, x.k.scratch, g, x.k.out, x.k.in, x.k.w, B, &x.k.d, act, 0.0f);
-    check_grad("deconv d(input)", x.k.in, x.k.din, x.k.in_n, deconv_loss, &x);
-    check_grad("deconv d(weight)", x.k.w, x.k.dw, x.k.wn < 400 ? x.k.wn : 400, deconv_loss, &x);
-    check_grad("deconv d(bias)", x.k.bias, x.k.db, (size_t)d.OC, deconv_loss, &x);
+    tu_check_grad("deconv d(input)", x.k.in, x.k.din, x.k.in_n, deconv_loss, &x);
+    tu_check_grad("deconv d(weight)", x.k.w, x.k.dw, x.k.wn < 400 ? x.k.wn : 400, deconv_loss, &x);
+    tu_check_grad("deconv d(bias)", x.k.bias, x.k.db, (size_t)d.OC, deconv_loss, &x);
     free(g), free(x.r);
     deconv_free(&x.k);
 }
@@ -301,7 +268,7 @@ static double embed_loss(void *c) {
     size_t n = (size_t)x->B * x->pix * (x->C + x->D);
     nn_embed_forward(x->out, x->in, x->emb, x->labels, x->B, x->pix, x->C, x->D);
     nn_act_forward(x->out, x->out, n, NN_ACT_TANH, 0.0f);
-    return dot(x->out, x->r, n);
+    return tu_dot(x->out, x->r, n);
 }
 
 static void test_embed_fd(void **state) {
@@ -317,8 +284,8 @@ static void test_embed_fd(void **state) {
     memcpy(g, x.r, sizeof(float) * n);
     nn_act_backward(g, g, x.out, n, NN_ACT_TANH, 0.0f);
     nn_embed_backward(din, demb, g, labels, x.B, x.pix, x.C, x.D, K);
-    check_grad("embed d(input)", x.in, din, in_n, embed_loss, &x);
-    check_grad("embed d(table)", x.emb, demb, (size_t)K * x.D, embed_loss, &x);
+    tu_check_grad("embed d(input)", x.in, din, in_n, embed_loss, &x);
+    tu_check_grad("embed d(table)", x.emb, demb, (size_t)K * x.D, embed_loss, &x);
     for (int j = 0; j < x.D; j++) assert_true(demb[2 * x.D + j] == 0.0f); /* label 2: no image */
     free(x.in), free(x.emb), free(x.r), free(x.out), free(g), free(din), free(demb);
 }
@@ -365,7 +332,7 @@ static void test_bce_fd(void **state) {
     x.t[0] = 0.0f, x.t[1] = 1.0f;
     float dz[7];
     nn_bce_logits(dz, x.z, x.t, x.B);
-    check_grad("bce d(logit)", x.z, dz, 7, bce_loss, &x);
+    tu_check_grad("bce d(logit)", x.z, dz, 7, bce_loss, &x);
     free(x.z), free(x.t);
 }
 
