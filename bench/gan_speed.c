@@ -18,23 +18,13 @@
 #include "nn/spec.h"
 #include "core/dg_cli.h"
 #include "core/dg_rng.h"
+#include "bench_time.h"
 
 static const char *const GEN =
     "name dcgan_g\ninput 100x1x1\noutput image\n"
     "embed classes=10 dim=10\ndense units=6272\nreshape c=128 h=7 w=7\nbatchnorm\nrelu\n"
     "deconv filters=64 size=4 stride=2 pad=1\nbatchnorm\nrelu\n"
     "deconv filters=1 size=4 stride=2 pad=1\ntanh\n";
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     int batch = 64, threads = 2;

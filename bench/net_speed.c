@@ -17,6 +17,7 @@
 #include "nn/spec.h"
 #include "core/dg_cli.h"
 #include "core/dg_rng.h"
+#include "bench_time.h"
 
 static const char *const DEOTTE =
     "name deotte\ninput 1x28x28\n"
@@ -32,17 +33,6 @@ static const char *const LENET5 =
     "name lenet5\ninput 1x28x28\nconv filters=6 size=5 pad=2\ntanh\navgpool size=2\nconv filters=16 size=5\ntanh\n"
     "avgpool size=2\nflatten\ndense units=120\ntanh\ndense units=84\ntanh\ndense units=10\n"
     "train optimizer=adam lr=0.001\n";
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     const char *model = "deotte";
