@@ -6,6 +6,8 @@
  *   tu_skip / tu_exit             a skipped test makes the program exit TU_SKIP_CODE, which CTest reports as
  *                                 "Not Run" (SKIP_RETURN_CODE in tests/CMakeLists.txt); cmocka's own skip() exits 0.
  *   tu_argv                       a stage's argv from one space-separated line.
+ *   tu_put / tu_read              a text file written (atomically) or read whole; tu_count_lines / tu_count_in
+ *                                 count its lines or a string's occurrences.
  *   tu_blocks_dataset             a small learnable labelled dataset file.
  *   tu_assert_close / _exact      float comparisons with an explicit tolerance, or exact where identity is the
  *                                 claim (cmocka's assert_float_equal rounds both sides to float and adds a hidden
@@ -149,6 +151,42 @@ static inline char *tu_slurp(const char *dir, const char *name, size_t *n) {
     if (dg_read_file(p, &data, &len, &err) != 0) fail_msg("%s", err.msg);
     if (n) *n = len;
     return data;
+}
+
+/* ---- whole text files ---- */
+
+static inline void tu_put(const char *path, const char *text) {
+    dg_err err = {{0}};
+    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
+}
+
+/* The file read whole, malloc'd and NUL-terminated; fails the test if it cannot be read. Kept out of line
+ * (inlined, GCC 12 takes its result for a pointer to its local). */
+__attribute__((noinline, unused)) static char *tu_read(const char *path) {
+    char *t;
+    size_t n;
+    dg_err err = {{0}};
+    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
+    return t;
+}
+
+/* Lines in the file; 0 if there is no such file. */
+static inline int tu_count_lines(const char *path) {
+    if (!dg_path_exists(path)) return 0;
+    char *t = tu_read(path);
+    int n = 0;
+    for (char *p = t; *p; p++) n += *p == '\n';
+    free(t);
+    return n;
+}
+
+/* Occurrences of needle in the file (which must exist). */
+static inline int tu_count_in(const char *path, const char *needle) {
+    char *t = tu_read(path);
+    int n = 0;
+    for (const char *p = t; (p = strstr(p, needle)) != NULL; p++) n++;
+    free(t);
+    return n;
 }
 
 /* ---- float comparisons ----

@@ -1,7 +1,7 @@
-/* Helpers shared by the digits-sweep tests (tests/experiments/test_sweep_*.c): a text file written or read whole,
- * its lines counted, live processes found by pid or by a word of their command line (a zombie does not count: a
- * trainer of a killed sweep that is still running would), and a sweep's leaderboard without its seconds column
- * (which differs between otherwise identical runs). Include after cmocka.h. */
+/* Helpers shared by the digits-sweep tests (tests/experiments/test_sweep_*.c): pieces of the trainer wrappers, live
+ * processes found by pid or by a word of their command line (a zombie does not count: a trainer of a killed sweep
+ * that is still running would), and a sweep's leaderboard without its seconds column (which differs between
+ * otherwise identical runs). Include after cmocka.h. */
 #ifndef TESTS_EXPERIMENTS_SWEEP_TEST_UTIL_H
 #define TESTS_EXPERIMENTS_SWEEP_TEST_UTIL_H
 
@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/dg_file.h"
+#include "testutil.h"
 
 /* Pieces of the digits-train wrappers the sweep tests put in place of the trainer (sh): ARGS sets $run (--run) and
  * $stop (--stop-at, 0 if none) from the arguments; PROGRESS sets $done_ (epochs in the run's metrics.jsonl) and
@@ -26,31 +27,6 @@
 #define TU_WRAPPER_PROGRESS                                                                                         \
     "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"                          \
     "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
-
-static inline void tu_put(const char *path, const char *text) {
-    dg_err err = {{0}};
-    if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
-}
-
-/* The file read whole, malloc'd and NUL-terminated; fails the test if it cannot be read. Kept out of line
- * (inlined, GCC 12 takes its result for a pointer to its local). */
-__attribute__((noinline, unused)) static char *tu_read(const char *path) {
-    char *t;
-    size_t n;
-    dg_err err = {{0}};
-    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
-    return t;
-}
-
-/* Lines in the file; 0 if there is none. */
-static inline int tu_count_lines(const char *path) {
-    if (!dg_path_exists(path)) return 0;
-    char *t = tu_read(path);
-    int n = 0;
-    for (char *p = t; *p; p++) n += *p == '\n';
-    free(t);
-    return n;
-}
 
 /* 1 while the process (a /proc entry's name) is live, not a zombie. */
 static inline int tu_proc_alive(const char *name) {

@@ -173,22 +173,6 @@ static void put(const char *path, const char *text) {
     if (dg_write_file_atomic(path, text, strlen(text), &err) != 0) fail_msg("%s", err.msg);
 }
 
-static char *get(const char *path) {
-    char *t;
-    size_t n;
-    dg_err err = {{0}};
-    if (dg_read_file(path, &t, &n, &err) != 0) fail_msg("%s", err.msg);
-    return t;
-}
-
-static int count_in(const char *path, const char *needle) {
-    char *t = get(path);
-    int n = 0;
-    for (const char *p = t; (p = strstr(p, needle)) != NULL; p++) n++;
-    free(t);
-    return n;
-}
-
 /* digits-pipeline with preset P.preset into work directory W; output to BTMP/LOG. The budget starts with it. */
 static int pipeline(const char *p, const char *w, const char *log) {
     char cmd[2048];
@@ -202,7 +186,7 @@ static int pipeline(const char *p, const char *w, const char *log) {
 
 /* A number field of a JSON file. */
 static int json_int(const char *path, const char *key) {
-    char *t = get(path);
+    char *t = tu_read(path);
     cJSON *j = cJSON_Parse(t);
     free(t);
     cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -222,32 +206,32 @@ static void test_end_to_end(void **state) {
     put(BTMP "/roomy.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2\n"
                               "adapt epochs=1-3 calibrate=0.2\nbudget_minutes=5\njobs=2\n");
     assert_int_equal(pipeline("roomy", "w1", "run1.log"), 0);
-    assert_int_equal(count_in(BTMP "/run1.log", "calibrated 2 member(s) side by side, 1 thread(s) each"), 1);
-    assert_int_equal(count_in(BTMP "/run1.log", "budget   5m00s for the whole run"), 1);
+    assert_int_equal(tu_count_in(BTMP "/run1.log", "calibrated 2 member(s) side by side, 1 thread(s) each"), 1);
+    assert_int_equal(tu_count_in(BTMP "/run1.log", "budget   5m00s for the whole run"), 1);
     int epochs = json_int(BTMP "/w1/budget.json", "epochs");
     assert_true(epochs >= 1 && epochs <= 3);
     char want[64];
     snprintf(want, sizeof want, "\"epochs\":%d,", epochs);
-    assert_int_equal(count_in(BTMP "/w1/members/mlp2-s1/result.json", want), 1);
-    assert_int_equal(count_in(BTMP "/w1/members/mlp2-s2/result.json", want), 1);
-    assert_int_equal(count_in(BTMP "/run1.log", "deadline train-mlp2-s"), 2);
-    assert_int_equal(count_in(BTMP "/run1.log", "re-plan"), 0);
+    assert_int_equal(tu_count_in(BTMP "/w1/members/mlp2-s1/result.json", want), 1);
+    assert_int_equal(tu_count_in(BTMP "/w1/members/mlp2-s2/result.json", want), 1);
+    assert_int_equal(tu_count_in(BTMP "/run1.log", "deadline train-mlp2-s"), 2);
+    assert_int_equal(tu_count_in(BTMP "/run1.log", "re-plan"), 0);
     /* again: the choice is kept (no calibration), so every stage is up to date */
     assert_int_equal(pipeline("roomy", "w1", "run2.log"), 0);
-    assert_int_equal(count_in(BTMP "/run2.log", "calibrated 2 member"), 0);
-    assert_int_equal(count_in(BTMP "/run2.log", "kept     the plan of"), 1);
-    assert_int_equal(count_in(BTMP "/run2.log", ": up to date"), 7);
+    assert_int_equal(tu_count_in(BTMP "/run2.log", "calibrated 2 member"), 0);
+    assert_int_equal(tu_count_in(BTMP "/run2.log", "kept     the plan of"), 1);
+    assert_int_equal(tu_count_in(BTMP "/run2.log", ": up to date"), 7);
 
     /* A budget of 0.06 s: even 3 epochs do not fit; the deadlines are already past when training starts, so each
      * member is cut to 2 epochs after its first (one more to anneal), and says so. */
     put(BTMP "/tight.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2\n"
                               "adapt epochs=3-4 calibrate=0.2\nbudget_minutes=0.001\njobs=2\n");
     assert_int_equal(pipeline("tight", "w2", "run3.log"), 0);
-    assert_int_equal(count_in(BTMP "/run3.log", "even the fewest epochs do not fit the budget"), 1);
+    assert_int_equal(tu_count_in(BTMP "/run3.log", "even the fewest epochs do not fit the budget"), 1);
     assert_int_equal(json_int(BTMP "/w2/budget.json", "epochs"), 3);
-    assert_int_equal(count_in(BTMP "/run3.log", "re-plan: epoch 1 took"), 2);
-    assert_int_equal(count_in(BTMP "/w2/members/mlp2-s1/result.json", "\"epochs\":2,"), 1);
-    assert_int_equal(count_in(BTMP "/w2/members/mlp2-s2/result.json", "\"epochs\":2,"), 1);
+    assert_int_equal(tu_count_in(BTMP "/run3.log", "re-plan: epoch 1 took"), 2);
+    assert_int_equal(tu_count_in(BTMP "/w2/members/mlp2-s1/result.json", "\"epochs\":2,"), 1);
+    assert_int_equal(tu_count_in(BTMP "/w2/members/mlp2-s2/result.json", "\"epochs\":2,"), 1);
     assert_true(dg_path_exists(BTMP "/w2.csv"));
 }
 

@@ -22,20 +22,13 @@
 #include "pipeline/driver.h"
 #include "pipeline/preset.h"
 #include "kaggle_csvs.h"
+#include "testutil.h"
 
 #define DIR DIGITS_TEST_TMP "/driver"
 
 static void put(const char *path, const char *text) {
     dg_err err;
     assert_int_equal(dg_write_file_atomic(path, text, strlen(text), &err), 0);
-}
-
-static char *get(const char *path) {
-    char *t;
-    size_t n;
-    dg_err err;
-    assert_int_equal(dg_read_file(path, &t, &n, &err), 0);
-    return t;
 }
 
 /* Push a file's mtime 10 s into the past, so a rewrite is seen as a change of mtime. */
@@ -86,13 +79,13 @@ static void test_skip_when_unchanged_rerun_when_changed(void **state) {
     assert_int_equal(decide(&s, why), PL_RUN);
     assert_string_equal(why, "not run before");
     assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
-    char *out = get(DIR "/out.txt");
+    char *out = tu_read(DIR "/out.txt");
     assert_string_equal(out, "hello\n");
     free(out);
     assert_int_equal(decide(&s, why), PL_SKIP);
     assert_string_equal(why, "up to date");
     /* the stamp records the command without volatile options, and the inputs and outputs */
-    char *st = get(DIR "/stamps/copy.stamp");
+    char *st = tu_read(DIR "/stamps/copy.stamp");
     assert_non_null(strstr(st, "digits-stamp 1\nstate done\ncommand sh -c "));
     assert_null(strstr(st, "--threads"));
     assert_non_null(strstr(st, "\nin 6 "));
@@ -115,7 +108,7 @@ static void test_skip_when_unchanged_rerun_when_changed(void **state) {
     assert_int_equal(decide(&s, why), PL_RUN);
     assert_string_equal(why, DIR "/in.txt changed");
     assert_int_equal(pl_stage_execute(&s, PL_RUN, &err), 0);
-    out = get(DIR "/out.txt");
+    out = tu_read(DIR "/out.txt");
     assert_string_equal(out, "world\n");
     free(out);
     assert_int_equal(decide(&s, why), PL_SKIP);
@@ -147,7 +140,7 @@ static void test_skip_when_unchanged_rerun_when_changed(void **state) {
     pl_stage_free(&s);
 
     /* the stage ran exactly 6 times */
-    char *count = get(DIR "/count.txt");
+    char *count = tu_read(DIR "/count.txt");
     assert_string_equal(count, "x\nx\nx\nx\nx\nx\n");
     free(count);
 }
@@ -211,11 +204,11 @@ static void test_resume_finish_and_stale(void **state) {
     unlink(DIR "/crash");
     assert_int_equal(pl_stage_execute(&s, PL_RESUME, &err), 0);
     assert_int_equal(decide(&s, why), PL_SKIP);
-    char *args = get(DIR "/args.txt");
+    char *args = tu_read(DIR "/args.txt");
     assert_string_equal(args, "--epochs 3\n--epochs 3 --resume\n");
     free(args);
     /* --resume is not part of the recorded command */
-    char *st = get(DIR "/stamps/train.stamp");
+    char *st = tu_read(DIR "/stamps/train.stamp");
     assert_null(strstr(st, "--resume"));
     free(st);
     assert_null(s.argv[s.argc]);
@@ -231,7 +224,7 @@ static void test_resume_finish_and_stale(void **state) {
     assert_int_equal(decide(&s, why), PL_FINISH);
     assert_int_equal(pl_stage_execute(&s, PL_FINISH, &err), 0);
     assert_int_equal(decide(&s, why), PL_SKIP);
-    args = get(DIR "/args.txt");
+    args = tu_read(DIR "/args.txt");
     assert_string_equal(args, "--epochs 3\n--epochs 3 --resume\n--epochs 3\n");
     free(args);
     pl_stage_free(&s);
@@ -424,14 +417,6 @@ static int pipeline(const char *log) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static int count_in(const char *path, const char *needle) {
-    char *t = get(path);
-    int n = 0;
-    for (const char *p = t; (p = strstr(p, needle)) != NULL; p++) n++;
-    free(t);
-    return n;
-}
-
 static void test_pipeline_end_to_end(void **state) {
     (void)state;
     dg_err err;
@@ -446,27 +431,27 @@ static void test_pipeline_end_to_end(void **state) {
     assert_true(dg_path_exists(PTMP "/sub.manifest.json"));
     assert_true(dg_path_exists(PTMP "/work/members/mlp2-s2/result.json"));
     assert_true(dg_path_exists(PTMP "/work/preds/mlp2-s1.npy"));
-    assert_int_equal(count_in(PTMP "/run1.log", ": done in"), 7);
-    assert_int_equal(count_in(PTMP "/sub.manifest.json", "\"mode\":\t\"shared-holdout\""), 1);
+    assert_int_equal(tu_count_in(PTMP "/run1.log", ": done in"), 7);
+    assert_int_equal(tu_count_in(PTMP "/sub.manifest.json", "\"mode\":\t\"shared-holdout\""), 1);
 
     /* again: nothing runs */
     assert_int_equal(pipeline("run2.log"), 0);
-    assert_int_equal(count_in(PTMP "/run2.log", ": up to date"), 7);
-    assert_int_equal(count_in(PTMP "/run2.log", ": done in"), 0);
+    assert_int_equal(tu_count_in(PTMP "/run2.log", ": up to date"), 7);
+    assert_int_equal(tu_count_in(PTMP "/run2.log", ": done in"), 0);
 
     /* 2 epochs for the members: both re-train (old directories moved aside), predictions and ensemble re-run,
      * ingest does not */
     put(PTMP "/tiny.preset", "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=2\nensemble=fit\n");
     assert_int_equal(pipeline("run3.log"), 0);
-    assert_int_equal(count_in(PTMP "/run3.log", ": up to date"), 2);
-    assert_int_equal(count_in(PTMP "/run3.log", ": done in"), 5);
+    assert_int_equal(tu_count_in(PTMP "/run3.log", ": up to date"), 2);
+    assert_int_equal(tu_count_in(PTMP "/run3.log", ": done in"), 5);
     assert_true(dg_path_exists(PTMP "/work/members/mlp2-s1.stale-1/result.json"));
-    assert_int_equal(count_in(PTMP "/work/members/mlp2-s1/metrics.jsonl", "\"epoch\""), 2);
+    assert_int_equal(tu_count_in(PTMP "/work/members/mlp2-s1/metrics.jsonl", "\"epoch\""), 2);
 
     /* a broken preset is reported with file:line:col and runs nothing */
     put(PTMP "/tiny.preset", "members model=mlp2 seeds=1-2 epochs=two\n");
     assert_int_equal(pipeline("run4.log"), 1);
-    assert_int_equal(count_in(PTMP "/run4.log", "tiny.preset:1:30: epochs=two"), 1);
+    assert_int_equal(tu_count_in(PTMP "/run4.log", "tiny.preset:1:30: epochs=two"), 1);
 }
 
 /* ---- jobs: members' chains at the same time, with fake stage programs (tiny shell scripts) ---- */
@@ -537,7 +522,7 @@ static int jobs_pipeline(const char *args, const char *log, double *seconds) {
 
 /* The time of the last "<member> <what> TIME" line of JTMP/log, or -1. */
 static double log_time(const char *member, const char *what) {
-    char key[64], *t = get(JTMP "/log");
+    char key[64], *t = tu_read(JTMP "/log");
     snprintf(key, sizeof key, "%s %s ", member, what);
     double v = -1;
     for (const char *p = t; (p = strstr(p, key)) != NULL; p++) v = strtod(p + strlen(key), NULL);
@@ -547,7 +532,7 @@ static double log_time(const char *member, const char *what) {
 
 /* The last "<member> start" line of JTMP/log (malloc'd). */
 static char *last_start(const char *member) {
-    char key[64], *t = get(JTMP "/log"), *last = NULL;
+    char key[64], *t = tu_read(JTMP "/log"), *last = NULL;
     snprintf(key, sizeof key, "%s start ", member);
     for (char *p = t; (p = strstr(p, key)) != NULL; p++) last = p;
     assert_non_null(last);
@@ -566,7 +551,7 @@ static char *results(void) {
     assert_int_equal(glob(JTMP "/work/stamps/*.stamp", 0, NULL, &g), 0);
     assert_int_equal(g.gl_pathc, 7);
     for (size_t i = 0; i < g.gl_pathc; i++) {
-        char *t = get(g.gl_pathv[i]);
+        char *t = tu_read(g.gl_pathv[i]);
         n += (size_t)snprintf(out + n, cap - n, "== %s\n", g.gl_pathv[i]);
         for (char *save = NULL, *l = strtok_r(t, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             unsigned long long size;
@@ -585,7 +570,7 @@ static char *results(void) {
     static const char *const files[] = {JTMP "/work/preds/mlp2-s1.npy", JTMP "/work/preds/mlp2-s2.npy",
                                         JTMP "/sub.csv"};
     for (int i = 0; i < 3; i++) {
-        char *t = get(files[i]);
+        char *t = tu_read(files[i]);
         n += (size_t)snprintf(out + n, cap - n, "== %s\n%s", files[i], t);
         free(t);
     }
@@ -600,28 +585,28 @@ static void test_jobs_concurrent(void **state) {
     setup_jobs();
     double t1, t2, t3;
     assert_int_equal(jobs_pipeline("--jobs 1", "one.log", &t1), 0);
-    assert_int_equal(count_in(JTMP "/one.log", ": done in"), 7);
-    assert_int_equal(count_in(JTMP "/one.log", "jobs     1: members one after another, 2 thread(s)"), 1);
-    assert_int_equal(count_in(JTMP "/log", "threads=2 resume=0"), 2);
-    assert_int_equal(count_in(JTMP "/one.log", "[mlp2-s"), 0); /* jobs=1: the stages' output as it is */
-    assert_int_equal(count_in(JTMP "/one.log", "\nepoch 1 of mlp2-s2\n"), 1);
+    assert_int_equal(tu_count_in(JTMP "/one.log", ": done in"), 7);
+    assert_int_equal(tu_count_in(JTMP "/one.log", "jobs     1: members one after another, 2 thread(s)"), 1);
+    assert_int_equal(tu_count_in(JTMP "/log", "threads=2 resume=0"), 2);
+    assert_int_equal(tu_count_in(JTMP "/one.log", "[mlp2-s"), 0); /* jobs=1: the stages' output as it is */
+    assert_int_equal(tu_count_in(JTMP "/one.log", "\nepoch 1 of mlp2-s2\n"), 1);
     assert_true(log_time("mlp2-s2", "start") >= log_time("mlp2-s1", "end"));
     assert_true(t1 >= 2.0);
     char *seq = results();
 
     assert_int_equal(system("rm -rf '" JTMP "/work' '" JTMP "/log' '" JTMP "/sub.csv'"), 0);
     assert_int_equal(jobs_pipeline("", "two.log", &t2), 0);
-    assert_int_equal(count_in(JTMP "/two.log", ": done in"), 7);
-    assert_int_equal(count_in(JTMP "/two.log", "jobs     2 members at a time, 1 thread(s) each"), 1);
-    assert_int_equal(count_in(JTMP "/log", "threads=1 resume=0"), 2);
+    assert_int_equal(tu_count_in(JTMP "/two.log", ": done in"), 7);
+    assert_int_equal(tu_count_in(JTMP "/two.log", "jobs     2 members at a time, 1 thread(s) each"), 1);
+    assert_int_equal(tu_count_in(JTMP "/log", "threads=1 resume=0"), 2);
     /* both trains ran at once: each started before the other ended; less wall time than the two sleeps */
     double s1 = log_time("mlp2-s1", "start"), e1 = log_time("mlp2-s1", "end");
     double s2 = log_time("mlp2-s2", "start"), e2 = log_time("mlp2-s2", "end");
     assert_true(s1 > 0 && s2 > 0 && e1 >= s1 + 1 && e2 >= s2 + 1);
     assert_true(s2 < e1 && s1 < e2);
     /* their output lines, stdout and stderr, come whole and prefixed with the member */
-    assert_int_equal(count_in(JTMP "/two.log", "\n[mlp2-s1] epoch 1 of mlp2-s1\n"), 1);
-    assert_int_equal(count_in(JTMP "/two.log", "\n[mlp2-s2] validation of mlp2-s2\n"), 1);
+    assert_int_equal(tu_count_in(JTMP "/two.log", "\n[mlp2-s1] epoch 1 of mlp2-s1\n"), 1);
+    assert_int_equal(tu_count_in(JTMP "/two.log", "\n[mlp2-s2] validation of mlp2-s2\n"), 1);
     char *par = results();
     assert_string_equal(par, seq);
     free(seq);
@@ -629,9 +614,9 @@ static void test_jobs_concurrent(void **state) {
 
     /* again: nothing runs */
     assert_int_equal(jobs_pipeline("", "three.log", &t3), 0);
-    assert_int_equal(count_in(JTMP "/three.log", ": up to date"), 7);
-    assert_int_equal(count_in(JTMP "/three.log", ": done in"), 0);
-    assert_int_equal(count_in(JTMP "/log", " start "), 2);
+    assert_int_equal(tu_count_in(JTMP "/three.log", ": up to date"), 7);
+    assert_int_equal(tu_count_in(JTMP "/three.log", ": done in"), 0);
+    assert_int_equal(tu_count_in(JTMP "/log", " start "), 2);
 }
 
 /* A member failing while another runs: the other is stopped, exit 1 names the failed stage; the next run resumes
@@ -641,27 +626,27 @@ static void test_jobs_failure(void **state) {
     setup_jobs();
     put(JTMP "/fail-mlp2-s1", "");
     assert_int_equal(jobs_pipeline("", "fail.log", NULL), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "digits-pipeline: stage train-mlp2-s1 failed"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "exited with status 3"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "\n[mlp2-s1] mlp2-s1: diverged\n"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s1: failed\n"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s2: stopping it (SIGTERM)"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "train-mlp2-s2: stopped"), 1);
-    assert_int_equal(count_in(JTMP "/fail.log", "predict-"), 2); /* in the plan only */
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "digits-pipeline: stage train-mlp2-s1 failed"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "exited with status 3"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "\n[mlp2-s1] mlp2-s1: diverged\n"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "train-mlp2-s1: failed\n"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "train-mlp2-s2: stopping it (SIGTERM)"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "train-mlp2-s2: stopped"), 1);
+    assert_int_equal(tu_count_in(JTMP "/fail.log", "predict-"), 2); /* in the plan only */
     assert_false(dg_path_exists(JTMP "/work/members/mlp2-s2/result.json"));
     assert_false(dg_path_exists(JTMP "/sub.csv"));
 
     unlink(JTMP "/fail-mlp2-s1");
     assert_int_equal(jobs_pipeline("", "again.log", NULL), 0);
-    assert_int_equal(count_in(JTMP "/again.log", "train-mlp2-s1: resume (interrupted; resuming from"), 1);
+    assert_int_equal(tu_count_in(JTMP "/again.log", "train-mlp2-s1: resume (interrupted; resuming from"), 1);
     char *line = last_start("mlp2-s1");
     assert_non_null(strstr(line, "threads=1 resume=1"));
     free(line);
-    assert_int_equal(count_in(JTMP "/again.log", ": up to date"), 2); /* ingest-train, ingest-test */
-    assert_int_equal(count_in(JTMP "/again.log", ": done in"), 5);
+    assert_int_equal(tu_count_in(JTMP "/again.log", ": up to date"), 2); /* ingest-train, ingest-test */
+    assert_int_equal(tu_count_in(JTMP "/again.log", ": done in"), 5);
     assert_true(dg_path_exists(JTMP "/sub.csv"));
     assert_int_equal(jobs_pipeline("", "skip.log", NULL), 0);
-    assert_int_equal(count_in(JTMP "/skip.log", ": up to date"), 7);
+    assert_int_equal(tu_count_in(JTMP "/skip.log", ": up to date"), 7);
 }
 
 /* digits-pipeline killed (SIGKILL) while two members train: the members die with it, and the next run resumes
@@ -690,15 +675,15 @@ static void test_jobs_killed_and_resumed(void **state) {
     assert_true(dg_now() - t0 < 3);
     put(JTMP "/sleep", "1\n");
     assert_int_equal(jobs_pipeline("", "resumed.log", NULL), 0);
-    assert_int_equal(count_in(JTMP "/resumed.log", ": resume (interrupted; resuming from"), 2);
+    assert_int_equal(tu_count_in(JTMP "/resumed.log", ": resume (interrupted; resuming from"), 2);
     for (int m = 1; m <= 2; m++) {
         char *line = last_start(m == 1 ? "mlp2-s1" : "mlp2-s2");
         assert_non_null(strstr(line, "resume=1"));
         free(line);
     }
-    assert_int_equal(count_in(JTMP "/log", " end "), 2); /* the killed runs never finished */
+    assert_int_equal(tu_count_in(JTMP "/log", " end "), 2); /* the killed runs never finished */
     assert_int_equal(jobs_pipeline("", "skip.log", NULL), 0);
-    assert_int_equal(count_in(JTMP "/skip.log", ": up to date"), 7);
+    assert_int_equal(tu_count_in(JTMP "/skip.log", ": up to date"), 7);
 }
 
 int main(void) {
