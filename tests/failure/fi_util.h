@@ -1,14 +1,16 @@
 /* Helpers shared by the failure-injection tests (tests/failure/): a small synthetic labelled dataset, whole-file
  * compare, "previous good" contents planted in output files, and a directory listing that finds temporaries
- * ("<path>.tmp.<pid>", "<path>.old.<pid>") and anything else a writer left behind, and the re-run of a test
- * program in a private mount namespace. Include after cmocka.h. */
+ * ("<path>.tmp.<pid>", "<path>.old.<pid>") and anything else a writer left behind, a shell command with its stderr
+ * kept, and the re-run of a test program in a private mount namespace. Include after cmocka.h. */
 #ifndef TESTS_FAILURE_FI_UTIL_H
 #define TESTS_FAILURE_FI_UTIL_H
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/dg_dataset.h"
@@ -78,6 +80,27 @@ static inline void fi_assert_clean_dir(const char *dir, const char *const *allow
     }
     closedir(d);
 }
+
+/* The stderr of the last fi_sh, NUL-terminated (cut at 8 KiB). */
+__attribute__((unused)) static char fi_err_text[8192];
+
+/* Run a shell command line (printf format) with stdout to /dev/null and stderr to errfile, read back into
+ * fi_err_text; returns the exit status (128 + the signal if killed). fi_sh: to the test's ERRFILE. */
+__attribute__((format(printf, 2, 3))) static inline int fi_sh_to(const char *errfile, const char *fmt, ...) {
+    char args[4096], cmd[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s 2>%s >/dev/null", args, errfile);
+    int st = system(cmd);
+    size_t n = 0;
+    char *t = fi_slurp(errfile, &n);
+    snprintf(fi_err_text, sizeof fi_err_text, "%s", t ? t : "");
+    free(t);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+#define fi_sh(...) fi_sh_to(ERRFILE, __VA_ARGS__)
 
 /* In a private mount namespace already (FI_MOUNT_NS set), or re-run there; 0 if it cannot be made (tests that
  * need a small tmpfs or a read-only mount then run fi_test_no_namespace alone). */

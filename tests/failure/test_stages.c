@@ -51,24 +51,6 @@
 #define NROWS 40
 #define ENS_ROWS 20000 /* ensemble kill: outputs far larger than a pipe */
 
-static char err_text[8192];
-
-/* Run a shell command line with stderr to ERRFILE (read into err_text); returns the exit status. */
-static int sh(const char *fmt, ...) {
-    char args[4096], cmd[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s 2>%s >/dev/null", args, ERRFILE);
-    int st = system(cmd);
-    size_t n = 0;
-    char *t = fi_slurp(ERRFILE, &n);
-    snprintf(err_text, sizeof err_text, "%s", t ? t : "");
-    free(t);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
 static void mount_disk(void) {
     dg_err err;
     assert_int_equal(dg_mkdirs(D, &err), 0);
@@ -102,13 +84,13 @@ static void unfill(void) { assert_int_equal(unlink(D "/zz-fill"), 0); }
 /* Copy every output (names relative to dir) to GOOD. */
 static void keep_copies(const char *dir, const char *const *outs) {
     for (int i = 0; outs[i]; i++)
-        if (sh("mkdir -p %s && cp %s/%s %s/%s", GOOD, dir, outs[i], GOOD, outs[i]) != 0)
+        if (fi_sh("mkdir -p %s && cp %s/%s %s/%s", GOOD, dir, outs[i], GOOD, outs[i]) != 0)
             fail_msg("%s/%s: no output to keep", dir, outs[i]);
 }
 
 static void assert_unchanged(const char *dir, const char *const *outs, const char *when) {
     for (int i = 0; outs[i]; i++)
-        if (sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0)
+        if (fi_sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0)
             fail_msg("%s: %s/%s differs from the previous good file", when, dir, outs[i]);
     fi_assert_clean_dir(dir, NULL, when);
 }
@@ -138,25 +120,25 @@ static void check_stage(const stage_case *c) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, c->cmd, D, D, D);
     mount_disk();
-    if (sh("%s", cmd) != 0) fail_msg("%s: the first run failed: %s", c->name, err_text);
+    if (fi_sh("%s", cmd) != 0) fail_msg("%s: the first run failed: %s", c->name, fi_err_text);
     keep_copies(D, c->outs);
 
     fill(0);
-    int st = sh("%s", cmd);
+    int st = fi_sh("%s", cmd);
     unfill();
-    if (st != 1 || !strstr(err_text, c->full_msg))
-        fail_msg("%s on a full disk: exit %d, stderr \"%s\"; expected 1 and \"%s\"", c->name, st, err_text,
+    if (st != 1 || !strstr(fi_err_text, c->full_msg))
+        fail_msg("%s on a full disk: exit %d, stderr \"%s\"; expected 1 and \"%s\"", c->name, st, fi_err_text,
                  c->full_msg);
     assert_unchanged(D, c->outs, c->name);
 
     remount(1);
-    st = sh("%s", cmd);
+    st = fi_sh("%s", cmd);
     remount(0);
-    if (st != 1 || !strstr(err_text, "Read-only file system"))
-        fail_msg("%s read-only: exit %d, stderr \"%s\"", c->name, st, err_text);
+    if (st != 1 || !strstr(fi_err_text, "Read-only file system"))
+        fail_msg("%s read-only: exit %d, stderr \"%s\"", c->name, st, fi_err_text);
     assert_unchanged(D, c->outs, c->name);
 
-    if (sh("%s", cmd) != 0) fail_msg("%s: the re-run failed: %s", c->name, err_text);
+    if (fi_sh("%s", cmd) != 0) fail_msg("%s: the re-run failed: %s", c->name, fi_err_text);
     fi_assert_clean_dir(D, NULL, c->name);
     umount2(D, MNT_DETACH);
 }
@@ -176,8 +158,8 @@ static void test_augment_preview_full_and_read_only(void **state) {
     (void)state;
     const char *in_d[] = {"preview.png", NULL}, *in_out[] = {"aug.npy", NULL};
     mount_disk();
-    sh("rm -rf %s %s && mkdir -p %s", AUG_OUT, GOOD, AUG_OUT);
-    if (sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the first run failed: %s", err_text);
+    fi_sh("rm -rf %s %s && mkdir -p %s", AUG_OUT, GOOD, AUG_OUT);
+    if (fi_sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the first run failed: %s", fi_err_text);
     keep_copies(D, in_d);
     keep_copies(AUG_OUT, in_out);
     struct stat st_png;
@@ -185,22 +167,22 @@ static void test_augment_preview_full_and_read_only(void **state) {
     assert_true(st_png.st_size > 16384); /* beyond stdio's buffer: libpng's writes themselves meet the full disk */
 
     fill(0);
-    int st = sh("%s", PREVIEW_CMD);
+    int st = fi_sh("%s", PREVIEW_CMD);
     unfill();
-    if (st != 1 || !strstr(err_text, "preview.png") || !strstr(err_text, "No space left on device"))
-        fail_msg("augment --preview on a full disk: exit %d, stderr \"%s\"", st, err_text);
+    if (st != 1 || !strstr(fi_err_text, "preview.png") || !strstr(fi_err_text, "No space left on device"))
+        fail_msg("augment --preview on a full disk: exit %d, stderr \"%s\"", st, fi_err_text);
     assert_unchanged(D, in_d, "augment --preview, full disk");
     assert_unchanged(AUG_OUT, in_out, "augment --preview, full disk");
 
     remount(1);
-    st = sh("%s", PREVIEW_CMD);
+    st = fi_sh("%s", PREVIEW_CMD);
     remount(0);
-    if (st != 1 || !strstr(err_text, "Read-only file system"))
-        fail_msg("augment --preview read-only: exit %d, stderr \"%s\"", st, err_text);
+    if (st != 1 || !strstr(fi_err_text, "Read-only file system"))
+        fail_msg("augment --preview read-only: exit %d, stderr \"%s\"", st, fi_err_text);
     assert_unchanged(D, in_d, "augment --preview, read-only");
     assert_unchanged(AUG_OUT, in_out, "augment --preview, read-only");
 
-    if (sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the re-run failed: %s", err_text);
+    if (fi_sh("%s", PREVIEW_CMD) != 0) fail_msg("augment --preview: the re-run failed: %s", fi_err_text);
     fi_assert_clean_dir(D, in_d, "augment --preview re-run");
     fi_assert_clean_dir(AUG_OUT, in_out, "augment --preview re-run");
     umount2(D, MNT_DETACH);
@@ -234,20 +216,20 @@ static void test_train_checkpoint_full_and_read_only(void **state) {
     keep_copies(D "/run", outs);
     /* room for spec.txt and metrics.jsonl (a page each), not for the checkpoint */
     fill(16384);
-    int st = sh("%s%s", TRAIN_CMD, D "/run");
+    int st = fi_sh("%s%s", TRAIN_CMD, D "/run");
     unfill();
-    if (st != 1 || !strstr(err_text, "checkpoint.ckpt") || !strstr(err_text, "No space left on device"))
-        fail_msg("train on a full disk: exit %d, stderr \"%s\"", st, err_text);
+    if (st != 1 || !strstr(fi_err_text, "checkpoint.ckpt") || !strstr(fi_err_text, "No space left on device"))
+        fail_msg("train on a full disk: exit %d, stderr \"%s\"", st, fi_err_text);
     assert_unchanged(D "/run", outs, "train, full disk");
 
     remount(1);
-    st = sh("%s%s", TRAIN_CMD, D "/run");
+    st = fi_sh("%s%s", TRAIN_CMD, D "/run");
     remount(0);
-    if (st != 1 || !strstr(err_text, "Read-only file system"))
-        fail_msg("train read-only: exit %d, stderr \"%s\"", st, err_text);
+    if (st != 1 || !strstr(fi_err_text, "Read-only file system"))
+        fail_msg("train read-only: exit %d, stderr \"%s\"", st, fi_err_text);
     assert_unchanged(D "/run", outs, "train, read-only");
 
-    if (sh("%s%s", TRAIN_CMD, D "/run") != 0) fail_msg("train: the re-run failed: %s", err_text);
+    if (fi_sh("%s%s", TRAIN_CMD, D "/run") != 0) fail_msg("train: the re-run failed: %s", fi_err_text);
     assert_true(dg_path_exists(D "/run/result.json"));
     fi_assert_clean_dir(D "/run", NULL, "train re-run");
     umount2(D, MNT_DETACH);
@@ -313,7 +295,7 @@ static void test_kill_checkpoint(void **state) {
     (void)state;
     const char *dir = TDIR "/kill_train";
     const char *outs[] = RUN_FILES;
-    sh("rm -rf %s %s", dir, GOOD);
+    fi_sh("rm -rf %s %s", dir, GOOD);
     stopped_run(dir);
     keep_copies(dir, outs);
     char *argv[] = {BIN "/digits-train", "--quiet", "--data", IN "/data.npy", "--model", SPEC, "--epochs", "3",
@@ -321,8 +303,8 @@ static void test_kill_checkpoint(void **state) {
     kill_mid_write(argv, TDIR "/kill_train/checkpoint.ckpt", "name tiny", 16384);
     /* the epoch-1 checkpoint and the files beside it are intact (the FIFO aside) */
     for (int i = 0; outs[i]; i++)
-        if (sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0) fail_msg("%s changed by the kill", outs[i]);
-    if (sh(TRAIN_CMD "%s", dir) != 0) fail_msg("train after the kill: %s", err_text);
+        if (fi_sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0) fail_msg("%s changed by the kill", outs[i]);
+    if (fi_sh(TRAIN_CMD "%s", dir) != 0) fail_msg("train after the kill: %s", fi_err_text);
     assert_true(dg_path_exists(TDIR "/kill_train/result.json"));
     fi_assert_clean_dir(dir, NULL, "train re-run after a kill");
 }
@@ -330,15 +312,15 @@ static void test_kill_checkpoint(void **state) {
 static void test_kill_ingest(void **state) {
     (void)state;
     const char *outs[] = {"train.npy", NULL};
-    sh("rm -rf %s %s && mkdir -p %s", TDIR "/kill_ingest", GOOD, TDIR "/kill_ingest");
-    if (sh(BIN "/digits-ingest -q -o %s/train.npy " IN "/big.csv", TDIR "/kill_ingest") != 0)
-        fail_msg("ingest: %s", err_text);
+    fi_sh("rm -rf %s %s && mkdir -p %s", TDIR "/kill_ingest", GOOD, TDIR "/kill_ingest");
+    if (fi_sh(BIN "/digits-ingest -q -o %s/train.npy " IN "/big.csv", TDIR "/kill_ingest") != 0)
+        fail_msg("ingest: %s", fi_err_text);
     keep_copies(TDIR "/kill_ingest", outs);
     char *argv[] = {BIN "/digits-ingest", "-q", "-o", TDIR "/kill_ingest/train.npy", IN "/big.csv", NULL};
     kill_mid_write(argv, TDIR "/kill_ingest/train.npy", "NUMPY", 16384);
-    if (sh("cmp -s %s/train.npy %s/train.npy", TDIR "/kill_ingest", GOOD) != 0) fail_msg("train.npy changed");
-    if (sh(BIN "/digits-ingest -q -o %s/train.npy " IN "/big.csv", TDIR "/kill_ingest") != 0)
-        fail_msg("ingest after the kill: %s", err_text);
+    if (fi_sh("cmp -s %s/train.npy %s/train.npy", TDIR "/kill_ingest", GOOD) != 0) fail_msg("train.npy changed");
+    if (fi_sh(BIN "/digits-ingest -q -o %s/train.npy " IN "/big.csv", TDIR "/kill_ingest") != 0)
+        fail_msg("ingest after the kill: %s", fi_err_text);
     fi_assert_clean_dir(TDIR "/kill_ingest", NULL, "ingest re-run after a kill");
 }
 
@@ -346,17 +328,17 @@ static void test_kill_ensemble(void **state) {
     (void)state;
     const char *dir = TDIR "/kill_ens";
     const char *outs[] = {"sub.csv", "sub.manifest.json", "probs.npy", NULL};
-    sh("rm -rf %s %s && mkdir -p %s", dir, GOOD, dir);
+    fi_sh("rm -rf %s %s && mkdir -p %s", dir, GOOD, dir);
     const char *cmd = BIN "/digits-ensemble -q -o " TDIR "/kill_ens/sub.csv --probs-out " TDIR
                           "/kill_ens/probs.npy " IN "/big1.npy " IN "/big2.npy";
-    if (sh("%s", cmd) != 0) fail_msg("ensemble: %s", err_text);
+    if (fi_sh("%s", cmd) != 0) fail_msg("ensemble: %s", fi_err_text);
     keep_copies(dir, outs);
     char *argv[] = {BIN "/digits-ensemble", "-q", "-o", TDIR "/kill_ens/sub.csv", "--probs-out",
                     TDIR "/kill_ens/probs.npy", IN "/big1.npy", IN "/big2.npy", NULL};
     kill_mid_write(argv, TDIR "/kill_ens/probs.npy", "NUMPY", 16384);
     for (int i = 0; outs[i]; i++)
-        if (sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0) fail_msg("%s changed by the kill", outs[i]);
-    if (sh("%s", cmd) != 0) fail_msg("ensemble after the kill: %s", err_text);
+        if (fi_sh("cmp -s %s/%s %s/%s", dir, outs[i], GOOD, outs[i]) != 0) fail_msg("%s changed by the kill", outs[i]);
+    if (fi_sh("%s", cmd) != 0) fail_msg("ensemble after the kill: %s", fi_err_text);
     fi_assert_clean_dir(dir, NULL, "ensemble re-run after a kill");
 }
 
@@ -390,7 +372,7 @@ static int setup(void **state) {
     (void)state;
     dg_err err = {{0}};
     umount2(D, MNT_DETACH);
-    if (sh("rm -rf %s && mkdir -p %s", TDIR, IN) != 0) return -1;
+    if (fi_sh("rm -rf %s && mkdir -p %s", TDIR, IN) != 0) return -1;
     fi_make_dataset(IN "/data.npy", NROWS);
     write_csv(IN "/train.csv", 30);
     write_csv(IN "/big.csv", 400); /* a 314 KB dataset */
@@ -398,9 +380,10 @@ static int setup(void **state) {
     write_probs(IN "/m2.npy", NROWS, 1);
     write_probs(IN "/big1.npy", ENS_ROWS, 0);
     write_probs(IN "/big2.npy", ENS_ROWS, 1);
-    if (sh(BIN "/digits-train --quiet --data %s/data.npy --model %s --run %s/run --epochs 1 --batch 8 --val-frac 0.25",
-           IN, SPEC, IN) != 0) {
-        fprintf(stderr, "setup: %s\n", err_text);
+    if (fi_sh(BIN "/digits-train --quiet --data %s/data.npy --model %s --run %s/run --epochs 1 --batch 8 "
+              "--val-frac 0.25",
+              IN, SPEC, IN) != 0) {
+        fprintf(stderr, "setup: %s\n", fi_err_text);
         return -1;
     }
     (void)err;

@@ -34,24 +34,6 @@
 #define ERRFILE DIGITS_TEST_TMP "/sweep_disk-stderr.txt"
 #define LAUNCHES TDIR "/launches.log"
 
-static char err_text[8192];
-
-/* Run a shell command line with stderr to ERRFILE (read into err_text); returns the exit status. */
-static int sh(const char *fmt, ...) {
-    char args[4096], cmd[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s 2>%s >/dev/null", args, ERRFILE);
-    int st = system(cmd);
-    size_t n = 0;
-    char *t = fi_slurp(ERRFILE, &n);
-    snprintf(err_text, sizeof err_text, "%s", t ? t : "");
-    free(t);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
 #define SWEEP                                                                                                       \
     DIGITS_BIN_DIR "/digits-sweep --quiet --data " TDIR "/data.npy --train " TDIR "/train.sh --dir " D "/s " TDIR  \
                    "/lr.sweep"
@@ -91,9 +73,9 @@ static void test_full_then_read_only(void **state) {
 
     /* the disk fills while the third trial starts, but for 64 KiB: room for the database's commits, not for the
      * trainer's checkpoint, so the trainer meets it and the coordinator must recognise it */
-    int st = sh("%s", SWEEP);
-    if (st != 1 || !strstr(err_text, "No space left on device") || !strstr(err_text, "the sweep stops"))
-        fail_msg("full disk: exit %d, stderr \"%s\"", st, err_text);
+    int st = fi_sh("%s", SWEEP);
+    if (st != 1 || !strstr(fi_err_text, "No space left on device") || !strstr(fi_err_text, "the sweep stops"))
+        fail_msg("full disk: exit %d, stderr \"%s\"", st, fi_err_text);
     assert_int_equal(launches("c0000-r0"), 1);
     assert_int_equal(launches("c0001-r0"), 1);
     assert_int_equal(launches("c0002-r0"), 1);
@@ -106,17 +88,17 @@ static void test_full_then_read_only(void **state) {
     assert_int_equal(db_count("SELECT count(*) FROM trials WHERE state IN ('failed', 'running')"), 0);
 
     /* read-only: an error, and nothing changes */
-    assert_int_equal(sh("(cd %s && find . -type f | sort | xargs md5sum > %s/before.txt)", D, TDIR), 0);
+    assert_int_equal(fi_sh("(cd %s && find . -type f | sort | xargs md5sum > %s/before.txt)", D, TDIR), 0);
     if (mount(NULL, D, NULL, MS_REMOUNT | MS_RDONLY, "size=16m") != 0) fail_msg("remount ro: %s", strerror(errno));
-    st = sh("%s", SWEEP);
+    st = fi_sh("%s", SWEEP);
     if (mount(NULL, D, NULL, MS_REMOUNT, "size=16m") != 0) fail_msg("remount rw: %s", strerror(errno));
-    if (st != 1 || !strstr(err_text, "Read-only file system"))
-        fail_msg("read-only: exit %d, stderr \"%s\"", st, err_text);
-    assert_int_equal(sh("(cd %s && find . -type f | sort | xargs md5sum | cmp -s - %s/before.txt)", D, TDIR), 0);
+    if (st != 1 || !strstr(fi_err_text, "Read-only file system"))
+        fail_msg("read-only: exit %d, stderr \"%s\"", st, fi_err_text);
+    assert_int_equal(fi_sh("(cd %s && find . -type f | sort | xargs md5sum | cmp -s - %s/before.txt)", D, TDIR), 0);
     assert_int_equal(launches("c0003-r0"), 0);
 
     /* room again: it finishes, running only what had not finished */
-    if (sh("%s", SWEEP) != 0) fail_msg("the re-run failed: %s", err_text);
+    if (fi_sh("%s", SWEEP) != 0) fail_msg("the re-run failed: %s", fi_err_text);
     assert_int_equal(launches("c0000-r0"), 1);
     assert_int_equal(launches("c0001-r0"), 1);
     assert_int_equal(launches("c0002-r0"), 2);
@@ -131,7 +113,7 @@ static void test_full_then_read_only(void **state) {
 static int setup(void **state) {
     (void)state;
     umount2(D, MNT_DETACH);
-    if (sh("rm -rf %s && mkdir -p %s", TDIR, TDIR) != 0) return -1;
+    if (fi_sh("rm -rf %s && mkdir -p %s", TDIR, TDIR) != 0) return -1;
     fi_make_dataset(TDIR "/data.npy", 200);
     fi_write(TDIR "/lin.spec", "name lin\nflatten\ndense units=16\nrelu\ndense units=10\n"
                                "train optimizer=momentum lr=0.01 batch=16 epochs=2\n");
