@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "core/dg_file.h"
@@ -16,7 +17,7 @@
 
 /* Pieces of the digits-train wrappers the sweep tests put in place of the trainer (sh): ARGS sets $run (--run) and
  * $stop (--stop-at, 0 if none) from the arguments; PROGRESS sets $done_ (epochs in the run's metrics.jsonl) and
- * $fin (1 if its result.json exists). */
+ * $fin (1 if its result.json exists); EXEC runs the real digits-train. */
 #define TU_WRAPPER_ARGS                                                                                             \
     "run=; stop=0; prev=\n"                                                                                         \
     "for a in \"$@\"; do\n"                                                                                         \
@@ -24,9 +25,24 @@
     "  [ \"$prev\" = --stop-at ] && stop=$a\n"                                                                      \
     "  prev=$a\n"                                                                                                   \
     "done\n"
+#define TU_WRAPPER_EXEC "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n"
 #define TU_WRAPPER_PROGRESS                                                                                         \
     "done_=0; [ -f \"$run/metrics.jsonl\" ] && done_=$(wc -l < \"$run/metrics.jsonl\")\n"                          \
     "fin=0; [ -f \"$run/result.json\" ] && fin=1\n"
+
+/* A cmocka group setup's work: tmp made afresh (removed first) holding data (600 rows of tu_blocks_dataset, seed
+ * 99, jittered) and the executable wrapper script; 0, or -1 if tmp cannot be made. */
+static inline int tu_sweep_fixture(const char *tmp, const char *data, const char *wrapper, const char *script) {
+    char cmd[600];
+    dg_err err = {{0}};
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0) return -1;
+    if (dg_mkdirs(tmp, &err) != 0) return -1;
+    tu_blocks_dataset(data, 600, 99, 1);
+    tu_put(wrapper, script);
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    return 0;
+}
 
 /* 1 while the process (a /proc entry's name) is live, not a zombie. */
 static inline int tu_proc_alive(const char *name) {

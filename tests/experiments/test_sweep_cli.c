@@ -36,23 +36,16 @@
 
 /* A digits-train wrapper that appends "EPOCHS_DONE STOP_AT FINISHED" to RUN/launches.log, then runs the real one. */
 #define WRAPPER TMP "/train-logged.sh"
-static void make_wrapper(void) {
-    tu_put(WRAPPER, "#!/bin/sh\n"
-                    TU_WRAPPER_ARGS
-                    TU_WRAPPER_PROGRESS
-                    "echo \"$done_ $stop $fin\" >> \"$run/launches.log\"\n"
-                    "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
-    assert_int_equal(chmod(WRAPPER, 0755), 0);
-}
+#define WRAPPER_SCRIPT                                                                                              \
+    "#!/bin/sh\n"                                                                                                   \
+    TU_WRAPPER_ARGS                                                                                                 \
+    TU_WRAPPER_PROGRESS                                                                                             \
+    "echo \"$done_ $stop $fin\" >> \"$run/launches.log\"\n"                                                         \
+    TU_WRAPPER_EXEC
 
 static int setup(void **state) {
     (void)state;
-    dg_err err = {{0}};
-    if (system("rm -rf " TMP) != 0) return -1;
-    if (dg_mkdirs(TMP, &err) != 0) return -1;
-    tu_blocks_dataset(DATA, 600, 99, 1);
-    make_wrapper();
-    return 0;
+    return tu_sweep_fixture(TMP, DATA, WRAPPER, WRAPPER_SCRIPT);
 }
 
 /* digits-sweep's parse + run in this process, quiet; returns the exit code, err holds the message. */

@@ -43,28 +43,21 @@
  * DIR/rankRANK.pid, then runs the real one; on rank 1 when DIR/slow exists, a 30 s "trainer" instead (a process
  * with the run directory on its command line), which only dies early if it dies with its rank. */
 #define WRAPPER TMP "/train-logged.sh"
-static void make_wrapper(void) {
-    tu_put(WRAPPER, "#!/bin/sh\n"
-                    TU_WRAPPER_ARGS
-                    "rank=${OMPI_COMM_WORLD_RANK:-local}\n"
-                    TU_WRAPPER_PROGRESS
-                    "echo \"$rank $done_ $stop $fin\" >> \"$run/launches.log\"\n"
-                    "echo $PPID > \"$run/../../rank$rank.pid.tmp\" && mv \"$run/../../rank$rank.pid.tmp\" "
-                    "\"$run/../../rank$rank.pid\"\n"
-                    "if [ \"$rank\" = 1 ] && [ -f \"$run/../../slow\" ]; then exec sh -c 'sleep 30' \"$run\"; fi\n"
-                    "[ -n \"$TRAIN_ASAN_OPTIONS\" ] && export ASAN_OPTIONS=\"$TRAIN_ASAN_OPTIONS\"\n"
-                    "exec " DIGITS_BIN_DIR "/digits-train \"$@\"\n");
-    assert_int_equal(chmod(WRAPPER, 0755), 0);
-}
+#define WRAPPER_SCRIPT                                                                                              \
+    "#!/bin/sh\n"                                                                                                   \
+    TU_WRAPPER_ARGS                                                                                                 \
+    "rank=${OMPI_COMM_WORLD_RANK:-local}\n"                                                                         \
+    TU_WRAPPER_PROGRESS                                                                                             \
+    "echo \"$rank $done_ $stop $fin\" >> \"$run/launches.log\"\n"                                                   \
+    "echo $PPID > \"$run/../../rank$rank.pid.tmp\" && mv \"$run/../../rank$rank.pid.tmp\" "                         \
+    "\"$run/../../rank$rank.pid\"\n"                                                                                \
+    "if [ \"$rank\" = 1 ] && [ -f \"$run/../../slow\" ]; then exec sh -c 'sleep 30' \"$run\"; fi\n"                 \
+    "[ -n \"$TRAIN_ASAN_OPTIONS\" ] && export ASAN_OPTIONS=\"$TRAIN_ASAN_OPTIONS\"\n"                               \
+    TU_WRAPPER_EXEC
 
 static int setup(void **state) {
     (void)state;
-    dg_err err = {{0}};
-    if (system("rm -rf " TMP) != 0) return -1;
-    if (dg_mkdirs(TMP, &err) != 0) return -1;
-    tu_blocks_dataset(DATA, 600, 99, 1);
-    make_wrapper();
-    return 0;
+    return tu_sweep_fixture(TMP, DATA, WRAPPER, WRAPPER_SCRIPT);
 }
 
 /* The sanitizer build: ASAN_OPTIONS for digits-sweep's ranks, with LeakSanitizer and the slow unwinder that sees
