@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "augment/params_file.h"
 #include "core/dg_cli.h"
 #include "core/dg_dataset.h"
+#include "core/dg_png.h"
 #include "core/dg_progress.h"
 #include "core/dg_sink.h"
 
@@ -204,36 +204,6 @@ static double bytes_per_image(dg_format fmt, int labelled) {
 #define CELL 56 /* 28 px at 2x */
 #define GAP 2
 
-/* libpng's output goes through our own checked fwrite (png_init_io's would be libpng's: unchecked flushes, a bare
- * "Write Error", and out of reach of tests/failure's short-write shim); its messages are kept, not printed. */
-typedef struct png_out {
-    FILE *fp;
-    int errnum;    /* errno of the failed write; 0: libpng's own error */
-    char msg[160]; /* libpng's message */
-} png_out;
-
-static void png_out_write(png_structp png, png_bytep data, png_size_t n) {
-    png_out *po = png_get_io_ptr(png);
-    if (fwrite(data, 1, n, po->fp) != n) {
-        po->errnum = errno ? errno : EIO;
-        png_error(png, "write failed");
-    }
-}
-
-static void png_out_flush(png_structp png) {
-    (void)png; /* the commit flushes, and checks it */
-}
-
-static void png_out_error(png_structp png, png_const_charp msg) {
-    png_out *po = png_get_error_ptr(png);
-    snprintf(po->msg, sizeof po->msg, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_out_warning(png_structp png, png_const_charp msg) {
-    (void)png, (void)msg;
-}
-
 static int write_preview(outputs *o, const char *path, const aug_policy *pol, const aug_cli_opts *op,
                          const dg_dataset *ds, dg_err *err) {
     int rows = (int)((size_t)op->preview_rows < ds->n ? (size_t)op->preview_rows : ds->n);
@@ -241,10 +211,9 @@ static int write_preview(outputs *o, const char *path, const aug_policy *pol, co
     int cols = 1 + copies;
     int w = GAP + cols * (CELL + GAP) + 2 * GAP, h = GAP + rows * (CELL + GAP);
     uint8_t *img = malloc((size_t)w * (size_t)h);
-    png_bytep *rowp = malloc(sizeof(png_bytep) * (size_t)h);
     aug_scratch *s = aligned_alloc(64, (sizeof(aug_scratch) + 63) / 64 * 64); /* aligned for the vector loops */
-    if (!img || !rowp || !s) {
-        free(img), free(rowp), free(s);
+    if (!img || !s) {
+        free(img), free(s);
         return dg_fail(err, "%s: out of memory", path);
     }
     memset(img, 96, (size_t)w * (size_t)h); /* grey lines between black cells */
@@ -268,33 +237,9 @@ static int write_preview(outputs *o, const char *path, const aug_policy *pol, co
                     img[(size_t)(y0 + y) * (size_t)w + (size_t)(x0 + x)] = cell[(y / 2) * 28 + x / 2];
         }
     }
-    for (int y = 0; y < h; y++) rowp[y] = img + (size_t)y * (size_t)w;
     free(s);
-    int rc = -1;
-    png_out po = {o->preview.fp, 0, ""};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &po, png_out_error, png_out_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        dg_fail(err, "%s: out of memory", path);
-    } else if (setjmp(png_jmpbuf(png))) {
-        if (po.errnum) {
-            errno = po.errnum;
-            dg_fail_errno(err, "%s: write failed", path);
-        } else {
-            dg_fail(err, "%s: PNG write failed: %s", path, po.msg);
-        }
-    } else {
-        png_set_write_fn(png, &po, png_out_write, png_out_flush);
-        png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-        png_write_info(png, info);
-        png_write_image(png, rowp);
-        png_write_end(png, NULL);
-        rc = 0;
-    }
-    png_destroy_write_struct(&png, &info);
+    int rc = dg_png_write_gray(o->preview.fp, path, img, w, h, err);
     free(img);
-    free(rowp);
     return rc;
 }
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 
 #include "core/dg_dataset.h"
 #include "core/dg_file.h"
+#include "core/dg_png.h"
 #include "core/dg_progress.h"
 #include "core/dg_rng.h"
 #include "nn/checkpoint.h"
@@ -210,11 +210,7 @@ static int write_grid(FILE *fp, const char *path, const uint8_t *pix, size_t n, 
     enum { GAP = 2, CELLS = 10 };
     int w = GAP + CELLS * (DG_SIDE + GAP), h = w;
     uint8_t *img = malloc((size_t)w * (size_t)h);
-    png_bytep *rowp = malloc(sizeof(png_bytep) * (size_t)h);
-    if (!img || !rowp) {
-        free(img), free(rowp);
-        return dg_fail(err, "%s: out of memory", path);
-    }
+    if (!img) return dg_fail(err, "%s: out of memory", path);
     memset(img, 255, (size_t)w * (size_t)h);
     for (int r = 0; r < CELLS; r++)
         for (int c = 0; c < CELLS; c++) {
@@ -225,25 +221,8 @@ static int write_grid(FILE *fp, const char *path, const uint8_t *pix, size_t n, 
                     img[(size_t)(y0 + y) * (size_t)w + (size_t)(x0 + x)] =
                         i < n ? pix[i * DG_PIXELS + (size_t)(y * DG_SIDE + x)] : 0;
         }
-    for (int y = 0; y < h; y++) rowp[y] = img + (size_t)y * (size_t)w;
-    int rc = -1;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        dg_fail(err, "%s: out of memory", path);
-    } else if (setjmp(png_jmpbuf(png))) {
-        dg_fail(err, "%s: PNG write failed", path);
-    } else {
-        png_init_io(png, fp);
-        png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-        png_write_info(png, info);
-        png_write_image(png, rowp);
-        png_write_end(png, NULL);
-        rc = 0;
-    }
-    png_destroy_write_struct(&png, &info);
-    free(img), free(rowp);
+    int rc = dg_png_write_gray(fp, path, img, w, h, err);
+    free(img);
     return rc;
 }
 
