@@ -205,6 +205,9 @@ typedef struct run {
     dg_tfevents tb;     /* open when o->tensorboard is set */
     dg_dataset mix;     /* o->mix, open when set */
     uint32_t *ids;      /* (B) a batch's rows with the mixed ones */
+    double pace[NN_TRAIN_PACE_EPOCHS]; /* the last epochs' durations on the deadline's clock, newest last (this
+                                          call's only: a resumed run starts measuring again) */
+    int n_pace;
 } run;
 
 static int save_checkpoint(run *r, dg_err *err) {
@@ -455,6 +458,14 @@ static double wall_now(const nn_train_opts *o) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double nn_train_pace(const double *epoch_s, int n) {
+    if (n <= 0) return 0;
+    int k = n < NN_TRAIN_PACE_EPOCHS ? n : NN_TRAIN_PACE_EPOCHS;
+    double sum = 0;
+    for (int i = n - k; i < n; i++) sum += epoch_s[i];
+    return sum / k;
+}
+
 int nn_train_replan(int done, int total, double epoch_s, double left_s) {
     if (done >= total || !(epoch_s > 0) || (double)(total - done) * epoch_s <= left_s) return total;
     double fit = left_s > 0 ? floor(left_s / epoch_s) : 0;
@@ -462,18 +473,24 @@ int nn_train_replan(int done, int total, double epoch_s, double left_s) {
     return n > done ? n : done + 1;
 }
 
-/* At the end of an epoch that took epoch_s on the deadline's clock: shorten the run if what is left does not fit. */
+/* At the end of an epoch that took epoch_s on the deadline's clock: shorten the run if what is left does not fit at
+ * the pace of the last few epochs (one slow epoch alone, e.g. a burst of another process, does not cut three). */
 static void replan(run *r, int steps, double epoch_s) {
     const nn_train_opts *o = r->o;
+    if (r->n_pace == NN_TRAIN_PACE_EPOCHS) memmove(r->pace, r->pace + 1, (NN_TRAIN_PACE_EPOCHS - 1) * sizeof *r->pace);
+    else r->n_pace++;
+    r->pace[r->n_pace - 1] = epoch_s;
+    double pace = nn_train_pace(r->pace, r->n_pace);
     int done = (int)r->epoch, total = r->epochs_total;
     double left = o->deadline - wall_now(o);
-    int n = nn_train_replan(done, total, epoch_s, left);
+    int n = nn_train_replan(done, total, pace, left);
     if (n >= total) return;
     nn_sched_retarget(&r->spec.hyper, &r->sched, done, n, steps);
     r->epochs_total = n;
     logf_(o->log,
-          "re-plan: epoch %d took %.1f s and %.0f s are left before the deadline: %d epochs in all instead of %d%s\n",
-          done, epoch_s, left, n, total,
+          "re-plan: epoch %d took %.1f s (%.1f s a mean of the last %d) and %.0f s are left before the deadline: "
+          "%d epochs in all instead of %d%s\n",
+          done, epoch_s, pace, r->n_pace, left, n, total,
           r->spec.hyper.schedule == NN_SCHED_COSINE || r->spec.hyper.schedule == NN_SCHED_ONECYCLE
               ? " (learning-rate schedule re-targeted to end at its final value)" : "");
 }

@@ -51,8 +51,8 @@ typedef struct nn_train_opts {
                               the learning-rate schedule still spanning the spec's epochs (0: no limit); the
                               rungs of a successive-halving sweep (experiments/sweep_exec.c) */
     double deadline;       /* wall-clock time (UNIX seconds, CLOCK_REALTIME) by which training should end, or 0:
-                              at each epoch's end, when the epochs left would not fit the time left at the last
-                              epoch's pace, the run is shortened (nn_train_replan; at least one more epoch) and a
+                              at each epoch's end, when the epochs left would not fit the time left at the pace
+                              of the last epochs (nn_train_pace), the run is shortened (nn_train_replan; at least one more epoch) and a
                               cosine/onecycle schedule re-targeted to end at its final value (nn/schedule.h); the
                               new total goes into the checkpoint, so --resume keeps it */
     double (*clock)(void *arg); /* the wall clock the deadline is read against (NULL: CLOCK_REALTIME); for tests */
@@ -74,7 +74,13 @@ void nn_train_opts_defaults(nn_train_opts *o);
  * is the resolved spec. Returns 0, -1 (file or parse error) or NN_TRAIN_USAGE (bad override). */
 int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err);
 
-/* The epochs in all a run should have after `done` of `total` epochs, the last taking epoch_s seconds, with
+/* The pace a deadline is planned at: the mean duration of the last NN_TRAIN_PACE_EPOCHS (or fewer) of the n epoch
+ * durations in epoch_s (oldest first); 0 for none. A mean rather than the last epoch alone: a single slow epoch
+ * (another process's burst) would otherwise cut several, and a run is never lengthened again. */
+#define NN_TRAIN_PACE_EPOCHS 3
+double nn_train_pace(const double *epoch_s, int n);
+
+/* The epochs in all a run should have after `done` of `total` epochs, at epoch_s seconds an epoch, with
  * left_s seconds left before its deadline: total when the epochs left fit (total - done) x epoch_s <= left_s),
  * else done + floor(left_s / epoch_s), at least done + 1 (a shortened schedule still needs an epoch to anneal). */
 int nn_train_replan(int done, int total, double epoch_s, double left_s);

@@ -1,7 +1,7 @@
 /* Tests for nn/train's deadline: the re-plan arithmetic (nn_train_replan), a run that slows down and is shortened
  * (on a test clock, so no wall-clock timing), a shortened run killed and resumed (the checkpoint keeps the new total
  * and the re-targeted schedule: the same bits as the run that never stopped), and a deadline that is never hit
- * (the same bits as no deadline at all). */
+ * (the same bits as no deadline at all); the pace is the mean of the last epochs, so one slow epoch cuts nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +34,17 @@ static void test_replan_arithmetic(void **state) {
     assert_int_equal(nn_train_replan(0, 10, 30, 1e9), 10);  /* never lengthened */
 }
 
+static void test_pace(void **state) {
+    (void)state;
+    const double d[] = {10, 10, 40, 10, 16};
+    assert_true(nn_train_pace(d, 0) == 0);
+    assert_true(nn_train_pace(d, 1) == 10);
+    assert_true(nn_train_pace(d, 2) == 10);
+    assert_true(nn_train_pace(d, 3) == 20);  /* (10 + 10 + 40) / 3 */
+    assert_true(nn_train_pace(d, 4) == 20);  /* the last three: (10 + 40 + 10) / 3 */
+    assert_true(nn_train_pace(d, 5) == 22);  /* (40 + 10 + 16) / 3 */
+}
+
 /* The test clock: 10 s further on every reading. */
 static double tick(void *arg) {
     double *t = arg;
@@ -49,6 +60,20 @@ static void opts(nn_train_opts *o, const char *run, double *clock) {
     o->log = NULL;
     o->clock = tick;
     o->clock_arg = clock;
+}
+
+/* A scripted clock: the deadline code reads it three times an epoch (the epoch's start, its end, the time left);
+ * epoch e takes dur[e] seconds. */
+typedef struct {
+    double t;
+    int reads;
+    const double *dur;
+} script;
+
+static double scripted(void *arg) {
+    script *c = arg;
+    if (c->reads++ % 3 == 1) c->t += c->dur[(c->reads - 1) / 3];
+    return c->t;
 }
 
 static char *file(const char *dir, const char *name, size_t *n) { return tu_slurp(dir, name, n); }
@@ -78,8 +103,8 @@ static int setup(void **state) {
     static const char spec[] = "name tiny\ninput 1x28x28\nflatten\ndense units=32\nrelu\ndense units=10\n"
                                "train optimizer=adam schedule=onecycle max_lr=0.01 batch=32 epochs=8\n";
     assert_int_equal(dg_write_file_atomic(SPEC, spec, strlen(spec), &err), 0);
-    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d"};
-    for (int i = 0; i < 4; i++) tu_rm_run(runs[i]);
+    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d", TMP "/e"};
+    for (int i = 0; i < 5; i++) tu_rm_run(runs[i]);
     return 0;
 }
 
@@ -142,9 +167,33 @@ static void test_far_deadline_changes_nothing(void **state) {
     nn_ckpt_free(&c);
 }
 
+/* One slow epoch among fast ones: epochs take 10 s but the third 40 s, deadline at 160 s. After epoch 3 (t = 60,
+ * 100 s left, 5 epochs to go) the last epoch's pace alone (5 x 40 s) would cut the run to 5 epochs; the mean of the
+ * last three (20 s) fits, and all 8 epochs end at t = 110. */
+static void test_one_slow_epoch_cuts_nothing(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    nn_train_opts o;
+    static const double dur[] = {10, 10, 40, 10, 10, 10, 10, 10};
+    script c = {0, 0, dur};
+    opts(&o, TMP "/e", NULL);
+    o.clock = scripted;
+    o.clock_arg = &c;
+    o.deadline = 160;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_int_equal(count_lines(TMP "/e", "metrics.jsonl"), 8);
+    assert_true(c.t == 110);
+    nn_ckpt k;
+    assert_int_equal(nn_ckpt_load(TMP "/e/checkpoint.ckpt", &k, &err), 0);
+    assert_int_equal(k.epochs_target, 0);
+    nn_ckpt_free(&k);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replan_arithmetic),
+        cmocka_unit_test(test_pace),
+        cmocka_unit_test(test_one_slow_epoch_cuts_nothing),
         cmocka_unit_test(test_slowdown_shortens),
         cmocka_unit_test(test_far_deadline_changes_nothing),
     };
