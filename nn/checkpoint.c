@@ -101,6 +101,15 @@ int nn_ckpt_save(const char *path, const nn_ckpt *c, dg_err *err) {
         put_le(pl, &at, &c->sched.warp_k, 8);
         section(&w, "plan", pl, PLAN_BYTES);
     }
+    if (c->ema_decay != 0) {
+        size_t n = c->n_params + c->n_buffers;
+        char tag[8] = "ema";
+        uint64_t bytes = 4 + (uint64_t)n * sizeof(float);
+        put(&w, tag, 8);
+        put(&w, &bytes, 8);
+        put(&w, &c->ema_decay, 4);
+        put(&w, c->ema, n * sizeof(float));
+    }
     if (w.failed) {
         dg_fail_errno(err, "%s: write failed", path);
         dg_afile_abort(&f);
@@ -269,6 +278,27 @@ int nn_ckpt_load(const char *path, nn_ckpt *c, dg_err *err) {
     const sec *bp = find(s, ns, "bestp"), *bb = find(s, ns, "bestb");
     if (bp && get_floats(bp, &c->best_params, &c->n_params, path, err) != 0) goto done;
     if (bb && get_floats(bb, &c->best_buffers, &c->n_buffers, path, err) != 0) goto done;
+    const sec *em = find(s, ns, "ema");
+    if (em) {
+        size_t n = c->n_params + c->n_buffers;
+        if (em->n != 4 + (uint64_t)n * sizeof(float)) {
+            dg_fail(err, "%s: checkpoint 'ema' section has %llu bytes, expected %zu (decay and %zu floats)", path,
+                    (unsigned long long)em->n, 4 + n * sizeof(float), n);
+            goto done;
+        }
+        memcpy(&c->ema_decay, em->data, 4);
+        if (!(c->ema_decay > 0 && c->ema_decay < 1)) {
+            dg_fail(err, "%s: checkpoint 'ema' section holds the decay %g, expected (0, 1)", path,
+                    (double)c->ema_decay);
+            goto done;
+        }
+        c->ema = malloc(n ? n * sizeof(float) : 1);
+        if (!c->ema) {
+            dg_fail(err, "%s: out of memory", path);
+            goto done;
+        }
+        if (n) memcpy(c->ema, em->data + 4, n * sizeof(float));
+    }
     rc = 0;
 done:
     dg_map_close(&m);
@@ -323,6 +353,7 @@ void nn_ckpt_free(nn_ckpt *c) {
     free(c->opt_state);
     free(c->best_params);
     free(c->best_buffers);
+    free(c->ema);
     free(c->metrics);
     memset(c, 0, sizeof *c);
 }

@@ -15,6 +15,8 @@
  *       "metrics" metrics.jsonl text so far
  *       "plan"    (optional, only once a run was shortened) u32 epochs the run now ends after, f64 x 3 the
  *                 schedule's re-target map (nn_sched warp_at, warp_v, warp_k)
+ *       "ema"     (optional, only in a run with ema=D on) f32 D, then the moving average (nn/ema.h) of the
+ *                 params and of the buffers: (n_params + n_buffers) f32
  * Unknown sections are skipped, so later versions can add some without breaking old readers.
  * Not here: what the floats mean (nn/train.c) or how the file is named.
  */
@@ -48,6 +50,8 @@ typedef struct nn_ckpt {
     float *best_params;   /* (n_params) or NULL */
     float *best_buffers;  /* (n_buffers) or NULL */
     char *metrics;        /* metrics.jsonl so far */
+    float ema_decay;      /* the run's ema= decay D; 0: no "ema" section (EMA off, or a checkpoint from before) */
+    float *ema;           /* (n_params + n_buffers) the average of params then buffers, or NULL when ema_decay = 0 */
 } nn_ckpt;
 
 /* CRC-32 (the zlib/PNG polynomial), continuing from crc (0 to start). */

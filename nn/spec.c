@@ -46,6 +46,7 @@ void nn_hyper_defaults(nn_hyper *h) {
     h->epochs = 10;
     h->label_smoothing = 0.0f;
     h->early_stop = 0;
+    h->ema = 0.0f;
     h->augment[0] = '\0';
 }
 
@@ -138,6 +139,7 @@ static const key_def train_keys[] = {
     {"label_smoothing", T_FLOAT, 0, 1, 0, 1, 0, H(label_smoothing)},
     {"early_stop", T_INT, 0, 100000, 0, 0, 0, H(early_stop)},
     {"augment", T_STR, 0, 0, 0, 0, 0, H(augment)},
+    {"ema", T_FLOAT, 0, 1, 0, 1, 0, H(ema)},
     {NULL, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -621,7 +623,11 @@ char *nn_spec_format(const nn_spec *spec) {
     sb_key_float(&b, "max_lr", h->max_lr);
     sb_printf(&b, " patience=%d batch=%d epochs=%d", h->plateau_patience, h->batch, h->epochs);
     sb_key_float(&b, "label_smoothing", h->label_smoothing);
-    sb_printf(&b, " early_stop=%d augment=%s\n", h->early_stop, h->augment[0] ? h->augment : "none");
+    sb_printf(&b, " early_stop=%d augment=%s", h->early_stop, h->augment[0] ? h->augment : "none");
+    /* written only when on, so that the canonical text of a spec without EMA (kept in checkpoints, model files and
+     * pipeline stamps) is the same as before the key existed */
+    if (h->ema != 0) sb_key_float(&b, "ema", h->ema);
+    sb_printf(&b, "\n");
     if (b.oom) {
         free(b.s);
         return NULL;
@@ -656,6 +662,7 @@ char *nn_hyper_json(const nn_hyper *h) {
     json_float(o, "label_smoothing", h->label_smoothing);
     cJSON_AddNumberToObject(o, "early_stop", h->early_stop);
     cJSON_AddStringToObject(o, "augment", h->augment[0] ? h->augment : "none");
+    if (h->ema != 0) json_float(o, "ema", h->ema);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -70,6 +70,8 @@ typedef struct nn_hyper {
     int batch, epochs;
     float label_smoothing;
     int early_stop;           /* stop after this many epochs without a better validation loss (0: off) */
+    float ema;                /* decay D of an exponential moving average of the weights (nn/ema.h), in [0, 1);
+                                 0: off. On, the average is what is evaluated and exported */
     char augment[256];        /* augmentation policy (preset name or file), "" for none */
 } nn_hyper;
 

@@ -13,6 +13,7 @@
 
 #include "augment/augment.h"
 #include "nn/checkpoint.h"
+#include "nn/ema.h"
 #include "nn/model.h"
 #include "nn/net.h"
 #include "nn/optim.h"
@@ -34,6 +35,7 @@ void nn_train_opts_defaults(nn_train_opts *o) {
     o->seed = 1;
     o->split_seed = 1;
     o->val_frac = 0.1;
+    o->ema = -1;
     o->log = stderr;
 }
 
@@ -44,6 +46,7 @@ int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err) {
     if (o->epochs) h->epochs = o->epochs;
     if (o->batch) h->batch = o->batch;
     if (o->lr > 0) h->lr = o->lr;
+    if (o->ema >= 0) h->ema = o->ema;
     if (o->augment) {
         if (strlen(o->augment) >= sizeof h->augment) {
             nn_spec_free(&raw);
@@ -195,7 +198,8 @@ typedef struct run {
     double seconds;
     double best_val_loss;
     uint32_t best_epoch, bad_epochs;
-    float *best_params, *best_buffers;
+    float *best_params, *best_buffers; /* with ema on, the average's */
+    float *ema;         /* (n_params + n_buffers) the moving average of params then buffers; NULL: ema off */
     char *metrics;
     /* batch buffers */
     float *x;           /* (B, 28, 28, 1) */
@@ -233,6 +237,8 @@ static int save_checkpoint(run *r, dg_err *err) {
     c.best_params = r->best_params;
     c.best_buffers = r->best_buffers;
     c.metrics = r->metrics;
+    c.ema_decay = r->ema ? r->spec.hyper.ema : 0.0f;
+    c.ema = r->ema;
     return nn_ckpt_save(r->paths.ckpt, &c, err);
 }
 
@@ -241,6 +247,16 @@ static int restore_checkpoint(run *r, dg_err *err) {
     if (nn_ckpt_load(r->paths.ckpt, &c, err) != 0) return -1;
     int rc = -1;
     size_t np = nn_net_param_count(r->net), nb = nn_net_buffer_count(r->net);
+    /* EMA on or off, or another decay, changes the spec's train line too; say so before the spec comparison does,
+     * in words. A checkpoint without an "ema" section (EMA off, or written before the key existed) has 0. */
+    float want = r->ema ? r->spec.hyper.ema : 0.0f;
+    if (c.ema_decay != want) {
+        dg_fail(err,
+                "%s: checkpoint of a run with ema=%g, this run has ema=%g (the spec's train line, or --ema): resume "
+                "with the checkpoint's setting, or start a new --run",
+                r->paths.ckpt, (double)c.ema_decay, (double)want);
+        goto done;
+    }
     if (!nn_ckpt_matches(&c, r->paths.ckpt, r->spec.text, r->run_key, err)) goto done;
     if (c.n_params != np || c.n_buffers != nb || c.n_opt != r->opt.state_count ||
         (r->best_params && c.epoch > 0 && (!c.best_params || !c.best_buffers))) {
@@ -255,6 +271,7 @@ static int restore_checkpoint(run *r, dg_err *err) {
         memcpy(r->best_params, c.best_params, np * sizeof(float));
         memcpy(r->best_buffers, c.best_buffers, nb * sizeof(float));
     }
+    if (r->ema) memcpy(r->ema, c.ema, (np + nb) * sizeof(float));
     r->opt.t = c.opt_t;
     r->sched = c.sched;
     if (c.epochs_target) r->epochs_total = (int)c.epochs_target;
@@ -417,6 +434,13 @@ static int setup(run *r, int *done, dg_err *err) {
         r->best_buffers = malloc((nb ? nb : 1) * sizeof(float));
         if (!r->best_params || !r->best_buffers) return dg_fail(err, "out of memory");
     }
+    if (h->ema > 0) {
+        /* the average starts as the initial weights (a resume overwrites it with the checkpoint's) */
+        r->ema = malloc((np + nb ? np + nb : 1) * sizeof(float));
+        if (!r->ema) return dg_fail(err, "out of memory");
+        memcpy(r->ema, nn_net_params(r->net), np * sizeof(float));
+        memcpy(r->ema + np, nn_net_buffers(r->net), nb * sizeof(float));
+    }
     r->metrics = calloc(1, 1);
     size_t B = (size_t)h->batch;
     r->x = malloc(B * DG_PIXELS * sizeof *r->x);
@@ -495,6 +519,13 @@ static void replan(run *r, int steps, double epoch_s) {
               ? " (learning-rate schedule re-targeted to end at its final value)" : "");
 }
 
+/* Exchange the net's weights and buffers with the moving average's (twice: back as they were, bit for bit). */
+static void ema_swap(run *r) {
+    size_t np = nn_net_param_count(r->net);
+    nn_ema_swap(nn_net_params(r->net), r->ema, np);
+    nn_ema_swap(nn_net_buffers(r->net), r->ema + np, nn_net_buffer_count(r->net));
+}
+
 static int train_epoch(run *r, dg_err *err) {
     const nn_hyper *h = &r->spec.hyper;
     const nn_train_opts *o = r->o;
@@ -550,6 +581,13 @@ static int train_epoch(run *r, dg_err *err) {
                      bad->name, (double)loss);
             return diverged(r, err, where, what);
         }
+        if (r->ema) {
+            /* after the optimizer's step opt.t (1-based), the live batch-norm statistics of this forward included */
+            float d = nn_ema_decay(h->ema, r->opt.t);
+            size_t np = nn_net_param_count(r->net);
+            nn_ema_update(r->ema, params, np, d);
+            nn_ema_update(r->ema + np, nn_net_buffers(r->net), nn_net_buffer_count(r->net), d);
+        }
         loss_sum += (double)loss * b;
         correct += c;
         if (bar.enabled) {
@@ -561,12 +599,21 @@ static int train_epoch(run *r, dg_err *err) {
     }
     dg_progress_finish(&bar);
     double train_secs = dg_now() - t0;
-    double val_loss, val_acc;
+    /* Validation: of the live weights, and with ema on then of the average (swapped into the net and back). */
+    double val_loss, val_acc, live_loss = 0, live_acc = 0;
     evaluate(r->net, &r->ds, r->split.val, r->split.n_val, B, r->x, r->y, r->src, NULL, &val_loss, &val_acc);
-    if (!isfinite(val_loss) || !isfinite(val_acc)) {
+    if (r->ema) {
+        live_loss = val_loss;
+        live_acc = val_acc;
+        ema_swap(r);
+        evaluate(r->net, &r->ds, r->split.val, r->split.n_val, B, r->x, r->y, r->src, NULL, &val_loss, &val_acc);
+    }
+    if (!isfinite(val_loss) || !isfinite(val_acc) || !isfinite(live_loss) || !isfinite(live_acc)) {
+        if (r->ema) ema_swap(r);
         char where[64], what[96];
         snprintf(where, sizeof where, "epoch %u validation (after step %d of %d)", e + 1, steps, steps);
-        snprintf(what, sizeof what, "validation loss is %g, accuracy %g", val_loss, val_acc);
+        snprintf(what, sizeof what, "validation loss is %g, accuracy %g", r->ema ? live_loss : val_loss,
+                 r->ema ? live_acc : val_acc);
         return diverged(r, err, where, what);
     }
     double secs = dg_now() - t0, ips = train_secs > 0 ? (double)n / train_secs : 0;
@@ -579,20 +626,27 @@ static int train_epoch(run *r, dg_err *err) {
         r->best_epoch = e + 1;
         r->bad_epochs = 0;
         if (r->best_params) {
+            /* the net holds the evaluated weights: the average's when ema is on */
             memcpy(r->best_params, params, nn_net_param_count(r->net) * sizeof(float));
             memcpy(r->best_buffers, nn_net_buffers(r->net), nn_net_buffer_count(r->net) * sizeof(float));
         }
     } else {
         r->bad_epochs++;
     }
+    if (r->ema) ema_swap(r);
+    char live[96] = "";
+    if (r->ema)
+        snprintf(live, sizeof live, ",\"val_loss_live\":%.6f,\"val_acc_live\":%.6f", live_loss, live_acc);
     if (append(&r->metrics,
-               "{\"epoch\":%u,\"train_loss\":%.6f,\"train_acc\":%.6f,\"val_loss\":%.6f,\"val_acc\":%.6f,"
+               "{\"epoch\":%u,\"train_loss\":%.6f,\"train_acc\":%.6f,\"val_loss\":%.6f,\"val_acc\":%.6f%s,"
                "\"lr\":%.6g,\"seconds\":%.3f,\"images_per_s\":%.1f}\n",
-               e + 1, train_loss, train_acc, val_loss, val_acc, (double)lr0, secs, ips) != 0)
+               e + 1, train_loss, train_acc, val_loss, val_acc, live, (double)lr0, secs, ips) != 0)
         return dg_fail(err, "out of memory");
+    if (r->ema)
+        snprintf(live, sizeof live, " (EMA; live %.4f %6.2f%%)", live_loss, 100 * live_acc);
     logf_(o->log,
-          "epoch %3u/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%  lr %.3g  %.1f s  %.0f img/s%s\n",
-          e + 1, r->epochs_total, train_loss, 100 * train_acc, val_loss, 100 * val_acc, (double)lr0, secs, ips,
+          "epoch %3u/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%%s  lr %.3g  %.1f s  %.0f img/s%s\n",
+          e + 1, r->epochs_total, train_loss, 100 * train_acc, val_loss, 100 * val_acc, live, (double)lr0, secs, ips,
           r->best_epoch == e + 1 && h->early_stop ? "  (best)" : "");
     if (o->deadline > 0) replan(r, steps, wall_now(o) - wall0);
     if (save_checkpoint(r, err) != 0) return -1;
@@ -616,8 +670,12 @@ static int finish(run *r, dg_err *err) {
     if (r->best_params && r->best_epoch > 0) {
         memcpy(nn_net_params(r->net), r->best_params, nn_net_param_count(r->net) * sizeof(float));
         memcpy(nn_net_buffers(r->net), r->best_buffers, nn_net_buffer_count(r->net) * sizeof(float));
-        logf_(o->log, "keeping the weights of epoch %u (best validation loss %.4f)\n", r->best_epoch,
-              r->best_val_loss);
+        logf_(o->log, "keeping the %sweights of epoch %u (best validation loss %.4f)\n", r->ema ? "averaged " : "",
+              r->best_epoch, r->best_val_loss);
+    } else if (r->ema) {
+        size_t np = nn_net_param_count(r->net);
+        memcpy(nn_net_params(r->net), r->ema, np * sizeof(float));
+        memcpy(nn_net_buffers(r->net), r->ema + np, nn_net_buffer_count(r->net) * sizeof(float));
     }
     size_t nv = r->split.n_val;
     float *probs = malloc(nv * DG_CLASSES * sizeof *probs);
@@ -647,6 +705,10 @@ static int finish(run *r, dg_err *err) {
         cJSON_AddStringToObject(m, "weights_of_epoch", buf);
         snprintf(buf, sizeof buf, "%zu", r->split.n_train);
         cJSON_AddStringToObject(m, "train_rows", buf);
+        if (r->ema) {
+            snprintf(buf, sizeof buf, "%g", (double)h->ema);
+            cJSON_AddStringToObject(m, "ema", buf); /* the weights are the moving average of decay ema */
+        }
         cJSON_AddStringToObject(m, "data", o->data);
         meta = cJSON_PrintUnformatted(m);
         cJSON_Delete(m);
@@ -691,6 +753,7 @@ static void run_free(run *r) {
     free(r->labels);
     free(r->best_params);
     free(r->best_buffers);
+    free(r->ema);
     free(r->metrics);
     free(r->x);
     free(r->y);

@@ -4,7 +4,8 @@
  * Run directory (the digits-train contract):
  *   spec.txt           resolved spec (model + hyperparameters actually used, canonical text of nn_spec_format)
  *   metrics.jsonl      one JSON object per epoch (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds,
- *                      images_per_s); rewritten atomically each epoch from the checkpoint's copy
+ *                      images_per_s; with ema on also val_loss_live, val_acc_live); rewritten atomically each epoch
+ *                      from the checkpoint's copy
  *   checkpoint.ckpt    nn/checkpoint.h, written atomically after every epoch
  *   model.safetensors  final model (nn/model.h); with early stopping the best-validation-loss weights
  *   val_pred.npy       (Nval, 10) float32 probabilities of the final model on the validation rows
@@ -14,6 +15,11 @@
  *                      "started", "version", "host", "cpu", "cpus", "threads", "blas"}
  * With tensorboard set, each epoch also appends its scalars (loss/train, loss/val, accuracy/train, accuracy/val,
  * lr, images_per_s at step = epoch) to an event file in that directory (core/dg_tfevents.h).
+ *
+ * Weight averaging: with the spec's ema=D (or opts.ema) on, a moving average of the weights and batch-norm
+ * statistics follows training (nn/ema.h); it is the model evaluated (val_loss, val_acc, early stopping, the plateau schedule) and exported
+ * (model.safetensors, val_pred.npy, result.json), while training continues on the live weights, whose validation
+ * figures go to metrics.jsonl as val_loss_live and val_acc_live. The average is part of the checkpoint.
  *
  * Reproducibility: the epoch order comes from dg_rng(seed, DG_RNG_SHUFFLE, epoch, 0), dropout from
  * (seed, DG_RNG_DROPOUT, global step), augmentation from (seed, DG_RNG_AUGMENT, epoch, row), initialization from
@@ -44,6 +50,8 @@ typedef struct nn_train_opts {
     int epochs, batch;     /* overrides of the spec's values; 0 keeps the spec's */
     float lr;              /* override; 0 keeps the spec's */
     const char *augment;   /* override: policy name or path, "none"; NULL keeps the spec's */
+    float ema;             /* override of the spec's ema= decay: 0 turns EMA off, (0, 1) sets it; < 0 keeps the
+                              spec's (the default) */
     int resume;            /* continue from run_dir/checkpoint.ckpt */
     int stop_after;        /* return after this many epochs of this call, leaving the checkpoint exactly as a kill
                               would (0: no limit); for resume tests and time-sliced runs */
@@ -67,7 +75,7 @@ typedef struct nn_train_opts {
     double mix_frac;       /* in (0, 1) with mix */
 } nn_train_opts;
 
-/* Defaults of the digits-train contract: seed 1, split seed 1, val_frac 0.1, no overrides, log stderr. */
+/* Defaults of the digits-train contract: seed 1, split seed 1, val_frac 0.1, no overrides (ema -1), log stderr. */
 void nn_train_opts_defaults(nn_train_opts *o);
 
 /* The spec a run trains: o->model with o's overrides applied, re-parsed from its canonical text, so spec->text

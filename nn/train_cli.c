@@ -36,6 +36,11 @@ void nn_train_cli_usage(FILE *out) {
             "  --lr X             override the spec's learning rate (spec default %g)\n"
             "  --augment POLICY   override the spec's augmentation: a preset (kaggle, simard, ciresan), a policy\n"
             "                     file, or none (spec default none)\n"
+            "  --ema D            override the spec's ema=: after every step keep a moving average of the weights\n"
+            "                     and batch-norm statistics, avg = d avg + (1 - d) live with d = min(D, (1 + k) /\n"
+            "                     (10 + k)) at step k (a warm-up); validation, early stopping and the exported\n"
+            "                     model use the average, training the live weights. D in (0, 1), 0 off (spec\n"
+            "                     default %g)\n"
             "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
             "  --mix FILE         a labelled dataset (e.g. from digits-gan sample) mixed into training batches:\n"
             "  --mix-frac F       the last round(F x batch) rows of each batch come from FILE, F in (0, 1)\n"
@@ -58,7 +63,7 @@ void nn_train_cli_usage(FILE *out) {
             "Exit status: 0 result.json written (or stopped by --stop-at), 1 failure (the last good checkpoint\n"
             "stays), 2 usage error.\n",
             (unsigned long long)d.seed, (unsigned long long)d.split_seed, d.val_frac, h.epochs, h.batch,
-            (double)h.lr, dg_default_threads());
+            (double)h.lr, (double)h.ema, dg_default_threads());
 }
 
 static int bad(dg_err *err, const char *opt, const char *val, const char *what) {
@@ -79,7 +84,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
     int have_frac = 0, quiet = 0;
     enum { O_DATA = 256, O_MODEL, O_RUN, O_SEED, O_SPLIT_SEED, O_VAL_FRAC, O_FOLDS, O_FOLD, O_EPOCHS, O_BATCH, O_LR,
            O_AUGMENT, O_THREADS, O_RESUME, O_STOP_AT, O_SUMMARY, O_QUIET, O_HELP,
-           O_TENSORBOARD, O_DEADLINE, O_CALIBRATE, O_MIX, O_MIX_FRAC };
+           O_TENSORBOARD, O_DEADLINE, O_CALIBRATE, O_MIX, O_MIX_FRAC, O_EMA };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"run", required_argument, 0, O_RUN},         {"seed", required_argument, 0, O_SEED},
@@ -94,6 +99,7 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
         {"tensorboard", required_argument, 0, O_TENSORBOARD},
         {"deadline", required_argument, 0, O_DEADLINE}, {"calibrate", required_argument, 0, O_CALIBRATE},
         {"mix", required_argument, 0, O_MIX},         {"mix-frac", required_argument, 0, O_MIX_FRAC},
+        {"ema", required_argument, 0, O_EMA},
         {0, 0, 0, 0},
     };
     long v;
@@ -138,6 +144,11 @@ int nn_train_cli_parse(int argc, char **argv, nn_train_cli_opts *o, dg_err *err)
                 return bad(err, "--lr", optarg, "a number in (0, 10]");
             break;
         case O_AUGMENT: t->augment = optarg; break;
+        case O_EMA:
+            /* the range on the float that is stored, as the spec's parser checks it */
+            if (dg_parse_float(optarg, 0, 1, &t->ema) != 0 || t->ema >= 1)
+                return bad(err, "--ema", optarg, "0 (off) or a decay in (0, 1)");
+            break;
         case O_THREADS:
             if (dg_parse_long(optarg, 1, 1024, &v) != 0)
                 return bad(err, "--threads", optarg, "an integer in 1..1024");

@@ -2,7 +2,7 @@
  * instead of stopping at the checksum, an input whose reserved header word (bytes 28..31) is zero gets its payload
  * length and CRC-32 set right before it is written; other inputs are written as they are. Invariants: a load either
  * fails with a message naming the file or gives sections of whole floats with best params/buffers as long as
- * params/buffers; saving what was loaded and loading that gives the same values, and the file saved is a fixed
+ * params/buffers and an ema decay in (0, 1) exactly when there is an average; saving what was loaded and loading that gives the same values, and the file saved is a fixed
  * point (saving the reloaded state writes the same bytes). */
 #include <string.h>
 
@@ -30,6 +30,8 @@ static void same_ckpt(const nn_ckpt *a, const nn_ckpt *b) {
     FZ_CHECK(!a->best_params == !b->best_params && !a->best_buffers == !b->best_buffers, "best sections differ");
     if (a->best_params) FZ_CHECK(same_floats(a->best_params, b->best_params, a->n_params), "best params differ");
     if (a->best_buffers) FZ_CHECK(same_floats(a->best_buffers, b->best_buffers, a->n_buffers), "best buffers differ");
+    FZ_CHECK(a->ema_decay == b->ema_decay && !a->ema == !b->ema, "ema sections differ");
+    if (a->ema) FZ_CHECK(same_floats(a->ema, b->ema, a->n_params + a->n_buffers), "ema floats differ");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -57,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(c.spec_text && c.run_key && c.metrics, "a text section is NULL");
     FZ_CHECK((c.n_params == 0 || c.params) && (c.n_buffers == 0 || c.buffers) && (c.n_opt == 0 || c.opt_state),
              "a float section is NULL");
+    FZ_CHECK(c.ema_decay == 0 ? !c.ema : c.ema && c.ema_decay > 0 && c.ema_decay < 1, "ema decay %g with ema %p",
+             (double)c.ema_decay, (void *)c.ema);
     FZ_CHECK(nn_ckpt_matches(&c, path, c.spec_text, c.run_key, &err) == 1, "a checkpoint does not match itself");
     FZ_CHECK(nn_ckpt_save(out, &c, &err) == 0, "save failed: %s", err.msg);
     FZ_CHECK(nn_ckpt_load(out, &d, &err) == 0, "the saved checkpoint does not load: %s", err.msg);

@@ -25,7 +25,7 @@ static void same_spec(const nn_spec *a, const nn_spec *b) {
                  h->schedule == g->schedule && h->gamma == g->gamma && h->step_epochs == g->step_epochs &&
                  h->min_lr == g->min_lr && h->max_lr == g->max_lr && h->plateau_patience == g->plateau_patience &&
                  h->batch == g->batch && h->epochs == g->epochs && h->label_smoothing == g->label_smoothing &&
-                 h->early_stop == g->early_stop && strcmp(h->augment, g->augment) == 0,
+                 h->early_stop == g->early_stop && h->ema == g->ema && strcmp(h->augment, g->augment) == 0,
              "hyperparameters differ after the round trip");
 }
 

@@ -94,19 +94,21 @@ def section(tag, data):
     return tag.encode().ljust(8, b"\0") + struct.pack("<Q", len(data)) + data
 
 
-def ckpt(best):
+def ckpt(best, ema=False):
     state = struct.pack("<IIQdQddiId", 2, 1, 7, 1.5, 40, 1.0, 0.3, 0, 1, 0.25).ljust(80, b"\0")
     params = struct.pack("<4f", 0.5, -1, 2, 0)
     payload = (section("spec", b"name t\ninput 1x2x2\nflatten\ndense units=1\n") + section("run", b"seed=7 n=10") +
                section("state", state) + section("params", params) + section("buffers", b"") +
                section("optim", struct.pack("<8f", *range(8))) +
                (section("bestp", params) + section("bestb", b"") if best else b"") +
+               (section("ema", struct.pack("<f", 0.99) + params) if ema else b"") +
                section("extra", b"unknown sections are skipped") + section("metrics", b'{"epoch":1}\n'))
     return b"DIGITCKP" + struct.pack("<IIQII", 1, 0, len(payload), zlib.crc32(payload), 0) + payload
 
 
 put("checkpoint", "small.ckpt", ckpt(False))
 put("checkpoint", "small_best.ckpt", ckpt(True))
+put("checkpoint", "small_ema.ckpt", ckpt(False, ema=True))
 bad = bytearray(ckpt(False))
 bad[28] = 1  # reserved word set: the harness leaves the (now wrong) CRC alone
 bad[40] ^= 0xff

@@ -13,6 +13,7 @@
 
 #include "nn/checkpoint.h"
 #include "core/dg_file.h"
+#include "testutil.h"
 
 #define CK DIGITS_TEST_TMP "/ck.ckpt"
 
@@ -21,6 +22,7 @@ static float buffers[2] = {0.25f, 4.0f};
 static float opt[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 static float bestp[5] = {9, 8, 7, 6, 5};
 static float bestb[2] = {-1, -2};
+static float emav[7] = {0.5f, -1.0f, 3.0f, 2.0f, 1e-20f, 0.125f, 3.5f}; /* params then buffers */
 
 static nn_ckpt sample(void) {
     nn_ckpt c;
@@ -82,6 +84,8 @@ static void test_roundtrip(void **state) {
     assert_memory_equal(d.opt_state, opt, sizeof opt);
     assert_memory_equal(d.best_params, bestp, sizeof bestp);
     assert_memory_equal(d.best_buffers, bestb, sizeof bestb);
+    assert_null(d.ema); /* no "ema" section: EMA off */
+    tu_assert_exact(d.ema_decay, 0);
     assert_int_equal(nn_ckpt_matches(&d, CK, c.spec_text, c.run_key, &err), 1);
     nn_ckpt_free(&d);
     /* Without best-model copies and with an infinite best loss (no epoch yet). */
@@ -94,6 +98,51 @@ static void test_roundtrip(void **state) {
     assert_null(d.best_buffers);
     assert_true(isinf(d.best_val_loss) && isinf(d.sched.best));
     nn_ckpt_free(&d);
+    /* With the moving average of the weights. */
+    c.ema_decay = 0.999f;
+    c.ema = emav;
+    assert_int_equal(nn_ckpt_save(CK, &c, &err), 0);
+    assert_int_equal(nn_ckpt_load(CK, &d, &err), 0);
+    tu_assert_exact(d.ema_decay, 0.999f);
+    assert_non_null(d.ema);
+    assert_memory_equal(d.ema, emav, sizeof emav);
+    assert_memory_equal(d.params, params, sizeof params);
+    nn_ckpt_free(&d);
+}
+
+/* A checkpoint whose last section, "ema", is one float short, with its lengths and CRC made consistent again. */
+static void test_rejects_bad_ema(void **state) {
+    (void)state;
+    nn_ckpt c = sample(), d;
+    dg_err err = {{0}};
+    c.ema_decay = 0.99f;
+    c.ema = emav;
+    assert_int_equal(nn_ckpt_save(CK, &c, &err), 0);
+    char *data;
+    size_t n;
+    assert_int_equal(dg_read_file(CK, &data, &n, &err), 0);
+    size_t at = n - sizeof emav - 4 - 16; /* the section's tag */
+    assert_string_equal(data + at, "ema");
+    uint64_t sec, len;
+    memcpy(&sec, data + at + 8, 8);
+    assert_int_equal(sec, 4 + sizeof emav);
+    sec -= 4;
+    memcpy(data + at + 8, &sec, 8);
+    memcpy(&len, data + 16, 8);
+    len -= 4;
+    memcpy(data + 16, &len, 8);
+    uint32_t crc = nn_crc32(0, data + 32, n - 4 - 32);
+    memcpy(data + 24, &crc, 4);
+    assert_int_equal(dg_write_file_atomic(DIGITS_TEST_TMP "/bad.ckpt", data, n - 4, &err), 0);
+    assert_int_equal(nn_ckpt_load(DIGITS_TEST_TMP "/bad.ckpt", &d, &err), -1);
+    assert_non_null(strstr(err.msg, "bad.ckpt: checkpoint 'ema' section has 28 bytes, expected 32 (decay and 7 floats)"));
+    /* a decay out of (0, 1) */
+    c.ema_decay = 1.5f;
+    assert_int_equal(nn_ckpt_save(CK, &c, &err), 0);
+    assert_int_equal(nn_ckpt_load(CK, &d, &err), -1);
+    assert_non_null(strstr(err.msg, "checkpoint 'ema' section holds the decay 1.5, expected (0, 1)"));
+    free(data);
+    unlink(DIGITS_TEST_TMP "/bad.ckpt");
 }
 
 static void test_rejects(void **state) {
@@ -142,6 +191,7 @@ int main(void) {
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_rejects_bad_ema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

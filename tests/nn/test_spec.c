@@ -75,6 +75,7 @@ static void test_every_key(void **state) {
     tu_assert_exact(h->label_smoothing, 0.1f);
     assert_int_equal(h->early_stop, 4);
     assert_string_equal(h->augment, "kaggle");
+    tu_assert_exact(h->ema, 0.995f);
     assert_non_null(strstr(s.text, "name every-key_1.0"));
     assert_string_equal(s.file, DIGITS_FIXTURES "/spec/every_key.spec");
     nn_spec_free(&s);
@@ -144,6 +145,12 @@ static void test_errors(void **state) {
         {"relu slope=1", "f.spec:1:6: relu: unknown key 'slope' (keys: none)"},
         {"# only a comment\n\n", "f.spec: no layers"},
         {"dense units=10\ntrain augment=a\"b", "augment=a\"b: unexpected character"},
+        /* ema: a decay in [0, 1); 1 would never move from the initial weights */
+        {"dense units=10\ntrain ema=1", "f.spec:2:11: ema=1: expected a number in [0, 1)"},
+        {"dense units=10\ntrain ema=-0.1", "f.spec:2:11: ema=-0.1: expected a number in [0, 1)"},
+        {"dense units=10\ntrain ema=abc", "f.spec:2:11: ema=abc: expected a number in [0, 1)"},
+        {"dense units=10\ntrain ema=0.99999999", "ema=0.99999999: expected a number in [0, 1)"},
+        {"dense units=10\ntrain ema=", "f.spec:2:11: train: missing value for 'ema'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nn_spec s;
@@ -215,7 +222,18 @@ static void test_roundtrip(void **state) {
     assert_non_null(strstr(text, " lr=0.001 "));
     assert_non_null(strstr(text, " gamma=0.95 "));
     assert_non_null(strstr(text, " augment=none\n"));
+    /* ema off is not written: the canonical text of a spec without EMA is what it was before the key existed */
+    assert_null(strstr(text, "ema"));
     free(text);
+    nn_spec_free(&s);
+    assert_int_equal(nn_spec_parse(&s, "dense units=3\ntrain ema=0.999", NULL, &err), 0);
+    tu_assert_exact(s.hyper.ema, 0.999f);
+    text = nn_spec_format(&s);
+    assert_non_null(strstr(text, " augment=none ema=0.999\n"));
+    free(text);
+    char *js = nn_hyper_json(&s.hyper);
+    assert_non_null(strstr(js, "\"ema\":0.999"));
+    free(js);
     nn_spec_free(&s);
 }
 
@@ -311,6 +329,7 @@ static void test_hyper_json(void **state) {
     assert_true(cJSON_GetObjectItem(o, "lr")->valuedouble == 0.0025);
     assert_int_equal(cJSON_GetObjectItem(o, "batch")->valueint, 64);
     assert_non_null(strstr(js, "\"lr\":0.0025"));
+    assert_null(strstr(js, "ema")); /* off: not written */
     cJSON_Delete(o);
     free(js);
 }

@@ -605,12 +605,226 @@ static void test_mix(void **state) {
     assert_non_null(strstr(err.msg, "mixu.npy: an unlabelled dataset; --mix needs labelled digits"));
 }
 
+/* metrics.jsonl's number `key` of every epoch, into v (n). Returns the epochs. */
+static int metric_column(const char *dir, const char *key, double *v, int n) {
+    char *m = tu_slurp(dir, "metrics.jsonl", NULL);
+    int lines = 0;
+    for (char *line = strtok(m, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        assert_non_null(j);
+        assert_true(lines < n);
+        v[lines++] = num(j, key);
+        cJSON_Delete(j);
+    }
+    free(m);
+    return lines;
+}
+
+/* The moving average of a run checked by hand. With one step per epoch (batch = the 480 training rows) the live
+ * weights after each step are those of the same run without EMA (training continues on the live weights), read
+ * from its checkpoint after each epoch. The average of the initial weights and those, with the warm-up
+ * d_k = min(D, (1 + k) / (10 + k)) in double, must be the EMA run's: in its checkpoint and in model.safetensors,
+ * parameters and batch-norm running statistics alike. D = 0.3 takes the warm-up for k = 1, 2 and D after. */
+#define HAND_STEPS 4
+#define HAND_D 0.3
+
+static void test_ema_by_hand(void **state) {
+    (void)state;
+    const char *a = TMP "/ema_live", *b = TMP "/ema_on";
+    tu_rm_run(a);
+    tu_rm_run(b);
+    dg_err err = {{0}};
+    nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tiny.spec"), ob = opts(b, DIGITS_FIXTURES "/spec/tiny.spec");
+    oa.batch = ob.batch = N_ROWS - N_ROWS / 5;
+    oa.epochs = ob.epochs = HAND_STEPS;
+    ob.ema = (float)HAND_D;
+    /* the initial weights: where the average starts */
+    nn_spec spec;
+    if (nn_train_spec(&spec, &oa, &err) != 0) fail_msg("%s", err.msg);
+    nn_net *net;
+    if (nn_net_create(&net, &spec, 1, &err) != 0) fail_msg("%s", err.msg);
+    nn_net_init(net, oa.seed);
+    size_t np = nn_net_param_count(net), nb = nn_net_buffer_count(net);
+    assert_true(nb > 0); /* tiny.spec has batch norm: its running statistics are averaged too */
+    double *want = malloc((np + nb) * sizeof *want);
+    float *live = malloc((np + nb) * sizeof *live);
+    assert_non_null(want);
+    assert_non_null(live);
+    for (size_t i = 0; i < np; i++) want[i] = nn_net_params(net)[i];
+    for (size_t i = 0; i < nb; i++) want[np + i] = nn_net_buffers(net)[i];
+    nn_net_free(net);
+    nn_spec_free(&spec);
+    /* the run without EMA, one epoch (= one step) at a time */
+    oa.resume = 1;
+    for (int k = 1; k <= HAND_STEPS; k++) {
+        oa.stop_at = k;
+        assert_int_equal(nn_train_run(&oa, &err), k < HAND_STEPS ? 1 : 0);
+        nn_ckpt c;
+        if (nn_ckpt_load(TMP "/ema_live/checkpoint.ckpt", &c, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(c.epoch, k);
+        assert_int_equal(c.opt_t, k);
+        assert_null(c.ema); /* EMA off: no "ema" section */
+        double d = fmin(HAND_D, (1.0 + k) / (10.0 + k));
+        for (size_t i = 0; i < np; i++) want[i] = d * want[i] + (1 - d) * c.params[i];
+        for (size_t i = 0; i < nb; i++) want[np + i] = d * want[np + i] + (1 - d) * c.buffers[i];
+        memcpy(live, c.params, np * sizeof(float));
+        memcpy(live + np, c.buffers, nb * sizeof(float));
+        nn_ckpt_free(&c);
+    }
+    /* the check can tell: the average is far (against the tolerance below) from the last live weights, in the
+     * parameters and the statistics */
+    double dp = 0, db = 0;
+    for (size_t i = 0; i < np; i++) dp = fmax(dp, fabs(want[i] - live[i]));
+    for (size_t i = 0; i < nb; i++) db = fmax(db, fabs(want[np + i] - live[np + i]));
+    if (!(dp > 1e-4 && db > 1e-4)) fail_msg("average and live weights differ by only %g, %g", dp, db);
+    /* the run with EMA, uninterrupted */
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+    nn_ckpt c;
+    if (nn_ckpt_load(TMP "/ema_on/checkpoint.ckpt", &c, &err) != 0) fail_msg("%s", err.msg);
+    tu_assert_exact(c.ema_decay, (float)HAND_D);
+    assert_non_null(c.ema);
+    for (size_t i = 0; i < np + nb; i++) tu_assert_close(c.ema[i], want[i], 1e-5, 1e-6);
+    /* training went on on the live weights: the same bits as the run without EMA */
+    assert_memory_equal(c.params, live, np * sizeof(float));
+    assert_memory_equal(c.buffers, live + np, nb * sizeof(float));
+    nn_ckpt_free(&c);
+    /* the exported model is the average */
+    if (nn_model_load(TMP "/ema_on/model.safetensors", 8, &net, &err) != 0) fail_msg("%s", err.msg);
+    for (size_t i = 0; i < np; i++) tu_assert_close(nn_net_params(net)[i], want[i], 1e-5, 1e-6);
+    for (size_t i = 0; i < nb; i++) tu_assert_close(nn_net_buffers(net)[i], want[np + i], 1e-5, 1e-6);
+    char *v;
+    assert_int_equal(nn_model_meta(TMP "/ema_on/model.safetensors", "ema", &v, &err), 0);
+    assert_string_equal(v, "0.3");
+    free(v);
+    /* val_pred.npy is that model's */
+    dg_npy_file ids, pred;
+    assert_int_equal(dg_npy_open(&ids, TMP "/ema_on/val_ids.npy", 8, &err), 0);
+    assert_int_equal(dg_npy_open(&pred, TMP "/ema_on/val_pred.npy", 4, &err), 0);
+    dg_dataset ds;
+    assert_int_equal(dg_dataset_open(&ds, DATA, &err), 0);
+    const int64_t *id = ids.data;
+    float x[8 * DG_PIXELS];
+    for (int i = 0; i < 8; i++)
+        for (int p = 0; p < DG_PIXELS; p++) x[i * DG_PIXELS + p] = dg_dataset_image(&ds, (size_t)id[i])[p] / 255.0f;
+    nn_net_forward(net, x, 8, 0, 0, 0);
+    for (int i = 0; i < 80; i++) tu_assert_close(nn_net_probs(net)[i], ((const float *)pred.data)[i], 0, 1e-6);
+    nn_net_free(net);
+    dg_npy_close(&ids);
+    dg_npy_close(&pred);
+    dg_dataset_close(&ds);
+    /* metrics.jsonl: val_* are the average's, val_*_live the live weights' (= the run without EMA's val_*); the
+     * result is the last epoch's average */
+    double va[HAND_STEPS], vb[HAND_STEPS], la[HAND_STEPS], lb[HAND_STEPS], ea[HAND_STEPS];
+    assert_int_equal(metric_column(a, "val_loss", va, HAND_STEPS), HAND_STEPS);
+    assert_int_equal(metric_column(b, "val_loss_live", vb, HAND_STEPS), HAND_STEPS);
+    assert_int_equal(metric_column(a, "val_acc", la, HAND_STEPS), HAND_STEPS);
+    assert_int_equal(metric_column(b, "val_acc_live", lb, HAND_STEPS), HAND_STEPS);
+    assert_int_equal(metric_column(b, "val_loss", ea, HAND_STEPS), HAND_STEPS);
+    for (int k = 0; k < HAND_STEPS; k++) {
+        tu_assert_exact(vb[k], va[k]);
+        tu_assert_exact(lb[k], la[k]);
+    }
+    assert_true(ea[HAND_STEPS - 1] != va[HAND_STEPS - 1]);
+    cJSON *res = json_file(b, "result.json");
+    tu_assert_exact(num(res, "val_loss"), ea[HAND_STEPS - 1]);
+    cJSON_Delete(res);
+    free(want);
+    free(live);
+}
+
+/* A run with EMA stopped (after 1, then 2 epochs in all) and resumed: the same bits as one that never stopped.
+ * A checkpoint's EMA setting that differs from the run's is refused, naming both; a run without EMA writes no
+ * "ema" section and no ema= in its spec, so its checkpoint is in the layout of before EMA existed. */
+static void test_ema_resume(void **state) {
+    (void)state;
+    const char *a = TMP "/ema_ra", *b = TMP "/ema_rb";
+    tu_rm_run(a);
+    tu_rm_run(b);
+    dg_err err = {{0}};
+    nn_train_opts oa = opts(a, DIGITS_FIXTURES "/spec/tinycnn.spec");
+    nn_train_opts ob = opts(b, DIGITS_FIXTURES "/spec/tinycnn.spec");
+    oa.epochs = ob.epochs = 4;
+    oa.ema = ob.ema = 0.9f;
+    if (nn_train_run(&oa, &err) != 0) fail_msg("%s", err.msg);
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    ob.stop_after = 0;
+    ob.resume = 1;
+    /* another decay, or EMA off, is refused */
+    ob.ema = 0.95f;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "checkpoint of a run with ema=0.9, this run has ema=0.95"));
+    ob.ema = 0;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "checkpoint of a run with ema=0.9, this run has ema=0 "));
+    ob.ema = 0.9f;
+    ob.stop_at = 2;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    nn_ckpt c;
+    assert_int_equal(nn_ckpt_load(TMP "/ema_rb/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(c.epoch, 2);
+    tu_assert_exact(c.ema_decay, 0.9f);
+    nn_ckpt_free(&c);
+    ob.stop_at = 0;
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "val_pred.npy");
+    assert_same_file(a, b, "spec.txt");
+    /* the checkpoints (which differ in their timings): the same live weights and the same average */
+    nn_ckpt ca;
+    assert_int_equal(nn_ckpt_load(TMP "/ema_ra/checkpoint.ckpt", &ca, &err), 0);
+    assert_int_equal(nn_ckpt_load(TMP "/ema_rb/checkpoint.ckpt", &c, &err), 0);
+    assert_int_equal(ca.n_params + ca.n_buffers, c.n_params + c.n_buffers);
+    assert_memory_equal(ca.params, c.params, c.n_params * sizeof(float));
+    assert_memory_equal(ca.ema, c.ema, (c.n_params + c.n_buffers) * sizeof(float));
+    nn_ckpt_free(&ca);
+    nn_ckpt_free(&c);
+    char *spec = tu_slurp(a, "spec.txt", NULL);
+    assert_non_null(strstr(spec, " ema=0.9\n"));
+    free(spec);
+    /* metrics.jsonl: the same numbers, the live figures included, except the timings */
+    char *ma = tu_slurp(a, "metrics.jsonl", NULL), *mb = tu_slurp(b, "metrics.jsonl", NULL);
+    char *sa, *sb;
+    char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
+    int lines = 0;
+    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), lines++) {
+        assert_non_null(strstr(la, "\"val_acc_live\":"));
+        *strstr(la, ",\"seconds\"") = '\0';
+        *strstr(lb, ",\"seconds\"") = '\0';
+        assert_string_equal(la, lb);
+    }
+    assert_null(la);
+    assert_null(lb);
+    assert_int_equal(lines, 4);
+    free(ma);
+    free(mb);
+    /* an EMA-less checkpoint (the layout from before EMA) refuses a run with EMA, and resumes one without */
+    tu_rm_run(b);
+    ob = opts(b, DIGITS_FIXTURES "/spec/tinycnn.spec");
+    ob.epochs = 2;
+    ob.stop_after = 1;
+    assert_int_equal(nn_train_run(&ob, &err), 1);
+    assert_int_equal(nn_ckpt_load(TMP "/ema_rb/checkpoint.ckpt", &c, &err), 0);
+    assert_null(c.ema);
+    tu_assert_exact(c.ema_decay, 0);
+    assert_null(strstr(c.spec_text, "ema"));
+    nn_ckpt_free(&c);
+    ob.stop_after = 0;
+    ob.resume = 1;
+    ob.ema = 0.9f;
+    assert_int_equal(nn_train_run(&ob, &err), -1);
+    assert_non_null(strstr(err.msg, "checkpoint of a run with ema=0, this run has ema=0.9"));
+    ob.ema = -1;
+    if (nn_train_run(&ob, &err) != 0) fail_msg("%s", err.msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_run),    cmocka_unit_test(test_resume_identical),
         cmocka_unit_test(test_kill_and_resume), cmocka_unit_test(test_augment), cmocka_unit_test(test_early_stop),
         cmocka_unit_test(test_diverges),    cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_tensorboard_and_invocation), cmocka_unit_test(test_mix),
+        cmocka_unit_test(test_ema_by_hand), cmocka_unit_test(test_ema_resume),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }

@@ -57,6 +57,7 @@ static void test_parse_defaults(void **state) {
     assert_int_equal(o.train.epochs, 0);
     assert_int_equal(o.train.batch, 0);
     assert_true(o.train.lr == 0);
+    assert_true(o.train.ema < 0); /* keeps the spec's */
     assert_null(o.train.augment);
     assert_int_equal(o.train.resume, 0);
     assert_int_equal(o.train.stop_after, 0);
@@ -69,7 +70,8 @@ static void test_parse_defaults(void **state) {
 
     /* every option; then a second parse starts from the defaults again (getopt reset, nothing carried over) */
     assert_int_equal(parse(&o, &err, "--data d --model m --run r --seed 7 --split-seed 9 --folds 5 --fold 2 "
-                                     "--epochs 3 --batch 16 --lr 0.5 --augment kaggle --threads 3 --resume --stop-at 2 --quiet"),
+                                     "--epochs 3 --batch 16 --lr 0.5 --augment kaggle --threads 3 --resume --stop-at 2 --quiet "
+                                     "--ema 0.999"),
                      0);
     assert_int_equal(o.train.seed, 7);
     assert_int_equal(o.train.split_seed, 9);
@@ -78,6 +80,7 @@ static void test_parse_defaults(void **state) {
     assert_int_equal(o.train.epochs, 3);
     assert_int_equal(o.train.batch, 16);
     assert_true(o.train.lr == 0.5f);
+    tu_assert_exact(o.train.ema, 0.999f);
     assert_string_equal(o.train.augment, "kaggle");
     assert_int_equal(o.threads, 3);
     assert_int_equal(o.train.resume, 1);
@@ -91,7 +94,11 @@ static void test_parse_defaults(void **state) {
     assert_int_equal(o.train.seed, 1);
     assert_int_equal(o.train.folds, 0);
     assert_null(o.train.augment);
+    assert_true(o.train.ema < 0);
     assert_ptr_equal(o.train.log, stderr);
+    /* --ema 0 turns a spec's EMA off */
+    assert_int_equal(parse(&o, &err, "--model m --summary --ema 0"), 0);
+    tu_assert_exact(o.train.ema, 0);
 
     /* --help needs nothing else, and wins over what follows it */
     assert_int_equal(parse(&o, &err, "--help --epochs 0"), 0);
@@ -117,6 +124,10 @@ static void test_parse_errors(void **state) {
         {"--model m --lr 0", "--lr 0: expected a number in (0, 10]"},
         {"--model m --lr 1e999", "--lr 1e999: expected a number in (0, 10]"},
         {"--model m --threads 0", "--threads 0: expected an integer in 1..1024"},
+        {"--model m --ema 1", "--ema 1: expected 0 (off) or a decay in (0, 1)"},
+        {"--model m --ema -0.1", "--ema -0.1: expected 0 (off) or a decay in (0, 1)"},
+        {"--model m --ema abc", "--ema abc: expected 0 (off) or a decay in (0, 1)"},
+        {"--model m --ema 0.99999999", "--ema 0.99999999: expected 0 (off) or a decay in (0, 1)"},
         {"--model m --bogus", "unrecognized option '--bogus'"},
         {"--model m --s 3", "option '--s' is ambiguous; possibilities: '--seed' '--split-seed' '--stop-at' '--summary'"},
         {"--model m --quiet=1", "option '--quiet' doesn't allow an argument"},
@@ -269,6 +280,8 @@ static void test_usage_prints_live_defaults(void **state) {
     assert_non_null(strstr(text, want));
     assert_non_null(strstr(text, "--seed S           initialization, shuffling, dropout, augmentation (default 1)"));
     assert_non_null(strstr(text, "(default 0.1)"));
+    assert_non_null(strstr(text, "  --ema D            override the spec's ema="));
+    assert_non_null(strstr(text, "0 off (spec\n                     default 0)"));
     free(text);
 }
 

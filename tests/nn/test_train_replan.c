@@ -103,45 +103,61 @@ static int setup(void **state) {
     static const char spec[] = "name tiny\ninput 1x28x28\nflatten\ndense units=32\nrelu\ndense units=10\n"
                                "train optimizer=adam schedule=onecycle max_lr=0.01 batch=32 epochs=8\n";
     assert_int_equal(dg_write_file_atomic(SPEC, spec, strlen(spec), &err), 0);
-    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d", TMP "/e"};
-    for (int i = 0; i < 5; i++) tu_rm_run(runs[i]);
+    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d", TMP "/e", TMP "/f", TMP "/g"};
+    for (int i = 0; i < 7; i++) tu_rm_run(runs[i]);
     return 0;
 }
 
 /* Every epoch takes 10 s on the test clock and the deadline is 65 s: after epoch 1 (ends at 20, 35 s left) the run
- * is cut from 8 to 4 epochs, after epoch 2 (5 s left) to 3. */
-static void test_slowdown_shortens(void **state) {
-    (void)state;
+ * is cut from 8 to 4 epochs, after epoch 2 (5 s left) to 3. Runs in directories a and b, ema as opts.ema. */
+static void slowdown(const char *a, const char *b, float ema) {
     dg_err err = {{0}};
     nn_train_opts o;
     double t = 0;
-    opts(&o, TMP "/a", &t);
+    opts(&o, a, &t);
+    o.ema = ema;
     o.deadline = 65;
     assert_int_equal(nn_train_run(&o, &err), 0);
-    assert_int_equal(count_lines(TMP "/a", "metrics.jsonl"), 3);
-    char *res = file(TMP "/a", "result.json", NULL);
+    assert_int_equal(count_lines(a, "metrics.jsonl"), 3);
+    char *res = file(a, "result.json", NULL);
     assert_non_null(strstr(res, "\"epochs\":3,"));
     free(res);
 
     /* The same run killed after its second epoch and resumed without a deadline: the checkpoint holds the new
      * total (3) and the re-targeted schedule, so it ends as run a did, bit for bit. */
     t = 0;
-    opts(&o, TMP "/b", &t);
+    opts(&o, b, &t);
+    o.ema = ema;
     o.deadline = 65;
     o.stop_after = 2;
     assert_int_equal(nn_train_run(&o, &err), 1);
     nn_ckpt c;
-    assert_int_equal(nn_ckpt_load(TMP "/b/checkpoint.ckpt", &c, &err), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/checkpoint.ckpt", b);
+    assert_int_equal(nn_ckpt_load(path, &c, &err), 0);
     assert_int_equal(c.epoch, 2);
     assert_int_equal(c.epochs_target, 3);
     assert_true(nn_sched_retargeted(&c.sched));
+    tu_assert_exact(c.ema_decay, ema > 0 ? ema : 0);
     nn_ckpt_free(&c);
-    opts(&o, TMP "/b", &t);
+    opts(&o, b, &t);
+    o.ema = ema;
     o.resume = 1;
     o.clock = NULL;
     assert_int_equal(nn_train_run(&o, &err), 0);
-    assert_same_file(TMP "/a", TMP "/b", "model.safetensors");
-    assert_same_file(TMP "/a", TMP "/b", "val_pred.npy");
+    assert_same_file(a, b, "model.safetensors");
+    assert_same_file(a, b, "val_pred.npy");
+}
+
+static void test_slowdown_shortens(void **state) {
+    (void)state;
+    slowdown(TMP "/a", TMP "/b", -1);
+}
+
+/* The same with a moving average of the weights: its state is in the checkpoint of the shortened run too. */
+static void test_slowdown_shortens_ema(void **state) {
+    (void)state;
+    slowdown(TMP "/e", TMP "/f", 0.9f);
 }
 
 /* A deadline that is never reached changes nothing: the same bits as a run without one, all 8 epochs, and a
@@ -176,15 +192,15 @@ static void test_one_slow_epoch_cuts_nothing(void **state) {
     nn_train_opts o;
     static const double dur[] = {10, 10, 40, 10, 10, 10, 10, 10};
     script c = {0, 0, dur};
-    opts(&o, TMP "/e", NULL);
+    opts(&o, TMP "/g", NULL);
     o.clock = scripted;
     o.clock_arg = &c;
     o.deadline = 160;
     assert_int_equal(nn_train_run(&o, &err), 0);
-    assert_int_equal(count_lines(TMP "/e", "metrics.jsonl"), 8);
+    assert_int_equal(count_lines(TMP "/g", "metrics.jsonl"), 8);
     assert_true(c.t == 110);
     nn_ckpt k;
-    assert_int_equal(nn_ckpt_load(TMP "/e/checkpoint.ckpt", &k, &err), 0);
+    assert_int_equal(nn_ckpt_load(TMP "/g/checkpoint.ckpt", &k, &err), 0);
     assert_int_equal(k.epochs_target, 0);
     nn_ckpt_free(&k);
 }
@@ -195,6 +211,7 @@ int main(void) {
         cmocka_unit_test(test_pace),
         cmocka_unit_test(test_one_slow_epoch_cuts_nothing),
         cmocka_unit_test(test_slowdown_shortens),
+        cmocka_unit_test(test_slowdown_shortens_ema),
         cmocka_unit_test(test_far_deadline_changes_nothing),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
