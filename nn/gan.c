@@ -318,6 +318,7 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
     snprintf(path, sizeof path, "%s/%s", o->run, NN_GAN_CKPT);
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", o->run);
 
+    int steps = (int)(rows / (size_t)B), zd = m.z_dim, s0 = 0;
     uint32_t start = 0;
     if (o->resume) {
         if (nn_ckpt_load(path, &c, err) != 0) goto done;
@@ -330,6 +331,14 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
         }
         if (restore_ckpt(&m, &c, path, err) != 0) goto done;
         start = c.epoch;
+        /* a deadline's stop: the optimizer's step count places it inside the next epoch */
+        uint64_t done_steps = (uint64_t)c.epoch * (uint64_t)steps;
+        if (c.opt_t < done_steps || c.opt_t - done_steps >= (uint64_t)steps) {
+            dg_fail(err, "%s: %llu optimizer steps do not fit %u epochs of %d steps (corrupted)", path,
+                    (unsigned long long)c.opt_t, c.epoch, steps);
+            goto done;
+        }
+        s0 = (int)(c.opt_t - done_steps);
     } else {
         if (dg_path_exists(path)) {
             dg_fail(err, "%s: already holds a run (use --resume, or another directory)", o->run);
@@ -340,7 +349,6 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
         nn_net_init(m.d, o->seed + 1);
     }
 
-    int steps = (int)(rows / (size_t)B), zd = m.z_dim;
     size_t nd = nn_net_param_count(m.d);
     x = malloc((size_t)B * DG_PIXELS * sizeof(float));
     fake = malloc((size_t)B * DG_PIXELS * sizeof(float));
@@ -357,14 +365,16 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
     }
     for (int b = 0; b < B; b++) ones[b] = 1.0f;
     uint32_t stop = o->stop_at && (uint32_t)o->stop_at < (uint32_t)epochs ? (uint32_t)o->stop_at : (uint32_t)epochs;
-    for (uint32_t ep = start; ep < stop; ep++) {
+    int timed_out = 0;
+    for (uint32_t ep = start; ep < stop && !timed_out; ep++, s0 = 0) {
         double t0 = dg_now(), sld = 0, slg = 0, sdr = 0, sdf = 0;
+        int s_end = steps;
         for (size_t i = 0; i < rows; i++) idx[i] = (uint32_t)i;
         dg_rng sh = dg_rng_make(o->seed, DG_RNG_SHUFFLE, ep, 0);
         dg_rng_shuffle_u32(&sh, idx, (uint32_t)rows);
         dg_progress prog;
         dg_progress_start(&prog, "gan", (size_t)steps);
-        for (int s = 0; s < steps; s++) {
+        for (int s = s0; s < steps; s++) {
             uint64_t step = (uint64_t)ep * (uint64_t)steps + (uint64_t)s;
             for (int b = 0; b < B; b++) {
                 size_t r = idx[(size_t)s * (size_t)B + (size_t)b];
@@ -408,22 +418,30 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
                 goto done;
             }
             dg_progress_update(&prog, (size_t)s + 1, NULL);
+            if (o->deadline > 0 && s + 1 < steps && dg_now() >= o->deadline) {
+                s_end = s + 1, timed_out = 1;
+                break;
+            }
         }
         dg_progress_finish(&prog);
-        double secs = dg_now() - t0, ips = secs > 0 ? (double)steps * B / secs : 0;
+        int n = s_end - s0, whole = s_end == steps;
+        double secs = dg_now() - t0, ips = secs > 0 ? (double)n * B / secs : 0;
         char line[512], gpath[4096];
         snprintf(line, sizeof line,
                  "{\"epoch\":%u,\"loss_d\":%.6g,\"loss_g\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g,"
-                 "\"images_per_s\":%.1f}\n",
-                 ep + 1, sld / steps, slg / steps, sdr / steps, sdf / steps, ips);
+                 "\"images_per_s\":%.1f,\"steps\":%d,\"seconds\":%.3f%s}\n",
+                 ep + 1, sld / n, slg / n, sdr / n, sdf / n, ips, n, secs, whole ? "" : ",\"partial\":true");
         snprintf(gpath, sizeof gpath, "%s/grid-epoch-%03u.png", o->run, ep + 1);
         if (epoch_grid(&m, gpath, o->seed, err) != 0 || write_metrics(mpath, ep, line, err) != 0 ||
-            save_ckpt(path, &m, ep + 1, o->seed, key, err) != 0)
+            save_ckpt(path, &m, whole ? ep + 1 : ep, o->seed, key, err) != 0)
             goto done;
         if (o->log)
-            fprintf(o->log, "epoch %u/%d: loss_d %.4f loss_g %.4f D(x) %.3f D(G(z)) %.3f, %.0f images/s\n", ep + 1,
-                    epochs, sld / steps, slg / steps, sdr / steps, sdf / steps, ips);
+            fprintf(o->log, "epoch %u/%d: loss_d %.4f loss_g %.4f D(x) %.3f D(G(z)) %.3f, %.0f images/s%s\n", ep + 1,
+                    epochs, sld / n, slg / n, sdr / n, sdf / n, ips, whole ? "" : " (deadline: a part of the epoch)");
+        if (o->deadline > 0 && ep + 1 < stop && dg_now() >= o->deadline) timed_out = 1;
     }
+    if (timed_out && o->log) fprintf(o->log, "stopped at the deadline after %llu steps (--resume continues)\n",
+                                     (unsigned long long)m.go.t);
     rc = 0;
     goto done;
 forward_failed:

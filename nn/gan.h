@@ -14,7 +14,12 @@
  *                      checkpoint is byte-identical to an uninterrupted one's.
  *   grid-epoch-NNN.png after every epoch: 10 rows (labels 0..9) of 10 images from the same fixed noise
  *   metrics.jsonl      one line per epoch: epoch, loss_d (real + fake), loss_g, d_real (mean D(x)), d_fake (mean
- *                      D(G(z)) before D's step), images_per_s
+ *                      D(G(z)) before D's step), images_per_s, and the steps and seconds these cover
+ * A deadline stops training after the step during which it passes, possibly mid-epoch: the checkpoint then holds the
+ * nets after that step (its epoch field counts the whole epochs, its optimizer step count the steps, which places
+ * the stop), metrics.jsonl a line for the part of the epoch done ("partial":true), the grid that epoch's name. A
+ * resume continues from that step with the same noise and order as an uninterrupted run (its checkpoint is
+ * byte-identical to one); the resumed epoch's metrics line covers the steps after the resume only.
  * Not here: options and messages of the stage (nn/gan_cli.h).
  */
 #ifndef NN_GAN_H
@@ -37,7 +42,8 @@ typedef struct nn_gan_train_opts {
     uint64_t seed;
     int epochs;           /* 0: the generator spec's */
     int stop_at;          /* stop once the run holds this many epochs (0: run to epochs) */
-    int resume;           /* continue the run directory from gan.ckpt */
+    int resume;           /* continue the run directory from gan.ckpt (also from a deadline's mid-epoch stop) */
+    double deadline;      /* on dg_now()'s clock: stop after the step during which it passes, 0: none */
     size_t limit;         /* train on the first `limit` rows only (0: all) */
     FILE *log;            /* one line per epoch; NULL: quiet */
 } nn_gan_train_opts;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/dg_cli.h"
+#include "core/dg_progress.h"
 
 #define DEFAULT_GEN "gan-g"
 #define DEFAULT_DISC "gan-d"
@@ -26,6 +27,8 @@ void nn_gan_cli_usage(FILE *out) {
             "  --limit N          train on the dataset's first N rows\n"
             "  --resume           continue DIR from gan.ckpt (bit-identical to an uninterrupted run)\n"
             "  --stop-at E        stop once DIR holds E epochs (a later --resume continues)\n"
+            "  --seconds S        stop after the step during which S seconds have passed, even mid-epoch\n"
+            "                     (checkpoint of that step; a later --resume continues from it)\n"
             "  --quiet            no per-epoch lines\n"
             "\n"
             "sample: generated digits with their labels, as a labelled dataset (the format digits-train reads).\n"
@@ -68,7 +71,7 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
     else return dg_cli_usage(err, "'%s': expected a command, train or sample", argv[1]);
 
     enum { O_DATA = 256, O_RUN, O_GEN, O_DISC, O_EPOCHS, O_SEED, O_LIMIT, O_RESUME, O_STOP_AT, O_QUIET, O_LABEL,
-           O_GRID, O_THREADS, O_HELP };
+           O_GRID, O_THREADS, O_HELP, O_SECONDS };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},     {"run", required_argument, 0, O_RUN},
         {"gen", required_argument, 0, O_GEN},       {"disc", required_argument, 0, O_DISC},
@@ -78,6 +81,7 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
         {"label", required_argument, 0, O_LABEL},   {"count", required_argument, 0, 'n'},
         {"out", required_argument, 0, 'o'},         {"grid", required_argument, 0, O_GRID},
         {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, O_HELP},
+        {"seconds", required_argument, 0, O_SECONDS},
         {0, 0, 0, 0},
     };
     static const char shortopts[] = "n:o:";
@@ -109,6 +113,11 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
             o->train.stop_at = (int)v, only = "train";
             break;
         case O_QUIET: quiet = 1, only = "train"; break;
+        case O_SECONDS:
+            if (dg_parse_double(optarg, 0.001, 1e9, &o->seconds) != 0)
+                return bad(err, "--seconds", optarg, "a number of seconds in 0.001..1e9");
+            only = "train";
+            break;
         case O_SEED:
             if (dg_parse_u64(optarg, &o->train.seed) != 0) return bad(err, "--seed", optarg, "an unsigned integer");
             o->sample.seed = o->train.seed;
@@ -159,6 +168,8 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
 }
 
 int nn_gan_cli_run(const nn_gan_cli_opts *o, dg_err *err) {
-    int rc = o->cmd == NN_GAN_TRAIN ? nn_gan_train(&o->train, err) : nn_gan_sample(&o->sample, err);
+    nn_gan_train_opts t = o->train;
+    if (o->seconds > 0) t.deadline = dg_now() + o->seconds;
+    int rc = o->cmd == NN_GAN_TRAIN ? nn_gan_train(&t, err) : nn_gan_sample(&o->sample, err);
     return rc == 0 ? DG_EXIT_OK : DG_EXIT_FAIL;
 }

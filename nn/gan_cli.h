@@ -1,5 +1,6 @@
 /* nn/gan_cli: the digits-gan stage's options and run (the stage shape of core/dg_cli.h):
- *   digits-gan train --data FILE --run DIR [--gen SPEC] [--disc SPEC] [--epochs N] [--seed S] [--resume] ...
+ *   digits-gan train --data FILE --run DIR [--gen SPEC] [--disc SPEC] [--epochs N] [--seed S] [--resume]
+ *                    [--seconds S] ...
  *   digits-gan sample --label D|all -n N -o FILE [--grid PNG] [--seed S] RUN
  * The work is nn/gan.h. */
 #ifndef NN_GAN_CLI_H
@@ -16,6 +17,7 @@ typedef struct nn_gan_cli_opts {
     nn_gan_cmd cmd;
     nn_gan_train_opts train;   /* --quiet sets train.log to NULL (default stderr) */
     nn_gan_sample_opts sample;
+    double seconds;            /* --seconds (0: none): train.deadline is set from it when the run starts */
     int threads;               /* --threads (default dg_default_threads()); the caller sets them */
     int help;                  /* --help: print nn_gan_cli_usage and do nothing else */
 } nn_gan_cli_opts;

@@ -1,6 +1,7 @@
 /* Tests for nn/gan: a tiny conditional GAN (tests/fixtures/gan) trains on a synthetic dataset with finite losses
  * that change and both nets' parameters moved off their initialization; a run stopped after one epoch and resumed
- * writes a checkpoint byte-identical to an uninterrupted run's; sampling is reproducible from the seed and gives
+ * writes a checkpoint byte-identical to an uninterrupted run's, and so does a run stopped by its deadline after
+ * every step; sampling is reproducible from the seed and gives
  * the labels asked for; bad inputs fail with a clear message and leave no output. */
 #include "testutil.h"
 
@@ -144,6 +145,56 @@ static void test_resume_bit_identical(void **state) {
     free(a), free(again);
 }
 
+/* A deadline already passed (1 s after boot on the monotonic clock) stops training after one step, mid-epoch: the
+ * checkpoint holds that step (0 whole epochs, 1 optimizer step) and samples; resumed with the same deadline again
+ * and again, the run advances one step at a time, across the epoch boundary, and ends byte-identical to the
+ * uninterrupted run "a". */
+static void test_deadline(void **state) {
+    (void)state;
+    nn_gan_train_opts o = train_opts(TMP "/d");
+    o.deadline = 1.0;
+    train_ok(&o);
+    nn_ckpt c;
+    dg_err err = {{0}};
+    if (nn_ckpt_load(TMP "/d/gan.ckpt", &c, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(c.epoch, 0);
+    assert_int_equal(c.opt_t, 1);
+    nn_ckpt_free(&c);
+    char *m = slurp(TMP "/d", "metrics.jsonl", NULL);
+    assert_non_null(strstr(m, "{\"epoch\":1,"));
+    assert_non_null(strstr(m, "\"steps\":1,"));
+    assert_non_null(strstr(m, "\"partial\":true}\n"));
+    assert_string_equal(strchr(m, '\n') + 1, ""); /* one line */
+    free(m);
+    assert_true(dg_path_exists(TMP "/d/grid-epoch-001.png"));
+    nn_gan_sample_opts s = {.run = TMP "/d", .out = TMP "/d/s.npy", .label = 3, .n = 5, .seed = 1};
+    if (nn_gan_sample(&s, &err) != 0) fail_msg("%s", err.msg);
+    o.resume = 1;
+    int runs = 1;
+    for (;; runs++) {
+        if (nn_ckpt_load(TMP "/d/gan.ckpt", &c, &err) != 0) fail_msg("%s", err.msg);
+        uint64_t t = c.opt_t;
+        nn_ckpt_free(&c);
+        if (t == 8) break;
+        assert_int_equal(t, runs); /* one step per run */
+        train_ok(&o);
+    }
+    assert_int_equal(runs, 8);
+    size_t na, nd;
+    char *a = slurp(TMP "/a", "gan.ckpt", &na), *d = slurp(TMP "/d", "gan.ckpt", &nd);
+    assert_int_equal(na, nd);
+    assert_memory_equal(a, d, na);
+    free(a), free(d);
+    m = slurp(TMP "/d", "metrics.jsonl", NULL);
+    char *l2 = strchr(m, '\n');
+    assert_non_null(l2);
+    assert_null(strstr(m, "partial")); /* both epochs whole; each line covers the steps of its last run */
+    assert_int_equal((int)metric(m, "steps"), 1);
+    assert_int_equal((int)metric(l2 + 1, "epoch"), 2);
+    assert_string_equal(strchr(l2 + 1, '\n') + 1, "");
+    free(m);
+}
+
 static void test_sample(void **state) {
     (void)state;
     nn_gan_sample_opts s = {.run = TMP "/a", .out = TMP "/s1.npy", .grid = TMP "/s1.png", .label = -1, .n = 25,
@@ -264,6 +315,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trains),
         cmocka_unit_test(test_resume_bit_identical),
+        cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_disk_check),
