@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <lapack.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,24 @@
 
 /* ---- the numbers ---- */
 
+/* BLAS and LAPACK run on one thread in here: OpenBLAS's threaded dsyrk/dgemm/dsyevd round differently by thread
+ * count (1e-11 of the FID), and the figures must not depend on it; the matrices are small (the feature dimension
+ * squared). Setting OpenBLAS's threads can set OpenMP's too (the OpenMP build), so both are put back. */
+typedef struct blas_threads {
+    int blas, omp;
+} blas_threads;
+
+static blas_threads blas_one_thread(void) {
+    blas_threads t = {openblas_get_num_threads(), omp_get_max_threads()};
+    openblas_set_num_threads(1);
+    return t;
+}
+
+static void blas_restore(blas_threads t) {
+    openblas_set_num_threads(t.blas);
+    omp_set_num_threads(t.omp);
+}
+
 int nn_gauss_fit(double *mu, double *cov, const double *x, size_t n, int d, dg_err *err) {
     if (n < 2 || d < 1) return dg_fail(err, "a Gaussian fit needs at least 2 rows (got %zu) of d >= 1 values", n);
     double *xc = calloc(n * (size_t)d, sizeof *xc);
@@ -30,7 +49,9 @@ int nn_gauss_fit(double *mu, double *cov, const double *x, size_t n, int d, dg_e
     for (size_t i = 0; i < n; i++)
         for (int j = 0; j < d; j++) xc[i * (size_t)d + j] = x[i * (size_t)d + j] - mu[j];
     /* cov = xc^T xc / (n - 1): the upper triangle (row-major), then mirrored */
+    blas_threads bt = blas_one_thread();
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)n, 1.0 / (double)(n - 1), xc, d, 0.0, cov, d);
+    blas_restore(bt);
     for (int i = 0; i < d; i++)
         for (int j = 0; j < i; j++) cov[(size_t)i * d + j] = cov[(size_t)j * d + i];
     free(xc);
@@ -64,6 +85,7 @@ int nn_frechet(double *fid, const double *mu1, const double *s1, const double *m
     double *v = malloc(dd * sizeof *v), *t = malloc(dd * sizeof *t), *m = malloc(dd * sizeof *m),
            *w = malloc((size_t)d * sizeof *w);
     int rc = -1;
+    blas_threads bt = blas_one_thread();
     if (!v || !t || !m || !w) {
         dg_fail(err, "out of memory (Fréchet distance of dimension %d)", d);
         goto done;
@@ -96,6 +118,7 @@ int nn_frechet(double *fid, const double *mu1, const double *s1, const double *m
     *fid = dmu + tr - 2.0 * tr_sqrt;
     rc = 0;
 done:
+    blas_restore(bt);
     free(v), free(t), free(m), free(w);
     return rc;
 }

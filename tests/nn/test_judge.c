@@ -9,7 +9,9 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 
+#include "core/dg_cli.h"
 #include "core/dg_dataset.h"
 #include "core/dg_rng.h"
 #include "nn/checkpoint.h"
@@ -26,6 +28,7 @@
 #define NROWS 400
 
 static double unif(dg_rng *r) { return (double)dg_rng_below(r, 1u << 30) / (double)(1u << 30); }
+static void fill(double *x, size_t n, int d, uint32_t key);
 
 /* ---- the Fréchet distance ---- */
 
@@ -153,6 +156,31 @@ static void test_frechet_self_zero(void **state) {
     (void)state;
     self_fid(500, 32, 1e-12);
     self_fid(20, 32, 1e-6); /* rank 19 of 32: the clamped near-zero eigenvalues add at most their square roots */
+}
+
+/* The same bits for 1 and 4 threads (OpenBLAS's threaded kernels round by thread count), and the thread count is
+ * left as it was. */
+static void test_threads(void **state) {
+    (void)state;
+    enum { N = 3000, D = 128 };
+    double *x = malloc((size_t)N * D * sizeof *x), *y = malloc((size_t)N * D * sizeof *y);
+    static double mu1[D], mu2[D], s1[D * D], s2[D * D];
+    assert_non_null(x), assert_non_null(y);
+    fill(x, N, D, 20), fill(y, N, D, 21);
+    for (size_t i = 0; i < (size_t)N * D; i++) y[i] *= y[i];
+    double fid[2];
+    dg_err err = {{0}};
+    for (int k = 0; k < 2; k++) {
+        int threads = k ? 4 : 1;
+        dg_set_threads(threads);
+        assert_int_equal(nn_gauss_fit(mu1, s1, x, N, D, &err), 0);
+        assert_int_equal(nn_gauss_fit(mu2, s2, y, N, D, &err), 0);
+        assert_int_equal(nn_frechet(&fid[k], mu1, s1, mu2, s2, D, &err), 0);
+        assert_int_equal(omp_get_max_threads(), threads);
+    }
+    dg_set_threads(2);
+    if (fid[0] != fid[1]) fail_msg("FID %.17g with 1 thread, %.17g with 4", fid[0], fid[1]);
+    free(x), free(y);
 }
 
 static void test_pairwise(void **state) {
@@ -426,6 +454,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frechet_diagonal), cmocka_unit_test(test_frechet_rotated),
         cmocka_unit_test(test_gauss_fit),        cmocka_unit_test(test_frechet_self_zero),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_pairwise),         cmocka_unit_test(test_cond_accuracy),
         cmocka_unit_test(test_diversity),        cmocka_unit_test(test_features),
         cmocka_unit_test(test_stage),            cmocka_unit_test(test_refusals),
