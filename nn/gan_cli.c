@@ -15,6 +15,7 @@ void nn_gan_cli_usage(FILE *out) {
     fprintf(out,
             "Usage: digits-gan train --data FILE --run DIR [options]\n"
             "       digits-gan sample --label D|all -n N -o FILE [--grid PNG] [--seed S] RUN\n"
+            "       digits-gan judge --samples FILE --classifier RUN|MODEL --real FILE [-n N] [--json FILE]\n"
             "\n"
             "train: a conditional GAN (generator and discriminator specs) on a labelled dataset.\n"
             "  --data FILE        labelled dataset (.npy from digits-ingest)\n"
@@ -39,12 +40,26 @@ void nn_gan_cli_usage(FILE *out) {
             "  --grid PNG         also a 10x10 grid of the first 100 (label all: one row per label)\n"
             "  --seed S           the noise (default %d): the same seed gives the same bytes\n"
             "\n"
-            "Both:\n"
+            "judge: generated digits measured with a trained classifier as the judge (a table on stdout).\n"
+            "  --samples FILE     a labelled dataset of generated digits (from sample, or any generator)\n"
+            "  --classifier M     a digits-train run directory or its model.safetensors\n"
+            "  --real FILE        the dataset the classifier trained on: its validation hold-out gives the\n"
+            "                     real digits (digits it never trained on)\n"
+            "  --split-seed S     the hold-out (default: the one the model records; 1 if it records none)\n"
+            "  --val-frac F       (default: the model's; 0.1 if it records none)\n"
+            "  -n, --count N      the first N generated and N real digits (default %d)\n"
+            "  --json FILE        also the figures as JSON\n"
+            "  Measures: conditional accuracy (share labelled as generated for), digits-FID (Frechet distance of\n"
+            "  the classifier's penultimate features, overall and per class), per-class diversity (mean pairwise\n"
+            "  feature distance of generated over real digits: 1 as diverse as real, 0 one image repeated).\n"
+            "\n"
+            "All:\n"
             "  --threads T        threads for OpenMP and OpenBLAS (default: $OMP_NUM_THREADS or all CPUs, now %d)\n"
             "  --help             this text\n"
             "\n"
             "Exit status: 0 done, 1 failure (no partial outputs; a run keeps its last checkpoint), 2 usage error.\n",
-            DEFAULT_GEN, DEFAULT_DISC, DEFAULT_SEED, NN_GAN_MAX_SAMPLES, DEFAULT_SEED, dg_default_threads());
+            DEFAULT_GEN, DEFAULT_DISC, DEFAULT_SEED, NN_GAN_MAX_SAMPLES, DEFAULT_SEED, NN_JUDGE_DEFAULT_N,
+            dg_default_threads());
 }
 
 static int bad(dg_err *err, const char *opt, const char *val, const char *what) {
@@ -61,17 +76,21 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
     o->train.log = stderr;
     o->sample.seed = DEFAULT_SEED;
     o->sample.label = -2; /* not given */
+    o->judge.n = NN_JUDGE_DEFAULT_N;
+    o->judge.report = stdout;
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         o->help = 1;
         return 0;
     }
-    if (argc < 2) return dg_cli_usage(err, "expected a command: train or sample");
+    if (argc < 2) return dg_cli_usage(err, "expected a command: train, sample or judge");
     if (!strcmp(argv[1], "train")) o->cmd = NN_GAN_TRAIN;
     else if (!strcmp(argv[1], "sample")) o->cmd = NN_GAN_SAMPLE;
-    else return dg_cli_usage(err, "'%s': expected a command, train or sample", argv[1]);
+    else if (!strcmp(argv[1], "judge")) o->cmd = NN_GAN_JUDGE;
+    else return dg_cli_usage(err, "'%s': expected a command, train, sample or judge", argv[1]);
 
     enum { O_DATA = 256, O_RUN, O_GEN, O_DISC, O_EPOCHS, O_SEED, O_LIMIT, O_RESUME, O_STOP_AT, O_QUIET, O_LABEL,
-           O_GRID, O_THREADS, O_HELP, O_SECONDS };
+           O_GRID, O_THREADS, O_HELP, O_SAMPLES, O_CLASSIFIER, O_REAL, O_SPLIT_SEED, O_VAL_FRAC, O_JSON,
+           O_SECONDS };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},     {"run", required_argument, 0, O_RUN},
         {"gen", required_argument, 0, O_GEN},       {"disc", required_argument, 0, O_DISC},
@@ -81,62 +100,92 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
         {"label", required_argument, 0, O_LABEL},   {"count", required_argument, 0, 'n'},
         {"out", required_argument, 0, 'o'},         {"grid", required_argument, 0, O_GRID},
         {"threads", required_argument, 0, O_THREADS}, {"help", no_argument, 0, O_HELP},
+        {"samples", required_argument, 0, O_SAMPLES}, {"classifier", required_argument, 0, O_CLASSIFIER},
+        {"real", required_argument, 0, O_REAL},     {"split-seed", required_argument, 0, O_SPLIT_SEED},
+        {"val-frac", required_argument, 0, O_VAL_FRAC}, {"json", required_argument, 0, O_JSON},
         {"seconds", required_argument, 0, O_SECONDS},
         {0, 0, 0, 0},
     };
     static const char shortopts[] = "n:o:";
+    /* which commands take an option: a bit per command */
+    enum { TR = 1 << NN_GAN_TRAIN, SA = 1 << NN_GAN_SAMPLE, JU = 1 << NN_GAN_JUDGE };
+    static const char *const cmd_name[] = {"train", "sample", "judge"};
     int train = o->cmd == NN_GAN_TRAIN, c, quiet = 0;
     long v;
     dg_cli_getopt_reset();
     /* argv + 1: the command is getopt's program name */
     while ((c = getopt_long(argc - 1, argv + 1, shortopts, longopts, NULL)) != -1) {
-        const char *only = NULL; /* an option of the other command */
+        int only = TR | SA | JU; /* the commands that take this option */
         switch (c) {
-        case O_DATA: o->train.data = optarg, only = "train"; break;
-        case O_RUN: o->train.run = optarg, only = "train"; break;
-        case O_GEN: o->train.gen = optarg, only = "train"; break;
-        case O_DISC: o->train.disc = optarg, only = "train"; break;
+        case O_DATA: o->train.data = optarg, only = TR; break;
+        case O_RUN: o->train.run = optarg, only = TR; break;
+        case O_GEN: o->train.gen = optarg, only = TR; break;
+        case O_DISC: o->train.disc = optarg, only = TR; break;
         case O_EPOCHS:
             if (dg_parse_long(optarg, 1, 100000, &v) != 0)
                 return bad(err, "--epochs", optarg, "an integer in 1..100000");
-            o->train.epochs = (int)v, only = "train";
+            o->train.epochs = (int)v, only = TR;
             break;
         case O_LIMIT:
             if (dg_parse_long(optarg, 1, 1000000000L, &v) != 0)
                 return bad(err, "--limit", optarg, "an integer in 1..1000000000");
-            o->train.limit = (size_t)v, only = "train";
+            o->train.limit = (size_t)v, only = TR;
             break;
-        case O_RESUME: o->train.resume = 1, only = "train"; break;
+        case O_RESUME: o->train.resume = 1, only = TR; break;
         case O_STOP_AT:
             if (dg_parse_long(optarg, 1, 100000, &v) != 0)
                 return bad(err, "--stop-at", optarg, "an integer in 1..100000");
-            o->train.stop_at = (int)v, only = "train";
+            o->train.stop_at = (int)v, only = TR;
             break;
-        case O_QUIET: quiet = 1, only = "train"; break;
+        case O_QUIET: quiet = 1, only = TR; break;
         case O_SECONDS:
             if (dg_parse_double(optarg, 0.001, 1e9, &o->seconds) != 0)
                 return bad(err, "--seconds", optarg, "a number of seconds in 0.001..1e9");
-            only = "train";
+            only = TR;
             break;
         case O_SEED:
             if (dg_parse_u64(optarg, &o->train.seed) != 0) return bad(err, "--seed", optarg, "an unsigned integer");
             o->sample.seed = o->train.seed;
+            only = TR | SA;
             break;
         case O_LABEL:
             if (!strcmp(optarg, "all")) o->sample.label = -1;
             else if (dg_parse_long(optarg, 0, 9, &v) == 0) o->sample.label = (int)v;
             else return bad(err, "--label", optarg, "a digit 0..9 or all");
-            only = "sample";
+            only = SA;
             break;
         case 'n':
+            if (o->cmd == NN_GAN_JUDGE) {
+                if (dg_parse_long(optarg, 2, NN_GAN_MAX_SAMPLES, &v) != 0) {
+                    dg_fail(err, "-n %s: expected an integer in 2..%ld", optarg, NN_GAN_MAX_SAMPLES);
+                    return DG_EXIT_USAGE;
+                }
+                o->judge.n = v;
+                break;
+            }
             if (dg_parse_long(optarg, 1, NN_GAN_MAX_SAMPLES, &v) != 0) {
                 dg_fail(err, "-n %s: expected an integer in 1..%ld", optarg, NN_GAN_MAX_SAMPLES);
                 return DG_EXIT_USAGE;
             }
-            o->sample.n = v, only = "sample";
+            o->sample.n = v, only = SA;
             break;
-        case 'o': o->sample.out = optarg, only = "sample"; break;
-        case O_GRID: o->sample.grid = optarg, only = "sample"; break;
+        case O_SAMPLES: o->judge.samples = optarg, only = JU; break;
+        case O_CLASSIFIER: o->judge.classifier = optarg, only = JU; break;
+        case O_REAL: o->judge.real = optarg, only = JU; break;
+        case O_JSON: o->judge.json = optarg, only = JU; break;
+        case O_SPLIT_SEED:
+            if (dg_parse_u64(optarg, &o->judge.split_seed) != 0)
+                return bad(err, "--split-seed", optarg, "an unsigned integer");
+            o->judge.split_seed_set = 1, only = JU;
+            break;
+        case O_VAL_FRAC:
+            if (dg_parse_double(optarg, 0, 1, &o->judge.val_frac) != 0 || o->judge.val_frac <= 0 ||
+                o->judge.val_frac >= 1)
+                return bad(err, "--val-frac", optarg, "a number in (0, 1)");
+            o->judge.val_frac_set = 1, only = JU;
+            break;
+        case 'o': o->sample.out = optarg, only = SA; break;
+        case O_GRID: o->sample.grid = optarg, only = SA; break;
         case O_THREADS:
             if (dg_parse_long(optarg, 1, 1024, &v) != 0)
                 return bad(err, "--threads", optarg, "an integer in 1..1024");
@@ -145,11 +194,16 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
         case O_HELP: o->help = 1; return 0;
         default: return dg_cli_bad_option(c, argv + 1, shortopts, longopts, err);
         }
-        if (only && strcmp(only, train ? "train" : "sample") != 0) {
+        if (!(only & (1 << o->cmd))) {
             const char *name = "?";
             for (const struct option *l = longopts; l->name; l++)
                 if (l->val == c) name = l->name;
-            return dg_cli_usage(err, "--%s is an option of digits-gan %s", name, only);
+            char cmds[32] = "";
+            for (int k = 0; k < 3; k++)
+                if (only & (1 << k))
+                    snprintf(cmds + strlen(cmds), sizeof cmds - strlen(cmds), "%s%s", cmds[0] ? " and " : "",
+                             cmd_name[k]);
+            return dg_cli_usage(err, "--%s is an option of digits-gan %s", name, cmds);
         }
     }
     if (quiet) o->train.log = NULL;
@@ -157,6 +211,10 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
     if (train) {
         if (rest > 0) return dg_cli_usage(err, "unexpected argument '%s'", argv[1 + optind]);
         if (!o->train.data || !o->train.run) return dg_cli_usage(err, "train: --data and --run are required");
+    } else if (o->cmd == NN_GAN_JUDGE) {
+        if (rest > 0) return dg_cli_usage(err, "unexpected argument '%s'", argv[1 + optind]);
+        if (!o->judge.samples || !o->judge.classifier || !o->judge.real)
+            return dg_cli_usage(err, "judge: --samples, --classifier and --real are required");
     } else {
         if (rest != 1) return dg_cli_usage(err, "sample: expected one RUN (a digits-gan run directory)");
         o->sample.run = argv[1 + optind];
@@ -170,6 +228,9 @@ int nn_gan_cli_parse(int argc, char **argv, nn_gan_cli_opts *o, dg_err *err) {
 int nn_gan_cli_run(const nn_gan_cli_opts *o, dg_err *err) {
     nn_gan_train_opts t = o->train;
     if (o->seconds > 0) t.deadline = dg_now() + o->seconds;
-    int rc = o->cmd == NN_GAN_TRAIN ? nn_gan_train(&t, err) : nn_gan_sample(&o->sample, err);
+    nn_judge_result r;
+    int rc = o->cmd == NN_GAN_TRAIN    ? nn_gan_train(&t, err)
+             : o->cmd == NN_GAN_SAMPLE ? nn_gan_sample(&o->sample, err)
+                                       : nn_judge(&o->judge, &r, err);
     return rc == 0 ? DG_EXIT_OK : DG_EXIT_FAIL;
 }

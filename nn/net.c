@@ -789,3 +789,11 @@ void nn_net_summary(const nn_net *net, FILE *out) {
 }
 
 size_t nn_net_output_count(const nn_net *net) { return net->out_n; }
+
+const float *nn_net_layer_input(const nn_net *net, int layer, size_t *in_n) {
+    *in_n = 0;
+    if (!net->logits || layer < 0 || layer >= net->n_ops) return NULL;
+    const nn_op *op = &net->ops[layer];
+    *in_n = op->in_n;
+    return op->x;
+}

@@ -95,6 +95,12 @@ void nn_net_backward(nn_net *net);
  * with, through its discriminator). */
 void nn_net_backward_input(nn_net *net, float *dx);
 
+/* After a forward: what layer `layer` (an index into the spec's layers) took as its input in that forward, (B, in_n)
+ * in the layer's input shape (NHWC), *in_n values per image; valid until the next forward. The input of a
+ * classifier's final dense layer is its penultimate features (what digits-gan judge compares). NULL (and *in_n 0)
+ * when no forward ran or layer is out of range. */
+const float *nn_net_layer_input(const nn_net *net, int layer, size_t *in_n);
+
 /* Output values per image (10 for a classifier). */
 size_t nn_net_output_count(const nn_net *net);
 

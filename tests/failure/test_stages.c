@@ -10,10 +10,13 @@
  * digits-report writes one HTML page with its images inline; digits-augment's preview PNG is checked on its own
  * (test_augment_preview_full_and_read_only), since a full disk stops augment at its free-space check before that.
  * digits-train is checked resuming a run stopped after epoch 1, with room for its small files but not for the
- * epoch-2 checkpoint, so the checkpoint write itself meets the full disk.
+ * epoch-2 checkpoint, so the checkpoint write itself meets the full disk. digits-gan train resumes a run stopped
+ * after epoch 1 on the full disk and read-only: the epoch-1 files stay, no epoch-2 file appears.
+ * digits-gan sample on a full disk stops at its free-space check; digits-gan judge's JSON meets the full disk.
  *
  * Kills: digits-train while writing a checkpoint, digits-ingest while writing its dataset, digits-ensemble while
- * writing its outputs. The kill lands inside the write by construction: the output's temporary
+ * writing its outputs, digits-gan train while writing gan.ckpt (the resumed run's checkpoint is then byte-identical
+ * to an uninterrupted run's), digits-gan sample while writing its dataset. The kill lands inside the write by construction: the output's temporary
  * ("<path>.tmp.<pid>", the PID known before exec) is a FIFO this test reads; after some bytes of the file have
  * arrived (its magic checked) the test stops reading, so the writer blocks mid-file, and is killed there. Then the
  * previous outputs are byte-identical, and a re-run succeeds and removes the dead writer's temporaries.
@@ -48,6 +51,7 @@
 #define D TDIR "/disk"
 #define BIN DIGITS_BIN_DIR
 #define SPEC DIGITS_FIXTURES "/spec/tiny.spec"
+#define GAN_SPECS "--gen " DIGITS_FIXTURES "/gan/tiny-g.spec --disc " DIGITS_FIXTURES "/gan/tiny-d.spec"
 #define NROWS 40
 #define ENS_ROWS 20000 /* ensemble kill: outputs far larger than a pipe */
 
@@ -114,6 +118,11 @@ static const stage_case cases[] = {
      {"ens.csv", "ens.manifest.json", "ens-probs.npy"}, "No space left on device"},
     /* one HTML page, its images inline (base64 PNGs) */
     {"report", BIN "/digits-report --run " IN "/run -o %s/report.html", {"report.html"}, "No space left on device"},
+    /* its free-space check comes first */
+    {"gan sample", BIN "/digits-gan sample --label all -n 30 -o %s/gen.npy --grid %s/gen.png " IN "/gan",
+     {"gen.npy", "gen.png"}, "MB free"},
+    {"gan judge", BIN "/digits-gan judge --samples " IN "/data.npy --classifier " IN "/run --real " IN
+     "/data.npy --json %s/judge.json", {"judge.json"}, "No space left on device"},
 };
 
 static void check_stage(const stage_case *c) {
@@ -235,6 +244,56 @@ static void test_train_checkpoint_full_and_read_only(void **state) {
     umount2(D, MNT_DETACH);
 }
 
+/* A digits-gan run of the tiny GAN stopped after epoch 1 of 2. */
+#define GAN_TRAIN BIN "/digits-gan train --quiet --data " IN "/data.npy " GAN_SPECS " --epochs 2 --run "
+#define GAN_FILES {"gan.ckpt", "metrics.jsonl", "grid-epoch-001.png", NULL}
+
+static void stopped_gan(const char *dir) {
+    if (fi_sh("rm -rf %s && " GAN_TRAIN "%s --stop-at 1", dir, dir) != 0) fail_msg("stopped GAN run: %s", fi_err_text);
+}
+
+static void test_gan_train_full_and_read_only(void **state) {
+    (void)state;
+    const char *outs[] = GAN_FILES;
+    mount_disk();
+    stopped_gan(D "/gan");
+    keep_copies(D "/gan", outs);
+    fill(0);
+    int st = fi_sh(GAN_TRAIN "%s --resume", D "/gan");
+    unfill();
+    if (st != 1 || !strstr(fi_err_text, "No space left on device"))
+        fail_msg("gan train on a full disk: exit %d, stderr \"%s\"", st, fi_err_text);
+    assert_unchanged(D "/gan", outs, "gan train, full disk");
+    fi_assert_clean_dir(D "/gan", outs, "gan train, full disk"); /* no epoch-2 grid either */
+
+    remount(1);
+    st = fi_sh(GAN_TRAIN "%s --resume", D "/gan");
+    remount(0);
+    if (st != 1 || !strstr(fi_err_text, "Read-only file system"))
+        fail_msg("gan train read-only: exit %d, stderr \"%s\"", st, fi_err_text);
+    assert_unchanged(D "/gan", outs, "gan train, read-only");
+    fi_assert_clean_dir(D "/gan", outs, "gan train, read-only");
+
+    /* room for the epoch-2 grid and metrics, not for the checkpoint (as large as epoch 1's): the checkpoint write
+     * itself meets the full disk. It is the run's commit point: the failed epoch's grid and metrics line may stay,
+     * for the resume to rewrite. */
+    struct stat cs;
+    assert_int_equal(stat(D "/gan/gan.ckpt", &cs), 0);
+    fill((size_t)cs.st_size - 4096);
+    st = fi_sh(GAN_TRAIN "%s --resume", D "/gan");
+    unfill();
+    if (st != 1 || !strstr(fi_err_text, "gan.ckpt") || !strstr(fi_err_text, "No space left on device"))
+        fail_msg("gan train, checkpoint on a full disk: exit %d, stderr \"%s\"", st, fi_err_text);
+    const char *ck[] = {"gan.ckpt", "grid-epoch-001.png", NULL};
+    assert_unchanged(D "/gan", ck, "gan train, checkpoint on a full disk");
+
+    if (fi_sh(GAN_TRAIN "%s --resume", D "/gan") != 0) fail_msg("gan train: the re-run failed: %s", fi_err_text);
+    assert_int_equal(tu_count_lines(D "/gan/metrics.jsonl"), 2);
+    const char *done[] = {"gan.ckpt", "metrics.jsonl", "grid-epoch-001.png", "grid-epoch-002.png", NULL};
+    fi_assert_clean_dir(D "/gan", done, "gan train re-run");
+    umount2(D, MNT_DETACH);
+}
+
 /* ---- kills mid-write ---- */
 
 /* Start argv (a stage) with the temporary of `out` made a FIFO first; read `want` bytes of the file from it,
@@ -307,6 +366,45 @@ static void test_kill_checkpoint(void **state) {
     if (fi_sh(TRAIN_CMD "%s", dir) != 0) fail_msg("train after the kill: %s", fi_err_text);
     assert_true(dg_path_exists(TDIR "/kill_train/result.json"));
     fi_assert_clean_dir(dir, NULL, "train re-run after a kill");
+}
+
+/* digits-gan train killed inside its epoch-2 checkpoint: gan.ckpt stays the epoch-1 one; the resumed run then ends
+ * with a checkpoint byte-identical to an uninterrupted run's and one metrics line per epoch. */
+static void test_kill_gan_checkpoint(void **state) {
+    (void)state;
+    const char *dir = TDIR "/kill_gan", *whole = TDIR "/kill_gan_whole";
+    fi_sh("rm -rf %s", GOOD);
+    stopped_gan(dir);
+    const char *ck[] = {"gan.ckpt", NULL};
+    keep_copies(dir, ck);
+    char *argv[] = {BIN "/digits-gan", "train", "--quiet", "--data", IN "/data.npy", "--gen",
+                    DIGITS_FIXTURES "/gan/tiny-g.spec", "--disc", DIGITS_FIXTURES "/gan/tiny-d.spec", "--epochs", "2",
+                    "--resume", "--run", (char *)dir, NULL};
+    /* 85 KB: 4 KiB read plus a 64 KiB pipe leave the writer blocked inside the file */
+    kill_mid_write(argv, TDIR "/kill_gan/gan.ckpt", "[generator]", 4096);
+    if (fi_sh("cmp -s %s/gan.ckpt %s/gan.ckpt", dir, GOOD) != 0) fail_msg("gan.ckpt changed by the kill");
+    if (fi_sh(GAN_TRAIN "%s --resume", dir) != 0) fail_msg("gan train after the kill: %s", fi_err_text);
+    if (fi_sh("rm -rf %s && " GAN_TRAIN "%s", whole, whole) != 0) fail_msg("gan train: %s", fi_err_text);
+    if (fi_sh("cmp -s %s/gan.ckpt %s/gan.ckpt", dir, whole) != 0)
+        fail_msg("the resumed run's gan.ckpt differs from an uninterrupted run's");
+    assert_int_equal(tu_count_lines(TDIR "/kill_gan/metrics.jsonl"), 2);
+    fi_assert_clean_dir(dir, NULL, "gan train re-run after a kill");
+}
+
+/* digits-gan sample killed in the middle of its dataset: the previous file stays. */
+static void test_kill_gan_sample(void **state) {
+    (void)state;
+    const char *dir = TDIR "/kill_sample", *outs[] = {"gen.npy", NULL};
+    const char *cmd = BIN "/digits-gan sample --label all -n 300 -o " TDIR "/kill_sample/gen.npy " IN "/gan";
+    fi_sh("rm -rf %s %s && mkdir -p %s", dir, GOOD, dir);
+    if (fi_sh("%s", cmd) != 0) fail_msg("gan sample: %s", fi_err_text);
+    keep_copies(dir, outs);
+    char *argv[] = {BIN "/digits-gan", "sample", "--label", "all", "-n", "300", "--seed", "2",
+                    "-o", TDIR "/kill_sample/gen.npy", IN "/gan", NULL};
+    kill_mid_write(argv, TDIR "/kill_sample/gen.npy", "NUMPY", 16384);
+    if (fi_sh("cmp -s %s/gen.npy %s/gen.npy", dir, GOOD) != 0) fail_msg("gen.npy changed by the kill");
+    if (fi_sh("%s", cmd) != 0) fail_msg("gan sample after the kill: %s", fi_err_text);
+    fi_assert_clean_dir(dir, NULL, "gan sample re-run after a kill");
 }
 
 static void test_kill_ingest(void **state) {
@@ -382,7 +480,8 @@ static int setup(void **state) {
     write_probs(IN "/big2.npy", ENS_ROWS, 1);
     if (fi_sh(BIN "/digits-train --quiet --data %s/data.npy --model %s --run %s/run --epochs 1 --batch 8 "
               "--val-frac 0.25",
-              IN, SPEC, IN) != 0) {
+              IN, SPEC, IN) != 0 ||
+        fi_sh(BIN "/digits-gan train --quiet --data %s/data.npy " GAN_SPECS " --run %s/gan --epochs 1", IN, IN) != 0) {
         fprintf(stderr, "setup: %s\n", fi_err_text);
         return -1;
     }
@@ -404,6 +503,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_kill_checkpoint),
         cmocka_unit_test(test_kill_ingest),
         cmocka_unit_test(test_kill_ensemble),
+        cmocka_unit_test(test_gan_train_full_and_read_only),
+        cmocka_unit_test(test_kill_gan_checkpoint),
+        cmocka_unit_test(test_kill_gan_sample),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
