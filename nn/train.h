@@ -17,9 +17,10 @@
  * lr, images_per_s at step = epoch) to an event file in that directory (core/dg_tfevents.h).
  *
  * Weight averaging: with the spec's ema=D (or opts.ema) on, a moving average of the weights and batch-norm
- * statistics follows training (nn/ema.h); it is the model evaluated (val_loss, val_acc, early stopping, the plateau schedule) and exported
- * (model.safetensors, val_pred.npy, result.json), while training continues on the live weights, whose validation
- * figures go to metrics.jsonl as val_loss_live and val_acc_live. The average is part of the checkpoint.
+ * statistics follows training (nn/ema.h); it is the model evaluated (val_loss, val_acc, early stopping, the plateau
+ * schedule) and exported (model.safetensors, val_pred.npy, result.json), while training continues on the live
+ * weights, whose validation figures go to metrics.jsonl as val_loss_live and val_acc_live. The average is part of
+ * the checkpoint.
  *
  * Reproducibility: the epoch order comes from dg_rng(seed, DG_RNG_SHUFFLE, epoch, 0), dropout from
  * (seed, DG_RNG_DROPOUT, global step), augmentation from (seed, DG_RNG_AUGMENT, epoch, row), initialization from

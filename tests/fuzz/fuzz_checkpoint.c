@@ -2,8 +2,9 @@
  * instead of stopping at the checksum, an input whose reserved header word (bytes 28..31) is zero gets its payload
  * length and CRC-32 set right before it is written; other inputs are written as they are. Invariants: a load either
  * fails with a message naming the file or gives sections of whole floats with best params/buffers as long as
- * params/buffers and an ema decay in (0, 1) exactly when there is an average; saving what was loaded and loading that gives the same values, and the file saved is a fixed
- * point (saving the reloaded state writes the same bytes). */
+ * params/buffers and an ema decay in (0, 1) exactly when there is an average; saving what was loaded and loading
+ * that gives the same values, and the file saved is a fixed point (saving the reloaded state writes the same
+ * bytes). */
 #include <string.h>
 
 #include "fuzz_util.h"

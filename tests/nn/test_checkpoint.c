@@ -135,7 +135,8 @@ static void test_rejects_bad_ema(void **state) {
     memcpy(data + 24, &crc, 4);
     assert_int_equal(dg_write_file_atomic(DIGITS_TEST_TMP "/bad.ckpt", data, n - 4, &err), 0);
     assert_int_equal(nn_ckpt_load(DIGITS_TEST_TMP "/bad.ckpt", &d, &err), -1);
-    assert_non_null(strstr(err.msg, "bad.ckpt: checkpoint 'ema' section has 28 bytes, expected 32 (decay and 7 floats)"));
+    assert_non_null(
+        strstr(err.msg, "bad.ckpt: checkpoint 'ema' section has 28 bytes, expected 32 (decay and 7 floats)"));
     /* a decay out of (0, 1) */
     c.ema_decay = 1.5f;
     assert_int_equal(nn_ckpt_save(CK, &c, &err), 0);

@@ -191,7 +191,7 @@ static void test_run_matches_library(void **state) {
     nn_train_cli_opts o;
     dg_err err;
     assert_int_equal(parse(&o, &err, "--data " DATA " --model " TINY " --run " TMP "/cli --epochs 2 --batch 16 "
-                                     "--val-frac 0.2 --seed 3 --split-seed 4 --quiet"),
+                                     "--val-frac 0.2 --seed 3 --split-seed 4 --ema 0.9 --quiet"),
                      0);
     if (nn_train_cli_run(&o, &err) != DG_EXIT_OK) fail_msg("%s", err.msg);
 
@@ -206,6 +206,7 @@ static void test_run_matches_library(void **state) {
     t.val_frac = 0.2;
     t.seed = 3;
     t.split_seed = 4;
+    t.ema = 0.9f;
     t.log = NULL;
     if (nn_train_run(&t, &err) != 0) fail_msg("%s", err.msg);
     static const char *same[] = {"model.safetensors", "val_pred.npy", "val_ids.npy", "spec.txt"};
@@ -229,6 +230,7 @@ static void test_run_matches_library(void **state) {
     char *spec = tu_slurp(a, "spec.txt", &n);
     assert_non_null(strstr(spec, "batch=16"));
     assert_non_null(strstr(spec, "epochs=2"));
+    assert_non_null(strstr(spec, " ema=0.9\n"));
     free(spec);
     char *result = tu_slurp(a, "result.json", &n);
     assert_non_null(strstr(result, "\"epochs\":2"));
