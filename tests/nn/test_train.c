@@ -60,6 +60,26 @@ static void assert_same_file(const char *a, const char *b, const char *name) {
     free(db);
 }
 
+/* Runs a and b wrote the same metrics.jsonl (lines epochs), every number alike but the timings (from "seconds"
+ * on); with `must`, every line contains it. */
+static void assert_same_metrics(const char *a, const char *b, int epochs, const char *must) {
+    char *ma = tu_slurp(a, "metrics.jsonl", NULL), *mb = tu_slurp(b, "metrics.jsonl", NULL);
+    char *sa, *sb;
+    char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
+    int lines = 0;
+    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), lines++) {
+        if (must) assert_non_null(strstr(la, must));
+        *strstr(la, ",\"seconds\"") = '\0';
+        *strstr(lb, ",\"seconds\"") = '\0';
+        assert_string_equal(la, lb);
+    }
+    assert_null(la);
+    assert_null(lb);
+    assert_int_equal(lines, epochs);
+    free(ma);
+    free(mb);
+}
+
 static cJSON *json_file(const char *dir, const char *name) {
     char *d = tu_slurp(dir, name, NULL);
     cJSON *j = cJSON_Parse(d);
@@ -221,20 +241,7 @@ static void test_resume_identical(void **state) {
     assert_string_equal(cJSON_GetObjectItem(res, "split")->valuestring, "fold 2/3 split-seed 1");
     cJSON_Delete(res);
     /* metrics.jsonl has the same epochs and numbers except the timings. */
-    char *ma = tu_slurp(a, "metrics.jsonl", NULL), *mb = tu_slurp(b, "metrics.jsonl", NULL);
-    char *sa, *sb;
-    char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
-    int lines = 0;
-    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), lines++) {
-        *strstr(la, ",\"seconds\"") = '\0';
-        *strstr(lb, ",\"seconds\"") = '\0';
-        assert_string_equal(la, lb);
-    }
-    assert_null(la);
-    assert_null(lb);
-    assert_int_equal(lines, 4);
-    free(ma);
-    free(mb);
+    assert_same_metrics(a, b, 4, NULL);
     /* A checkpoint of another run is refused with a clear message. */
     tu_rm_run(b);
     ob.resume = 0;
@@ -783,21 +790,7 @@ static void test_ema_resume(void **state) {
     assert_non_null(strstr(spec, " ema=0.9\n"));
     free(spec);
     /* metrics.jsonl: the same numbers, the live figures included, except the timings */
-    char *ma = tu_slurp(a, "metrics.jsonl", NULL), *mb = tu_slurp(b, "metrics.jsonl", NULL);
-    char *sa, *sb;
-    char *la = strtok_r(ma, "\n", &sa), *lb = strtok_r(mb, "\n", &sb);
-    int lines = 0;
-    for (; la && lb; la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), lines++) {
-        assert_non_null(strstr(la, "\"val_acc_live\":"));
-        *strstr(la, ",\"seconds\"") = '\0';
-        *strstr(lb, ",\"seconds\"") = '\0';
-        assert_string_equal(la, lb);
-    }
-    assert_null(la);
-    assert_null(lb);
-    assert_int_equal(lines, 4);
-    free(ma);
-    free(mb);
+    assert_same_metrics(a, b, 4, "\"val_acc_live\":");
     /* an EMA-less checkpoint (the layout from before EMA) refuses a run with EMA, and resumes one without */
     tu_rm_run(b);
     ob = opts(b, DIGITS_FIXTURES "/spec/tinycnn.spec");
