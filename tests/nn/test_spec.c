@@ -247,7 +247,7 @@ static void test_shipped_models(void **state) {
         {"mlp2", 4, 20, NN_MOMENTUM},   {"mlp3", 6, 20, NN_MOMENTUM},      {"mlp800", 4, 20, NN_ADAM},
         {"lenet5", 12, 30, NN_ADAM}, {"deepdigits", 26, 30, NN_ADAM}, {"deotte", 26, 45, NN_ADAM},
         {"deotte-fast", 26, 12, NN_ADAM}, {"deotte-lite", 26, 16, NN_ADAM}, {"deotte-lite-oc", 26, 18, NN_ADAM},
-        {"gan-g", 10, 20, NN_ADAM},       {"gan-d", 7, 20, NN_ADAM},
+        {"deotte-lite-ls", 26, 18, NN_ADAM}, {"gan-g", 10, 20, NN_ADAM},    {"gan-d", 7, 20, NN_ADAM},
     };
     /* the table names every shipped spec */
     glob_t g;
@@ -276,6 +276,8 @@ static void test_shipped_models(void **state) {
         }
         assert_int_equal(s.layers[s.n_layers - 1].kind, NN_DENSE);
         assert_int_equal(s.layers[s.n_layers - 1].units, 10);
+        /* only the default's members smooth their labels */
+        tu_assert_exact(s.hyper.label_smoothing, strcmp(s.name, "deotte-lite-ls") ? 0.0f : 0.1f);
         nn_spec_free(&s);
     }
     nn_spec s;
