@@ -322,10 +322,13 @@ def main():
             l_fake = bce(out_f, zeros)
             (l_real + l_fake).backward()
             od.step()
-            # G through the updated D, non-saturating loss
+            # G through the updated D, non-saturating loss; D's weight gradients are not needed here, so autograd
+            # is told not to compute them (as digits-gan's nn_net_input_grad; CycleGAN's set_requires_grad idiom)
             og.zero_grad(set_to_none=True)
+            d.requires_grad_(False)
             l_g = bce(d(fake, lab), ones)
             l_g.backward()
+            d.requires_grad_(True)
             og.step()
             sld += l_real.item() + l_fake.item()
             slg += l_g.item()

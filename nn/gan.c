@@ -402,11 +402,11 @@ int nn_gan_train(const nn_gan_train_opts *o, dg_err *err) {
             const float *gd = nn_net_grads(m.d);
             for (size_t k = 0; k < nd; k++) dsum[k] += gd[k];
             nn_optim_step(&m.dopt, nn_net_params(m.d), dsum, m.ds.hyper.lr);
-            /* 3. G through the updated D, non-saturating loss; D's gradients of this pass are discarded */
+            /* 3. G through the updated D, non-saturating loss; D's parameter gradients are not needed (not computed) */
             out = nn_net_forward_cond(m.d, fake, lab, B, 1, o->seed, 2 * step + 1);
             if (!out) goto forward_failed;
             float l_g = nn_net_loss_bce(m.d, ones, B);
-            nn_net_backward_input(m.d, dimg);
+            nn_net_input_grad(m.d, dimg);
             if (nn_net_output_grad(m.g, dimg, B) != 0) goto forward_failed;
             nn_net_backward(m.g);
             nn_optim_step(&m.go, nn_net_params(m.g), nn_net_grads(m.g), m.gs.hyper.lr);

@@ -255,8 +255,9 @@ void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, floa
         for (int j = 0; j < nb; j++) {
             int n0 = (int)nn_group_start((size_t)OUT, nb, j), n1 = (int)nn_group_start((size_t)OUT, nb, j + 1);
             /* dw[n0:n1] (n1-n0, IN) = dout[:, n0:n1]^T . in (B, IN) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1 - n0, IN, B, 1.0f, dout + n0, OUT, in, IN, 0.0f,
-                        dw + (size_t)n0 * IN, IN);
+            if (dw)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1 - n0, IN, B, 1.0f, dout + n0, OUT, in, IN,
+                            0.0f, dw + (size_t)n0 * IN, IN);
             if (dbias) {
                 for (int o = n0; o < n1; o++) dbias[o] = 0.0f;
                 for (int b = 0; b < B; b++) {

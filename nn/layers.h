@@ -141,7 +141,7 @@ size_t nn_deconv2d_scratch(const nn_deconv_dims *d, int B);
 void nn_deconv2d_forward(float *out, double *stats, float *scratch, const float *in, const float *w,
                          const float *bias, int B, const nn_deconv_dims *d, nn_act act, float slope);
 /* Backward of nn_deconv2d_forward. dout (B, OH, OW, OC) is multiplied IN PLACE by act'(out) when act != NONE. Writes
- * dw (C, KH, KW, OC), dbias (OC) (unless NULL) and, if din is not NULL, din (B, H, W, C). */
+ * dw (C, KH, KW, OC) and dbias (OC) (each unless NULL) and, if din is not NULL, din (B, H, W, C). */
 void nn_deconv2d_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                           const float *in, const float *w, int B, const nn_deconv_dims *d, nn_act act, float slope);
 /* Naive scatter loops, for tests (no activation): out (B, OH, OW, OC) = deconv(in, w) + bias (bias may be NULL). */
@@ -159,7 +159,7 @@ void nn_deconv2d_backward_ref(float *din, float *dw, float *dbias, const float *
 void nn_embed_forward(float *out, const float *in, const float *emb, const uint8_t *labels, int B, size_t pixels,
                       int C, int D);
 /* demb (K, D) = sum over the images of each label and their pixels of dout's last D channels (WRITES all K rows;
- * sums in double, image by image in batch order: thread-independent); din (B, H, W, C) = dout's first C channels
+ * sums in double, image by image in batch order: thread-independent; unless NULL); din (B, H, W, C) = dout's first C channels
  * when din is not NULL. dout (B, H, W, C + D). */
 void nn_embed_backward(float *din, float *demb, const float *dout, const uint8_t *labels, int B, size_t pixels, int C,
                        int D, int K);
@@ -177,8 +177,8 @@ size_t nn_dense_scratch(int B, int IN, int OUT);
 /* out (B, OUT) = act(in (B, IN) . w^T + bias), w (OUT, IN), bias (OUT); stats (2, OUT) as for the convolution. */
 void nn_dense_forward(float *out, double *stats, float *scratch, const float *in, const float *w, const float *bias,
                       int B, int IN, int OUT, nn_act act, float slope);
-/* dout (B, OUT) is multiplied IN PLACE by act'(out) when act != NONE. Writes dw (OUT, IN), dbias (OUT) (unless
- * NULL) and, if not NULL, din (B, IN). */
+/* dout (B, OUT) is multiplied IN PLACE by act'(out) when act != NONE. Writes dw (OUT, IN) and dbias (OUT) (each
+ * unless NULL) and, if not NULL, din (B, IN). */
 void nn_dense_backward(float *din, float *dw, float *dbias, float *scratch, float *dout, const float *out,
                        const float *in, const float *w, int B, int IN, int OUT, nn_act act, float slope);
 

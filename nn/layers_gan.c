@@ -94,8 +94,8 @@ void nn_deconv2d_backward(float *din, float *dw, float *dbias, float *scratch, f
         }
     }
     /* dw (C, KH, KW, OC): c's weight gradient, its "input" being dout and its "output gradient" being in (act NONE
-     * and dbias NULL: `in` is only read) */
-    nn_conv2d_backward(NULL, dw, NULL, scratch, (float *)in, NULL, dout, w, B, &c, NN_ACT_NONE, 0.0f);
+     * and dbias NULL: `in` is only read); none when the caller only wants din */
+    if (dw) nn_conv2d_backward(NULL, dw, NULL, scratch, (float *)in, NULL, dout, w, B, &c, NN_ACT_NONE, 0.0f);
     /* din (B, H, W, C) = c's forward of dout (no bias: zeros) */
     if (din) {
         memset(zero, 0, sizeof(float) * d->C);
@@ -178,6 +178,7 @@ void nn_embed_backward(float *din, float *demb, const float *dout, const uint8_t
     }
     /* K x D doubles would need scratch; a label's row is summed in double one image at a time instead (rows of
      * different labels are independent, so batch order per row is the only order that matters) */
+    if (!demb) return;
     for (int k = 0; k < K; k++)
         for (int j = 0; j < D; j++) demb[(size_t)k * D + j] = 0.0f;
     for (int k = 0; k < K; k++)

@@ -651,7 +651,8 @@ int nn_net_output_grad(nn_net *net, const float *dout, int B) {
 
 /* The backward pass; with dinput (B, in_n) not NULL every op produces its input gradient (need), down to the
  * network's input. */
-static void backward(nn_net *net, float *dinput) {
+/* dinput: also the gradient w.r.t. the input; params 0: no parameter gradients (only what leads to dinput). */
+static void backward(nn_net *net, float *dinput, int params) {
     if (!net->have_loss) return;
     const int B = net->last_B, all = dinput != NULL;
 #define NEED_DX(o) ((o)->need_dx || all)
@@ -664,21 +665,22 @@ static void backward(nn_net *net, float *dinput) {
         size_t N = (size_t)B * op->oh * op->ow;
         /* a conv/dense whose batch norm already applied its activation derivative and summed its bias gradient */
         int done = op->grad_from >= 0 && NEED_DX(&net->ops[op->grad_from]);
+        float *dw = params ? op->dw : NULL, *db = params ? op->db : NULL;
         switch (op->kind) {
         case NN_CONV:
-            nn_conv2d_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, &op->cd,
+            nn_conv2d_backward(dx, dw, done ? NULL : db, net->scratch, g, op->y, op->x, op->w, B, &op->cd,
                                done ? NN_ACT_NONE : op->act, op->slope);
             break;
         case NN_DENSE:
-            nn_dense_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, (int)op->in_n,
-                              op->oc, done ? NN_ACT_NONE : op->act, op->slope);
+            nn_dense_backward(dx, dw, done ? NULL : db, net->scratch, g, op->y, op->x, op->w, B, (int)op->in_n, op->oc,
+                              done ? NN_ACT_NONE : op->act, op->slope);
             break;
         case NN_DECONV:
-            nn_deconv2d_backward(dx, op->dw, done ? NULL : op->db, net->scratch, g, op->y, op->x, op->w, B, &op->dd,
+            nn_deconv2d_backward(dx, dw, done ? NULL : db, net->scratch, g, op->y, op->x, op->w, B, &op->dd,
                                  done ? NN_ACT_NONE : op->act, op->slope);
             break;
         case NN_EMBED:
-            nn_embed_backward(dx, op->dw, g, net->cond, B, (size_t)op->ih * op->iw, op->ic, op->dim, op->classes);
+            nn_embed_backward(dx, dw, g, net->cond, B, (size_t)op->ih * op->iw, op->ic, op->dim, op->classes);
             break;
         case NN_BATCHNORM: {
             /* fused with the conv/dense before it (see plan_fusion): its activation derivative and bias gradient */
@@ -717,9 +719,11 @@ static void backward(nn_net *net, float *dinput) {
 #undef NEED_DX
 }
 
-void nn_net_backward(nn_net *net) { backward(net, NULL); }
+void nn_net_backward(nn_net *net) { backward(net, NULL, 1); }
 
-void nn_net_backward_input(nn_net *net, float *dx) { backward(net, dx); }
+void nn_net_backward_input(nn_net *net, float *dx) { backward(net, dx, 1); }
+
+void nn_net_input_grad(nn_net *net, float *dx) { backward(net, dx, 0); }
 
 /* Forward FLOPs per image of op i (multiply-add = 2). */
 static uint64_t op_flops(const nn_op *op) {

@@ -94,6 +94,10 @@ void nn_net_backward(nn_net *net);
 /* The same, and dx (B, in_h, in_w, in_c) = the gradient w.r.t. the net's input (what a GAN's generator is trained
  * with, through its discriminator). */
 void nn_net_backward_input(nn_net *net, float *dx);
+/* dx alone, bitwise the dx of nn_net_backward_input: the parameters' gradients are not computed (nn_net_grads is left
+ * stale, batch norm's aside). What a GAN's generator step needs from its discriminator, whose weight gradients it
+ * would discard: a third less of the discriminator's backward. */
+void nn_net_input_grad(nn_net *net, float *dx);
 
 /* After a forward: what layer `layer` (an index into the spec's layers) took as its input in that forward, (B, in_n)
  * in the layer's input shape (NHWC), *in_n values per image; valid until the next forward. The input of a
