@@ -26,7 +26,7 @@ void pl_usage(FILE *out) {
             "  members are kept, an unfinished one continues from its checkpoint). The plan, with an estimated\n"
             "  time per stage, is printed first.\n"
             "  -p, --preset NAME|PATH  experiments/presets/NAME.preset or a file (default %s;\n"
-            "                          also quick, bag5, long, overnight)\n"
+            "                          also quick, bag5, dense, long, overnight)\n"
             "  -d, --data-dir DIR      train.csv, test.csv, sample_submission.csv; train.npy and test.npy are\n"
             "                          written here (default %s)\n"
             "  -w, --work DIR          run directories, predictions, stamps (default runs/<preset>)\n"

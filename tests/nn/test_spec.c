@@ -245,6 +245,7 @@ static void test_shipped_models(void **state) {
         nn_optimizer opt;
     } models[] = {
         {"mlp2", 4, 20, NN_MOMENTUM},   {"mlp3", 6, 20, NN_MOMENTUM},      {"mlp800", 4, 20, NN_ADAM},
+        {"mlp1024x2", 10, 60, NN_ADAM},
         {"lenet5", 12, 30, NN_ADAM}, {"deepdigits", 26, 30, NN_ADAM}, {"deotte", 26, 45, NN_ADAM},
         {"deotte-fast", 26, 12, NN_ADAM}, {"deotte-lite", 26, 16, NN_ADAM}, {"deotte-lite-oc", 26, 18, NN_ADAM},
         {"deotte-lite-ls", 26, 18, NN_ADAM}, {"gan-g", 10, 20, NN_ADAM},    {"gan-d", 7, 20, NN_ADAM},

@@ -92,7 +92,7 @@ static void test_usage(void **state) {
     setenv("OMP_NUM_THREADS", "7", 1);
     char *u = capture(pl_usage);
     assert_non_null(strstr(u, "usage: digits-pipeline [options]\n"));
-    assert_non_null(strstr(u, "(default default;\n                          also quick, bag5, long, overnight)"));
+    assert_non_null(strstr(u, "(default default;\n                          also quick, bag5, dense, long, overnight)"));
     assert_non_null(strstr(u, "OMP_NUM_THREADS or all CPUs, now 7)")); /* the live default */
     free(u);
     setenv("OMP_NUM_THREADS", "2", 1);

@@ -376,10 +376,10 @@ static void test_preset_errors(void **state) {
 
 static void test_shipped_presets(void **state) {
     (void)state;
-    static const char *const names[] = {"quick", "default", "long", "overnight", "bag5"};
+    static const char *const names[] = {"quick", "default", "dense", "long", "overnight", "bag5"};
     /* the budget-sized presets plan their epochs from this machine's measured speed */
-    static const int adapts[] = {0, 1, 1, 1, 0};
-    for (int i = 0; i < 5; i++) {
+    static const int adapts[] = {0, 1, 1, 1, 1, 0};
+    for (int i = 0; i < 6; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/experiments/presets/%s.preset", DIGITS_SOURCE_DIR, names[i]);
         pl_preset p;
