@@ -159,8 +159,8 @@ void nn_deconv2d_backward_ref(float *din, float *dw, float *dbias, const float *
 void nn_embed_forward(float *out, const float *in, const float *emb, const uint8_t *labels, int B, size_t pixels,
                       int C, int D);
 /* demb (K, D) = sum over the images of each label and their pixels of dout's last D channels (WRITES all K rows;
- * sums in double, image by image in batch order: thread-independent; unless NULL); din (B, H, W, C) = dout's first C channels
- * when din is not NULL. dout (B, H, W, C + D). */
+ * sums in double, image by image in batch order: thread-independent), unless demb is NULL; din (B, H, W, C) =
+ * dout's first C channels when din is not NULL. dout (B, H, W, C + D). */
 void nn_embed_backward(float *din, float *demb, const float *dout, const uint8_t *labels, int B, size_t pixels, int C,
                        int D, int K);
 

@@ -650,8 +650,7 @@ int nn_net_output_grad(nn_net *net, const float *dout, int B) {
 }
 
 /* The backward pass; with dinput (B, in_n) not NULL every op produces its input gradient (need), down to the
- * network's input. */
-/* dinput: also the gradient w.r.t. the input; params 0: no parameter gradients (only what leads to dinput). */
+ * network's input. params 0: no parameter gradients, only what leads to dinput (batch norm's are cheap and kept). */
 static void backward(nn_net *net, float *dinput, int params) {
     if (!net->have_loss) return;
     const int B = net->last_B, all = dinput != NULL;
