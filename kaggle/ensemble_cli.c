@@ -50,6 +50,27 @@ void kg_ensemble_cli_usage(FILE *out) {
             kMethodNames[kDefaults.method], kDefaults.train, kDefaults.output);
 }
 
+/* Given weights: a comma-separated list, one non-negative number per member, normalized to sum 1 into w (m);
+ * w NULL: the list is only checked. */
+static int parse_weights(const char *s, double *w, int m, dg_err *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", s);
+    int k = 0;
+    double sum = 0, v;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (k == m) return dg_fail(err, "--weights %s: more weights than the %d members", s, m);
+        if (dg_parse_double(tok, 0, 1e9, &v) != 0)
+            return dg_fail(err, "--weights %s: \"%s\" is not a non-negative number", s, tok);
+        if (w) w[k] = v;
+        k++;
+        sum += v;
+    }
+    if (k != m) return dg_fail(err, "--weights %s: %d weights for %d members", s, k, m);
+    if (!(sum > 0)) return dg_fail(err, "--weights %s: the weights sum to 0", s);
+    for (int j = 0; w && j < m; j++) w[j] /= sum;
+    return 0;
+}
+
 int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err *err) {
     *o = kDefaults;
     o->log = stderr;
@@ -92,6 +113,9 @@ int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err
         return dg_cli_usage(err, "--weights and --method fit exclude each other");
     o->members = argv + optind;
     o->n_members = argc - optind;
+    if (o->weights) { /* checked here, before any member is loaded: a wrong list is a usage error */
+        if (parse_weights(o->weights, NULL, o->n_members, err) != 0) return DG_EXIT_USAGE;
+    }
     o->argc = argc;
     o->argv = argv;
     return DG_EXIT_OK;
@@ -226,24 +250,6 @@ static int load_labels(ens *e, dg_err *err) {
     e->labels = malloc(e->ds.n);
     if (!e->labels) return dg_fail(err, "out of memory");
     for (size_t r = 0; r < e->ds.n; r++) e->labels[r] = (uint8_t)dg_dataset_label(&e->ds, r);
-    return 0;
-}
-
-/* Given weights: a comma-separated list, one non-negative number per member, normalized to sum 1. */
-static int parse_weights(const char *s, double *w, int m, dg_err *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", s);
-    int k = 0;
-    double sum = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (k == m) return dg_fail(err, "--weights %s: more weights than the %d members", s, m);
-        if (dg_parse_double(tok, 0, 1e9, &w[k]) != 0)
-            return dg_fail(err, "--weights %s: \"%s\" is not a non-negative number", s, tok);
-        sum += w[k++];
-    }
-    if (k != m) return dg_fail(err, "--weights %s: %d weights for %d members", s, k, m);
-    if (!(sum > 0)) return dg_fail(err, "--weights %s: the weights sum to 0", s);
-    for (int j = 0; j < m; j++) w[j] /= sum;
     return 0;
 }
 

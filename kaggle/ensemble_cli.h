@@ -42,7 +42,7 @@ typedef struct kg_ensemble_cli_opts {
 } kg_ensemble_cli_opts;
 
 /* Defaults, then argv (see core/dg_cli.h for the shape). 0, or DG_EXIT_USAGE with the message in err: a bad
- * option value, no MEMBER, --weights with --method fit. */
+ * option value, no MEMBER, --weights with --method fit or not one non-negative number per MEMBER (summing > 0). */
 int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err *err);
 /* The usage text with the defaults. */
 void kg_ensemble_cli_usage(FILE *out);

@@ -410,7 +410,7 @@ static void test_stage_binary(void **state) {
     assert_int_equal(run("--rows 5 -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
     assert_int_equal(run("-m fit -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
     assert_err_has("needs validation predictions");
-    assert_int_equal(run("-w 1,2 -o " ETMP "/bad.csv " ETMP "/six.npy"), 1);
+    assert_int_equal(run("-w 1,2 -o " ETMP "/bad.csv " ETMP "/six.npy"), 2); /* a usage error */
     assert_err_has("more weights than the 1 members");
     assert_false(dg_path_exists(ETMP "/bad.csv"));
     assert_false(dg_path_exists(ETMP "/bad.manifest.json"));

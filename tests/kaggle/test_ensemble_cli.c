@@ -94,6 +94,18 @@ static void test_parse_errors(void **state) {
     assert_has(err.msg, "--weights and --method fit exclude each other");
     assert_int_equal(PARSE(&o, &err, "-m", "fit", "--weights", "1,2", "a", "b"), DG_EXIT_USAGE);
     assert_has(err.msg, "--weights and --method fit exclude each other");
+    /* --weights is checked against the member count before anything is loaded */
+    assert_int_equal(PARSE(&o, &err, "-w", "1,2,3", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1,2,3: more weights than the 2 members");
+    assert_int_equal(PARSE(&o, &err, "-w", "1", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1: 1 weights for 2 members");
+    assert_int_equal(PARSE(&o, &err, "-w", "1,-2", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1,-2: \"-2\" is not a non-negative number");
+    assert_int_equal(PARSE(&o, &err, "-w", "1,x", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1,x: \"x\" is not a non-negative number");
+    assert_int_equal(PARSE(&o, &err, "-w", "0,0", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 0,0: the weights sum to 0");
+    assert_int_equal(PARSE(&o, &err, "-w", "0,2.5", "a", "b"), DG_EXIT_OK);
     assert_int_equal(PARSE(&o, &err, "--m", "x", "a"), DG_EXIT_USAGE); /* a prefix of two long options */
     assert_has(err.msg, "'--m'");
     assert_int_equal(PARSE(&o, &err, "a", "--train"), DG_EXIT_USAGE);
@@ -349,10 +361,6 @@ static void test_run_errors(void **state) {
         const char *a, *b, *m1, *m2, *want;
     } cases[] = {
         {"-w", "1,2", TMP "/six.npy", TMP "/six.npy", NULL},
-        {"-w", "1,2,3", TMP "/six.npy", TMP "/six.npy", "--weights 1,2,3: more weights than the 2 members"},
-        {"-w", "1", TMP "/six.npy", TMP "/six.npy", "--weights 1: 1 weights for 2 members"},
-        {"-w", "0,0", TMP "/six.npy", TMP "/six.npy", "--weights 0,0: the weights sum to 0"},
-        {"-w", "1,x", TMP "/six.npy", TMP "/six.npy", "\"x\" is not a non-negative number"},
         {"-m", "fit", TMP "/six.npy", TMP "/six.npy", "--method fit needs validation predictions"},
         {"-m", "soft", TMP "/six.npy", TMP "/seven.npy", "probabilities of different lengths"},
         {"-m", "soft", TMP "/run0", TMP "/six.npy", "1 of 2 members are run directories"},
