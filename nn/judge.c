@@ -115,7 +115,9 @@ int nn_frechet(double *fid, const double *mu1, const double *s1, const double *m
         tr += s1[(size_t)j * d + j] + s2[(size_t)j * d + j];
         dmu += (mu1[j] - mu2[j]) * (mu1[j] - mu2[j]);
     }
-    *fid = dmu + tr - 2.0 * tr_sqrt;
+    /* A squared distance: for two equal distributions rounding leaves it a hair either side of 0 (-1e-13 would
+     * print as -0.0000); below 0 is rounding only, so 0. */
+    *fid = fmax(0.0, dmu + tr - 2.0 * tr_sqrt);
     rc = 0;
 done:
     blas_restore(bt);

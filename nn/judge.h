@@ -32,7 +32,8 @@
 int nn_gauss_fit(double *mu, double *cov, const double *x, size_t n, int d, dg_err *err);
 
 /* *fid = |mu1 - mu2|^2 + Tr(s1 + s2 - 2 (s1 s2)^(1/2)) for symmetric positive semi-definite s1, s2 (d, d).
- * Tr (s1 s2)^(1/2) is the sum of the square roots of the eigenvalues of s1^(1/2) s2 s1^(1/2) (LAPACK dsyevd). */
+ * Tr (s1 s2)^(1/2) is the sum of the square roots of the eigenvalues of s1^(1/2) s2 s1^(1/2) (LAPACK dsyevd).
+ * Never below 0 (rounding's negatives are returned as 0). */
 int nn_frechet(double *fid, const double *mu1, const double *s1, const double *mu2, const double *s2, int d,
                dg_err *err);
 
