@@ -1,12 +1,12 @@
 /* experiments/report/rp_page: HTML page helpers and PNG data URIs (see rp_page.h). */
 #include "experiments/report/rp_page.h"
 
-#include <png.h>
-#include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dg_file.h"
+#include "core/dg_png.h"
 
 static const char kStyle[] =
     "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}"
@@ -64,13 +64,7 @@ void rp_pre(dg_text *t, const char *text) {
     dg_text_printf(t, "</pre>\n");
 }
 
-/* ---- PNG in memory, then base64 ---- */
-
-static void png_to_text(png_structp png, png_bytep data, png_size_t n) {
-    dg_text_append(png_get_io_ptr(png), (const char *)data, n);
-}
-
-static void png_flush_nothing(png_structp png) { (void)png; }
+/* ---- PNG in memory (core/dg_png into an open_memstream), then base64 ---- */
 
 static void base64(dg_text *t, const unsigned char *p, size_t n) {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -86,46 +80,23 @@ static void base64(dg_text *t, const unsigned char *p, size_t n) {
 }
 
 int rp_png_data_uri(dg_text *t, const uint8_t *img, int w, int h, dg_err *err) {
-    dg_text png_bytes = {0};
-    volatile int rc = -1; /* set after setjmp */
+    char *png = NULL;
+    size_t len = 0;
     uint8_t *inv = malloc((size_t)w * (size_t)h);
-    png_bytep *rows = malloc(sizeof(png_bytep) * (size_t)h);
-    png_structp png = NULL;
-    png_infop info = NULL;
-    if (!inv || !rows) {
-        dg_fail(err, "out of memory");
-        goto done;
+    FILE *f = inv ? open_memstream(&png, &len) : NULL;
+    if (!f) {
+        free(inv);
+        return dg_fail(err, "out of memory");
     }
     for (size_t i = 0; i < (size_t)w * (size_t)h; i++) inv[i] = (uint8_t)(255 - img[i]); /* dark ink on white */
-    for (int y = 0; y < h; y++) rows[y] = inv + (size_t)y * (size_t)w;
-    png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        dg_fail(err, "PNG: out of memory");
-        goto done;
+    int rc = dg_png_write_gray(f, "a PNG in memory", inv, w, h, err);
+    if (fclose(f) != 0 && rc == 0) rc = dg_fail(err, "a PNG in memory: out of memory");
+    if (rc == 0) {
+        dg_text_printf(t, "data:image/png;base64,");
+        base64(t, (const unsigned char *)png, len);
     }
-    if (setjmp(png_jmpbuf(png))) {
-        dg_fail(err, "PNG encoding failed");
-        goto done;
-    }
-    png_set_write_fn(png, &png_bytes, png_to_text, png_flush_nothing);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-    if (png_bytes.oom) {
-        dg_fail(err, "out of memory");
-        goto done;
-    }
-    dg_text_printf(t, "data:image/png;base64,");
-    base64(t, (const unsigned char *)png_bytes.s, png_bytes.len);
-    rc = 0;
-done:
-    if (png) png_destroy_write_struct(&png, info ? &info : NULL);
-    dg_text_free(&png_bytes);
+    free(png);
     free(inv);
-    free(rows);
     return rc;
 }
 
