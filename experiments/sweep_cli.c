@@ -47,6 +47,8 @@ void sw_cli_usage(FILE *out) {
             "  --quiet           no line per finished trial, no status lines\n"
             "  --tensorboard TB  each trial also writes its per-epoch scalars to TB/cCCCC-rR (one TensorBoard run\n"
             "                    per trial: tensorboard --logdir TB)\n"
+            "  --for D           stop after D (seconds, or with s, m or h: 90m, 8h), as at the file's budget.until\n"
+            "                    (the earlier of the two): running trials are stopped and resume at the next start\n"
             "  --lease S         under mpirun/srun: a worker rank silent for S seconds is taken as dead and its\n"
             "                    trial goes back to the queue (default 30; docs/sweeps.md, \"Running on a cluster\")\n"
             "  --help            this text\n"
@@ -58,6 +60,25 @@ void sw_cli_usage(FILE *out) {
             dg_default_threads());
 }
 
+/* "90", "90s", "1.5m", "8h" -> seconds, in 1 s .. 30 days; 0, or -1 if it is not that. */
+static int parse_duration(const char *t, double *secs) {
+    char num[64];
+    size_t n = strlen(t);
+    if (n == 0 || n >= sizeof num) return -1;
+    double unit = 1;
+    char last = t[n - 1];
+    if (last == 's' || last == 'm' || last == 'h') {
+        unit = last == 'h' ? 3600 : last == 'm' ? 60 : 1;
+        n--;
+    }
+    memcpy(num, t, n);
+    num[n] = '\0';
+    double v;
+    if (dg_parse_double(num, 0, 1e9, &v) != 0 || !(v * unit >= 1 && v * unit <= 30 * 86400.0)) return -1;
+    *secs = v * unit;
+    return 0;
+}
+
 int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
     memset(o, 0, sizeof *o);
     o->workers = 1;
@@ -66,14 +87,14 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
     o->lease = 30;
     o->out = stdout;
     o->log = stderr;
-    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP, O_LEASE, O_TB };
+    enum { O_DATA = 256, O_DIR, O_WORKERS, O_THREADS, O_RETRY, O_TRAIN, O_TOP, O_QUIET, O_HELP, O_LEASE, O_TB, O_FOR };
     static const struct option longopts[] = {
         {"data", required_argument, 0, O_DATA},       {"dir", required_argument, 0, O_DIR},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"retry-failed", no_argument, 0, O_RETRY},    {"train", required_argument, 0, O_TRAIN},
         {"top", required_argument, 0, O_TOP},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"lease", required_argument, 0, O_LEASE},
-        {"tensorboard", required_argument, 0, O_TB},
+        {"tensorboard", required_argument, 0, O_TB},  {"for", required_argument, 0, O_FOR},
         {0, 0, 0, 0},
     };
     long v;
@@ -107,6 +128,11 @@ int sw_cli_parse(int argc, char **argv, sw_cli_opts *o, dg_err *err) {
             o->lease = (double)v;
             break;
         case O_TB: o->tensorboard = optarg; break;
+        case O_FOR:
+            if (parse_duration(optarg, &o->run_for) != 0)
+                return dg_cli_usage(err, "--for %s: expected a duration from 1 s to 30 days: seconds, or a number "
+                                         "followed by s, m or h (90m, 8h)", optarg);
+            break;
         case O_HELP: o->help = 1; return 0;
         default: return dg_cli_bad_option(c, argv, "", longopts, err);
         }
@@ -733,6 +759,8 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
     if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
+    if (o->run_for > 0 && (w.deadline == 0 || wall_now() + o->run_for < w.deadline))
+        w.deadline = wall_now() + o->run_for;
     char thr[32] = "CPUs/ranks per node"; /* under MPI without a threads setting */
     if (threads) snprintf(thr, sizeof thr, "%d", threads);
     logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d %s x %s threads, in %s\n", w.s.file, w.n,

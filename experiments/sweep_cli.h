@@ -23,6 +23,8 @@ typedef struct sw_cli_opts {
     int top;               /* --top: leaderboard rows printed (default 20) */
     double status_every;   /* seconds between status lines (default 30) */
     double lease;          /* --lease: under MPI, seconds of silence after which a worker rank is dead (30) */
+    double run_for;        /* --for: seconds after the start at which the sweep stops as at budget.until (the earlier
+                              of the two counts); 0: none */
     const char *tensorboard; /* --tensorboard: each trial's TensorBoard events go to TB/cCCCC-rR (NULL: none) */
     int help;
     FILE *out;             /* the leaderboard (stdout from the main; NULL: none) */

@@ -5,7 +5,7 @@
  * appends to its run directory, not from the database); another sweep's, a newer or a damaged database (garbage
  * pages, cut short, not a database), and an unwritable directory are clear errors, and a sweep whose damaged
  * database is moved away reads its finished trials back from the run directories. A full disk and a read-only
- * directory: tests/failure/test_sweep_disk.c. */
+ * directory: tests/failure/test_sweep_disk.c. --for stops a sweep at its deadline, and the next start finishes it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +76,11 @@ static void test_parse(void **state) {
         {"--data d --workers 0 x.sweep", "--workers 0: expected an integer in 1..1024"},
         {"--data d --threads x x.sweep", "--threads x: expected an integer in 1..1024"},
         {"--data d --bogus x.sweep", "unrecognized option '--bogus'"},
+        {"--data d --for 0 x.sweep", "--for 0: expected a duration from 1 s to 30 days"},
+        {"--data d --for 2x x.sweep", "--for 2x: expected a duration"},
+        {"--data d --for 31d x.sweep", "--for 31d: expected a duration"},
+        {"--data d --for 721h x.sweep", "--for 721h: expected a duration"},
+        {"--data d --for h x.sweep", "--for h: expected a duration"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         dg_err err;
@@ -90,6 +95,13 @@ static void test_parse(void **state) {
     assert_int_equal(o.workers, 3);
     assert_int_equal(o.retry_failed, 1);
     assert_string_equal(o.sweep, "exp/mlp.sweep");
+    assert_true(o.run_for == 0);
+    char *argv2[] = {"digits-sweep", "--data", "d.npy", "--for", "1.5h", "x.sweep", NULL};
+    assert_int_equal(sw_cli_parse(6, argv2, &o, &err), 0);
+    assert_true(o.run_for == 5400);
+    char *argv3[] = {"digits-sweep", "--data", "d.npy", "--for", "90", "x.sweep", NULL};
+    assert_int_equal(sw_cli_parse(6, argv3, &o, &err), 0);
+    assert_true(o.run_for == 90);
 }
 
 /* A deep linear net (leaky slope 1): lr 0.01 trains, lr 5 overflows. */
@@ -316,6 +328,63 @@ static void test_kill_and_restart(void **state) {
     assert_true(launches >= 12);
 }
 
+/* ---- a deadline ---- */
+
+/* A trainer that waits 1 s before it starts (so that 2 s cannot hold the sweep's 12+ launches on 2 workers). */
+#define SLOW TMP "/train-slow.sh"
+
+/* --for: the sweep stops at its deadline with configurations undecided, exits 0 and says so, leaves no trial marked
+ * running and no trainer alive; started again without it, it finishes with the uninterrupted run's leaderboard
+ * (test_kill_and_restart's, run here if that test did not). */
+static void test_deadline(void **state) {
+    (void)state;
+    tu_put(TMP "/crash.sweep", CRASH_SWEEP);
+    if (!dg_path_exists(TMP "/whole/leaderboard.csv")) {
+        pid_t p = spawn_sweep(TMP "/whole");
+        int st;
+        assert_int_equal(waitpid(p, &st, 0), p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    tu_put(SLOW, "#!/bin/sh\nsleep 1\n" TU_WRAPPER_EXEC);
+    assert_int_equal(chmod(SLOW, 0755), 0);
+    char *argv[] = {"digits-sweep", "--data", DATA,   "--dir",          TMP "/for", "--workers", "2",
+                    "--for",        "2",    "--train", SLOW, TMP "/crash.sweep", NULL};
+    sw_cli_opts o;
+    dg_err err = {{0}};
+    assert_int_equal(sw_cli_parse(12, argv, &o, &err), 0);
+    FILE *log = fopen(TMP "/for.log", "w");
+    assert_non_null(log);
+    o.log = log;
+    o.out = NULL;
+    assert_int_equal(sw_cli_run(&o, &err), DG_EXIT_OK);
+    assert_int_equal(fclose(log), 0);
+    char *text = tu_read(TMP "/for.log");
+    const char *at = strstr(text, "sweep: deadline reached with ");
+    if (!at) fail_msg("no deadline line in the log:\n%s", text);
+    int decided = -1, of = -1;
+    assert_int_equal(sscanf(at, "sweep: deadline reached with %d of %d configurations decided", &decided, &of), 2);
+    assert_int_equal(of, 8);
+    assert_true(decided >= 0 && decided < 8);
+    free(text);
+    assert_int_equal(tu_processes_with(TMP "/for/trials/"), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(TMP "/for/sweep.db", &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM trials WHERE state = 'running'", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    /* the next start, without a deadline, finishes it */
+    assert_int_equal(sweep("--data " DATA " --dir " TMP "/for --workers 2 --train " WRAPPER " " TMP "/crash.sweep",
+                           &err), 0);
+    char *a = tu_board(TMP "/whole"), *b = tu_board(TMP "/for");
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
 /* ---- bad databases and directories ---- */
 
 static void test_bad_db(void **state) {
@@ -386,6 +455,7 @@ int main(void) {
         cmocka_unit_test(test_nan_trial_fails),
         cmocka_unit_test(test_best_spec_in_preset),
         cmocka_unit_test(test_kill_and_restart),
+        cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_bad_db),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
