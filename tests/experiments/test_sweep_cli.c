@@ -222,6 +222,20 @@ static int results_in(const char *db_path) {
     return n;
 }
 
+/* Trials the database marks running. */
+static int running_in(const char *db_path) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM trials WHERE state = 'running'", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
 /* Epochs trained so far in a sweep's run directories (lines of trials/x/metrics.jsonl): when to kill. Not the
  * database's results, which are committed in batches up to a second late. */
 static int epochs_in(const char *dir) {
@@ -302,15 +316,7 @@ static void test_kill_and_restart(void **state) {
     free(a);
     free(b);
     /* nothing left running; no trainer started on a run that had already reached its target */
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(TMP "/killed/sweep.db", &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM trials WHERE state = 'running'", -1, &s, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    assert_int_equal(running_in(TMP "/killed/sweep.db"), 0);
     int launches = 0;
     for (int c = 0; c < 8; c++) {
         char path[512];
@@ -367,15 +373,7 @@ static void test_deadline(void **state) {
     assert_true(decided >= 0 && decided < 8);
     free(text);
     assert_int_equal(tu_processes_with(TMP "/for/trials/"), 0);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(TMP "/for/sweep.db", &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM trials WHERE state = 'running'", -1, &s, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    assert_int_equal(running_in(TMP "/for/sweep.db"), 0);
     /* the next start, without a deadline, finishes it */
     assert_int_equal(sweep("--data " DATA " --dir " TMP "/for --workers 2 --train " WRAPPER " " TMP "/crash.sweep",
                            &err), 0);
