@@ -759,8 +759,8 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
     if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
-    if (o->run_for > 0 && (w.deadline == 0 || wall_now() + o->run_for < w.deadline))
-        w.deadline = wall_now() + o->run_for;
+    double for_end = o->run_for > 0 ? wall_now() + o->run_for : 0; /* --for's deadline; the earlier one counts */
+    if (for_end > 0 && (w.deadline == 0 || for_end < w.deadline)) w.deadline = for_end;
     char thr[32] = "CPUs/ranks per node"; /* under MPI without a threads setting */
     if (threads) snprintf(thr, sizeof thr, "%d", threads);
     logf_(&w, "sweep %s: %d configurations x %d replicates, %s, %d %s x %s threads, in %s\n", w.s.file, w.n,
