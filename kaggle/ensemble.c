@@ -268,16 +268,23 @@ void kg_gather(float *out, const kg_member_val *mv, const size_t *rows, size_t n
         memcpy(out + k * KG_CLASSES, mv->pred + rows[k] * KG_CLASSES, KG_CLASSES * sizeof(float));
 }
 
-/* Label of one row from the members covering it (cover[j] = member j's pred row or -1). */
-static int vote_row(const kg_member_val *mv, const int32_t *cover, int m, const double *w, int hard) {
-    double votes[KG_CLASSES] = {0}, mass[KG_CLASSES] = {0};
+/* Negative log of a probability, floored at 1e-12 so that a member certain of a wrong class costs ~27.6, not inf. */
+static double nll(double p) { return -log(p > 1e-12 ? p : 1e-12); }
+
+/* Label of one row from the members covering it (cover[j] = member j's pred row or -1); *p_label receives the
+ * weighted mean probability the members give the true label y (the soft vote's, whatever the vote). */
+static int vote_row(const kg_member_val *mv, const int32_t *cover, int m, const double *w, int hard, int y,
+                    double *p_label) {
+    double votes[KG_CLASSES] = {0}, mass[KG_CLASSES] = {0}, wsum = 0;
     for (int j = 0; j < m; j++) {
         if (cover[j] < 0) continue;
         const float *row = mv[j].pred + (size_t)cover[j] * KG_CLASSES;
         double wj = w ? w[j] : 1.0;
         votes[argmax10(row)] += wj;
+        wsum += wj;
         for (int k = 0; k < KG_CLASSES; k++) mass[k] += wj * row[k];
     }
+    *p_label = wsum > 0 ? mass[y] / wsum : 0;
     int best = 0;
     for (int k = 1; k < KG_CLASSES; k++) {
         if (hard ? (votes[k] > votes[best] || (votes[k] == votes[best] && mass[k] > mass[best])) : mass[k] > mass[best])
@@ -291,6 +298,7 @@ int kg_estimate_accuracy(kg_estimate *est, double *member_acc, const kg_member_v
     memset(est, 0, sizeof *est);
     est->shared_acc = est->shared_member_acc = est->oof_acc = est->ensemble_acc = est->gain = -1;
     est->mean_member_acc = est->best_member_acc = -1;
+    est->ensemble_loss = est->mean_member_loss = -1;
     if (m < 1) return dg_fail(err, "estimate: no members");
     int32_t *map = member_maps(mv, m, n_train, err);
     if (!map) return -1;
@@ -299,19 +307,26 @@ int kg_estimate_accuracy(kg_estimate *est, double *member_acc, const kg_member_v
         free(map);
         return dg_fail(err, "estimate: out of memory");
     }
-    double mean = 0, best = -1;
+    double mean = 0, best = -1, mean_loss = 0;
     for (int j = 0; j < m; j++) {
         size_t ok = 0;
-        for (size_t k = 0; k < mv[j].nv; k++)
-            ok += argmax10(mv[j].pred + k * KG_CLASSES) == labels[mv[j].ids[k]];
+        double loss = 0;
+        for (size_t k = 0; k < mv[j].nv; k++) {
+            const float *row = mv[j].pred + k * KG_CLASSES;
+            uint8_t y = labels[mv[j].ids[k]];
+            ok += argmax10(row) == y;
+            loss += nll(row[y]);
+        }
         member_acc[j] = mv[j].nv ? (double)ok / (double)mv[j].nv : -1;
         mean += member_acc[j];
+        mean_loss += mv[j].nv ? loss / (double)mv[j].nv : 0;
         best = fmax(best, member_acc[j]);
     }
     est->mean_member_acc = mean / m;
+    est->mean_member_loss = mean_loss / m;
     est->best_member_acc = best;
     size_t ok_shared = 0, ok_union = 0;
-    double member_ok_shared = 0;
+    double member_ok_shared = 0, loss_shared = 0, loss_union = 0;
     for (size_t r = 0; r < n_train; r++) {
         int any = 0, all = 1;
         for (int j = 0; j < m; j++) {
@@ -320,12 +335,15 @@ int kg_estimate_accuracy(kg_estimate *est, double *member_acc, const kg_member_v
             all &= cover[j] >= 0;
         }
         if (!any) continue;
-        int ok = vote_row(mv, cover, m, w, hard) == labels[r];
+        double p_label;
+        int ok = vote_row(mv, cover, m, w, hard, labels[r], &p_label) == labels[r];
         est->union_rows++;
         ok_union += (size_t)ok;
+        loss_union += nll(p_label);
         if (all) {
             est->shared_rows++;
             ok_shared += (size_t)ok;
+            loss_shared += nll(p_label);
             for (int j = 0; j < m; j++)
                 member_ok_shared += argmax10(mv[j].pred + (size_t)cover[j] * KG_CLASSES) == labels[r];
         }
@@ -341,11 +359,13 @@ int kg_estimate_accuracy(kg_estimate *est, double *member_acc, const kg_member_v
     } else if (est->shared_rows == est->union_rows) {
         est->mode = KG_EST_SHARED;
         est->ensemble_acc = est->shared_acc;
+        est->ensemble_loss = loss_shared / (double)est->shared_rows;
         est->gain = est->shared_acc - est->shared_member_acc;
     } else {
         est->mode = KG_EST_OOF;
         est->oof_acc = (double)ok_union / (double)est->union_rows;
         est->ensemble_acc = est->oof_acc;
+        est->ensemble_loss = loss_union / (double)est->union_rows;
         est->gain = est->oof_acc - est->mean_member_acc;
     }
     return 0;

@@ -90,6 +90,11 @@ typedef struct kg_estimate {
     double best_member_acc;
     double ensemble_acc;     /* the estimate: shared_acc in KG_EST_SHARED, oof_acc in KG_EST_OOF */
     double gain;             /* ensemble_acc - (shared_member_acc in SHARED, mean_member_acc in OOF) */
+    /* Cross-entropy of the true labels (mean -log p, p floored at 1e-12) under the weighted mean of the members'
+     * probabilities, on the rows ensemble_acc counts (-1 if none): the plain log-loss, comparable across members
+     * trained with or without label smoothing, and less noisy than accuracy when comparing ensembles. */
+    double ensemble_loss;
+    double mean_member_loss; /* mean over members of their log-loss on their own validation rows */
 } kg_estimate;
 
 /* Estimate the ensemble's accuracy from validation predictions. labels (n_train,) are the train set's labels

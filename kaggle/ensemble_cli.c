@@ -348,6 +348,8 @@ static cJSON *estimate_json(const kg_estimate *e, double cv_fit) {
         cJSON_AddNumberToObject(o, "mean_member_acc", e->mean_member_acc);
         cJSON_AddNumberToObject(o, "best_member_acc", e->best_member_acc);
         cJSON_AddNumberToObject(o, "gain", e->gain);
+        cJSON_AddNumberToObject(o, "ensemble_loss", e->ensemble_loss);
+        cJSON_AddNumberToObject(o, "mean_member_loss", e->mean_member_loss);
         cJSON_AddNumberToObject(o, "shared_rows", (double)e->shared_rows);
         cJSON_AddNumberToObject(o, "union_rows", (double)e->union_rows);
         if (e->shared_rows) {
@@ -463,11 +465,17 @@ static void print_summary(const ens *e, FILE *log) {
                 e->mb[j].nv, e->mb[j].run);
     const kg_estimate *est = &e->est;
     if (est->mode == KG_EST_SHARED)
-        fprintf(log, "  estimate (shared hold-out, %zu rows): ensemble %.4f vs mean member %.4f: gain %+.4f\n",
-                est->shared_rows, est->ensemble_acc, est->shared_member_acc, est->gain);
+        fprintf(log,
+                "  estimate (shared hold-out, %zu rows): ensemble %.4f (%.0f errors) vs mean member %.4f: gain %+.4f;"
+                " log-loss %.5f vs mean member %.5f\n",
+                est->shared_rows, est->ensemble_acc, (1 - est->ensemble_acc) * (double)est->shared_rows,
+                est->shared_member_acc, est->gain, est->ensemble_loss, est->mean_member_loss);
     else if (est->mode == KG_EST_OOF)
-        fprintf(log, "  estimate (out-of-fold, %zu rows): ensemble %.4f vs mean member %.4f: gain %+.4f\n",
-                est->union_rows, est->ensemble_acc, est->mean_member_acc, est->gain);
+        fprintf(log,
+                "  estimate (out-of-fold, %zu rows): ensemble %.4f (%.0f errors) vs mean member %.4f: gain %+.4f;"
+                " log-loss %.5f vs mean member %.5f\n",
+                est->union_rows, est->ensemble_acc, (1 - est->ensemble_acc) * (double)est->union_rows,
+                est->mean_member_acc, est->gain, est->ensemble_loss, est->mean_member_loss);
     if (e->cv_fit >= 0) fprintf(log, "  fitted weights, 2-fold cross-fitted accuracy: %.4f\n", e->cv_fit);
 }
 

@@ -238,8 +238,18 @@ static void test_estimate_shared(void **state) {
     assert_ratio(est.shared_member_acc, 0.9);
     assert_ratio(est.ensemble_acc, 1.0);
     assert_ratio(est.gain, 0.1);
+    /* log-loss: each member gives the label 0.7 on 9 rows and 0.3 on one; the mix gives (0.7+0.7+0.3)/3 on the three
+     * rows where one member errs, 0.7 on the other seven */
+    assert_ratio(est.mean_member_loss, (9 * -log((double)0.7f) - log((double)0.3f)) / 10);
+    assert_ratio(est.ensemble_loss, (3 * -log((2.0 * 0.7f + (double)0.3f) / 3) + 7 * -log((double)0.7f)) / 10);
     assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, NULL, 1, labels, NT, &err), 0);
-    assert_ratio(est.ensemble_acc, 1.0);
+    assert_ratio(est.ensemble_acc, 1.0); /* a hard vote: its loss is the mix's */
+    assert_ratio(est.ensemble_loss, (3 * -log((2.0 * 0.7f + (double)0.3f) / 3) + 7 * -log((double)0.7f)) / 10);
+    /* weights: all on member 0, the mix is member 0 */
+    const double w0[3] = {1, 0, 0};
+    assert_int_equal(kg_estimate_accuracy(&est, acc, mv, 3, w0, 0, labels, NT, &err), 0);
+    assert_ratio(est.ensemble_acc, 0.9);
+    assert_ratio(est.ensemble_loss, (9 * -log((double)0.7f) - log((double)0.3f)) / 10);
     /* shared rows and gather line up member rows by train id */
     int64_t *sid;
     size_t *rows[3], ns;
@@ -294,6 +304,9 @@ static void test_estimate_folds(void **state) {
     assert_ratio(est.ensemble_acc, 0.7);
     assert_ratio(est.gain, 0.0);
     assert_true(est.shared_acc < 0);
+    /* out-of-fold log-loss: 7 rows at p = 0.8, 3 at 0.1, each from its one member */
+    assert_ratio(est.ensemble_loss, (7 * -log((double)0.8f) - 3 * log((double)0.1f)) / 10);
+    assert_ratio(est.mean_member_loss, ((4 * -log((double)0.8f) - log((double)0.1f)) / 5 + (3 * -log((double)0.8f) - 2 * log((double)0.1f)) / 5) / 2);
 }
 
 /* digits-ensemble end to end: 3 run directories sharing a hold-out, each wrong on a different validation row;

@@ -224,13 +224,18 @@ static void test_run_shared(void **state) {
     assert_has(man, "\"mode\":\t\"shared-holdout\"");
     assert_has(man, "\"ensemble_acc\":\t1");
     assert_has(man, "\"mean_member_acc\":\t0.9");
+    assert_has(man, "\"ensemble_loss\":\t0.42006");
+    assert_has(man, "\"mean_member_loss\":\t0.44140");
     assert_has(man, "\"model\":\t\"tiny\"");
     assert_has(man, "\"test_agreement\":\t0.83");
     free(man);
     assert_has(log, "digits-ensemble: 3 members, soft vote -> " TMP "/sub.csv (6 rows), manifest " TMP
                     "/sub.manifest.json\n");
     assert_has(log, "  member 2: weight 0.3333  val acc 0.9000 on 10 rows  " TMP "/run1\n");
-    assert_has(log, "  estimate (shared hold-out, 10 rows): ensemble 1.0000 vs mean member 0.9000: gain +0.1000\n");
+    /* log-loss: the mix gives the label (0.7+0.7+0.3)/3 on the 3 rows where a member errs, 0.7 on 7; each member 0.7
+     * on 9 rows, 0.3 on 1 */
+    assert_has(log, "  estimate (shared hold-out, 10 rows): ensemble 1.0000 (0 errors) vs mean member 0.9000: gain "
+                    "+0.1000; log-loss 0.42007 vs mean member 0.44140\n");
     free(log);
 
     /* hard vote with given weights, manifest where asked: member 3 alone outvotes the others on row 3 */
@@ -336,7 +341,8 @@ static void test_run_folds(void **state) {
     o.log = tmpfile();
     assert_int_equal(kg_ensemble_cli_run(&o, &err), DG_EXIT_OK);
     char *log = cli_check_drain(o.log);
-    assert_has(log, "  estimate (out-of-fold, 30 rows): ensemble 0.9000 vs mean member 0.9000: gain +0.0000\n");
+    assert_has(log, "  estimate (out-of-fold, 30 rows): ensemble 0.9000 (3 errors) vs mean member 0.9000: gain +0.0000; "
+                    "log-loss 0.44140 vs mean member 0.44140\n");
     free(log);
     assert_int_equal(PARSE(&o, &err, "-q", "-m", "fit", "--train", TMP "/train.npy", "-o", TMP "/fit.csv",
                            TMP "/fold0", TMP "/fold1", TMP "/fold2"),
