@@ -53,17 +53,21 @@ void kg_ensemble_cli_usage(FILE *out) {
 /* Given weights: a comma-separated list, one non-negative number per member, normalized to sum 1 into w (m);
  * w NULL: the list is only checked. */
 static int parse_weights(const char *s, double *w, int m, dg_err *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", s);
     int k = 0;
     double sum = 0, v;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (const char *p = s;; p++) { /* fields between commas; an empty one ("1,,2", "1,2,") is an error */
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char tok[64];
+        if (len == 0) return dg_fail(err, "--weights %s: weight %d is empty", s, k + 1);
         if (k == m) return dg_fail(err, "--weights %s: more weights than the %d members", s, m);
-        if (dg_parse_double(tok, 0, 1e9, &v) != 0)
-            return dg_fail(err, "--weights %s: \"%s\" is not a non-negative number", s, tok);
+        if (len >= sizeof tok || (snprintf(tok, sizeof tok, "%.*s", (int)len, p), dg_parse_double(tok, 0, 1e9, &v)))
+            return dg_fail(err, "--weights %s: \"%.*s\" is not a non-negative number", s, (int)len, p);
         if (w) w[k] = v;
         k++;
         sum += v;
+        if (!end) break;
+        p = end;
     }
     if (k != m) return dg_fail(err, "--weights %s: %d weights for %d members", s, k, m);
     if (!(sum > 0)) return dg_fail(err, "--weights %s: the weights sum to 0", s);

@@ -103,6 +103,16 @@ static void test_parse_errors(void **state) {
     assert_has(err.msg, "--weights 1,-2: \"-2\" is not a non-negative number");
     assert_int_equal(PARSE(&o, &err, "-w", "1,x", "a", "b"), DG_EXIT_USAGE);
     assert_has(err.msg, "--weights 1,x: \"x\" is not a non-negative number");
+    assert_int_equal(PARSE(&o, &err, "-w", "1,,2", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1,,2: weight 2 is empty");
+    assert_int_equal(PARSE(&o, &err, "-w", "1,2,", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights 1,2,: weight 3 is empty");
+    assert_int_equal(PARSE(&o, &err, "-w", "", "a", "b"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--weights : weight 1 is empty");
+    assert_int_equal(PARSE(&o, &err, "-w", "1,0.00000000000000000000000000000000000000000000000000000000000000001", "a",
+                           "b"),
+                     DG_EXIT_USAGE);
+    assert_has(err.msg, "is not a non-negative number");
     assert_int_equal(PARSE(&o, &err, "-w", "0,0", "a", "b"), DG_EXIT_USAGE);
     assert_has(err.msg, "--weights 0,0: the weights sum to 0");
     assert_int_equal(PARSE(&o, &err, "-w", "0,2.5", "a", "b"), DG_EXIT_OK);
