@@ -1,5 +1,6 @@
 /* Tests for experiments/sweep_file: grid order, random draws against the documented keyed formula, the rendered
  * spec and policy of a configuration, budgets, and malformed sweep files failing with file:line:col. */
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,14 +220,16 @@ static void test_errors(void **state) {
     }
 }
 
-/* The shipped sweeps parse, and are the size docs/sweeps.md says. */
+/* The shipped sweeps parse, and are the size docs/sweeps.md says; the table names every one. */
 static void test_shipped(void **state) {
     (void)state;
     static const struct {
         const char *file;
         int configs, reps, rungs;
-    } want[] = {{"smoke.sweep", 4, 2, 2}, {"mlp.sweep", 150, 2, 1}, {"cnn.sweep", 246, 1, 3}};
-    for (int i = 0; i < 3; i++) {
+    } want[] = {{"smoke.sweep", 4, 2, 2},          {"mlp.sweep", 150, 2, 1},         {"cnn.sweep", 246, 1, 3},
+                {"default-recipe.sweep", 2, 2, 1}, {"long-recipe.sweep", 4, 2, 1},   {"long-epochs.sweep", 1, 2, 1},
+                {"long-seeds.sweep", 2, 2, 1}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, DIGITS_SOURCE_DIR "/experiments/sweeps/%s", want[i].file);
         sw_sweep s;
@@ -237,6 +240,11 @@ static void test_shipped(void **state) {
         assert_int_equal(s.n_rungs, want[i].rungs);
         sw_sweep_free(&s);
     }
+    /* the table names every shipped sweep */
+    glob_t g;
+    assert_int_equal(glob(DIGITS_SOURCE_DIR "/experiments/sweeps/*.sweep", 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, sizeof want / sizeof want[0]);
+    globfree(&g);
 }
 
 int main(void) {
