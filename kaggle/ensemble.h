@@ -91,8 +91,8 @@ typedef struct kg_estimate {
     double ensemble_acc;     /* the estimate: shared_acc in KG_EST_SHARED, oof_acc in KG_EST_OOF */
     double gain;             /* ensemble_acc - (shared_member_acc in SHARED, mean_member_acc in OOF) */
     /* Cross-entropy of the true labels (mean -log p, p floored at 1e-12) under the weighted mean of the members'
-     * probabilities, on the rows ensemble_acc counts (-1 if none): the plain log-loss, comparable across members
-     * trained with or without label smoothing, and less noisy than accuracy when comparing ensembles. */
+     * probabilities, on the rows ensemble_acc counts (-1 if none): the plain log-loss (as digits-train's val_loss),
+     * less noisy than accuracy when comparing ensembles of like members (label-smoothed ones score higher). */
     double ensemble_loss;
     double mean_member_loss; /* mean over members of their log-loss on their own validation rows */
 } kg_estimate;

@@ -61,7 +61,11 @@ static int parse_weights(const char *s, double *w, int m, dg_err *err) {
         char tok[64];
         if (len == 0) return dg_fail(err, "--weights %s: weight %d is empty", s, k + 1);
         if (k == m) return dg_fail(err, "--weights %s: more weights than the %d members", s, m);
-        if (len >= sizeof tok || (snprintf(tok, sizeof tok, "%.*s", (int)len, p), dg_parse_double(tok, 0, 1e9, &v)))
+        if (len < sizeof tok) {
+            memcpy(tok, p, len);
+            tok[len] = '\0';
+        }
+        if (len >= sizeof tok || dg_parse_double(tok, 0, 1e9, &v) != 0)
             return dg_fail(err, "--weights %s: \"%.*s\" is not a non-negative number", s, (int)len, p);
         if (w) w[k] = v;
         k++;
