@@ -208,24 +208,6 @@ static double wall_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The next HH:MM (local time) after now. */
-static double next_deadline(int minutes) {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    tm.tm_hour = minutes / 60;
-    tm.tm_min = minutes % 60;
-    tm.tm_sec = 0;
-    tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
-    if (t <= now) {
-        tm.tm_mday++;
-        tm.tm_isdst = -1;
-        t = mktime(&tm);
-    }
-    return (double)t;
-}
-
 /* The first `rows` records of the data (ds, open) as DIR/data.npy (kept across restarts). */
 static int subset(sweep *w, const dg_dataset *ds, dg_err *err) {
     snprintf(w->data, sizeof w->data, "%s/data.npy", w->dir);
@@ -758,7 +740,7 @@ static int run_sweep(const sw_cli_opts *o, sw_mpi *mpi, dg_err *err) {
     w.r = (sw_results){w.n, w.reps, w.K, w.s.eta, w.s.maximize, w.val, w.have, w.failed, w.order0};
     w.d = (sw_decisions){w.target, w.state, w.order, w.n_order};
     for (int c = 0; c < w.n; c++) w.last_state[c] = -1;
-    if (w.s.until_min >= 0) w.deadline = next_deadline(w.s.until_min);
+    if (w.s.until_min >= 0) w.deadline = (double)sw_until_deadline(w.s.until_min, time(NULL));
     double for_end = o->run_for > 0 ? wall_now() + o->run_for : 0; /* --for's deadline; the earlier one counts */
     if (for_end > 0 && (w.deadline == 0 || for_end < w.deadline)) w.deadline = for_end;
     char thr[32] = "CPUs/ranks per node"; /* under MPI without a threads setting */

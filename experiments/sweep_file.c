@@ -520,6 +520,26 @@ static int parse_until(const char *t, int *min) {
     return 0;
 }
 
+time_t sw_until_deadline(int until_min, time_t now) {
+    struct tm tm;
+    localtime_r(&now, &tm);
+    tm.tm_hour = until_min / 60;
+    tm.tm_min = until_min % 60;
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t <= now) {
+        localtime_r(&now, &tm); /* mktime rewrote tm; tomorrow from today's date */
+        tm.tm_mday++;
+        tm.tm_hour = until_min / 60;
+        tm.tm_min = until_min % 60;
+        tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        t = mktime(&tm);
+    }
+    return t;
+}
+
 int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char *dir, dg_err *err) {
     memset(s, 0, sizeof *s);
     snprintf(s->file, sizeof s->file, "%s", fname);

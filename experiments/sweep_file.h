@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/dg_err.h"
 
@@ -79,6 +80,10 @@ int sw_sweep_load(sw_sweep *s, const char *path, dg_err *err);
  * relative to dir (NULL: as is). */
 int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char *dir, dg_err *err);
 void sw_sweep_free(sw_sweep *s);
+/* budget.until's deadline: the first moment at until_min (minutes after midnight, local time) after now, today or
+ * tomorrow; a sweep started at 23:00 with "until": "07:00" stops the next morning, one started at 07:00 exactly stops
+ * the morning after. mktime normalises the day, so a month's or a daylight-saving change's edge is its concern. */
+time_t sw_until_deadline(int until_min, time_t now);
 
 /* Replicates per configuration: seeds x max(folds, 1). Replicate r trains with seed sw_rep_seed and fold
  * sw_rep_fold (1..folds, or 0 for the hold-out). */

@@ -191,6 +191,8 @@ static void test_errors(void **state) {
         {"{\"model\": \"mlp2\", \"strategy\": \"asha\",\n \"asha\": {\"rungs\": [3, 1]}, \"budget\": {\"trials\": 3}}",
          "t.sweep:2:11: asha.rungs: expected"},
         {"{\"model\": \"mlp2\",\n \"budget\": {\"until\": \"25:00\"}}", "t.sweep:2:13: budget.until: expected a time"},
+        {"{\"model\": \"mlp2\",\n \"budget\": {\"until\": \"7:30\"}}", "t.sweep:2:13: budget.until: expected a time"},
+        {"{\"model\": \"mlp2\",\n \"budget\": {\"until\": \"07:30pm\"}}", "t.sweep:2:13: budget.until: expected a time"},
         {"{\"model\": \"nosuchmodel\"}", "t.sweep:1:2: model: model 'nosuchmodel' not found"},
         {"{\"model\": \"mlp2\", \"policy\": [\"rotate degrees=${r}\", \"wobble 3\"],\n \"params\": {\"r\": [5]}}",
          "t.sweep:2:13: params \"r\" = 5: policy:2:1:"},
@@ -247,12 +249,56 @@ static void test_shipped(void **state) {
     globfree(&g);
 }
 
+/* budget.until: "HH:MM" local time; its deadline is the next such moment, tomorrow if today's has passed. TZ is set
+ * to POSIX strings (no tz database needed): a plain offset, and Central Europe's rule on the night its clocks go
+ * forward (2026-03-29, 02:00 -> 03:00), where "tomorrow at noon" is 23 hours away, not 24. */
+static void set_tz(const char *tz) {
+    setenv("TZ", tz, 1);
+    tzset();
+}
+
+static void test_until(void **state) {
+    (void)state;
+    sw_sweep s;
+    parse_ok(&s, "{\"model\": \"mlp2\", \"budget\": {\"until\": \"07:30\"}}");
+    assert_int_equal(s.until_min, 7 * 60 + 30);
+    sw_sweep_free(&s);
+    parse_ok(&s, "{\"model\": \"mlp2\"}");
+    assert_int_equal(s.until_min, -1);
+    sw_sweep_free(&s);
+
+    const char *old = getenv("TZ");
+    char saved[256] = "";
+    if (old) snprintf(saved, sizeof saved, "%s", old);
+    const time_t dec7 = 1796637600;  /* 2026-12-07 10:00:00 UTC */
+    const time_t dec31 = 1798758000; /* 2026-12-31 23:00:00 UTC */
+    const time_t mar28 = 1774695600; /* 2026-03-28 11:00:00 UTC: 12:00 in Central Europe, winter time */
+    set_tz("UTC0");
+    assert_int_equal(sw_until_deadline(11 * 60 + 30, dec7), dec7 + 5400);        /* later today */
+    assert_int_equal(sw_until_deadline(10 * 60, dec7), dec7 + 86400);            /* now exactly: tomorrow */
+    assert_int_equal(sw_until_deadline(9 * 60 + 59, dec7), dec7 + 86400 - 60);   /* passed: tomorrow */
+    assert_int_equal(sw_until_deadline(30, dec31), dec31 + 5400);                /* into the next year */
+    set_tz("XST-3"); /* UTC+3: 10:00 UTC is 13:00 there */
+    assert_int_equal(sw_until_deadline(14 * 60, dec7), dec7 + 3600);
+    assert_int_equal(sw_until_deadline(12 * 60, dec7), dec7 + 23 * 3600);
+    set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
+    assert_int_equal(sw_until_deadline(13 * 60, mar28), mar28 + 3600);
+    assert_int_equal(sw_until_deadline(12 * 60, mar28), mar28 + 23 * 3600); /* the night loses an hour */
+    if (old)
+        set_tz(saved);
+    else {
+        unsetenv("TZ");
+        tzset();
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_order),
         cmocka_unit_test(test_random_draws),
         cmocka_unit_test(test_asha_policy_budget),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_until),
         cmocka_unit_test(test_shipped),
     };
     return tu_exit(cmocka_run_group_tests(tests, NULL, NULL));
