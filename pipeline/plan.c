@@ -697,11 +697,16 @@ void pl_plan_print(const pl_plan *plan, FILE *out) {
         for (int j = 0; j < i && !dup; j++) dup = !strcmp(plan->runs[j].member->model, plan->runs[i].member->model);
         if (dup) continue;
         const pl_member_run *r = &plan->runs[i];
-        char ep[32];
-        pl_format_seconds(ep, sizeof ep,
-                          (double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips);
-        fprintf(out, "  %-12s train %8.0f  predict %8.0f  (%s): %s per epoch\n", r->member->model, r->train_ips,
-                r->predict_ips, r->speed_from, ep);
+        char ep[32], ep_jobs[64] = "";
+        double epoch_s = (double)plan->n_fit / r->train_ips + (double)plan->n_val / r->predict_ips;
+        pl_format_seconds(ep, sizeof ep, epoch_s);
+        if (plan->jobs > 1 && plan->job_slowdown > 1) { /* what the members' own epoch lines will show */
+            char side[32];
+            pl_format_seconds(side, sizeof side, epoch_s * plan->job_slowdown);
+            snprintf(ep_jobs, sizeof ep_jobs, ", %s with %d side by side", side, plan->jobs);
+        }
+        fprintf(out, "  %-12s train %8.0f  predict %8.0f  (%s): %s per epoch alone%s\n", r->member->model,
+                r->train_ips, r->predict_ips, r->speed_from, ep, ep_jobs);
     }
 }
 

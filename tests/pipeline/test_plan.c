@@ -340,6 +340,31 @@ static void test_speeds(void **state) {
     free(p);
 }
 
+/* The plan's speeds line: an epoch's time alone, and with jobs > 1 what the members' own epoch lines will show
+ * (x job_slowdown: 2 jobs on 2 threads at jobs_efficiency 0.5 deliver the throughput of one, so 2x). 900 fit and
+ * 100 validation images at 90 and 100 images/s: 11 s alone. */
+static void test_speed_line(void **state) {
+    (void)state;
+    fresh();
+    pl_preset *p = preset("members model=mlp2 seeds=1-2 epochs=1\nspeed model=mlp2 train=90 predict=100\n"
+                          "jobs_efficiency=0.5\n");
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        pl_plan plan;
+        plan_of(&plan, p, 2, jobs, 1);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        assert_non_null(f);
+        pl_plan_print(&plan, f);
+        assert_int_equal(fclose(f), 0);
+        const char *want = jobs == 1 ? ": 11s per epoch alone\n" : ": 11s per epoch alone, 22s with 2 side by side\n";
+        if (!strstr(text, want)) fail_msg("jobs %d: no \"%s\" in the plan:\n%s", jobs, want, text);
+        free(text);
+        pl_plan_free(&plan);
+    }
+    free(p);
+}
+
 static void expect_build_error(const char *preset_text, const char *want) {
     pl_preset *p = preset(preset_text);
     pl_plan plan;
@@ -385,8 +410,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steps_and_estimates), cmocka_unit_test(test_lanes),
         cmocka_unit_test(test_skipping_and_resume), cmocka_unit_test(test_folds_and_augment),
-        cmocka_unit_test(test_speeds),              cmocka_unit_test(test_preset_errors),
-        cmocka_unit_test(test_manifest_path),
+        cmocka_unit_test(test_speeds),              cmocka_unit_test(test_speed_line),
+        cmocka_unit_test(test_preset_errors),       cmocka_unit_test(test_manifest_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
