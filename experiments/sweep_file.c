@@ -521,16 +521,11 @@ static int parse_until(const char *t, int *min) {
 }
 
 time_t sw_until_deadline(int until_min, time_t now) {
-    struct tm tm;
-    localtime_r(&now, &tm);
-    tm.tm_hour = until_min / 60;
-    tm.tm_min = until_min % 60;
-    tm.tm_sec = 0;
-    tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
-    if (t <= now) {
-        localtime_r(&now, &tm); /* mktime rewrote tm; tomorrow from today's date */
-        tm.tm_mday++;
+    time_t t = now;
+    for (int day = 0; day < 2 && t <= now; day++) { /* today's, else tomorrow's */
+        struct tm tm;
+        localtime_r(&now, &tm);
+        tm.tm_mday += day;
         tm.tm_hour = until_min / 60;
         tm.tm_min = until_min % 60;
         tm.tm_sec = 0;
