@@ -17,6 +17,10 @@ int nn_calibrate(const nn_train_opts *o, double seconds, nn_calibration *c, dg_e
     nn_spec spec;
     int rc = nn_train_spec(&spec, o, err);
     if (rc != 0) return rc;
+    if ((rc = nn_train_spec_fits(&spec, err)) != 0) { /* the synthetic batch below is 1x28x28 digits */
+        nn_spec_free(&spec);
+        return rc;
+    }
     const nn_hyper *h = &spec.hyper;
     int B = h->batch;
     aug_policy *policy = NULL;

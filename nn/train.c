@@ -39,6 +39,18 @@ void nn_train_opts_defaults(nn_train_opts *o) {
     o->log = stderr;
 }
 
+int nn_train_spec_fits(const nn_spec *spec, dg_err *err) {
+    if (spec->in_c != 1 || spec->in_h != DG_SIDE || spec->in_w != DG_SIDE)
+        return dg_fail(err, "%s: input %dx%dx%d, but the dataset holds 1x28x28 images", spec->file, spec->in_c,
+                       spec->in_h, spec->in_w),
+               NN_TRAIN_USAGE;
+    if (spec->output != NN_OUT_CLASSES)
+        return dg_fail(err, "%s: 'output %s' is a GAN's network; digits-train trains classifiers (10 class logits)",
+                       spec->file, spec->output == NN_OUT_LOGIT ? "logit" : "image"),
+               NN_TRAIN_USAGE;
+    return 0;
+}
+
 int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err) {
     nn_spec raw;
     if (nn_spec_load(&raw, o->model, err) != 0) return -1;
@@ -345,14 +357,7 @@ static int setup(run *r, int *done, dg_err *err) {
     int rc = nn_train_spec(&r->spec, o, err);
     if (rc != 0) return rc;
     const nn_hyper *h = &r->spec.hyper;
-    if (r->spec.in_c != 1 || r->spec.in_h != DG_SIDE || r->spec.in_w != DG_SIDE)
-        return dg_fail(err, "%s: input %dx%dx%d, but the dataset holds 1x28x28 images", r->spec.file, r->spec.in_c,
-                       r->spec.in_h, r->spec.in_w),
-               NN_TRAIN_USAGE;
-    if (r->spec.output != NN_OUT_CLASSES)
-        return dg_fail(err, "%s: 'output %s' is a GAN's network; digits-train trains classifiers (10 class logits)",
-                       r->spec.file, r->spec.output == NN_OUT_LOGIT ? "logit" : "image"),
-               NN_TRAIN_USAGE;
+    if ((rc = nn_train_spec_fits(&r->spec, err)) != 0) return rc;
     if (h->augment[0] && aug_policy_load(&r->policy, h->augment, err) != 0) return NN_TRAIN_USAGE;
     if (dg_dataset_open(&r->ds, o->data, err) != 0) return -1;
     if (!r->ds.has_labels)

@@ -83,6 +83,10 @@ void nn_train_opts_defaults(nn_train_opts *o);
  * is the resolved spec. Returns 0, -1 (file or parse error) or NN_TRAIN_USAGE (bad override). */
 int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err);
 
+/* 0 if spec is a digit classifier (input 1x28x28, 10 class logits), which is what training and calibration feed
+ * and expect; else NN_TRAIN_USAGE with the reason in err. */
+int nn_train_spec_fits(const nn_spec *spec, dg_err *err);
+
 /* The pace a deadline is planned at: the mean duration of the last NN_TRAIN_PACE_EPOCHS (or fewer) of the n epoch
  * durations in epoch_s (oldest first); 0 for none. A mean rather than the last epoch alone: a single slow epoch
  * (another process's burst) would otherwise cut several, and a run is never lengthened again. */

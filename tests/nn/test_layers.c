@@ -191,6 +191,7 @@ static void test_conv_fast_vs_ref(void **state) {
     conv_case(1, 3, 3, 16, 16, 3, 1, 2);   /* more padding than input */
     conv_case(6, 4, 4, 16, 32, 3, 1, 1);   /* few output pixels: channel split, transposed-conv input gradient */
     conv_case(5, 7, 7, 16, 32, 3, 2, 0);   /* channel split, scattered input gradient */
+    conv_case(3, 7, 7, 16, 32, 3, 1, 0);   /* Winograd weight gradient, scattered input gradient (its offsets) */
     /* Winograd F(4x4, 3x3) where output sides are (close to) multiples of 4 (nn/layers_conv.c wino4_pays) */
     conv_case(2, 26, 26, 32, 32, 3, 1, 0);  /* deotte's second 32C3: F(4x4) forward and input gradient */
     conv_case(3, 10, 10, 16, 32, 3, 1, 0);  /* 8x8 output: F(4x4) forward, F(2x2) input gradient (10x10) */
