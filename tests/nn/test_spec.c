@@ -250,7 +250,7 @@ static void test_shipped_models(void **state) {
         {"lenet5", 12, 30, NN_ADAM}, {"deepdigits", 26, 30, NN_ADAM}, {"deotte", 26, 45, NN_ADAM},
         {"deotte-fast", 26, 12, NN_ADAM}, {"deotte-lite", 26, 16, NN_ADAM}, {"deotte-lite-oc", 26, 18, NN_ADAM},
         {"deotte-lite-ls", 26, 18, NN_ADAM}, {"deotte-ls", 26, 23, NN_ADAM},  {"gan-g", 10, 20, NN_ADAM},
-        {"gan-d", 7, 20, NN_ADAM},
+        {"gan-d", 7, 20, NN_ADAM},       {"vgg-ls", 22, 23, NN_ADAM},
     };
     /* the table names every shipped spec */
     glob_t g;
@@ -279,7 +279,7 @@ static void test_shipped_models(void **state) {
         }
         assert_int_equal(s.layers[s.n_layers - 1].kind, NN_DENSE);
         assert_int_equal(s.layers[s.n_layers - 1].units, 10);
-        /* only the "-ls" specs (the default's members, and deotte-ls) smooth their labels */
+        /* only the "-ls" specs (the default's members, deotte-ls, vgg-ls) smooth their labels */
         tu_assert_exact(s.hyper.label_smoothing, dg_ends_with(s.name, "-ls") ? 0.1f : 0.0f);
         nn_spec_free(&s);
     }
