@@ -200,6 +200,27 @@ static void test_conv_fast_vs_ref(void **state) {
     conv_case(2, 10, 10, 64, 64, 3, 1, 0);  /* F(4x4) forward, F(3x3, 2x2) weight gradient (64x64 channels) */
 }
 
+/* Every combination of a small grid of shapes against the reference: the dispatcher picks among a dozen kernels per
+ * pass by shape (nn/layers_conv.c), and a pairing that no hand-picked case above reaches (a Winograd weight gradient
+ * with a scattered input gradient did) is a pairing a new model spec can. Sides 4-12 give split and unsplit batches
+ * and every gather/scatter waste; channels 16/32 -> 16/48 the AVX2 kernels' blocks. */
+static void test_conv_grid_vs_ref(void **state) {
+    (void)state;
+    static const int sides[] = {4, 5, 7, 12}, cs[] = {16, 32}, ocs[] = {16, 48}, ks[] = {1, 3, 5};
+    int cases = 0;
+    for (size_t a = 0; a < sizeof sides / sizeof *sides; a++)
+        for (size_t b = 0; b < sizeof cs / sizeof *cs; b++)
+            for (size_t c = 0; c < sizeof ocs / sizeof *ocs; c++)
+                for (size_t k = 0; k < sizeof ks / sizeof *ks; k++)
+                    for (int stride = 1; stride <= 2; stride++)
+                        for (int pad = 0; pad <= 2 && pad < ks[k]; pad++) {
+                            if (sides[a] + 2 * pad < ks[k]) continue;
+                            conv_case(3, sides[a], sides[a], cs[b], ocs[c], ks[k], stride, pad);
+                            cases++;
+                        }
+    assert_true(cases > 200);
+}
+
 /* The portable im2col + OpenBLAS path (what runs without AVX2) against the reference too. */
 static void test_conv_fallback_vs_ref(void **state) {
     (void)state;
@@ -618,6 +639,7 @@ int main(void) {
         cmocka_unit_test(test_conv_shapes),
         cmocka_unit_test(test_im2col_adjoint),
         cmocka_unit_test(test_conv_fast_vs_ref),
+        cmocka_unit_test(test_conv_grid_vs_ref),
         cmocka_unit_test(test_conv_fallback_vs_ref),
         cmocka_unit_test(test_conv_fd),
         cmocka_unit_test(test_dense),
