@@ -189,7 +189,7 @@ typedef struct sweep {
     int n_pend;
     double deadline;   /* wall-clock seconds (time()); 0: none */
     double t_start;
-    int finished_jobs;
+    double done_secs, done_epochs; /* the epochs of the jobs finished in this run and their seconds (the pace) */
 } sweep;
 
 static void logf_(const sweep *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -290,7 +290,7 @@ static int record(sweep *w, const sw_job *j, int epoch, double acc, double loss,
     size_t i = (size_t)t * (size_t)w->K + (size_t)j->rung;
     w->val[i] = w->s.maximize ? acc : loss;
     w->have[i] = 1;
-    w->finished_jobs++;
+    w->done_secs += secs, w->done_epochs += epoch;
     char p[512];
     params_text(w, j->config, p, sizeof p);
     logf_(w, "c%04d r%d rung %d/%d epoch %d: val_acc %.4f val_loss %.4f  %.1f s  [%s]\n", j->config, j->rep,
@@ -318,7 +318,6 @@ static int job_failed(sweep *w, const sw_job *j, const char *reason, dg_err *err
     int t = j->config * w->reps + j->rep;
     if (sw_store_fail(w->st, t, reason, wall_now(), err) != 0) return -1;
     w->failed[t] = 1;
-    w->finished_jobs++;
     logf_(w, "c%04d r%d rung %d/%d: FAILED: %s\n", j->config, j->rep, j->rung + 1, w->K, reason);
     return 0;
 }
@@ -378,7 +377,7 @@ static int got_result(sweep *w, const sw_job *j, int epoch, double acc, double l
     size_t i = ((size_t)j->config * (size_t)w->reps + (size_t)j->rep) * (size_t)w->K + (size_t)j->rung;
     w->val[i] = w->s.maximize ? acc : loss;
     w->have[i] = 1;
-    w->finished_jobs++;
+    w->done_secs += secs, w->done_epochs += epoch;
     w->pend[w->n_pend++] = (struct pend){*j, epoch, acc, loss, secs, metrics};
     char p[512];
     params_text(w, j->config, p, sizeof p);
@@ -453,9 +452,13 @@ static int sync_states(sweep *w, int *decided, dg_err *err) {
     return 0;
 }
 
+/* The status line's estimate: the epochs each open configuration's trials still train to reach their current
+ * target rung (a running trial's own metrics.jsonl says how far it has got), at the pace of the epochs trained so
+ * far (finished jobs and running trials), as the workers would share them out. */
 static void status_line(sweep *w, int decided, int running) {
-    int comp = 0, pruned = 0, failed = 0;
-    double epochs_left = 0, secs = 0, epochs_done = 0;
+    int comp = 0, pruned = 0, failed = 0, n_left = 0;
+    double secs = w->done_secs, epochs = w->done_epochs;
+    int *left = malloc(((size_t)w->n * (size_t)w->reps + 1) * sizeof *left);
     for (int c = 0; c < w->n; c++) {
         comp += w->state[c] == SW_COMPLETE;
         pruned += w->state[c] == SW_PRUNED;
@@ -463,31 +466,32 @@ static void status_line(sweep *w, int decided, int running) {
         if (w->state[c] != SW_OPEN) continue;
         int tr = w->target[c];
         for (int r = 0; r < w->reps; r++) {
-            int hi = 0;
+            int hi = 0, t = c * w->reps + r;
             for (int k = 0; k < w->K; k++)
                 if (w->have[((size_t)c * (size_t)w->reps + (size_t)r) * (size_t)w->K + (size_t)k]) hi = w->s.rungs[k];
-            epochs_left += w->s.rungs[tr] > hi ? w->s.rungs[tr] - hi : 0;
+            if (w->running[t]) {
+                char rd[1024];
+                int e;
+                double sec;
+                sw_trial_dir(w->dir, c, r, rd, sizeof rd);
+                sw_exec_progress(rd, &e, &sec);
+                if (e > hi) hi = e;
+                secs += sec, epochs += e;
+            }
+            if (left && w->s.rungs[tr] > hi) left[n_left++] = w->s.rungs[tr] - hi;
         }
     }
-    for (int c = 0; c < w->n; c++)
-        for (int r = 0; r < w->reps; r++)
-            for (int k = w->K - 1; k >= 0; k--)
-                if (w->have[((size_t)c * (size_t)w->reps + (size_t)r) * (size_t)w->K + (size_t)k]) {
-                    epochs_done += w->s.rungs[k];
-                    break;
-                }
-    double el = dg_now() - w->t_start;
-    (void)secs;
-    char eta[128] = "ETA unknown";
-    if (epochs_done > 0 && w->finished_jobs > 0) {
-        double per = el * w->workers / epochs_done; /* rough: this run's wall time per epoch per worker */
-        double left = epochs_left * per / w->workers;
-        snprintf(eta, sizeof eta, "at least %.0f min left for the configurations open now", left / 60);
+    char eta[160] = "ETA unknown";
+    if (left && epochs > 0) {
+        double pace = secs / epochs, t = sw_eta(left, n_left, w->workers, pace);
+        snprintf(eta, sizeof eta, "about %.0f min left for the configurations open now (%.0f s per epoch)", t / 60,
+                 pace);
     }
+    free(left);
     char dl[128] = "";
     if (w->deadline > 0) {
-        double left = w->deadline - wall_now();
-        snprintf(dl, sizeof dl, "; deadline in %dh%02dm", (int)(left / 3600), (int)(left / 60) % 60);
+        double to_go = w->deadline - wall_now();
+        snprintf(dl, sizeof dl, "; deadline in %dh%02dm", (int)(to_go / 3600), (int)(to_go / 60) % 60);
     }
     logf_(w, "sweep: %d/%d configurations decided (%d complete, %d pruned, %d failed), %d trials running; %s%s\n",
           decided, w->n, comp, pruned, failed, running, eta, dl);

@@ -226,6 +226,47 @@ int sw_exec_disk_full(const char *reason) {
     return 0;
 }
 
+void sw_exec_progress(const char *run_dir, int *epochs, double *seconds) {
+    *epochs = 0, *seconds = 0;
+    char *m = NULL;
+    dg_err err;
+    if (read_opt(run_dir, "metrics.jsonl", &m, &err) != 1) return;
+    for (char *p = m; *p;) {
+        char *eol = strchr(p, '\n');
+        if (eol) *eol = '\0';
+        cJSON *j = cJSON_Parse(p);
+        if (j) {
+            int e = (int)num(j, "epoch");
+            if (e > *epochs) *epochs = e;
+            *seconds += num(j, "seconds");
+            cJSON_Delete(j);
+        }
+        p = eol ? eol + 1 : p + strlen(p);
+    }
+    free(m);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x < y) - (x > y);
+}
+
+double sw_eta(int *left, int n, int workers, double pace) {
+    if (n <= 0 || workers < 1 || !(pace > 0)) return 0;
+    qsort(left, (size_t)n, sizeof *left, cmp_desc);
+    enum { MAXW = 1024 };
+    double load[MAXW] = {0}, end = 0;
+    const int w = workers < MAXW ? workers : MAXW;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (int j = 1; j < w; j++)
+            if (load[j] < load[k]) k = j;
+        load[k] += left[i] > 0 ? left[i] : 0;
+        if (load[k] > end) end = load[k];
+    }
+    return end * pace;
+}
+
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n) {
     char last[512] = "";
     char *log = NULL;

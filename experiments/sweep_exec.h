@@ -43,6 +43,15 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
 int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_acc, double *val_loss,
                     double *seconds, char **metrics, dg_err *err);
 
+/* How far a trial has got: the highest epoch in run_dir's metrics.jsonl and the sum of those epochs' "seconds" (0 and
+ * 0 without the file, or where it cannot be read). What the sweep's status line paces its estimate on. */
+void sw_exec_progress(const char *run_dir, int *epochs, double *seconds);
+
+/* Seconds until trials with left[0..n) epochs still to train are done on `workers` trainers at `pace` seconds per
+ * epoch, each trial taken whole by the trainer that is free first, the longest first; 0 for none. left is
+ * reordered. */
+double sw_eta(int *left, int n, int workers, double pace);
+
 /* Why a trial failed: its wait status and the last line of RUN/train.log (digits-train's message). */
 void sw_exec_reason(const char *run_dir, int status, char *reason, size_t n);
 /* 1 if that reason is the disk's, not the trial's (no space, quota, read-only file system): the sweep stops and the

@@ -128,6 +128,37 @@ static void test_harvest(void **state) {
     free(m);
 }
 
+/* What the status line's estimate is made of: a running trial's progress, and the trials' epochs shared out. */
+static void test_progress_and_eta(void **state) {
+    (void)state;
+    const char *rd = TMP "/p";
+    dg_err err = {{0}};
+    assert_int_equal(dg_mkdirs(rd, &err), 0);
+    int e = -1;
+    double sec = -1;
+    sw_exec_progress(rd, &e, &sec); /* not started: nothing */
+    assert_int_equal(e, 0);
+    tu_assert_exact(sec, 0.0);
+    tu_put(TMP "/p/metrics.jsonl", "{\"epoch\":1,\"seconds\":40.5}\n{\"epoch\":2,\"seconds\":41.5}\n{\"epo");
+    sw_exec_progress(rd, &e, &sec); /* a line being written is not an epoch yet */
+    assert_int_equal(e, 2);
+    tu_assert_exact(sec, 82.0);
+
+    /* two trainers: 23-epoch trials, two running at epoch 20 and four to start, 45 s per epoch: the running pair
+     * end after 3 epochs, then two rounds of 23 */
+    int left[] = {3, 3, 23, 23, 23, 23};
+    tu_assert_exact(sw_eta(left, 6, 2, 45.0), (3 + 23 + 23) * 45.0);
+    /* one trial left: it takes its own time whatever the workers (not its share of theirs) */
+    int one[] = {10};
+    tu_assert_exact(sw_eta(one, 1, 2, 2.0), 20.0);
+    /* uneven: longest first, each to the trainer free first: {9}, {5, 4} -> 9; {7, 2} is the other's 9 */
+    int uneven[] = {2, 5, 9, 4, 7};
+    tu_assert_exact(sw_eta(uneven, 5, 3, 1.0), 9.0);
+    tu_assert_exact(sw_eta(uneven, 5, 1, 1.0), 27.0);
+    tu_assert_exact(sw_eta(uneven, 0, 2, 1.0), 0.0);
+    tu_assert_exact(sw_eta(uneven, 5, 2, 0.0), 0.0); /* no pace yet */
+}
+
 static void test_reason(void **state) {
     (void)state;
     dg_err err = {{0}};
@@ -148,6 +179,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trainer_dies_with_coordinator),
         cmocka_unit_test(test_harvest),
+        cmocka_unit_test(test_progress_and_eta),
         cmocka_unit_test(test_reason),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
