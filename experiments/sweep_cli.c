@@ -453,11 +453,12 @@ static int sync_states(sweep *w, int *decided, dg_err *err) {
 }
 
 /* The status line's estimate: the epochs each open configuration's trials still train to reach their current
- * target rung (a running trial's own metrics.jsonl says how far it has got), at the pace of the epochs trained so
- * far (finished jobs and running trials), as the workers would share them out. */
+ * target rung (a running trial's own metrics.jsonl says how far it has got), at the running trials' recent pace
+ * (their last SW_PACE_EPOCHS epochs; before any has one, the mean of the finished jobs' epochs), as the workers would
+ * share them out. */
 static void status_line(sweep *w, int decided, int running) {
-    int comp = 0, pruned = 0, failed = 0, n_left = 0;
-    double secs = w->done_secs, epochs = w->done_epochs;
+    int comp = 0, pruned = 0, failed = 0, n_left = 0, n_recent = 0;
+    double secs = w->done_secs, epochs = w->done_epochs, recent = 0;
     int *left = malloc(((size_t)w->n * (size_t)w->reps + 1) * sizeof *left);
     for (int c = 0; c < w->n; c++) {
         comp += w->state[c] == SW_COMPLETE;
@@ -472,18 +473,19 @@ static void status_line(sweep *w, int decided, int running) {
             if (w->running[t]) {
                 char rd[1024];
                 int e;
-                double sec;
+                double sec, rec;
                 sw_trial_dir(w->dir, c, r, rd, sizeof rd);
-                sw_exec_progress(rd, &e, &sec);
+                sw_exec_progress(rd, &e, &sec, &rec);
                 if (e > hi) hi = e;
                 secs += sec, epochs += e;
+                if (rec > 0) recent += rec, n_recent++;
             }
             if (left && w->s.rungs[tr] > hi) left[n_left++] = w->s.rungs[tr] - hi;
         }
     }
     char eta[160] = "ETA unknown";
     if (left && epochs > 0) {
-        double pace = secs / epochs, t = sw_eta(left, n_left, w->workers, pace);
+        double pace = n_recent ? recent / n_recent : secs / epochs, t = sw_eta(left, n_left, w->workers, pace);
         snprintf(eta, sizeof eta, "about %.0f min left for the configurations open now (%.0f s per epoch)", t / 60,
                  pace);
     }

@@ -226,8 +226,10 @@ int sw_exec_disk_full(const char *reason) {
     return 0;
 }
 
-void sw_exec_progress(const char *run_dir, int *epochs, double *seconds) {
-    *epochs = 0, *seconds = 0;
+void sw_exec_progress(const char *run_dir, int *epochs, double *seconds, double *recent) {
+    *epochs = 0, *seconds = 0, *recent = 0;
+    double last[SW_PACE_EPOCHS] = {0};
+    int lines = 0;
     char *m = NULL;
     dg_err err;
     if (read_opt(run_dir, "metrics.jsonl", &m, &err) != 1) return;
@@ -238,12 +240,14 @@ void sw_exec_progress(const char *run_dir, int *epochs, double *seconds) {
         if (j) {
             int e = (int)num(j, "epoch");
             if (e > *epochs) *epochs = e;
-            *seconds += num(j, "seconds");
+            *seconds += last[lines++ % SW_PACE_EPOCHS] = num(j, "seconds");
             cJSON_Delete(j);
         }
         p = eol ? eol + 1 : p + strlen(p);
     }
     free(m);
+    int k = lines < SW_PACE_EPOCHS ? lines : SW_PACE_EPOCHS;
+    for (int i = 0; i < k; i++) *recent += last[i] / k;
 }
 
 static int cmp_desc(const void *a, const void *b) {

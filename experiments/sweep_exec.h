@@ -43,9 +43,12 @@ int sw_exec_start(const sw_exec_cfg *cfg, const char *run_dir, const char *spec_
 int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_acc, double *val_loss,
                     double *seconds, char **metrics, dg_err *err);
 
-/* How far a trial has got: the highest epoch in run_dir's metrics.jsonl and the sum of those epochs' "seconds" (0 and
- * 0 without the file, or where it cannot be read). What the sweep's status line paces its estimate on. */
-void sw_exec_progress(const char *run_dir, int *epochs, double *seconds);
+/* How far a trial has got: the highest epoch in run_dir's metrics.jsonl, the sum of those epochs' "seconds", and the
+ * mean of the last SW_PACE_EPOCHS of them (all 0 without the file, or where it cannot be read). What the sweep's
+ * status line paces its estimate on: the recent epochs, so that a past slow spell (another job on the machine) does
+ * not weigh on the estimate after it ended. */
+#define SW_PACE_EPOCHS 3
+void sw_exec_progress(const char *run_dir, int *epochs, double *seconds, double *recent);
 
 /* Seconds until trials with left[0..n) epochs still to train are done on `workers` trainers at `pace` seconds per
  * epoch, each trial taken whole by the trainer that is free first, the longest first; 0 for none. left is

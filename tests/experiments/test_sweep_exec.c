@@ -135,14 +135,24 @@ static void test_progress_and_eta(void **state) {
     dg_err err = {{0}};
     assert_int_equal(dg_mkdirs(rd, &err), 0);
     int e = -1;
-    double sec = -1;
-    sw_exec_progress(rd, &e, &sec); /* not started: nothing */
+    double sec = -1, rec = -1;
+    sw_exec_progress(rd, &e, &sec, &rec); /* not started: nothing */
     assert_int_equal(e, 0);
     tu_assert_exact(sec, 0.0);
+    tu_assert_exact(rec, 0.0);
     tu_put(TMP "/p/metrics.jsonl", "{\"epoch\":1,\"seconds\":40.5}\n{\"epoch\":2,\"seconds\":41.5}\n{\"epo");
-    sw_exec_progress(rd, &e, &sec); /* a line being written is not an epoch yet */
+    sw_exec_progress(rd, &e, &sec, &rec); /* a line being written is not an epoch yet */
     assert_int_equal(e, 2);
     tu_assert_exact(sec, 82.0);
+    tu_assert_exact(rec, 41.0);
+    /* a slow spell (epochs 2-3) that ended: the recent pace is the last 3 epochs' */
+    tu_put(TMP "/p/metrics.jsonl", "{\"epoch\":1,\"seconds\":40}\n{\"epoch\":2,\"seconds\":80}\n"
+                                   "{\"epoch\":3,\"seconds\":70}\n{\"epoch\":4,\"seconds\":41}\n"
+                                   "{\"epoch\":5,\"seconds\":39}\n");
+    sw_exec_progress(rd, &e, &sec, &rec);
+    assert_int_equal(e, 5);
+    tu_assert_exact(sec, 270.0);
+    tu_assert_exact(rec, 50.0);
 
     /* two trainers: 23-epoch trials, two running at epoch 20 and four to start, 45 s per epoch: the running pair
      * end after 3 epochs, then two rounds of 23 */
