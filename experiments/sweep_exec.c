@@ -166,6 +166,17 @@ static double num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* The line of text at *p as JSON (NULL where it does not parse: a line being written), *p moved past it; the text is
+ * left as it was. */
+static cJSON *json_line(char **p) {
+    char *eol = strchr(*p, '\n');
+    if (eol) *eol = '\0';
+    cJSON *j = cJSON_Parse(*p);
+    if (eol) *eol = '\n';
+    *p = eol ? eol + 1 : *p + strlen(*p);
+    return j;
+}
+
 int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_acc, double *val_loss,
                     double *seconds, char **metrics, dg_err *err) {
     char *m = NULL, *res = NULL;
@@ -178,23 +189,18 @@ int sw_exec_harvest(const char *run_dir, int stop_at, int *epoch, double *val_ac
     double secs = 0;
     int found = 0, last = 0;
     for (char *p = m; p && *p;) {
-        char *eol = strchr(p, '\n');
-        if (eol) *eol = '\0';
-        cJSON *j = cJSON_Parse(p);
-        if (j) {
-            int e = (int)num(j, "epoch");
-            if (stop_at == 0 || e <= stop_at) secs += num(j, "seconds");
-            if (e > last) last = e;
-            if (stop_at && e == stop_at) {
-                *epoch = e;
-                *val_acc = num(j, "val_acc");
-                *val_loss = num(j, "val_loss");
-                found = 1;
-            }
-            cJSON_Delete(j);
+        cJSON *j = json_line(&p);
+        if (!j) continue;
+        int e = (int)num(j, "epoch");
+        if (stop_at == 0 || e <= stop_at) secs += num(j, "seconds");
+        if (e > last) last = e;
+        if (stop_at && e == stop_at) {
+            *epoch = e;
+            *val_acc = num(j, "val_acc");
+            *val_loss = num(j, "val_loss");
+            found = 1;
         }
-        if (eol) *eol = '\n';
-        p = eol ? eol + 1 : p + strlen(p);
+        cJSON_Delete(j);
     }
     if (!found && res && (stop_at == 0 || last < stop_at)) {
         cJSON *j = cJSON_Parse(res);
@@ -234,16 +240,12 @@ void sw_exec_progress(const char *run_dir, int *epochs, double *seconds, double 
     dg_err err;
     if (read_opt(run_dir, "metrics.jsonl", &m, &err) != 1) return;
     for (char *p = m; *p;) {
-        char *eol = strchr(p, '\n');
-        if (eol) *eol = '\0';
-        cJSON *j = cJSON_Parse(p);
-        if (j) {
-            int e = (int)num(j, "epoch");
-            if (e > *epochs) *epochs = e;
-            *seconds += last[lines++ % SW_PACE_EPOCHS] = num(j, "seconds");
-            cJSON_Delete(j);
-        }
-        p = eol ? eol + 1 : p + strlen(p);
+        cJSON *j = json_line(&p);
+        if (!j) continue;
+        int e = (int)num(j, "epoch");
+        if (e > *epochs) *epochs = e;
+        *seconds += last[lines++ % SW_PACE_EPOCHS] = num(j, "seconds");
+        cJSON_Delete(j);
     }
     free(m);
     int k = lines < SW_PACE_EPOCHS ? lines : SW_PACE_EPOCHS;
