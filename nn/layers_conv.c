@@ -715,9 +715,9 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     nnk_gconv_offsets(off, n, &f.t);
                 } else {
                     memset(nnk_gconv_framed(d) ? frame : di, 0, sizeof(float) * nnk_gconv_frame_floats(d, n));
-                    /* a Winograd weight gradient used the frame and offsets as its work area and wrote no offsets */
-                    if (dw && (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4 || f.wgrad == CK_S2D_WINO2))
-                        nnk_gconv_offsets(off, n, d);
+                    /* the scatter's own offsets: a Winograd weight gradient uses the offsets' area as its work area
+                     * (n OH OW integers, nothing beside the convolution) */
+                    nnk_gconv_offsets(off, n, d);
                 }
                 fast_input_grad(di, frame, off, go, wd, zero, n, d, &f, 0, C);
                 if (f.dgrad != CK_GATHER && nnk_gconv_framed(d)) nnk_gconv_unpad(di, frame, n, d);
