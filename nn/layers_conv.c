@@ -672,15 +672,14 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                     act_grad_bias(go, dbias ? dbg : NULL, tmp, out ? out + (size_t)i * out_n : NULL,
                                   (size_t)n * d->OH * d->OW, OC, oc0, OC - oc0 < 256 ? OC : oc0 + 256, act, slope);
                 const float *a = dw ? in + (size_t)i * in_n : NULL;
-                if (!dw) {
-                    nnk_gconv_offsets(off, n, d); /* the input-gradient kernels below that read them */
-                } else if (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4) {
+                /* the weight gradient; the input-gradient kernels below write the offsets they read */
+                if (dw && (f.wgrad == CK_WINO2 || f.wgrad == CK_WINO4)) {
                     (f.wgrad == CK_WINO4 ? nnk_wino4_wgrad_accumulate : nnk_wino_wgrad_accumulate)(
                         area + f.wm, i != i0, frame, a, go, n, d);
-                } else if (f.wgrad == CK_S2D_WINO2) {
+                } else if (dw && f.wgrad == CK_S2D_WINO2) {
                     nnk_s2d_input(area + f.sbuf, a, n, d);
                     nnk_wino_wgrad_accumulate(area + f.wm, i != i0, frame, area + f.sbuf, go, n, &f.s);
-                } else {
+                } else if (dw) {
                     if (nnk_gconv_framed(d)) {
                         nnk_gconv_pad(frame, a, n, d);
                         a = frame;
@@ -701,6 +700,7 @@ static void fast_backward(float *din, float *dw, float *dbias, float *scratch, f
                 }
                 if (f.dgrad == CK_ROWSEG) { /* into the frame (it has the slack the tiles need), then copied out */
                     memset(frame, 0, sizeof(float) * (nnk_gconv_frame_floats(d, n) + NNK_SCONV_SLACK));
+                    nnk_gconv_offsets(off, n, d); /* its own, as the scatter's below */
                     nnk_sconv_backward_data(frame, go, off, wd, zero, n, d);
                     nnk_gconv_unpad(di, frame, n, d);
                     continue;
