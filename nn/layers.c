@@ -651,8 +651,8 @@ void nn_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
                 size_t o = (((size_t)b * OH + oh) * OW + ow) * C;
-                float *ob = out + o;
-                int32_t *ab = argmax + o;
+                float *restrict ob = out + o;
+                int32_t *restrict ab = argmax + o;
                 int32_t base = (int32_t)(((size_t)oh * stride * W + (size_t)ow * stride) * C);
                 for (int c = 0; c < C; c++) {
                     ob[c] = ib[base + c];
@@ -662,12 +662,17 @@ void nn_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int
                     for (int j = 0; j < size; j++) {
                         if (i == 0 && j == 0) continue;
                         int32_t idx = (int32_t)((((size_t)oh * stride + i) * W + (size_t)ow * stride + j) * C);
+                        const float *restrict ip = ib + idx;
+                        /* Selects, not a branch: the compiler vectorizes this over the channels. With a branch,
+                         * real activations (which of four wins is a coin toss) mispredict so often that pooling
+                         * took ~15x longer than on the flat images nn_calibrate times, and vgg-ls's plans ran
+                         * 8-11% over (bench/RESULTS.md, "Max pooling without branches"). Strict '>' keeps the
+                         * first maximum in scan order, as before. */
                         for (int c = 0; c < C; c++) {
-                            float v = ib[idx + c];
-                            if (v > ob[c]) {
-                                ob[c] = v;
-                                ab[c] = idx + c;
-                            }
+                            float v = ip[c], m = ob[c];
+                            int32_t take = -(int32_t)(v > m); /* all ones where v wins */
+                            ob[c] = v > m ? v : m;
+                            ab[c] = (ab[c] & ~take) | ((idx + c) & take);
                         }
                     }
             }
@@ -745,13 +750,16 @@ NNK_AVX2 static inline __attribute__((always_inline)) void avgpool_back_image(fl
         }
         for (int ow = 0; ow < OW; ow++) {
             const size_t g = ((size_t)oh * OW + ow) * C;
-            for (int c0 = 0; c0 < C; c0 += 8) {
-                const __m256 v = _mm256_add_ps(zero, _mm256_mul_ps(load_upto8(dout + g + c0, out_n - g - c0), vinv));
-                for (int j = 0; j < s; j++) {
+            /* pixel by pixel (j outside c0): a vector that runs into the next pixel is overwritten by it. With c0
+             * outside, the window's last channels ran into pixels already written (wrong gradients where C > 8 is
+             * not a multiple of 8) */
+            for (int j = 0; j < s; j++)
+                for (int c0 = 0; c0 < C; c0 += 8) {
+                    const __m256 v =
+                        _mm256_add_ps(zero, _mm256_mul_ps(load_upto8(dout + g + c0, out_n - g - c0), vinv));
                     const size_t at = ih * row + ((size_t)ow * s + j) * C + c0;
                     store_upto8(din + at, v, in_n - at);
                 }
-            }
         }
         memset(dr + (size_t)OW * s * C, 0, sizeof(float) * (W - OW * s) * C);
     }

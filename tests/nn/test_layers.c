@@ -522,41 +522,44 @@ static double pool_loss(void *c) {
     return tu_dot(k->out, k->r, (size_t)k->B * k->OH * k->OW * k->C);
 }
 
-static void pool_case(int max, int H, int W, int size, int stride) {
-    pool_ctx k = {.B = 2, .H = H, .W = W, .C = 3, .size = size, .stride = stride, .max = max};
+static void pool_case(int max, int H, int W, int C, int size, int stride) {
+    pool_ctx k = {.B = 2, .H = H, .W = W, .C = C, .size = size, .stride = stride, .max = max};
     k.OH = (H - size) / stride + 1, k.OW = (W - size) / stride + 1;
-    size_t in_n = (size_t)k.B * H * W * 3, out_n = (size_t)k.B * k.OH * k.OW * 3;
-    /* distinct values 0.03 apart (a random permutation): no ties, and +-h never reorders a window */
+    size_t in_n = (size_t)k.B * H * W * C, out_n = (size_t)k.B * k.OH * k.OW * C;
+    /* max: distinct values 0.03 apart (a random permutation, centred on 0): no ties, and +-h never reorders a
+     * window. avg (linear): values in [-1, 1), small enough that a float output's rounding stays far below the
+     * change +-h makes (with 37 channels the permutation's values reach +-40) */
     k.in = malloc(sizeof(float) * in_n);
     uint32_t *perm = malloc(sizeof(uint32_t) * in_n);
     for (size_t i = 0; i < in_n; i++) perm[i] = (uint32_t)i;
-    dg_rng r = dg_rng_make(5, DG_RNG_USER, 0, (uint32_t)(H * 100 + size * 10 + stride));
+    dg_rng r = dg_rng_make(5, DG_RNG_USER, (uint32_t)C, (uint32_t)(H * 100 + size * 10 + stride));
     dg_rng_shuffle_u32(&r, perm, (uint32_t)in_n);
-    for (size_t i = 0; i < in_n; i++) k.in[i] = 0.03f * (float)perm[i] - 1.0f;
+    for (size_t i = 0; i < in_n; i++)
+        k.in[i] = max ? 0.03f * ((float)perm[i] - 0.5f * (float)in_n) : dg_rng_range(&r, -1.0f, 1.0f);
     k.out = malloc(sizeof(float) * out_n), k.r = randv(out_n, -1, 1, 70), k.argmax = malloc(sizeof(int32_t) * out_n);
     pool_loss(&k);
     /* forward against a direct loop */
     for (int b = 0; b < k.B; b++)
         for (int oh = 0; oh < k.OH; oh++)
             for (int ow = 0; ow < k.OW; ow++)
-                for (int c = 0; c < 3; c++) {
+                for (int c = 0; c < C; c++) {
                     double m = -1e30, s = 0.0;
                     for (int i = 0; i < size; i++)
                         for (int j = 0; j < size; j++) {
-                            float v = k.in[(((size_t)b * H + oh * stride + i) * W + ow * stride + j) * 3 + c];
+                            float v = k.in[(((size_t)b * H + oh * stride + i) * W + ow * stride + j) * C + c];
                             m = v > m ? v : m;
                             s += v;
                         }
-                    float o = k.out[(((size_t)b * k.OH + oh) * k.OW + ow) * 3 + c];
+                    float o = k.out[(((size_t)b * k.OH + oh) * k.OW + ow) * C + c];
                     assert_float_equal(o, max ? m : s / (size * size), 1e-5);
                 }
     float *din = malloc(sizeof(float) * in_n);
     if (max)
-        nn_maxpool_backward(din, k.r, k.argmax, k.B, H, W, 3, k.OH, k.OW);
+        nn_maxpool_backward(din, k.r, k.argmax, k.B, H, W, C, k.OH, k.OW);
     else
-        nn_avgpool_backward(din, k.r, k.B, H, W, 3, size, stride, k.OH, k.OW);
-    char name[64];
-    snprintf(name, sizeof name, "%s %dx%d size %d stride %d", max ? "maxpool" : "avgpool", H, W, size, stride);
+        nn_avgpool_backward(din, k.r, k.B, H, W, C, size, stride, k.OH, k.OW);
+    char name[80];
+    snprintf(name, sizeof name, "%s %dx%dx%d size %d stride %d", max ? "maxpool" : "avgpool", H, W, C, size, stride);
     tu_check_grad(name, k.in, din, in_n, pool_loss, &k);
     free(k.in), free(k.out), free(k.r), free(k.argmax), free(din), free(perm);
 }
@@ -564,12 +567,14 @@ static void pool_case(int max, int H, int W, int size, int stride) {
 static void test_pooling(void **state) {
     (void)state;
     for (int max = 0; max <= 1; max++) {
-        pool_case(max, 6, 6, 2, 2); /* the usual */
-        pool_case(max, 5, 7, 2, 2); /* odd sizes: the last row/column is dropped */
-        pool_case(max, 7, 7, 3, 2); /* overlapping windows */
-        pool_case(max, 8, 8, 2, 3); /* gaps between windows */
-        pool_case(max, 4, 4, 4, 1); /* one window covering everything */
-        pool_case(max, 3, 5, 1, 1); /* identity */
+        pool_case(max, 6, 6, 3, 2, 2); /* the usual */
+        pool_case(max, 5, 7, 3, 2, 2); /* odd sizes: the last row/column is dropped */
+        pool_case(max, 7, 7, 3, 3, 2); /* overlapping windows */
+        pool_case(max, 8, 8, 3, 2, 3); /* gaps between windows */
+        pool_case(max, 4, 4, 3, 4, 1); /* one window covering everything */
+        pool_case(max, 3, 5, 3, 1, 1); /* identity */
+        pool_case(max, 6, 6, 37, 2, 2); /* channels enough for the vectorized selects and a remainder */
+        pool_case(max, 5, 5, 37, 3, 2);
     }
     /* ties: the first maximum in scan order gets the gradient (PyTorch) */
     float in[4] = {1, 1, 1, 1}, out[1], dout[1] = {2}, din[4];
@@ -579,6 +584,21 @@ static void test_pooling(void **state) {
     nn_maxpool_backward(din, dout, am, 1, 2, 2, 1, 1, 1);
     tu_assert_exact(din[0], 2.0f); /* the gradient is routed, not computed: exact */
     tu_assert_exact(din[3], 0.0f);
+    /* ties across 19 channels (the vectorized path): in channel c, positions before c % 4 in scan order hold
+     * less, the rest the same maximum, so the first maximum is position c % 4 */
+    enum { TC = 19 };
+    float tin[4 * TC], tout[TC], tdout[TC], tdin[4 * TC];
+    int32_t tam[TC];
+    for (int p = 0; p < 4; p++)
+        for (int c = 0; c < TC; c++) tin[p * TC + c] = p < c % 4 ? -1.0f : 3.0f;
+    for (int c = 0; c < TC; c++) tdout[c] = (float)(c + 1);
+    nn_maxpool_forward(tout, tam, tin, 1, 2, 2, TC, 2, 2, 1, 1);
+    nn_maxpool_backward(tdin, tdout, tam, 1, 2, 2, TC, 1, 1);
+    for (int c = 0; c < TC; c++) {
+        tu_assert_exact(tout[c], 3.0f);
+        assert_int_equal(tam[c], (c % 4) * TC + c);
+        for (int p = 0; p < 4; p++) tu_assert_exact(tdin[p * TC + c], p == c % 4 ? (float)(c + 1) : 0.0f);
+    }
 }
 
 /* ---- softmax cross-entropy ---- */
