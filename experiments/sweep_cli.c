@@ -466,10 +466,14 @@ static void status_line(sweep *w, int decided, int running) {
         failed += w->state[c] == SW_FAILED;
         if (w->state[c] != SW_OPEN) continue;
         int tr = w->target[c];
+        sw_value vals[SW_MAX_PARAMS];
+        sw_config_values(&w->s, c, vals);
+        int target = sw_config_epochs(&w->s, vals, tr); /* a swept train.epochs, not the base spec's */
         for (int r = 0; r < w->reps; r++) {
             int hi = 0, t = c * w->reps + r;
             for (int k = 0; k < w->K; k++)
-                if (w->have[((size_t)c * (size_t)w->reps + (size_t)r) * (size_t)w->K + (size_t)k]) hi = w->s.rungs[k];
+                if (w->have[((size_t)c * (size_t)w->reps + (size_t)r) * (size_t)w->K + (size_t)k])
+                    hi = sw_config_epochs(&w->s, vals, k);
             if (w->running[t]) {
                 char rd[1024];
                 int e;
@@ -480,7 +484,7 @@ static void status_line(sweep *w, int decided, int running) {
                 secs += sec, epochs += e;
                 if (rec > 0) recent += rec, n_recent++;
             }
-            if (left && w->s.rungs[tr] > hi) left[n_left++] = w->s.rungs[tr] - hi;
+            if (left && target > hi) left[n_left++] = target - hi;
         }
     }
     char eta[160] = "ETA unknown";

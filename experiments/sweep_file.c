@@ -316,6 +316,23 @@ static char *policy_subst(const sw_sweep *s, const sw_value *vals) {
     return out;
 }
 
+int sw_config_epochs(const sw_sweep *s, const sw_value *vals, int rung) {
+    int last = s->n_rungs - 1;
+    if (s->strategy == SW_ASHA || rung < last) return s->rungs[rung];
+    int e = s->rungs[last];
+    for (int j = 0; j < s->n_params; j++) {
+        const sw_param *p = &s->params[j];
+        if (p->layer == -2) {
+            for (int k = 0; k < p->n_values; k++)
+                if (strcmp(p->values[k].str, vals[j].str) == 0 && s->model_epochs[k] > 0) e = s->model_epochs[k];
+        }
+    }
+    for (int j = 0; j < s->n_params; j++) /* a swept train.epochs overrides the model's */
+        if (s->params[j].layer == 0 && strcmp(s->params[j].key, "epochs") == 0 && !vals[j].is_str)
+            e = (int)vals[j].num;
+    return e;
+}
+
 int sw_config_render(const sw_sweep *s, const sw_value *vals, const char *name, const char *policy_path,
                      char **spec_text, char **policy_text, dg_err *err) {
     *spec_text = NULL;
@@ -738,7 +755,7 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
                         mp->col, k + 1);
                 goto done;
             }
-            if (load_spec(s, mp->values[k].str, dir, &s->model_specs[k], NULL, err) != 0) {
+            if (load_spec(s, mp->values[k].str, dir, &s->model_specs[k], &s->model_epochs[k], err) != 0) {
                 dg_err_prefix(err, "%s:%d:%d: params \"model\"", fname, mp->line, mp->col);
                 goto done;
             }
@@ -795,6 +812,10 @@ int sw_sweep_parse(sw_sweep *s, const char *text, const char *fname, const char 
             for (int k = 0; k < s->n_rungs; k++)
                 per += (s->rungs[k] - (k ? s->rungs[k - 1] : 0)) / pow(s->eta, k);
         } else {
+            for (int q = 0; q < s->n_params; q++)
+                if (s->params[q].layer == -2) /* each model's own schedule */
+                    for (int k = 0; k < s->params[q].n_values; k++)
+                        if (s->model_epochs[k] > per) per = s->model_epochs[k];
             for (int q = 0; q < s->n_params; q++)
                 if (s->params[q].layer == 0 && strcmp(s->params[q].key, "epochs") == 0) {
                     sw_value c[SW_MAX_VALUES];

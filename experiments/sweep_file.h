@@ -53,6 +53,7 @@ typedef struct sw_sweep {
     char model[256];      /* base spec name or path as written */
     char *base_spec;      /* canonical text of the base spec (owned) */
     char *model_specs[SW_MAX_VALUES]; /* with a "model" parameter: the canonical text of each of its values */
+    int model_epochs[SW_MAX_VALUES];  /* ... and the epochs of its schedule */
     char *policy;         /* policy template, lines joined with '\n', or NULL (owned) */
     int n_params;
     sw_param params[SW_MAX_PARAMS];
@@ -93,6 +94,10 @@ int sw_rep_fold(const sw_sweep *s, int rep);
 
 /* Configuration i's value of every parameter (vals has n_params entries). Pure. */
 void sw_config_values(const sw_sweep *s, int i, sw_value *vals);
+/* The epochs a trial of the configuration with these values has trained when it reaches rung k: ASHA's rungs;
+ * grid and random (one rung): the configuration's own schedule, a swept train.epochs, else its "model" value's
+ * spec's, else the base spec's. */
+int sw_config_epochs(const sw_sweep *s, const sw_value *vals, int rung);
 /* Write a value as text ("0.01", "64", "cosine"). */
 void sw_value_format(const sw_value *v, char *buf, size_t n);
 /* The configuration's spec text (canonical base + overrides; "augment=POLICY_PATH" when policy_path is given and

@@ -70,6 +70,22 @@ static void test_grid_order(void **state) {
         nn_spec_free(&sp);
         free(spec);
     }
+    /* the epochs a configuration trains (the status line's estimate): each model's own schedule, and a swept
+     * train.epochs over it */
+    sw_sweep_free(&s);
+    parse_ok(&s, "{\"model\": \"mlp2\", \"params\": {\"model\": [\"mlp2\", \"lenet5\"]}}");
+    static const int model_epochs[2] = {20, 30};
+    for (int i = 0; i < 2; i++) {
+        sw_config_values(&s, i, v);
+        assert_int_equal(sw_config_epochs(&s, v, 0), model_epochs[i]);
+    }
+    sw_sweep_free(&s);
+    parse_ok(&s, "{\"model\": \"mlp2\", \"params\": {\"model\": [\"mlp2\", \"lenet5\"], \"train.epochs\": [26, 52]}}");
+    static const int swept[4] = {26, 52, 26, 52};
+    for (int i = 0; i < 4; i++) {
+        sw_config_values(&s, i, v);
+        assert_int_equal(sw_config_epochs(&s, v, 0), swept[i]);
+    }
     /* budget trials caps a grid */
     sw_sweep_free(&s);
     parse_ok(&s, "{\"model\": \"mlp2\", \"params\": {\"train.lr\": [0.01, 0.1, 0.2]}, \"budget\": {\"trials\": 2}}");
@@ -139,6 +155,8 @@ static void test_asha_policy_budget(void **state) {
     v[0].num = 10;
     v[0].is_int = 1;
     v[1].num = 0.5;
+    for (int k = 0; k < 3; k++) assert_int_equal(sw_config_epochs(&s, v, k), s.rungs[k]); /* ASHA: its rungs */
+    assert_int_equal(sw_config_epochs(&s, v, 2), 9);
     char *spec, *pol;
     dg_err err = {{0}};
     assert_int_equal(sw_config_render(&s, v, "c0", "/x/c0.policy", &spec, &pol, &err), 0);
