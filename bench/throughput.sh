@@ -23,9 +23,11 @@ peak2=$(OMP_NUM_THREADS=2 "$BUILD_DIR/bench/sgemm_peak" 4096 3 | sed -n 's/^sgem
 echo "sgemm 4096^3 ceiling: ${peak1} GFLOPS (1 thread), ${peak2} GFLOPS (2 threads)"
 printf '%-8s %5s | %9s %9s %6s | %9s %9s %6s | %8s %6s\n' model batch "ours-trn" "torch-trn" ratio "ours-inf" \
     "torch-inf" ratio "GFLOPS" "%peak"
-for mb in "mlp800 200" "lenet5 128" "deotte 64" "deotte 128"; do
+for mb in "mlp800 200" "lenet5 128" "deotte 64" "deotte 128" "vgg-ls 64"; do
     set -- $mb
-    ours=$("$NS" --model "$1" --batch "$2" --seconds "$SECS" 2>&1 | tail -1)
+    spec=$1
+    [ "$1" = vgg-ls ] && spec=experiments/models/vgg-ls.spec # net_speed knows the first three by name
+    ours=$("$NS" --model "$spec" --batch "$2" --seconds "$SECS" 2>&1 | tail -1)
     otr=$(field train_img_s "$ours")
     oin=$(field infer_img_s "$ours")
     mflop=$(sed -n 's/.* \([0-9.]*\) MFLOP\/image.*/\1/p' <<<"$ours")

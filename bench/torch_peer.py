@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for bench/throughput.sh: the same architectures as experiments/models/{mlp800,lenet5,deotte}.spec,
+"""PyTorch peer for bench/throughput.sh: the same architectures as experiments/models/{mlp800,lenet5,deotte,vgg-ls}.spec,
 trained with Adam on random 28x28 inputs (throughput does not depend on pixel values), timed per image.
 
 usage: torch_peer.py MODEL BATCH [--threads T] [--steps N] [--infer N]
@@ -27,6 +27,13 @@ def make(name):
             *cbr(1, 32, 3), *cbr(32, 32, 3), *cbr(32, 32, 5, 2, 2), nn.Dropout(0.4),
             *cbr(32, 64, 3), *cbr(64, 64, 3), *cbr(64, 64, 5, 2, 2), nn.Dropout(0.4),
             *cbr(64, 128, 4), nn.Flatten(), nn.Dropout(0.4), nn.Linear(128, 10))
+    if name == "vgg-ls":  # long's member; its label smoothing does not change the cost
+        def cbr(i, o, p):
+            return [nn.Conv2d(i, o, 3, padding=p), nn.ReLU(), nn.BatchNorm2d(o)]
+        return nn.Sequential(
+            *cbr(1, 32, 1), *cbr(32, 32, 1), nn.MaxPool2d(2), nn.Dropout(0.2),
+            *cbr(32, 64, 1), *cbr(64, 64, 1), nn.MaxPool2d(2), nn.Dropout(0.2),
+            *cbr(64, 128, 0), nn.Flatten(), nn.Dropout(0.2), nn.Linear(3200, 10))
     raise SystemExit(f"unknown model {name}")
 
 

@@ -54,7 +54,10 @@ int nn_calibrate(const nn_train_opts *o, double seconds, nn_calibration *c, dg_e
         if (!t->is_buffer) ranges[nr++] = nn_optim_range_make(h, t->offset, t->count, t->decay, t->l2);
     }
     if (nn_optim_init(&opt, h, nn_net_param_count(net), ranges, nr, err) != 0) goto done;
-    /* Synthetic digits: a bright square at a random place on a dark background, random labels. */
+    /* Synthetic digits: a bright square at a random place on a dark background, random labels. Their flat
+     * activations make every data-dependent branch predictable, so a kernel that branches on values is timed
+     * here faster than it runs on real digits (max pooling did: vgg-ls's epochs ran 8-11% over their plan, see
+     * bench/RESULTS.md, "Max pooling without branches"): kernels select. */
     dg_rng rng = dg_rng_make(o->seed, DG_RNG_USER, 0, 0);
     for (int i = 0; i < B; i++) {
         uint8_t *im = pix + (size_t)i * DG_PIXELS;
