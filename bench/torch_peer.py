@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch peer for bench/throughput.sh: the same architectures as experiments/models/{mlp800,lenet5,deotte,vgg-ls}.spec,
-trained with Adam on random 28x28 inputs (throughput does not depend on pixel values), timed per image.
+"""PyTorch peer for bench/throughput.sh: the same architectures as
+experiments/models/{mlp800,lenet5,deotte,vgg-ls}.spec, trained with Adam on random 28x28 inputs (throughput does not depend on pixel values), timed per image.
 
 usage: torch_peer.py MODEL BATCH [--threads T] [--steps N] [--infer N]
 prints one line: model=.. batch=.. threads=.. train_img_s=.. infer_img_s=..

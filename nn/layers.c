@@ -665,7 +665,7 @@ void nn_maxpool_forward(float *out, int32_t *argmax, const float *in, int B, int
                         const float *restrict ip = ib + idx;
                         /* Selects, not a branch: the compiler vectorizes this over the channels. With a branch,
                          * real activations (which of four wins is a coin toss) mispredict so often that pooling
-                         * took ~10x longer than on the flat images nn_calibrate times, and vgg-ls's epochs ran
+                         * took several times longer than on the flat images nn_calibrate times; vgg-ls's epochs ran
                          * 8-11% over their plan (bench/RESULTS.md, "Max pooling without branches"). Strict '>'
                          * keeps the first maximum in scan order, as before. */
                         for (int c = 0; c < C; c++) {
