@@ -18,7 +18,7 @@
 static const char *const kMethodNames[] = {"soft", "hard", "fit"};
 
 static const kg_ensemble_cli_opts kDefaults = {
-    .method = KG_ENS_SOFT, .train = "data/train.npy", .output = "submission.csv"};
+    .method = KG_ENS_SOFT, .train = "data/train.npy", .output = "submission.csv", .val_pred = "val_pred.npy"};
 
 const char *kg_ens_method_name(kg_ens_method m) {
     return (unsigned)m < sizeof kMethodNames / sizeof *kMethodNames ? kMethodNames[m] : "?";
@@ -43,11 +43,14 @@ void kg_ensemble_cli_usage(FILE *out) {
             "      --manifest PATH  manifest JSON (default: the output with .csv replaced by .manifest.json)\n"
             "      --probs-out PATH also write the ensemble's test probabilities, float32 .npy (N, 10)\n"
             "      --estimate-only  validation estimate only (JSON on stdout); members need no test probabilities\n"
+            "      --val-pred NAME  the file in each RUN_DIR with its validation probabilities (default %s);\n"
+            "                       e.g. the views the test rows get: digits-predict --ids RUN_DIR/val_ids.npy\n"
+            "                       --tta 5 -o RUN_DIR/val_pred_tta5.npy RUN_DIR\n"
             "  -q, --quiet          no summary on stderr\n"
             "  -h, --help\n"
             "Estimate: members holding out the same rows (same --split-seed/--val-frac) give the ensemble accuracy\n"
             "on those rows vs the mean member accuracy; members with disjoint folds give the out-of-fold accuracy.\n",
-            kMethodNames[kDefaults.method], kDefaults.train, kDefaults.output);
+            kMethodNames[kDefaults.method], kDefaults.train, kDefaults.output, kDefaults.val_pred);
 }
 
 /* Given weights: a comma-separated list, one non-negative number per member, normalized to sum 1 into w (m);
@@ -89,7 +92,8 @@ int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err
         {"rows", required_argument, 0, 'R'},     {"output", required_argument, 0, 'o'},
         {"manifest", required_argument, 0, 'M'}, {"probs-out", required_argument, 0, 'P'},
         {"estimate-only", no_argument, 0, 'E'},  {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+        {"val-pred", required_argument, 0, 'V'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     dg_cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":m:w:o:qh", longopts, NULL)) != -1) {
@@ -111,6 +115,11 @@ int kg_ensemble_cli_parse(int argc, char **argv, kg_ensemble_cli_opts *o, dg_err
         case 'M': o->manifest = optarg; break;
         case 'P': o->probs_out = optarg; break;
         case 'E': o->estimate_only = 1; break;
+        case 'V':
+            if (!optarg[0] || strchr(optarg, '/'))
+                return dg_cli_usage(err, "--val-pred %s: expected a file name inside each run directory", optarg);
+            o->val_pred = optarg;
+            break;
         case 'q': o->log = NULL; break;
         case 'h': o->help = 1; return DG_EXIT_OK;
         default: return dg_cli_bad_option(c, argv, ":m:w:o:qh", longopts, err);
@@ -168,7 +177,7 @@ static int is_dir(const char *p) {
 }
 
 /* Resolve one MEMBER argument and load what it names. */
-static int load_member(member *mb, const char *arg, int need_test, dg_err *err) {
+static int load_member(member *mb, const char *arg, int need_test, const char *val_pred, dg_err *err) {
     memset(mb, 0, sizeof *mb);
     const char *eq = strchr(arg, '=');
     if (eq && !dg_path_exists(arg)) {
@@ -191,13 +200,13 @@ static int load_member(member *mb, const char *arg, int need_test, dg_err *err) 
         mb->result = cJSON_Parse(text);
         free(text);
         if (!cJSON_IsObject(mb->result)) return dg_fail(err, "%s: not a JSON object", p);
-        snprintf(p, sizeof p, "%s/val_pred.npy", mb->run);
+        snprintf(p, sizeof p, "%s/%s", mb->run, val_pred);
         if (kg_probs_load(p, &mb->val_p, &mb->nv, err) != 0) return -1;
         size_t ni;
         snprintf(p, sizeof p, "%s/val_ids.npy", mb->run);
         if (dg_npy_load_i64(p, &mb->val_ids, &ni, err) != 0) return -1;
         if (ni != mb->nv)
-            return dg_fail(err, "%s: %zu validation ids for %zu validation predictions (val_pred.npy)", p, ni, mb->nv);
+            return dg_fail(err, "%s: %zu validation ids for %zu validation predictions (%s)", p, ni, mb->nv, val_pred);
     }
     if (mb->test[0] && need_test && kg_probs_load(mb->test, &mb->test_p, &mb->n_test, err) != 0) return -1;
     return 0;
@@ -216,7 +225,8 @@ static int load_members(ens *e, dg_err *err) {
     const kg_ensemble_cli_opts *o = e->o;
     for (int j = 0; j < e->m; j++) {
         member *mb = &e->mb[j];
-        if (load_member(mb, o->members[j], !o->estimate_only, err) != 0) return dg_err_prefix(err, "member %d", j + 1);
+        if (load_member(mb, o->members[j], !o->estimate_only, o->val_pred, err) != 0)
+            return dg_err_prefix(err, "member %d", j + 1);
         e->with_val += mb->nv > 0;
         if (!o->estimate_only && !mb->test_p)
             return dg_fail(err, "member %d (%s): no test probabilities", j + 1, o->members[j]);
@@ -385,6 +395,7 @@ static char *manifest_text(const ens *e) {
     cJSON_AddStringToObject(man, "command", cmd);
     free(cmd);
     cJSON_AddStringToObject(man, "method", kMethodNames[o->method]);
+    cJSON_AddStringToObject(man, "val_pred", o->val_pred); /* which validation probabilities the estimate used */
     cJSON_AddStringToObject(man, "weights_from", o->method == KG_ENS_FIT ? "fitted on shared validation rows"
                                                  : o->weights            ? "given"
                                                                          : "equal");

@@ -32,6 +32,8 @@ typedef struct kg_ensemble_cli_opts {
     const char *manifest;   /* --manifest; NULL: the output with .csv replaced by .manifest.json */
     const char *probs_out;  /* --probs-out: the ensemble's test probabilities, float32 .npy (N, 10), or NULL */
     int estimate_only;      /* --estimate-only: the estimate JSON to `out`; no test probabilities, nothing written */
+    const char *val_pred;   /* --val-pred: the file in each run directory with its validation probabilities
+                               (val_pred.npy; a file name, no '/') */
     char *const *members;   /* MEMBER arguments (at least 1) */
     int n_members;
     int argc;               /* the command line the manifest records: argv as the parse left it */

@@ -375,6 +375,8 @@ int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_
         start_s[i] = 2;
         epoch_s[i] = (double)plan->n_fit / cal[2 * i] + (double)plan->n_val / cal[2 * i + 1];
         predict_s[i] = 1 + (double)plan->n_test * preset->tta / cal[2 * i + 1];
+        if (preset->tta > 1) /* and its validation rows with the same views (predict-val-NAME) */
+            predict_s[i] += 1 + (double)plan->n_val * preset->tta / cal[2 * i + 1];
     }
     pl_budget_in in = {.budget_s = preset->budget_minutes * 60, .elapsed_s = unix_now() - t0,
                        .margin_s = ad->margin * preset->budget_minutes * 60, .jobs = jobs, .n_runs = n,

@@ -433,7 +433,38 @@ static int add_predict(builder *b, int ri) {
     return 0;
 }
 
-/* A member's runs (one per fold), each a train step then a predict step. */
+/* The file in a run directory with its validation probabilities as the ensemble's estimate reads them: with TTA,
+ * the views the test rows get (predict-val-NAME), so that the estimate is of the submission's recipe. */
+static void val_pred_name(const pl_preset *p, char *buf, size_t n) {
+    if (p->tta > 1) snprintf(buf, n, "val_pred_tta%d.npy", p->tta);
+    else snprintf(buf, n, "val_pred.npy");
+}
+
+/* predict-val-NAME (TTA only): run ri's model on its own validation rows with the preset's TTA views. */
+static int add_predict_val(builder *b, int ri) {
+    const pl_member_run *r = &b->plan->runs[ri];
+    char file[64], out[1500], model[1500], ids[1500], name[300];
+    val_pred_name(b->p, file, sizeof file);
+    path_join(out, sizeof out, r->run_dir, file);
+    path_join(model, sizeof model, r->run_dir, "model.safetensors");
+    path_join(ids, sizeof ids, r->run_dir, "val_ids.npy");
+    argb *a = command(b, "digits-predict");
+    push_opt(a, "--data", "%s", b->train_used);
+    push_opt(a, "--ids", "%s", ids);
+    push_opt(a, "-o", "%s", out);
+    push_opt(a, "--tta", "%d", b->p->tta);
+    push_opt(a, "--threads", "%s", b->threads);
+    push(a, "%s", r->run_dir);
+    snprintf(name, sizeof name, "predict-val-%s", r->name);
+    pl_step *s = add_step(b, PL_PREDICT, ri, name, (const char *[]){b->train_used, model, ids, NULL},
+                          (const char *[]){out, NULL});
+    if (!s) return -1;
+    s->images = b->plan->n_val * (size_t)b->p->tta;
+    return 0;
+}
+
+/* A member's runs (one per fold), each a train step then a predict step (and with TTA, one on its validation
+ * rows). */
 static int add_member(builder *b, const pl_member *m) {
     char spec_path[PATH_MAX];
     int spec_epochs = 0;
@@ -441,6 +472,7 @@ static int add_member(builder *b, const pl_member *m) {
     for (int k = 1; k <= (b->p->folds ? b->p->folds : 1); k++) {
         if (!new_run(b, m, k, spec_path, spec_epochs)) return -1;
         if (add_train(b, b->plan->n_runs - 1) != 0 || add_predict(b, b->plan->n_runs - 1) != 0) return -1;
+        if (b->p->tta > 1 && add_predict_val(b, b->plan->n_runs - 1) != 0) return -1;
     }
     return 0;
 }
@@ -451,6 +483,9 @@ static int add_ensemble(builder *b) {
     argb *a = command(b, "digits-ensemble");
     push_opt(a, "--method", "%s", pl_ensemble_name(b->p->ensemble));
     push_opt(a, "--train", "%s", b->train_used);
+    char val_pred[64];
+    val_pred_name(b->p, val_pred, sizeof val_pred);
+    if (b->p->tta > 1) push_opt(a, "--val-pred", "%s", val_pred);
     if (b->have_sample) push_opt(a, "--sample", "%s", b->sample);
     else push_opt(a, "--rows", "%zu", plan->n_test);
     push_opt(a, "-o", "%s", b->o->output);
@@ -461,7 +496,7 @@ static int add_ensemble(builder *b) {
                           (const char *[]){b->train_used, b->have_sample ? b->sample : "", NULL}, NULL);
     if (!s) return -1;
     for (int i = 0; i < plan->n_runs; i++) {
-        static const char *const ins[] = {"result.json", "val_pred.npy", "val_ids.npy"};
+        const char *const ins[] = {"result.json", val_pred, "val_ids.npy"};
         char f[1500];
         for (int j = 0; j < 3; j++) {
             path_join(f, sizeof f, plan->runs[i].run_dir, ins[j]);
@@ -495,7 +530,8 @@ int pl_plan_build(pl_plan *plan, const pl_preset *p, const pl_opts *o, dg_err *e
     if (plan_data(b) != 0) goto done;
     int n_runs = p->n_members * (p->folds ? p->folds : 1);
     plan->runs = calloc((size_t)n_runs, sizeof *plan->runs);
-    plan->steps = calloc((size_t)(5 + 2 * n_runs), sizeof *plan->steps); /* 2 ingest, 2 augment, ensemble */
+    /* 2 ingest, 2 augment, ensemble; per run train, predict and with TTA predict-val */
+    plan->steps = calloc((size_t)(5 + 3 * n_runs), sizeof *plan->steps);
     if (!plan->runs || !plan->steps) {
         dg_fail(err, "out of memory");
         goto done;

@@ -337,6 +337,42 @@ static void test_run_shared(void **state) {
     free(json);
     assert_false(dg_path_exists(TMP "/none.csv"));
     assert_false(dg_path_exists(TMP "/none.manifest.json"));
+
+    /* --val-pred: the estimate reads that file in each run directory (here wrong on every row) and says which */
+    for (int j = 0; j < 3; j++) {
+        char path[600];
+        int64_t *ids;
+        size_t ni;
+        snprintf(path, sizeof path, TMP "/run%d/val_ids.npy", j);
+        assert_int_equal(dg_npy_load_i64(path, &ids, &ni, &err), 0);
+        assert_int_equal(ni, NV);
+        float wrong[NV * 10];
+        for (int k = 0; k < NV; k++) {
+            int y = (int)(ids[k] % 10); /* train.npy's label of row r is r % 10 */
+            row(wrong + k * 10, (y + 1) % 10, 0.9f, y, 0.05f);
+        }
+        free(ids);
+        snprintf(path, sizeof path, TMP "/run%d/val_pred_tta5.npy", j);
+        save_probs(path, wrong, NV);
+    }
+    assert_int_equal(PARSE(&o, &err, "-q", "--estimate-only", "--val-pred", "val_pred_tta5.npy", "--train",
+                           TMP "/train.npy", TMP "/run0", TMP "/run1", TMP "/run2"),
+                     DG_EXIT_OK);
+    o.out = tmpfile();
+    assert_int_equal(kg_ensemble_cli_run(&o, &err), DG_EXIT_OK);
+    json = cli_check_drain(o.out);
+    assert_has(json, "\"val_pred\":\t\"val_pred_tta5.npy\"");
+    assert_has(json, "\"ensemble_acc\":\t0,");
+    free(json);
+    assert_int_equal(PARSE(&o, &err, "-q", "--estimate-only", "--val-pred", "nope.npy", "--train", TMP "/train.npy",
+                           TMP "/run0"),
+                     DG_EXIT_OK);
+    o.out = tmpfile();
+    assert_int_equal(kg_ensemble_cli_run(&o, &err), DG_EXIT_FAIL);
+    assert_has(err.msg, "run0/nope.npy");
+    fclose(o.out);
+    assert_int_equal(PARSE(&o, &err, "--val-pred", "sub/val.npy", TMP "/run0"), DG_EXIT_USAGE);
+    assert_has(err.msg, "--val-pred sub/val.npy: expected a file name inside each run directory");
 }
 
 static void test_run_folds(void **state) {

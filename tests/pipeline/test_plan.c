@@ -102,7 +102,8 @@ static const char *arg(const pl_step *s, const char *opt) {
     return NULL;
 }
 
-/* The steps in order, their commands and files; one job: every estimate as the formulas give it alone. */
+/* The steps in order, their commands and files; one job: every estimate as the formulas give it alone. With TTA
+ * each run's validation rows are predicted with the same views, and the ensemble's estimate reads those. */
 static void test_steps_and_estimates(void **state) {
     (void)state;
     fresh();
@@ -113,12 +114,13 @@ static void test_steps_and_estimates(void **state) {
     assert_int_equal(plan.n_test, 300);
     assert_int_equal(plan.n_val, 100);
     assert_int_equal(plan.n_fit, 900);
-    static const char *const names[] = {"ingest-train",    "ingest-test",   "train-mlp2-s1",   "predict-mlp2-s1",
-                                        "train-mlp2-s2",   "predict-mlp2-s2", "train-mlp2-s3", "predict-mlp2-s3",
-                                        "ensemble"};
-    assert_int_equal(plan.n_steps, 9);
+    static const char *const names[] = {
+        "ingest-train",    "ingest-test",         "train-mlp2-s1",   "predict-mlp2-s1", "predict-val-mlp2-s1",
+        "train-mlp2-s2",   "predict-mlp2-s2",     "predict-val-mlp2-s2", "train-mlp2-s3", "predict-mlp2-s3",
+        "predict-val-mlp2-s3", "ensemble"};
+    assert_int_equal(plan.n_steps, 12);
     assert_int_equal(plan.n_runs, 3);
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 12; i++) {
         assert_string_equal(plan.steps[i].stage.name, names[i]);
         assert_int_equal(plan.steps[i].action, PL_RUN);
         assert_string_equal(plan.steps[i].why, "not run before");
@@ -139,23 +141,37 @@ static void test_steps_and_estimates(void **state) {
     assert_string_equal(arg(pr, "--tta"), "2");
     assert_string_equal(pr->stage.outputs[0], WORK "/preds/mlp2-s2.npy");
     assert_int_equal(pr->images, 300 * 2);
+    const pl_step *pv = step(&plan, "predict-val-mlp2-s2");
+    assert_string_equal(pv->stage.argv[0], TMP "/bin/digits-predict");
+    assert_string_equal(arg(pv, "--data"), DATA "/train.npy");
+    assert_string_equal(arg(pv, "--ids"), WORK "/members/mlp2-s2/val_ids.npy");
+    assert_string_equal(arg(pv, "--tta"), "2");
+    assert_string_equal(arg(pv, "-o"), WORK "/members/mlp2-s2/val_pred_tta2.npy");
+    assert_string_equal(pv->stage.argv[pv->stage.argc - 1], WORK "/members/mlp2-s2");
+    assert_int_equal(pv->run, 1);
+    assert_int_equal(pv->images, 100 * 2);
     const pl_step *en = step(&plan, "ensemble");
     assert_string_equal(arg(en, "--rows"), "300"); /* no sample_submission.csv */
+    assert_string_equal(arg(en, "--val-pred"), "val_pred_tta2.npy");
     assert_int_equal(en->stage.n_in, 1 + 3 * 4);
+    int reads_tta = 0;
+    for (int i = 0; i < en->stage.n_in; i++) reads_tta += strstr(en->stage.inputs[i], "/val_pred_tta2.npy") != NULL;
+    assert_int_equal(reads_tta, 3);
     assert_string_equal(en->stage.outputs[1], TMP "/sub.manifest.json");
 
-    /* train 2 + epochs x 1.1; predict 1 + 300 x 2 / 1000; ensemble 1 */
-    double train = 2 + 2 * 1.1, predict = 1 + 0.6;
+    /* train 2 + epochs x 1.1; predict 1 + 300 x 2 / 1000; predict-val 1 + 100 x 2 / 1000; ensemble 1 */
+    double train = 2 + 2 * 1.1, predict = 1 + 0.6, predict_val = 1 + 0.2;
     assert_close(step(&plan, "ingest-train")->estimate_s, kIngestTrain);
     assert_close(step(&plan, "ingest-test")->estimate_s, kIngestTest);
     assert_close(tr->estimate_s, train);
     assert_close(tr->stage.estimate_s, train);
     assert_close(pr->estimate_s, predict);
+    assert_close(pv->estimate_s, predict_val);
     assert_close(en->estimate_s, 1);
     assert_int_equal(plan.jobs, 1);
     assert_int_equal(plan.job_threads, 2);
     assert_close(plan.job_slowdown, 1);
-    assert_close(plan.total_s, kIngestTrain + kIngestTest + 3 * (train + predict) + 1);
+    assert_close(plan.total_s, kIngestTrain + kIngestTest + 3 * (train + predict + predict_val) + 1);
     pl_plan_free(&plan);
     free(p);
 }
