@@ -58,6 +58,13 @@ int rp_ensemble_report(dg_text *t, const rp_ensemble_opts *o, dg_err *err) {
         goto done;
     }
     const char *method = str_or(man, "method", "soft");
+    /* the validation probabilities the estimate used: with TTA the views the test rows got (digits-ensemble
+     * --val-pred), so that this page shows the same votes as the estimate */
+    const char *val_pred = str_or(man, "val_pred", "val_pred.npy");
+    if (!val_pred[0] || strchr(val_pred, '/')) {
+        dg_fail(err, "%s: \"val_pred\": \"%s\" is not a file name", o->manifest, val_pred);
+        goto done;
+    }
     for (int j = 0; j < m; j++) {
         const cJSON *it = cJSON_GetArrayItem(members, j);
         w[j] = num_or_nan(it, "weight");
@@ -69,7 +76,7 @@ int rp_ensemble_report(dg_text *t, const rp_ensemble_opts *o, dg_err *err) {
         if (!run) continue;
         with_run++;
         char p[4200];
-        snprintf(p, sizeof p, "%s/val_pred.npy", run);
+        snprintf(p, sizeof p, "%s/%s", run, val_pred);
         if (kg_probs_load(p, &val_p[j], &mv[j].nv, err) != 0) goto done;
         size_t ni;
         snprintf(p, sizeof p, "%s/val_ids.npy", run);

@@ -261,6 +261,45 @@ static void test_ensemble_page(void **state) {
     free(html);
 }
 
+/* A manifest whose estimate read other validation probabilities (digits-ensemble --val-pred, as the pipeline does
+ * with TTA): the page reads the same files. Here they are right on every row, so the gallery is empty. */
+static void test_ensemble_page_val_pred(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    dg_dataset ds;
+    assert_int_equal(dg_dataset_open(&ds, RF_DATA, &err), 0);
+    const char *runs[2] = {RF_RUN_A, RF_RUN_B};
+    for (int r = 0; r < 2; r++) {
+        char p[512];
+        dg_npy_file ids;
+        snprintf(p, sizeof p, "%s/val_ids.npy", runs[r]);
+        assert_int_equal(dg_npy_open(&ids, p, 8, &err), 0);
+        size_t n = ids.h.shape[0];
+        float *right = calloc(n * 10, sizeof *right);
+        assert_non_null(right);
+        const int64_t *id = ids.data;
+        for (size_t i = 0; i < n; i++) right[i * 10 + dg_dataset_label(&ds, (size_t)id[i])] = 1;
+        dg_npy_close(&ids);
+        size_t shape[2] = {n, 10};
+        snprintf(p, sizeof p, "%s/val_pred_right.npy", runs[r]);
+        assert_int_equal(dg_npy_save(p, "<f4", shape, 2, right, 4, &err), 0);
+        free(right);
+    }
+    dg_dataset_close(&ds);
+    char *argv[] = {"digits-ensemble", "--train", RF_DATA, "-o", RF_TMP "/right.csv", "--quiet", "--val-pred",
+                    "val_pred_right.npy", RF_RUN_A "=" RF_TMP "/a_test.npy", RF_RUN_B "=" RF_TMP "/b_test.npy", NULL};
+    kg_ensemble_cli_opts eo;
+    if (kg_ensemble_cli_parse(10, argv, &eo, &err) != 0 || kg_ensemble_cli_run(&eo, &err) != 0)
+        fail_msg("digits-ensemble: %s", err.msg);
+    char *html;
+    if (report("--ensemble " RF_TMP "/right.manifest.json -o " RF_TMP "/right.html", RF_TMP "/right.html", &html,
+               &err) != DG_EXIT_OK)
+        fail_msg("%s", err.msg);
+    assert_true(rf_ensemble_misses() > 0); /* val_pred.npy's vote does miss some */
+    assert_int_equal(count(html, "<img class=\"digit\""), 0);
+    free(html);
+}
+
 /* K-fold members hold out disjoint rows: the page says so, with no agreement matrix and no gallery. */
 static void test_ensemble_disjoint_folds(void **state) {
     (void)state;
@@ -389,7 +428,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),         cmocka_unit_test(test_run_page),
         cmocka_unit_test(test_open_prints_url), cmocka_unit_test(test_ensemble_page),
-        cmocka_unit_test(test_ensemble_disjoint_folds), cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_ensemble_page_val_pred), cmocka_unit_test(test_ensemble_disjoint_folds), cmocka_unit_test(test_augment_page),  cmocka_unit_test(test_bad_input),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
