@@ -96,10 +96,12 @@ static void report_manifest(const char *output, FILE *out) {
     cJSON *mean = cJSON_GetObjectItemCaseSensitive(est, "mean_member_acc");
     cJSON *gain = cJSON_GetObjectItemCaseSensitive(est, "gain");
     cJSON *rows = cJSON_GetObjectItemCaseSensitive(m, "rows");
+    cJSON *vp = cJSON_GetObjectItemCaseSensitive(m, "val_pred"); /* val_pred_ttaK.npy: through the test rows' views */
     fprintf(out, "submission %s: %d rows; manifest %s\n", output, cJSON_IsNumber(rows) ? rows->valueint : -1, path);
     if (cJSON_IsString(mode) && cJSON_IsNumber(acc) && cJSON_IsNumber(mean) && cJSON_IsNumber(gain))
-        fprintf(out, "estimated accuracy %.4f (%s validation), mean member %.4f, ensemble gain %+.4f\n",
-                acc->valuedouble, mode->valuestring, mean->valuedouble, gain->valuedouble);
+        fprintf(out, "estimated accuracy %.4f (%s validation%s%s), mean member %.4f, ensemble gain %+.4f\n",
+                acc->valuedouble, mode->valuestring, cJSON_IsString(vp) ? ", " : "",
+                cJSON_IsString(vp) ? vp->valuestring : "", mean->valuedouble, gain->valuedouble);
     cJSON_Delete(m);
 }
 

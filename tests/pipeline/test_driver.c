@@ -436,6 +436,7 @@ static void test_pipeline_end_to_end(void **state) {
     assert_true(dg_path_exists(PTMP "/work/preds/mlp2-s1.npy"));
     assert_int_equal(tu_count_in(PTMP "/run1.log", ": done in"), 7);
     assert_int_equal(tu_count_in(PTMP "/sub.manifest.json", "\"mode\":\t\"shared-holdout\""), 1);
+    assert_int_equal(tu_count_in(PTMP "/run1.log", "(shared-holdout validation, val_pred.npy)"), 1);
 
     /* again: nothing runs */
     assert_int_equal(pipeline("run2.log"), 0);
@@ -450,6 +451,17 @@ static void test_pipeline_end_to_end(void **state) {
     assert_int_equal(tu_count_in(PTMP "/run3.log", ": done in"), 5);
     assert_true(dg_path_exists(PTMP "/work/members/mlp2-s1.stale-1/result.json"));
     assert_int_equal(tu_count_in(PTMP "/work/members/mlp2-s1/metrics.jsonl", "\"epoch\""), 2);
+
+    /* with TTA the members' hold-out rows go through the same views and the estimate reads them; nothing
+     * re-trains */
+    put(PTMP "/tiny.preset",
+        "split val-frac=0.2 split-seed=3\nmembers model=mlp2 seeds=1-2 epochs=2\nensemble=fit\ntta=2\n");
+    assert_int_equal(pipeline("run5.log"), 0);
+    assert_int_equal(tu_count_in(PTMP "/run5.log", "train-mlp2-s1: up to date"), 1);
+    assert_int_equal(tu_count_in(PTMP "/run5.log", "predict-val-mlp2-s2: done in"), 1);
+    assert_true(dg_path_exists(PTMP "/work/members/mlp2-s1/val_pred_tta2.npy"));
+    assert_int_equal(tu_count_in(PTMP "/sub.manifest.json", "\"val_pred\":\t\"val_pred_tta2.npy\""), 1);
+    assert_int_equal(tu_count_in(PTMP "/run5.log", "(shared-holdout validation, val_pred_tta2.npy)"), 1);
 
     /* a broken preset is reported with file:line:col and runs nothing */
     put(PTMP "/tiny.preset", "members model=mlp2 seeds=1-2 epochs=two\n");
