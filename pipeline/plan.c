@@ -414,22 +414,24 @@ static int add_train(builder *b, int ri) {
     return 0;
 }
 
-/* predict-NAME: digits-predict of run ri's model on the test set, with the preset's TTA. */
-static int add_predict(builder *b, int ri) {
+/* A digits-predict step of run ri's model with the preset's TTA: on rows `data` (all of them, or those `ids` lists)
+ * into `out`, n_rows images; named PREFIX-NAME. */
+static int add_predict_step(builder *b, int ri, const char *prefix, const char *data, const char *ids,
+                            const char *out, size_t n_rows) {
     const pl_member_run *r = &b->plan->runs[ri];
     argb *a = command(b, "digits-predict");
-    push_opt(a, "--data", "%s", b->test_used);
-    push_opt(a, "-o", "%s", r->pred);
+    push_opt(a, "--data", "%s", data);
+    if (ids) push_opt(a, "--ids", "%s", ids);
+    push_opt(a, "-o", "%s", out);
     push_opt(a, "--tta", "%d", b->p->tta);
     push_opt(a, "--threads", "%s", b->threads);
     push(a, "%s", r->run_dir);
     char name[300], model[1500];
-    snprintf(name, sizeof name, "predict-%s", r->name);
+    snprintf(name, sizeof name, "%s-%s", prefix, r->name);
     path_join(model, sizeof model, r->run_dir, "model.safetensors");
-    pl_step *s = add_step(b, PL_PREDICT, ri, name, (const char *[]){b->test_used, model, NULL},
-                          (const char *[]){r->pred, NULL});
+    pl_step *s = add_step(b, PL_PREDICT, ri, name, (const char *[]){data, model, ids, NULL}, (const char *[]){out, NULL});
     if (!s) return -1;
-    s->images = b->plan->n_test * (size_t)b->p->tta;
+    s->images = n_rows * (size_t)b->p->tta;
     return 0;
 }
 
@@ -440,27 +442,16 @@ static void val_pred_name(const pl_preset *p, char *buf, size_t n) {
     else snprintf(buf, n, "val_pred.npy");
 }
 
-/* predict-val-NAME (TTA only): run ri's model on its own validation rows with the preset's TTA views. */
-static int add_predict_val(builder *b, int ri) {
+/* predict-NAME on the test set, and with TTA predict-val-NAME on the run's own validation rows. */
+static int add_predicts(builder *b, int ri) {
     const pl_member_run *r = &b->plan->runs[ri];
-    char file[64], out[1500], model[1500], ids[1500], name[300];
+    if (add_predict_step(b, ri, "predict", b->test_used, NULL, r->pred, b->plan->n_test) != 0) return -1;
+    if (b->p->tta <= 1) return 0;
+    char file[64], out[1500], ids[1500];
     val_pred_name(b->p, file, sizeof file);
     path_join(out, sizeof out, r->run_dir, file);
-    path_join(model, sizeof model, r->run_dir, "model.safetensors");
     path_join(ids, sizeof ids, r->run_dir, "val_ids.npy");
-    argb *a = command(b, "digits-predict");
-    push_opt(a, "--data", "%s", b->train_used);
-    push_opt(a, "--ids", "%s", ids);
-    push_opt(a, "-o", "%s", out);
-    push_opt(a, "--tta", "%d", b->p->tta);
-    push_opt(a, "--threads", "%s", b->threads);
-    push(a, "%s", r->run_dir);
-    snprintf(name, sizeof name, "predict-val-%s", r->name);
-    pl_step *s = add_step(b, PL_PREDICT, ri, name, (const char *[]){b->train_used, model, ids, NULL},
-                          (const char *[]){out, NULL});
-    if (!s) return -1;
-    s->images = b->plan->n_val * (size_t)b->p->tta;
-    return 0;
+    return add_predict_step(b, ri, "predict-val", b->train_used, ids, out, b->plan->n_val);
 }
 
 /* A member's runs (one per fold), each a train step then a predict step (and with TTA, one on its validation
@@ -471,8 +462,7 @@ static int add_member(builder *b, const pl_member *m) {
     if (member_spec(b, m, spec_path, sizeof spec_path, &spec_epochs) != 0) return -1;
     for (int k = 1; k <= (b->p->folds ? b->p->folds : 1); k++) {
         if (!new_run(b, m, k, spec_path, spec_epochs)) return -1;
-        if (add_train(b, b->plan->n_runs - 1) != 0 || add_predict(b, b->plan->n_runs - 1) != 0) return -1;
-        if (b->p->tta > 1 && add_predict_val(b, b->plan->n_runs - 1) != 0) return -1;
+        if (add_train(b, b->plan->n_runs - 1) != 0 || add_predicts(b, b->plan->n_runs - 1) != 0) return -1;
     }
     return 0;
 }
