@@ -206,7 +206,7 @@ typedef struct run {
     char split_desc[128], run_key[256];
     /* training state that goes into the checkpoint */
     uint32_t epoch; /* epochs completed */
-    int epochs_total; /* the spec's epochs, or fewer once the deadline shortened the run */
+    int epochs_total; /* the spec's epochs, or fewer while the deadline has the run shortened */
     double seconds;
     double best_val_loss;
     uint32_t best_epoch, bad_epochs;
@@ -495,15 +495,23 @@ double nn_train_pace(const double *epoch_s, int n) {
     return sum / k;
 }
 
-int nn_train_replan(int done, int total, double epoch_s, double left_s) {
-    if (done >= total || !(epoch_s > 0) || (double)(total - done) * epoch_s <= left_s) return total;
+int nn_train_replan(int done, int total, int max, double epoch_s, double left_s) {
+    if (done >= total || !(epoch_s > 0)) return total;
+    if ((double)(total - done) * epoch_s <= left_s) {
+        if (total >= max) return total; /* the plan fits: keep it */
+        /* a shortened run whose pace recovered: back toward max, keeping a share of the time left in hand */
+        double fit = floor((1.0 - NN_TRAIN_LENGTHEN_SLACK) * left_s / epoch_s);
+        int n = fit < (double)(max - done) ? done + (int)fit : max;
+        return n > total ? n : total;
+    }
     double fit = left_s > 0 ? floor(left_s / epoch_s) : 0;
     int n = fit < (double)(total - done) ? done + (int)fit : total;
     return n > done ? n : done + 1;
 }
 
 /* At the end of an epoch that took epoch_s on the deadline's clock: shorten the run if what is left does not fit at
- * the pace of the last few epochs (one slow epoch alone, e.g. a burst of another process, does not cut three). */
+ * the pace of the last few epochs (one slow epoch alone, e.g. a burst of another process, does not cut three), or
+ * lengthen a shortened one back toward the spec's epochs once the pace has recovered. */
 static void replan(run *r, int steps, double epoch_s) {
     const nn_train_opts *o = r->o;
     if (r->n_pace == NN_TRAIN_PACE_EPOCHS) memmove(r->pace, r->pace + 1, (NN_TRAIN_PACE_EPOCHS - 1) * sizeof *r->pace);
@@ -512,14 +520,14 @@ static void replan(run *r, int steps, double epoch_s) {
     double pace = nn_train_pace(r->pace, r->n_pace);
     int done = (int)r->epoch, total = r->epochs_total;
     double left = o->deadline - wall_now(o);
-    int n = nn_train_replan(done, total, pace, left);
-    if (n >= total) return;
+    int n = nn_train_replan(done, total, r->spec.hyper.epochs, pace, left);
+    if (n == total) return;
     nn_sched_retarget(&r->spec.hyper, &r->sched, done, n, steps);
     r->epochs_total = n;
     logf_(o->log,
           "re-plan: epoch %d took %.1f s (%.1f s a mean of the last %d) and %.0f s are left before the deadline: "
-          "%d epochs in all instead of %d%s\n",
-          done, epoch_s, pace, r->n_pace, left, n, total,
+          "%d epochs in all instead of %d%s%s\n",
+          done, epoch_s, pace, r->n_pace, left, n, total, n > total ? " (the pace recovered)" : "",
           r->spec.hyper.schedule == NN_SCHED_COSINE || r->spec.hyper.schedule == NN_SCHED_ONECYCLE
               ? " (learning-rate schedule re-targeted to end at its final value)" : "");
 }

@@ -62,8 +62,9 @@ typedef struct nn_train_opts {
     double deadline;       /* wall-clock time (UNIX seconds, CLOCK_REALTIME) by which training should end, or 0:
                               at each epoch's end, when the epochs left would not fit the time left at the pace
                               of the last epochs (nn_train_pace), the run is shortened (nn_train_replan; at least one more epoch) and a
-                              cosine/onecycle schedule re-targeted to end at its final value (nn/schedule.h); the
-                              new total goes into the checkpoint, so --resume keeps it */
+                              cosine/onecycle schedule re-targeted to end at its final value (nn/schedule.h); a
+                              shortened run whose pace recovers is lengthened back toward the spec's epochs the
+                              same way; the new total goes into the checkpoint, so --resume keeps it */
     double (*clock)(void *arg); /* the wall clock the deadline is read against (NULL: CLOCK_REALTIME); for tests */
     void *clock_arg;
     FILE *log;             /* per-epoch lines and a progress bar (on a terminal); NULL: silent */
@@ -89,14 +90,22 @@ int nn_train_spec_fits(const nn_spec *spec, dg_err *err);
 
 /* The pace a deadline is planned at: the mean duration of the last NN_TRAIN_PACE_EPOCHS (or fewer) of the n epoch
  * durations in epoch_s (oldest first); 0 for none. A mean rather than the last epoch alone: a single slow epoch
- * (another process's burst) would otherwise cut several, and a run is never lengthened again. */
+ * (another process's burst) would otherwise cut several. */
 #define NN_TRAIN_PACE_EPOCHS 3
 double nn_train_pace(const double *epoch_s, int n);
 
-/* The epochs in all a run should have after `done` of `total` epochs, at epoch_s seconds an epoch, with
- * left_s seconds left before its deadline: total when the epochs left fit (total - done) x epoch_s <= left_s),
- * else done + floor(left_s / epoch_s), at least done + 1 (a shortened schedule still needs an epoch to anneal). */
-int nn_train_replan(int done, int total, double epoch_s, double left_s);
+/* The share of the time left that a lengthened run keeps in hand: with it, the pace that lengthened a run must
+ * worsen by more than ~11% before the next re-plan shortens it again (no see-saw on noise). */
+#define NN_TRAIN_LENGTHEN_SLACK 0.1
+
+/* The epochs in all a run should have after `done` of `total` epochs, at epoch_s seconds an epoch, with left_s
+ * seconds left before its deadline, and at most `max` (the spec's epochs; total <= max):
+ *   - the epochs left do not fit ((total - done) x epoch_s > left_s): done + floor(left_s / epoch_s), at least
+ *     done + 1 (a shortened schedule still needs an epoch to anneal);
+ *   - they fit and total < max (an earlier re-plan shortened the run, and the pace has since recovered):
+ *     min(max, done + floor((1 - NN_TRAIN_LENGTHEN_SLACK) x left_s / epoch_s)) if that is more than total;
+ *   - else total (also when done >= total: a finished schedule is not reopened, or epoch_s <= 0). */
+int nn_train_replan(int done, int total, int max, double epoch_s, double left_s);
 
 /* Run (or resume) training. Returns 0 once result.json is written (also when run_dir already holds a finished run
  * and o->resume is set), 1 when stopped by o->stop_after or o->stop_at before the end, NN_TRAIN_USAGE for a usage error, -1 for

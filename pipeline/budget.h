@@ -16,7 +16,8 @@
  *      plan says so.
  *   3. Deadlines (pl_budget_deadlines): each train stage gets --deadline: the budget's end less half the margin,
  *      the ensemble, its own predict stage and the chains after it in its lane. digits-train shortens a run whose
- *      remaining epochs no longer fit (the machine slowed down), re-targeting its schedule (nn/train.h).
+ *      remaining epochs no longer fit (the machine slowed down), re-targeting its schedule, and lengthens it back
+ *      toward the planned epochs when the pace recovers (nn/train.h).
  *   4. The choice is written to WORK/budget.json; a later run of the same preset text in the same work directory
  *      keeps it (same commands, so finished stages stay up to date and an interrupted one resumes) and only
  *      renews the deadlines. Remove the file to plan again.

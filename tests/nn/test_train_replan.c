@@ -1,7 +1,8 @@
 /* Tests for nn/train's deadline: the re-plan arithmetic (nn_train_replan), a run that slows down and is shortened
  * (on a test clock, so no wall-clock timing), a shortened run killed and resumed (the checkpoint keeps the new total
  * and the re-targeted schedule: the same bits as the run that never stopped), and a deadline that is never hit
- * (the same bits as no deadline at all); the pace is the mean of the last epochs, so one slow epoch cuts nothing. */
+ * (the same bits as no deadline at all); the pace is the mean of the last epochs, so one slow epoch cuts nothing;
+ * a run shortened by a slowdown that passes is lengthened back toward its spec's epochs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,14 +25,24 @@
 
 static void test_replan_arithmetic(void **state) {
     (void)state;
-    assert_int_equal(nn_train_replan(4, 16, 50, 600), 16);  /* 12 x 50 = 600 fits exactly */
-    assert_int_equal(nn_train_replan(4, 16, 50, 599), 15);  /* 11 fit */
-    assert_int_equal(nn_train_replan(4, 16, 75, 600), 12);  /* a 50% slowdown: 8 of the 12 left fit */
-    assert_int_equal(nn_train_replan(4, 16, 75, 10), 5);    /* none fit: one more epoch to anneal */
-    assert_int_equal(nn_train_replan(4, 16, 75, -30), 5);   /* past the deadline: the same */
-    assert_int_equal(nn_train_replan(16, 16, 75, -30), 16); /* finished: nothing to cut */
-    assert_int_equal(nn_train_replan(4, 16, 0, 10), 16);    /* no measurement: keep the plan */
-    assert_int_equal(nn_train_replan(0, 10, 30, 1e9), 10);  /* never lengthened */
+    /* shortening: a run at its spec's 16 epochs */
+    assert_int_equal(nn_train_replan(4, 16, 16, 50, 600), 16);  /* 12 x 50 = 600 fits exactly */
+    assert_int_equal(nn_train_replan(4, 16, 16, 50, 599), 15);  /* 11 fit */
+    assert_int_equal(nn_train_replan(4, 16, 16, 75, 600), 12);  /* a 50% slowdown: 8 of the 12 left fit */
+    assert_int_equal(nn_train_replan(4, 16, 16, 75, 10), 5);    /* none fit: one more epoch to anneal */
+    assert_int_equal(nn_train_replan(4, 16, 16, 75, -30), 5);   /* past the deadline: the same */
+    assert_int_equal(nn_train_replan(16, 16, 16, 75, -30), 16); /* finished: nothing to cut */
+    assert_int_equal(nn_train_replan(4, 16, 16, 0, 10), 16);    /* no measurement: keep the plan */
+    assert_int_equal(nn_train_replan(0, 10, 10, 30, 1e9), 10);  /* never beyond the spec's epochs */
+    /* lengthening: a run shortened to 10 of its spec's 16 epochs, 4 done */
+    assert_int_equal(nn_train_replan(4, 10, 16, 50, 600), 14);  /* 0.9 x 600 / 50 = 10.8: 10 more */
+    assert_int_equal(nn_train_replan(4, 10, 16, 50, 1e9), 16);  /* all the way back, no further */
+    assert_int_equal(nn_train_replan(4, 10, 16, 50, 330), 10);  /* 6 fit, but 0.9 x 330 / 50 = 5.9: keep 10 */
+    assert_int_equal(nn_train_replan(4, 10, 16, 50, 350), 10);  /* 0.9 x 350 / 50 = 6.3: 10 again, not more */
+    assert_int_equal(nn_train_replan(4, 10, 16, 50, 390), 11);  /* 0.9 x 390 / 50 = 7.02: one more */
+    assert_int_equal(nn_train_replan(4, 10, 16, 60, 330), 9);   /* slower again: shortened, as before */
+    assert_int_equal(nn_train_replan(10, 10, 16, 10, 1e9), 10); /* its schedule has ended: not reopened */
+    assert_int_equal(nn_train_replan(4, 10, 16, 0, 1e9), 10);   /* no measurement: keep the plan */
 }
 
 static void test_pace(void **state) {
@@ -103,8 +114,9 @@ static int setup(void **state) {
     static const char spec[] = "name tiny\ninput 1x28x28\nflatten\ndense units=32\nrelu\ndense units=10\n"
                                "train optimizer=adam schedule=onecycle max_lr=0.01 batch=32 epochs=8\n";
     assert_int_equal(dg_write_file_atomic(SPEC, spec, strlen(spec), &err), 0);
-    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d", TMP "/e", TMP "/f", TMP "/g"};
-    for (int i = 0; i < 7; i++) tu_rm_run(runs[i]);
+    static const char *const runs[] = {TMP "/a", TMP "/b", TMP "/c", TMP "/d", TMP "/e",
+                                       TMP "/f", TMP "/g", TMP "/h", TMP "/i"};
+    for (int i = 0; i < 9; i++) tu_rm_run(runs[i]);
     return 0;
 }
 
@@ -205,6 +217,58 @@ static void test_one_slow_epoch_cuts_nothing(void **state) {
     nn_ckpt_free(&k);
 }
 
+/* A slowdown that passes: 16 epochs (the spec's 8 overridden), epochs 3-5 take 40 s and the others 10 s, deadline
+ * at 220 s. The mean pace cuts the run 16 -> 11 -> 8 -> 7 after epochs 3-5, then, as the 10-s epochs bring it down
+ * again, lengthens it 7 -> 8 -> 9 -> 12 after epochs 6-8 (each time keeping a tenth of the time left in hand), and
+ * the 12th epoch ends at t = 210, inside the deadline: without the lengthening the run would have stopped at 7
+ * epochs and t = 160. Killed after epoch 7 and resumed on the same clock, the run ends as the one that never stopped, bit for
+ * bit: the checkpoint keeps the total and the schedule's map as they were after each re-plan. */
+static void test_recovery_lengthens(void **state) {
+    (void)state;
+    dg_err err = {{0}};
+    nn_train_opts o;
+    static const double dur[] = {10, 10, 40, 40, 40, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10};
+    script c = {0, 0, dur};
+    opts(&o, TMP "/h", NULL);
+    o.epochs = 16;
+    o.clock = scripted;
+    o.clock_arg = &c;
+    o.deadline = 220;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_int_equal(count_lines(TMP "/h", "metrics.jsonl"), 12);
+    assert_true(c.t == 210);
+    char *res = file(TMP "/h", "result.json", NULL);
+    assert_non_null(strstr(res, "\"epochs\":12,"));
+    free(res);
+    nn_ckpt k;
+    assert_int_equal(nn_ckpt_load(TMP "/h/checkpoint.ckpt", &k, &err), 0);
+    assert_int_equal(k.epochs_target, 12);
+    assert_true(nn_sched_retargeted(&k.sched));
+    nn_ckpt_free(&k);
+
+    /* the same, stopped after epoch 7 (total then 9) and resumed: the scripted clock goes on where it was, as the
+     * wall clock would; the resumed call measures its pace afresh, and its first re-plan sees one 10-s epoch where
+     * the run that never stopped sees three (the same mean) */
+    script d = {0, 0, dur};
+    opts(&o, TMP "/i", NULL);
+    o.epochs = 16;
+    o.clock = scripted;
+    o.clock_arg = &d;
+    o.deadline = 220;
+    o.stop_after = 7;
+    assert_int_equal(nn_train_run(&o, &err), 1);
+    assert_int_equal(nn_ckpt_load(TMP "/i/checkpoint.ckpt", &k, &err), 0);
+    assert_int_equal(k.epoch, 7);
+    assert_int_equal(k.epochs_target, 9);
+    nn_ckpt_free(&k);
+    o.stop_after = 0;
+    o.resume = 1;
+    assert_int_equal(nn_train_run(&o, &err), 0);
+    assert_int_equal(count_lines(TMP "/i", "metrics.jsonl"), 12);
+    assert_same_file(TMP "/h", TMP "/i", "model.safetensors");
+    assert_same_file(TMP "/h", TMP "/i", "val_pred.npy");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replan_arithmetic),
@@ -213,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_slowdown_shortens),
         cmocka_unit_test(test_slowdown_shortens_ema),
         cmocka_unit_test(test_far_deadline_changes_nothing),
+        cmocka_unit_test(test_recovery_lengthens),
     };
     return tu_exit(cmocka_run_group_tests(tests, setup, NULL));
 }
