@@ -87,6 +87,15 @@ static double scripted(void *arg) {
     return c->t;
 }
 
+/* opts for a run in `run` on the scripted clock c, with the spec's epochs overridden (0 keeps 8) and a deadline. */
+static void scripted_opts(nn_train_opts *o, const char *run, script *c, int epochs, double deadline) {
+    opts(o, run, NULL);
+    o->epochs = epochs;
+    o->clock = scripted;
+    o->clock_arg = c;
+    o->deadline = deadline;
+}
+
 static char *file(const char *dir, const char *name, size_t *n) { return tu_slurp(dir, name, n); }
 
 static void assert_same_file(const char *a, const char *b, const char *name) {
@@ -204,10 +213,7 @@ static void test_one_slow_epoch_cuts_nothing(void **state) {
     nn_train_opts o;
     static const double dur[] = {10, 10, 40, 10, 10, 10, 10, 10};
     script c = {0, 0, dur};
-    opts(&o, TMP "/g", NULL);
-    o.clock = scripted;
-    o.clock_arg = &c;
-    o.deadline = 160;
+    scripted_opts(&o, TMP "/g", &c, 0, 160);
     assert_int_equal(nn_train_run(&o, &err), 0);
     assert_int_equal(count_lines(TMP "/g", "metrics.jsonl"), 8);
     assert_true(c.t == 110);
@@ -221,19 +227,15 @@ static void test_one_slow_epoch_cuts_nothing(void **state) {
  * at 220 s. The mean pace cuts the run 16 -> 11 -> 8 -> 7 after epochs 3-5, then, as the 10-s epochs bring it down
  * again, lengthens it 7 -> 8 -> 9 -> 12 after epochs 6-8 (each time keeping a tenth of the time left in hand), and
  * the 12th epoch ends at t = 210, inside the deadline: without the lengthening the run would have stopped at 7
- * epochs and t = 160. Killed after epoch 7 and resumed on the same clock, the run ends as the one that never stopped, bit for
- * bit: the checkpoint keeps the total and the schedule's map as they were after each re-plan. */
+ * epochs and t = 160. Killed after epoch 7 and resumed on the same clock, the run ends as the one that never
+ * stopped, bit for bit: the checkpoint keeps the total and the schedule's map as they were after each re-plan. */
 static void test_recovery_lengthens(void **state) {
     (void)state;
     dg_err err = {{0}};
     nn_train_opts o;
     static const double dur[] = {10, 10, 40, 40, 40, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10};
     script c = {0, 0, dur};
-    opts(&o, TMP "/h", NULL);
-    o.epochs = 16;
-    o.clock = scripted;
-    o.clock_arg = &c;
-    o.deadline = 220;
+    scripted_opts(&o, TMP "/h", &c, 16, 220);
     assert_int_equal(nn_train_run(&o, &err), 0);
     assert_int_equal(count_lines(TMP "/h", "metrics.jsonl"), 12);
     assert_true(c.t == 210);
@@ -250,11 +252,7 @@ static void test_recovery_lengthens(void **state) {
      * wall clock would; the resumed call measures its pace afresh, and its first re-plan sees one 10-s epoch where
      * the run that never stopped sees three (the same mean) */
     script d = {0, 0, dur};
-    opts(&o, TMP "/i", NULL);
-    o.epochs = 16;
-    o.clock = scripted;
-    o.clock_arg = &d;
-    o.deadline = 220;
+    scripted_opts(&o, TMP "/i", &d, 16, 220);
     o.stop_after = 7;
     assert_int_equal(nn_train_run(&o, &err), 1);
     assert_int_equal(nn_ckpt_load(TMP "/i/checkpoint.ckpt", &k, &err), 0);
