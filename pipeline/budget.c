@@ -434,7 +434,9 @@ int pl_budget_plan(pl_plan *plan, pl_preset *preset, int dry_run, FILE *out, dg_
         if (add_deadline(&s->stage, t0 + deadline[s->run], err) != 0) goto done;
         char d[32];
         pl_format_seconds(d, sizeof d, deadline[s->run]);
-        fprintf(out, "deadline %s: %s after the start (it shortens its epochs if the machine slows down)\n",
+        fprintf(out,
+                "deadline %s: %s after the start (fewer epochs if the machine slows down, back up to the plan if it "
+                "recovers)\n",
                 s->stage.name, d);
     }
     if (!kept && !dry_run &&
