@@ -13,7 +13,8 @@
  * Shortening a run (nn_sched_retarget): cosine and onecycle are curves over the spec's S = epochs * steps_per_epoch
  * steps. When a run is cut to fewer epochs, the steps still to come are mapped linearly onto the rest of that curve
  * (step a -> v0 + (a - a0) k, v(a0) = the curve's position so far, the new last step -> S - 1), so the learning
- * rate goes on from where it was without a jump and the last step still takes the curve's final value. Without a
+ * rate goes on from where it was without a jump and the last step still takes the curve's final value. A shortened
+ * run lengthened back (up to the spec's epochs) is re-targeted the same way: the rest of the curve stretched. Without a
  * re-target the map is the identity (v = a exactly) and results are the same bits as before. constant, step, exp
  * and plateau do not depend on the total: a shortened run just stops earlier.
  */
@@ -40,7 +41,7 @@ float nn_sched_lr(const nn_hyper *h, const nn_sched *s, int epoch, int step, int
 int nn_sched_epoch_end(const nn_hyper *h, nn_sched *s, double val_loss);
 
 /* Re-target cosine/onecycle at the start of epoch `done` (epochs completed) for a run of new_epochs epochs in all
- * (done < new_epochs; h->epochs stays the spec's): see above. Other schedules: nothing changes. */
+ * (done < new_epochs <= h->epochs; h->epochs stays the spec's): see above. Other schedules: nothing changes. */
 void nn_sched_retarget(const nn_hyper *h, nn_sched *s, int done, int new_epochs, int steps_per_epoch);
 
 /* 1 if the schedule has been re-targeted (the map is not the identity). */
