@@ -75,6 +75,35 @@ static void test_onecycle_shortened(void **state) {
     tu_assert_close(nn_sched_lr(&h, &s, 7, SPE - 1, SPE), final_lr, TU_REL_F32, 0);
 }
 
+/* Cut 16 epochs to 8 after epoch 4, then lengthened back to 14 after epoch 6 (the deadline's pace recovered): the
+ * second map starts where the first had got to, stretches the rest of the curve over the 8 epochs left (fewer curve
+ * steps per run step than the first map, so the descent slows), and still ends at the final value. */
+static void test_onecycle_lengthened_back(void **state) {
+    (void)state;
+    nn_hyper h;
+    onecycle_hyper(&h);
+    nn_sched s;
+    nn_sched_init(&s);
+    double final_lr = nn_sched_lr(&h, &s, 15, SPE - 1, SPE);
+    nn_sched_retarget(&h, &s, 4, 8, SPE);
+    double k1 = s.warp_k;
+    float before = nn_sched_lr(&h, &s, 6, 0, SPE);
+    double v0 = 4.0 * SPE + 2.0 * SPE * k1; /* the curve's position after epoch 6 under the first map */
+    nn_sched_retarget(&h, &s, 6, 14, SPE);
+    tu_assert_close(nn_sched_lr(&h, &s, 6, 0, SPE), before, TU_REL_F32, 0); /* no jump */
+    tu_assert_close(nn_sched_lr(&h, &s, 13, SPE - 1, SPE), final_lr, TU_REL_F32, 0);
+    double k2 = (16.0 * SPE - 1 - v0) / (14.0 * SPE - 1 - 6.0 * SPE);
+    assert_true(k2 < k1);
+    tu_assert_close(s.warp_k, k2, 1e-12, 0);
+    float prev = before;
+    for (int a = 6 * SPE; a < 14 * SPE; a++) {
+        float lr = nn_sched_lr(&h, &s, a / SPE, a % SPE, SPE);
+        tu_assert_close(lr, onecycle_ref(0.003, v0 + (a - 6.0 * SPE) * k2, 16 * SPE), TU_REL_F32, 0);
+        assert_true(lr <= prev);
+        prev = lr;
+    }
+}
+
 /* A cut during the warm-up keeps the rest of the warm-up (compressed), reaches the peak, and ends at the final
  * value; a cut to one step left jumps to the final value. */
 static void test_onecycle_cut_in_warmup(void **state) {
@@ -140,6 +169,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_onecycle_shortened),
+        cmocka_unit_test(test_onecycle_lengthened_back),
         cmocka_unit_test(test_onecycle_cut_in_warmup),
         cmocka_unit_test(test_cosine_shortened),
         cmocka_unit_test(test_others_unchanged),
