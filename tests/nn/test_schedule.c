@@ -44,6 +44,19 @@ static void test_identity(void **state) {
             tu_assert_close(nn_sched_lr(&h, &s, e, k, SPE), onecycle_ref(0.003, e * SPE + k, 16 * SPE), TU_REL_F32, 0);
 }
 
+/* From epoch e0 to the end of epoch e1 - 1, past the peak: the 16-epoch one-cycle curve at v0 + (a - e0 SPE) k for
+ * run step a (the re-target's linear map), never rising, from `before` on. */
+static void assert_follows_map(const nn_hyper *h, const nn_sched *s, int e0, int e1, double v0, double k,
+                               float before) {
+    float prev = before;
+    for (int a = e0 * SPE; a < e1 * SPE; a++) {
+        float lr = nn_sched_lr(h, s, a / SPE, a % SPE, SPE);
+        tu_assert_close(lr, onecycle_ref(0.003, v0 + (a - (double)e0 * SPE) * k, 16 * SPE), TU_REL_F32, 0);
+        assert_true(lr <= prev);
+        prev = lr;
+    }
+}
+
 /* Cut 16 epochs to 10 after epoch 6 (past the peak), then to 8 after epoch 7. */
 static void test_onecycle_shortened(void **state) {
     (void)state;
@@ -61,13 +74,7 @@ static void test_onecycle_shortened(void **state) {
     tu_assert_close(nn_sched_lr(&h, &s, 9, SPE - 1, SPE), final_lr, TU_REL_F32, 0); /* anneals to the end */
     /* in between: the rest of the curve, mapped linearly onto the 4 epochs left, so it only goes down */
     double v0 = 6.0 * SPE, k = (16.0 * SPE - 1 - v0) / (10.0 * SPE - 1 - 6.0 * SPE);
-    float prev = before;
-    for (int a = 6 * SPE; a < 10 * SPE; a++) {
-        float lr = nn_sched_lr(&h, &s, a / SPE, a % SPE, SPE);
-        tu_assert_close(lr, onecycle_ref(0.003, v0 + (a - 6.0 * SPE) * k, 16 * SPE), TU_REL_F32, 0);
-        assert_true(lr <= prev);
-        prev = lr;
-    }
+    assert_follows_map(&h, &s, 6, 10, v0, k, before);
     /* a second cut continues from the first map */
     before = nn_sched_lr(&h, &s, 7, 0, SPE);
     nn_sched_retarget(&h, &s, 7, 8, SPE);
@@ -95,13 +102,7 @@ static void test_onecycle_lengthened_back(void **state) {
     double k2 = (16.0 * SPE - 1 - v0) / (14.0 * SPE - 1 - 6.0 * SPE);
     assert_true(k2 < k1);
     tu_assert_close(s.warp_k, k2, 1e-12, 0);
-    float prev = before;
-    for (int a = 6 * SPE; a < 14 * SPE; a++) {
-        float lr = nn_sched_lr(&h, &s, a / SPE, a % SPE, SPE);
-        tu_assert_close(lr, onecycle_ref(0.003, v0 + (a - 6.0 * SPE) * k2, 16 * SPE), TU_REL_F32, 0);
-        assert_true(lr <= prev);
-        prev = lr;
-    }
+    assert_follows_map(&h, &s, 6, 14, v0, k2, before);
 }
 
 /* A cut during the warm-up keeps the rest of the warm-up (compressed), reaches the peak, and ends at the final
