@@ -31,6 +31,13 @@ static void onecycle_hyper(nn_hyper *h) {
     h->epochs = 16;
 }
 
+/* The 16-epoch one-cycle hyperparameters and a fresh schedule; returns the unshortened run's last learning rate. */
+static double onecycle_start(nn_hyper *h, nn_sched *s) {
+    onecycle_hyper(h);
+    nn_sched_init(s);
+    return nn_sched_lr(h, s, 15, SPE - 1, SPE);
+}
+
 /* Without a re-target: the map is the identity and the values are the curve's. */
 static void test_identity(void **state) {
     (void)state;
@@ -61,10 +68,8 @@ static void assert_follows_map(const nn_hyper *h, const nn_sched *s, int e0, int
 static void test_onecycle_shortened(void **state) {
     (void)state;
     nn_hyper h;
-    onecycle_hyper(&h);
     nn_sched s;
-    nn_sched_init(&s);
-    double final_lr = nn_sched_lr(&h, &s, 15, SPE - 1, SPE); /* the unshortened run's last step */
+    double final_lr = onecycle_start(&h, &s); /* the unshortened run's last step */
     tu_assert_close(final_lr, 0.003 / 25 / 1e4, TU_REL_F32, 0);
     float before = nn_sched_lr(&h, &s, 6, 0, SPE);
     nn_sched_retarget(&h, &s, 6, 10, SPE);
@@ -88,10 +93,8 @@ static void test_onecycle_shortened(void **state) {
 static void test_onecycle_lengthened_back(void **state) {
     (void)state;
     nn_hyper h;
-    onecycle_hyper(&h);
     nn_sched s;
-    nn_sched_init(&s);
-    double final_lr = nn_sched_lr(&h, &s, 15, SPE - 1, SPE);
+    double final_lr = onecycle_start(&h, &s);
     nn_sched_retarget(&h, &s, 4, 8, SPE);
     double k1 = s.warp_k;
     float before = nn_sched_lr(&h, &s, 6, 0, SPE);
@@ -110,10 +113,8 @@ static void test_onecycle_lengthened_back(void **state) {
 static void test_onecycle_cut_in_warmup(void **state) {
     (void)state;
     nn_hyper h;
-    onecycle_hyper(&h);
     nn_sched s;
-    nn_sched_init(&s);
-    double final_lr = nn_sched_lr(&h, &s, 15, SPE - 1, SPE);
+    double final_lr = onecycle_start(&h, &s);
     float before = nn_sched_lr(&h, &s, 2, 0, SPE);
     nn_sched_retarget(&h, &s, 2, 6, SPE);
     tu_assert_close(nn_sched_lr(&h, &s, 2, 0, SPE), before, TU_REL_F32, 0);
