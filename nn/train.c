@@ -84,7 +84,7 @@ int nn_train_spec(nn_spec *spec, const nn_train_opts *o, dg_err *err) {
 
 typedef struct run_paths {
     char spec[1100], metrics[1100], ckpt[1100], model[1100], val_pred[1100], val_ids[1100], result[1100];
-    char invocation[1100];
+    char invocation[1100], val_pred_live[1100];
 } run_paths;
 
 static void make_paths(run_paths *p, const char *dir) {
@@ -94,6 +94,7 @@ static void make_paths(run_paths *p, const char *dir) {
     snprintf(p->model, sizeof p->model, "%s/model.safetensors", dir);
     snprintf(p->val_pred, sizeof p->val_pred, "%s/val_pred.npy", dir);
     snprintf(p->val_ids, sizeof p->val_ids, "%s/val_ids.npy", dir);
+    snprintf(p->val_pred_live, sizeof p->val_pred_live, "%s/val_pred_live.npy", dir);
     snprintf(p->result, sizeof p->result, "%s/result.json", dir);
     snprintf(p->invocation, sizeof p->invocation, "%s/invocation.json", dir);
 }
@@ -680,6 +681,19 @@ static int train_epoch(run *r, dg_err *err) {
 static int finish(run *r, dg_err *err) {
     const nn_hyper *h = &r->spec.hyper;
     const nn_train_opts *o = r->o;
+    size_t shape[2] = {r->split.n_val, DG_CLASSES};
+    if (r->ema) {
+        /* the net still holds the live weights of the last epoch: their validation probabilities first, so that
+         * the average and the live weights of one run can be voted and compared like two members */
+        float *live = malloc(r->split.n_val * DG_CLASSES * sizeof *live);
+        if (!live) return dg_fail(err, "out of memory");
+        double live_loss, live_acc;
+        evaluate(r->net, &r->ds, r->split.val, r->split.n_val, h->batch, r->x, r->y, r->src, live, &live_loss,
+                 &live_acc);
+        int rc = dg_npy_save(r->paths.val_pred_live, "<f4", shape, 2, live, sizeof(float), err);
+        free(live);
+        if (rc != 0) return -1;
+    }
     if (r->best_params && r->best_epoch > 0) {
         memcpy(nn_net_params(r->net), r->best_params, nn_net_param_count(r->net) * sizeof(float));
         memcpy(nn_net_buffers(r->net), r->best_buffers, nn_net_buffer_count(r->net) * sizeof(float));
@@ -731,7 +745,6 @@ static int finish(run *r, dg_err *err) {
         goto done;
     }
     if (nn_model_save(r->paths.model, r->net, meta, err) != 0) goto done;
-    size_t shape[2] = {nv, DG_CLASSES};
     if (dg_npy_save(r->paths.val_pred, "<f4", shape, 2, probs, sizeof(float), err) != 0) goto done;
     if (dg_npy_save(r->paths.val_ids, "<i8", shape, 1, ids, sizeof(int64_t), err) != 0) goto done;
     if (append(&result,

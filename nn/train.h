@@ -10,6 +10,7 @@
  *   model.safetensors  final model (nn/model.h); with early stopping the best-validation-loss weights
  *   val_pred.npy       (Nval, 10) float32 probabilities of the final model on the validation rows
  *   val_ids.npy        (Nval,) int64 row indices of those rows in the dataset
+ *   val_pred_live.npy  with ema on only: (Nval, 10) probabilities of the live weights of the last epoch
  *   result.json        written last: {"val_acc", "val_loss", "epochs", "seconds", "seed", "split", "model"}
  *   invocation.json    how the run was started (written by the first call, kept on resume): {"command", "cwd",
  *                      "started", "version", "host", "cpu", "cpus", "threads", "blas"}

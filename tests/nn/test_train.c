@@ -716,6 +716,18 @@ static void test_ema_by_hand(void **state) {
     nn_net_forward(net, x, 8, 0, 0, 0);
     for (int i = 0; i < 80; i++) tu_assert_close(nn_net_probs(net)[i], ((const float *)pred.data)[i], 0, 1e-6);
     nn_net_free(net);
+    /* val_pred_live.npy: the live weights' probabilities, the same bits as the run without EMA's val_pred.npy (which
+     * writes no val_pred_live.npy) */
+    dg_npy_file live_pred, plain_pred;
+    assert_int_equal(dg_npy_open(&live_pred, TMP "/ema_on/val_pred_live.npy", 4, &err), 0);
+    assert_int_equal(dg_npy_open(&plain_pred, TMP "/ema_live/val_pred.npy", 4, &err), 0);
+    assert_int_equal(live_pred.h.shape[0], pred.h.shape[0]);
+    assert_int_equal(live_pred.h.shape[1], 10);
+    assert_memory_equal(live_pred.data, plain_pred.data, pred.h.shape[0] * 10 * sizeof(float));
+    assert_true(memcmp(live_pred.data, pred.data, pred.h.shape[0] * 10 * sizeof(float)) != 0);
+    dg_npy_close(&live_pred);
+    dg_npy_close(&plain_pred);
+    assert_int_equal(access(TMP "/ema_live/val_pred_live.npy", F_OK), -1);
     dg_npy_close(&ids);
     dg_npy_close(&pred);
     dg_dataset_close(&ds);
