@@ -260,7 +260,8 @@ static void test_shipped(void **state) {
                 {"long-wide-split2.sweep", 1, 2, 1}, {"long-ema-split3.sweep", 1, 2, 1},
                 {"long-ema-split2.sweep", 1, 2, 1}, {"long-deskew-split3.sweep", 1, 2, 1},
                 {"long-deskew-split2.sweep", 1, 2, 1}, {"long-batch32-split3.sweep", 1, 2, 1},
-                {"long-batch32-split2.sweep", 1, 2, 1}};
+                {"long-batch32-split2.sweep", 1, 2, 1}, {"long-wd-split3.sweep", 1, 2, 1},
+                {"long-wd-split2.sweep", 1, 2, 1}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, DIGITS_SOURCE_DIR "/experiments/sweeps/%s", want[i].file);
